@@ -1,0 +1,75 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+)
+
+// MaxDatagram is the largest datagram a link carries.
+const MaxDatagram = 65535
+
+// DatagramConn carries datagrams over a stream, each as a 2-byte big-endian
+// length and the payload. Every Write sends one datagram and every Read
+// returns one, like a connected UDP socket. A datagram larger than the
+// buffer given to Read is truncated, as UDP does.
+type DatagramConn struct {
+	net.Conn
+	rmu  sync.Mutex
+	hdr  [2]byte
+	wmu  sync.Mutex
+	wbuf []byte
+}
+
+// NewDatagramConn frames datagrams over c.
+func NewDatagramConn(c net.Conn) *DatagramConn { return &DatagramConn{Conn: c} }
+
+// Read reads one datagram into p.
+func (d *DatagramConn) Read(p []byte) (int, error) {
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if _, err := io.ReadFull(d.Conn, d.hdr[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("read datagram length: %w", err)
+		}
+		return 0, err
+	}
+	n := int(binary.BigEndian.Uint16(d.hdr[:]))
+	if n <= len(p) {
+		if _, err := io.ReadFull(d.Conn, p[:n]); err != nil {
+			return 0, fmt.Errorf("read datagram of %d bytes: %w", n, noEOF(err))
+		}
+		return n, nil
+	}
+	if _, err := io.ReadFull(d.Conn, p); err != nil {
+		return 0, fmt.Errorf("read datagram of %d bytes: %w", n, noEOF(err))
+	}
+	if _, err := io.CopyN(io.Discard, d.Conn, int64(n-len(p))); err != nil {
+		return 0, fmt.Errorf("skip rest of datagram: %w", noEOF(err))
+	}
+	return len(p), nil
+}
+
+// Write sends p as one datagram.
+func (d *DatagramConn) Write(p []byte) (int, error) {
+	if len(p) > MaxDatagram {
+		return 0, fmt.Errorf("datagram of %d bytes exceeds %d", len(p), MaxDatagram)
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.wbuf = binary.BigEndian.AppendUint16(d.wbuf[:0], uint16(len(p)))
+	d.wbuf = append(d.wbuf, p...)
+	if _, err := d.Conn.Write(d.wbuf); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

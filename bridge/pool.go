@@ -1,0 +1,187 @@
+package bridge
+
+import (
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xtaci/smux"
+)
+
+// session is one connected agent.
+type session struct {
+	mux     *smux.Session
+	conn    *countedConn
+	key     string
+	keyID   string
+	name    string
+	version string
+	remote  string
+	since   time.Time
+}
+
+// pool is the live sessions of one key. Its slice is replaced, never
+// edited, so pick reads it without a lock.
+type pool struct {
+	sessions atomic.Pointer[[]*session]
+	next     atomic.Uint32
+}
+
+// pick returns a live session, round-robin, or nil.
+func (p *pool) pick() *session {
+	list := p.sessions.Load()
+	if list == nil {
+		return nil
+	}
+	n := len(*list)
+	start := int(p.next.Add(1))
+	for i := range n {
+		s := (*list)[(start+i)%n]
+		if !s.mux.IsClosed() {
+			return s
+		}
+	}
+	return nil
+}
+
+// pools maps keys to pools.
+type pools struct {
+	mu sync.Mutex
+	m  map[string]*pool
+}
+
+func newPools() *pools { return &pools{m: make(map[string]*pool)} }
+
+func (ps *pools) get(key string) *pool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	return ps.m[key]
+}
+
+func (ps *pools) add(s *session) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[s.key]
+	if p == nil {
+		p = &pool{}
+		ps.m[s.key] = p
+	}
+	var list []*session
+	if old := p.sessions.Load(); old != nil {
+		list = append(list, *old...)
+	}
+	list = append(list, s)
+	p.sessions.Store(&list)
+}
+
+func (ps *pools) remove(s *session) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[s.key]
+	if p == nil {
+		return
+	}
+	old := p.sessions.Load()
+	list := make([]*session, 0, len(*old))
+	for _, x := range *old {
+		if x != s {
+			list = append(list, x)
+		}
+	}
+	if len(list) == 0 {
+		delete(ps.m, s.key)
+		return
+	}
+	p.sessions.Store(&list)
+}
+
+// take removes and returns every session of key.
+func (ps *pools) take(key string) []*session {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	p := ps.m[key]
+	delete(ps.m, key)
+	if p == nil || p.sessions.Load() == nil {
+		return nil
+	}
+	return *p.sessions.Load()
+}
+
+func (ps *pools) all() []*session {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var out []*session
+	for _, p := range ps.m {
+		if l := p.sessions.Load(); l != nil {
+			out = append(out, *l...)
+		}
+	}
+	return out
+}
+
+// AgentInfo describes a connected agent.
+type AgentInfo struct {
+	KeyID       string    `json:"key_id"`
+	Name        string    `json:"name"`
+	Version     string    `json:"version"`
+	RemoteAddr  string    `json:"remote_addr"`
+	Since       time.Time `json:"since"`
+	OpenStreams int       `json:"open_streams"`
+	BytesIn     int64     `json:"bytes_in"`
+	BytesOut    int64     `json:"bytes_out"`
+}
+
+// Agents lists the connected agents.
+func (s *Server) Agents() []AgentInfo {
+	var out []AgentInfo
+	for _, sess := range s.pools.all() {
+		out = append(out, AgentInfo{
+			KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
+			Since: sess.since, OpenStreams: sess.mux.NumStreams(),
+			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
+		})
+	}
+	return out
+}
+
+// Online reports whether at least one agent of key is connected.
+func (s *Server) Online(key string) bool {
+	p := s.pools.get(key)
+	return p != nil && p.pick() != nil
+}
+
+// countedConn counts the tunnel's raw bytes for the agents list.
+type countedConn struct {
+	net.Conn
+	in, out atomic.Int64
+}
+
+func (c *countedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *countedConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// Sessions reports how many agents of key are connected.
+func (s *Server) Sessions(key string) int {
+	p := s.pools.get(key)
+	if p == nil {
+		return 0
+	}
+	n := 0
+	if list := p.sessions.Load(); list != nil {
+		for _, sess := range *list {
+			if !sess.mux.IsClosed() {
+				n++
+			}
+		}
+	}
+	return n
+}

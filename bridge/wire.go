@@ -1,0 +1,359 @@
+package bridge
+
+// The wire protocol between an agent and the bridge.
+//
+// An agent opens one TCP (optionally TLS) connection and writes a hello:
+//
+//	"BRRW" | version u8 | length u16 | key-len u8 key | name-len u8 name | agent-version-len u8 agent-version
+//
+// The bridge answers with a hello reply and, when it is ok, both ends run an
+// smux session over the connection. The bridge opens one stream per link and
+// writes a link header first:
+//
+//	version u8 | length u16 | network u8 | flags u8 | target-len u8 target | instance-len u8 instance | source-len u8 source
+//
+// The agent answers every link with a verdict before any payload:
+//
+//	status u8 | length u16 | reason
+//
+// All integers are big-endian. Every length is bounded; anything longer,
+// shorter, or of another version is refused with a reason.
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Magic opens every agent connection.
+const Magic = "BRRW"
+
+// ProtocolVersion is the version of the hello and link header formats.
+const ProtocolVersion = 1
+
+// Size limits of the wire formats.
+const (
+	MaxFieldLen    = 255 // any single string field in a hello or link header
+	MaxHelloBody   = 3 * (1 + MaxFieldLen)
+	MaxLinkBody    = 2 + 3*(1+MaxFieldLen)
+	MaxReasonLen   = 1024 // hello-reply message and verdict reason
+	helloPrefixLen = len(Magic) + 1 + 2
+	linkPrefixLen  = 1 + 2
+	replyPrefixLen = 1 + 2
+)
+
+// ErrMalformed is wrapped by every decode error caused by the peer's bytes.
+var ErrMalformed = errors.New("malformed message")
+
+// Hello is what an agent says first.
+type Hello struct {
+	Version      uint8
+	Key          string // secret: never log it
+	AgentName    string
+	AgentVersion string
+}
+
+// HelloStatus is the bridge's answer to a hello.
+type HelloStatus uint8
+
+// Hello statuses.
+const (
+	StatusOK              HelloStatus = 0
+	StatusUnknownKey      HelloStatus = 1
+	StatusVersionMismatch HelloStatus = 2
+	StatusBadHello        HelloStatus = 3
+	StatusTLSRequired     HelloStatus = 4
+)
+
+func (s HelloStatus) String() string {
+	switch s {
+	case StatusOK:
+		return "ok"
+	case StatusUnknownKey:
+		return "unknown key"
+	case StatusVersionMismatch:
+		return "version mismatch"
+	case StatusBadHello:
+		return "bad hello"
+	case StatusTLSRequired:
+		return "tls required"
+	default:
+		return fmt.Sprintf("status %d", uint8(s))
+	}
+}
+
+// HelloReply is the bridge's answer to a hello.
+type HelloReply struct {
+	Status  HelloStatus
+	Message string
+}
+
+// Network is the kind of traffic a link carries.
+type Network uint8
+
+// Link networks.
+const (
+	NetworkTCP Network = 't'
+	NetworkUDP Network = 'u'
+)
+
+// ParseNetwork maps "tcp"/"udp" to a Network.
+func ParseNetwork(s string) (Network, error) {
+	switch s {
+	case "tcp":
+		return NetworkTCP, nil
+	case "udp":
+		return NetworkUDP, nil
+	}
+	return 0, fmt.Errorf("unsupported network %q", s)
+}
+
+func (n Network) String() string {
+	switch n {
+	case NetworkTCP:
+		return "tcp"
+	case NetworkUDP:
+		return "udp"
+	}
+	return fmt.Sprintf("network(%d)", uint8(n))
+}
+
+// LinkFlags modify how the agent serves a link.
+type LinkFlags uint8
+
+// Link flags.
+const (
+	// FlagProxyProtocol asks the agent to send a PROXY protocol v1 header
+	// with Source to the target before any payload.
+	FlagProxyProtocol LinkFlags = 1 << 0
+)
+
+// LinkHeader opens every stream.
+type LinkHeader struct {
+	Network  Network
+	Flags    LinkFlags
+	Target   string // host:port; "" means the agent's default target
+	Instance string // the instance the link serves, for the agent's logs
+	Source   string // the user's address, for PROXY protocol and logs
+}
+
+// Verdict is the agent's answer to a link header.
+type Verdict struct {
+	OK     bool
+	Reason string // why the link failed, e.g. the dial error
+}
+
+// AppendHello encodes h after b.
+func AppendHello(b []byte, h Hello) ([]byte, error) {
+	if err := checkFields("hello", map[string]string{"key": h.Key, "agent name": h.AgentName, "agent version": h.AgentVersion}); err != nil {
+		return b, err
+	}
+	body := 3 + len(h.Key) + len(h.AgentName) + len(h.AgentVersion)
+	b = append(b, Magic...)
+	b = append(b, h.Version)
+	b = binary.BigEndian.AppendUint16(b, uint16(body))
+	b = appendField(b, h.Key)
+	b = appendField(b, h.AgentName)
+	return appendField(b, h.AgentVersion), nil
+}
+
+// ReadHello decodes a hello. A hello of another version is returned with
+// only Version set and ErrVersion, so the bridge can say which it speaks.
+func ReadHello(r io.Reader) (Hello, error) {
+	var prefix [helloPrefixLen]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return Hello{}, fmt.Errorf("read hello: %w", truncated(err))
+	}
+	if string(prefix[:len(Magic)]) != Magic {
+		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
+	}
+	h := Hello{Version: prefix[len(Magic)]}
+	if h.Version != ProtocolVersion {
+		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d", ErrVersion, h.Version, ProtocolVersion)
+	}
+	n := int(binary.BigEndian.Uint16(prefix[len(Magic)+1:]))
+	if n > MaxHelloBody {
+		return h, fmt.Errorf("read hello: %w: body of %d bytes exceeds %d", ErrMalformed, n, MaxHelloBody)
+	}
+	body := make([]byte, n)
+	if _, err := io.ReadFull(r, body); err != nil {
+		return h, fmt.Errorf("read hello body: %w", truncated(err))
+	}
+	d := decoder{buf: body}
+	h.Key = d.field()
+	h.AgentName = d.field()
+	h.AgentVersion = d.field()
+	if err := d.finish(); err != nil {
+		return h, fmt.Errorf("read hello: %w", err)
+	}
+	return h, nil
+}
+
+// ErrVersion means the peer speaks another protocol version.
+var ErrVersion = errors.New("protocol version mismatch")
+
+// AppendHelloReply encodes r after b; an over-long message is cut.
+func AppendHelloReply(b []byte, r HelloReply) []byte {
+	return appendStatus(b, uint8(r.Status), r.Message)
+}
+
+// ReadHelloReply decodes a hello reply.
+func ReadHelloReply(r io.Reader) (HelloReply, error) {
+	status, msg, err := readStatus(r)
+	if err != nil {
+		return HelloReply{}, fmt.Errorf("read hello reply: %w", err)
+	}
+	return HelloReply{Status: HelloStatus(status), Message: msg}, nil
+}
+
+// AppendLinkHeader encodes h after b.
+func AppendLinkHeader(b []byte, h LinkHeader) ([]byte, error) {
+	if h.Network != NetworkTCP && h.Network != NetworkUDP {
+		return b, fmt.Errorf("encode link header: unsupported network %d", h.Network)
+	}
+	if err := checkFields("link header", map[string]string{"target": h.Target, "instance": h.Instance, "source": h.Source}); err != nil {
+		return b, err
+	}
+	body := 2 + 3 + len(h.Target) + len(h.Instance) + len(h.Source)
+	b = append(b, ProtocolVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(body))
+	b = append(b, byte(h.Network), byte(h.Flags))
+	b = appendField(b, h.Target)
+	b = appendField(b, h.Instance)
+	return appendField(b, h.Source), nil
+}
+
+// ReadLinkHeader decodes a link header.
+func ReadLinkHeader(r io.Reader) (LinkHeader, error) {
+	var prefix [linkPrefixLen]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return LinkHeader{}, fmt.Errorf("read link header: %w", truncated(err))
+	}
+	if prefix[0] != ProtocolVersion {
+		return LinkHeader{}, fmt.Errorf("read link header: %w: version %d, want %d", ErrVersion, prefix[0], ProtocolVersion)
+	}
+	n := int(binary.BigEndian.Uint16(prefix[1:]))
+	if n < 2 || n > MaxLinkBody {
+		return LinkHeader{}, fmt.Errorf("read link header: %w: body of %d bytes outside 2..%d", ErrMalformed, n, MaxLinkBody)
+	}
+	var buf [MaxLinkBody]byte
+	body := buf[:n]
+	if _, err := io.ReadFull(r, body); err != nil {
+		return LinkHeader{}, fmt.Errorf("read link header body: %w", truncated(err))
+	}
+	h := LinkHeader{Network: Network(body[0]), Flags: LinkFlags(body[1])}
+	if h.Network != NetworkTCP && h.Network != NetworkUDP {
+		return LinkHeader{}, fmt.Errorf("read link header: %w: unknown network %d", ErrMalformed, body[0])
+	}
+	d := decoder{buf: body[2:]}
+	h.Target = d.field()
+	h.Instance = d.field()
+	h.Source = d.field()
+	if err := d.finish(); err != nil {
+		return LinkHeader{}, fmt.Errorf("read link header: %w", err)
+	}
+	return h, nil
+}
+
+// AppendVerdict encodes v after b; an over-long reason is cut.
+func AppendVerdict(b []byte, v Verdict) []byte {
+	status := uint8(0)
+	if !v.OK {
+		status = 1
+	}
+	return appendStatus(b, status, v.Reason)
+}
+
+// ReadVerdict decodes a verdict.
+func ReadVerdict(r io.Reader) (Verdict, error) {
+	status, reason, err := readStatus(r)
+	if err != nil {
+		return Verdict{}, fmt.Errorf("read verdict: %w", err)
+	}
+	if status > 1 {
+		return Verdict{}, fmt.Errorf("read verdict: %w: status %d", ErrMalformed, status)
+	}
+	return Verdict{OK: status == 0, Reason: reason}, nil
+}
+
+func appendStatus(b []byte, status uint8, msg string) []byte {
+	if len(msg) > MaxReasonLen {
+		msg = msg[:MaxReasonLen]
+	}
+	b = append(b, status)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(msg)))
+	return append(b, msg...)
+}
+
+func readStatus(r io.Reader) (uint8, string, error) {
+	var prefix [replyPrefixLen]byte
+	if _, err := io.ReadFull(r, prefix[:]); err != nil {
+		return 0, "", truncated(err)
+	}
+	n := int(binary.BigEndian.Uint16(prefix[1:]))
+	if n > MaxReasonLen {
+		return 0, "", fmt.Errorf("%w: reason of %d bytes exceeds %d", ErrMalformed, n, MaxReasonLen)
+	}
+	if n == 0 {
+		return prefix[0], "", nil
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(r, msg); err != nil {
+		return 0, "", truncated(err)
+	}
+	return prefix[0], string(msg), nil
+}
+
+func appendField(b []byte, s string) []byte {
+	b = append(b, byte(len(s)))
+	return append(b, s...)
+}
+
+func checkFields(what string, fields map[string]string) error {
+	for name, v := range fields {
+		if len(v) > MaxFieldLen {
+			return fmt.Errorf("encode %s: %s is %d bytes, limit %d", what, name, len(v), MaxFieldLen)
+		}
+	}
+	return nil
+}
+
+// truncated turns an unexpected EOF into a malformed-message error.
+func truncated(err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: truncated", ErrMalformed)
+	}
+	return err
+}
+
+// decoder reads length-prefixed fields from a bounded body.
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) field() string {
+	if d.err != nil {
+		return ""
+	}
+	if len(d.buf) < 1 {
+		d.err = fmt.Errorf("%w: missing field", ErrMalformed)
+		return ""
+	}
+	n := int(d.buf[0])
+	if len(d.buf) < 1+n {
+		d.err = fmt.Errorf("%w: field of %d bytes overruns the body", ErrMalformed, n)
+		return ""
+	}
+	s := string(d.buf[1 : 1+n])
+	d.buf = d.buf[1+n:]
+	return s
+}
+
+func (d *decoder) finish() error {
+	if d.err == nil && len(d.buf) != 0 {
+		d.err = fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(d.buf))
+	}
+	return d.err
+}

@@ -1,0 +1,113 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+)
+
+// Allow is the list of targets an agent may dial. Entries are CIDRs
+// ("10.0.0.0/8", any port), host:port ("db.lan:5432", "10.0.0.5:22"),
+// host:* (any port) and *.domain:port or *.domain:* (any name under
+// domain). An empty list allows everything.
+type Allow struct {
+	prefixes []netip.Prefix
+	hosts    []hostRule
+}
+
+type hostRule struct {
+	host     string // lowercase name or IP; "*.x" for a suffix match
+	port     string // "*" for any
+	wildcard bool
+}
+
+// ParseAllow parses allow-list entries.
+func ParseAllow(entries []string) (*Allow, error) {
+	a := &Allow{}
+	for _, e := range entries {
+		e = strings.TrimSpace(e)
+		if e == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(e); err == nil {
+			a.prefixes = append(a.prefixes, p.Masked())
+			continue
+		}
+		host, port, err := net.SplitHostPort(e)
+		if err != nil || host == "" || port == "" {
+			return nil, fmt.Errorf("allow entry %q is neither a CIDR nor host:port", e)
+		}
+		r := hostRule{host: strings.ToLower(host), port: port}
+		if strings.HasPrefix(r.host, "*.") {
+			r.wildcard = true
+			r.host = r.host[1:] // ".domain"
+		}
+		a.hosts = append(a.hosts, r)
+	}
+	return a, nil
+}
+
+// Empty reports whether the list allows everything.
+func (a *Allow) Empty() bool { return a == nil || (len(a.prefixes) == 0 && len(a.hosts) == 0) }
+
+// Resolve checks target against the list and returns the address to dial.
+// A name that no name rule permits is resolved, and the first of its
+// addresses that a CIDR permits is dialled, so a name cannot smuggle a
+// forbidden address past the list.
+func (a *Allow) Resolve(ctx context.Context, r *net.Resolver, target string) (string, error) {
+	if a.Empty() {
+		return target, nil
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return "", fmt.Errorf("target %q is not host:port", target)
+	}
+	if a.matchesName(strings.ToLower(host), port) {
+		return target, nil
+	}
+	if ip, err := netip.ParseAddr(host); err == nil {
+		if a.matchesIP(ip) {
+			return target, nil
+		}
+		return "", fmt.Errorf("target %s is not in this agent's allow list", target)
+	}
+	if len(a.prefixes) == 0 {
+		return "", fmt.Errorf("target %s is not in this agent's allow list", target)
+	}
+	ips, err := r.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", host, err)
+	}
+	for _, ip := range ips {
+		if a.matchesIP(ip.Unmap()) {
+			return net.JoinHostPort(ip.Unmap().String(), port), nil
+		}
+	}
+	return "", fmt.Errorf("target %s resolves outside this agent's allow list", target)
+}
+
+func (a *Allow) matchesIP(ip netip.Addr) bool {
+	for _, p := range a.prefixes {
+		if p.Contains(ip.Unmap()) {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *Allow) matchesName(host, port string) bool {
+	for _, r := range a.hosts {
+		if r.port != "*" && r.port != port {
+			continue
+		}
+		if r.wildcard && strings.HasSuffix(host, r.host) && len(host) > len(r.host) {
+			return true
+		}
+		if !r.wildcard && r.host == host {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,27 @@
+package client
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+)
+
+// proxyHeader is a PROXY protocol v1 line telling the target who the user
+// is. When the source is unknown it says so ("PROXY UNKNOWN").
+func proxyHeader(source string, local net.Addr) []byte {
+	src, err := netip.ParseAddrPort(source)
+	dst, ok := local.(*net.TCPAddr)
+	if err != nil || !ok {
+		return []byte("PROXY UNKNOWN\r\n")
+	}
+	dstAP := dst.AddrPort()
+	family := "TCP4"
+	if src.Addr().Unmap().Is6() {
+		family = "TCP6"
+	}
+	srcIP, dstIP := src.Addr().Unmap(), dstAP.Addr().Unmap()
+	if srcIP.Is4() != dstIP.Is4() {
+		return []byte("PROXY UNKNOWN\r\n")
+	}
+	return fmt.Appendf(nil, "PROXY %s %s %s %d %d\r\n", family, srcIP, dstIP, src.Port(), dstAP.Port())
+}

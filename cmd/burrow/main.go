@@ -1,0 +1,109 @@
+// Command burrow runs one Burrow instance URL in the foreground:
+//
+//	burrow "master://0.0.0.0:9090/api?log=info"            the daemon and its API
+//	burrow "server://KEY@0.0.0.0:10101/0.0.0.0:8080"        NodePass pair, server end
+//	burrow "client://KEY@vps.example.com:10101/127.0.0.1:3000"  the agent
+//	burrow "tcp://0.0.0.0:2222/127.0.0.1:22?agent=KEY&bridge=0.0.0.0:8024"
+//
+// SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
+// connections in flight finish for a bounded time, then closes them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/server/runtime"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// shutdownGrace bounds how long connections in flight may finish on stop.
+const shutdownGrace = 5 * time.Second
+
+const usage = `Burrow publishes services in private networks through a public server.
+
+Usage:
+  burrow URL          run one instance in the foreground
+  burrow version      print the version
+  burrow help         print this help
+
+Instance URLs (scheme://[key@]host:port/target[,target...]?param=value&...):
+  master://0.0.0.0:9090/api?log=info&bridge=0.0.0.0:8024    admin API + shared bridge
+  server://KEY@0.0.0.0:10101/0.0.0.0:8080                   bridge on :10101, users on :8080
+  client://KEY@vps.example.com:10101/127.0.0.1:3000         agent: links go to 127.0.0.1:3000
+  tcp://0.0.0.0:2222/127.0.0.1:22?agent=KEY&bridge=:8024    TCP forward through agent KEY
+  udp://0.0.0.0:5353/127.0.0.1:53?agent=KEY&bridge=:8024    UDP forward through agent KEY
+
+Common parameters: log=none|debug|info|warn|error|event, tls=0|1|2, crt=, key=,
+fp= (client: pin the bridge certificate), rate= (Mbit/s), slot= (max connections),
+read= (idle timeout), proxy=1 (PROXY protocol v1), notcp=1, noudp=1, allow= (client).
+See README.md for every scheme and parameter.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) != 1 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "version", "--version", "-v":
+		fmt.Fprintf(stdout, "burrow %s\n", version)
+		return 0
+	case "help", "--help", "-h":
+		fmt.Fprint(stdout, usage)
+		return 0
+	}
+	inst, err := conf.Parse(args[0])
+	if err != nil {
+		fmt.Fprintf(stderr, "burrow: %v\n", err)
+		return 2
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: inst.Params.Log.SlogLevel()}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, inst, log); err != nil {
+		log.Error("burrow stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+// serve runs inst until ctx ends or the instance fails.
+func serve(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
+	if inst.Scheme == conf.SchemeMaster {
+		return runMaster(ctx, inst, log)
+	}
+	rt := runtime.New(runtime.Options{Version: version, Logger: log})
+	r, err := rt.Start(ctx, inst.Scheme, inst, log)
+	if err != nil {
+		return err
+	}
+	log.Info("instance running", "url", inst.Redacted())
+	select {
+	case <-ctx.Done():
+	case <-r.Done():
+		return fmt.Errorf("instance ended: %w", r.Err())
+	}
+	log.Info("shutting down", "grace", shutdownGrace)
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := r.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}

@@ -1,0 +1,18 @@
+package conf
+
+import (
+	"strconv"
+	"strings"
+)
+
+// URLError is the error Parse returns: the URL (with its secrets replaced by
+// "****") and every problem found, each naming the offending part.
+type URLError struct {
+	URL      string   // the URL as given, redacted
+	Problems []string // one entry per problem, in the order found
+}
+
+// Error returns `invalid instance URL "<url>": <problem>[; <problem>...]`.
+func (e *URLError) Error() string {
+	return "invalid instance URL " + strconv.Quote(e.URL) + ": " + strings.Join(e.Problems, "; ")
+}

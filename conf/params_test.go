@@ -1,0 +1,227 @@
+package conf
+
+import (
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaults(t *testing.T) {
+	for _, raw := range []string{"server://:1/h:2", "client://h:1", "tcp://:1/h:2?agent=a", "master://:9090", "socks5://:1"} {
+		inst := mustParse(t, raw)
+		p := inst.Params
+		if raw[0] == 't' {
+			p.Agent = ""
+		}
+		if !reflect.DeepEqual(p, DefaultParams()) {
+			t.Errorf("%s: params %+v, want defaults %+v", raw, p, DefaultParams())
+		}
+	}
+	d := DefaultParams()
+	if d.Log != LogInfo || d.TLS != TLSOff || d.DNS != 5*time.Minute || d.Dial != "auto" || d.Read != 0 ||
+		d.Rate != 0 || d.Slot != 65536 || d.Min != 64 || d.Max != 1024 || d.Data != "./data" ||
+		d.Handlers != "process" || d.Idle != 60*time.Second || d.Block != "" || d.SNI != "" {
+		t.Errorf("DefaultParams() = %+v", d)
+	}
+}
+
+// TestParamsValid sets each parameter on a scheme where it is typed and
+// checks the typed value.
+func TestParamsValid(t *testing.T) {
+	tests := []struct {
+		query string
+		check func(p Params) bool
+	}{
+		{"log=debug", func(p Params) bool { return p.Log == LogDebug }},
+		{"log=NONE", func(p Params) bool { return p.Log == LogNone }},
+		{"log=event", func(p Params) bool { return p.Log == LogEvent }},
+		{"log=verbose", func(p Params) bool { return p.Log == LogInfo }},
+		{"log=", func(p Params) bool { return p.Log == LogInfo }},
+		{"tls=0", func(p Params) bool { return p.TLS == TLSOff }},
+		{"tls=1", func(p Params) bool { return p.TLS == TLSSelfSigned }},
+		{"tls=2&crt=/c.pem&key=/k.pem", func(p Params) bool { return p.TLS == TLSFiles && p.Crt == "/c.pem" && p.KeyFile == "/k.pem" }},
+		{"fp=" + strings.Repeat("AB:", 31) + "AB", func(p Params) bool { return p.FP == strings.Repeat("ab", 32) }},
+		{"fp=" + strings.Repeat("0f", 32), func(p Params) bool { return p.FP == strings.Repeat("0f", 32) }},
+		{"sni=example.com", func(p Params) bool { return p.SNI == "example.com" }},
+		{"sni=none", func(p Params) bool { return p.SNI == "" }},
+		{"dns=30s", func(p Params) bool { return p.DNS == 30*time.Second }},
+		{"dns=120", func(p Params) bool { return p.DNS == 2*time.Minute }},
+		{"dns=0", func(p Params) bool { return p.DNS == 0 }},
+		{"dial=auto", func(p Params) bool { return p.Dial == "auto" }},
+		{"dial=10.0.0.2", func(p Params) bool { return p.Dial == "10.0.0.2" }},
+		{"dial=2001:db8::2", func(p Params) bool { return p.Dial == "2001:db8::2" }},
+		{"read=1m30s", func(p Params) bool { return p.Read == 90*time.Second }},
+		{"read=10", func(p Params) bool { return p.Read == 10*time.Second }},
+		{"rate=0", func(p Params) bool { return p.Rate == 0 }},
+		{"rate=100", func(p Params) bool { return p.Rate == 100 }},
+		{"slot=1", func(p Params) bool { return p.Slot == 1 }},
+		{"slot=", func(p Params) bool { return p.Slot == 65536 }},
+		{"proxy=1", func(p Params) bool { return p.Proxy }},
+		{"proxy=true", func(p Params) bool { return p.Proxy }},
+		{"proxy=0", func(p Params) bool { return !p.Proxy }},
+		{"proxy=false", func(p Params) bool { return !p.Proxy }},
+		{"block=0", func(p Params) bool { return p.Block == "" }},
+		{"block=12", func(p Params) bool { return p.Block == "12" }},
+		{"block=3", func(p Params) bool { return p.Block == "3" }},
+		{"notcp=1", func(p Params) bool { return p.NoTCP && !p.NoUDP }},
+		{"noudp=1", func(p Params) bool { return p.NoUDP && !p.NoTCP }},
+		{"mode=2", func(p Params) bool { return p.Mode == 2 }},
+		{"min=8", func(p Params) bool { return p.Min == 8 }},
+		{"max=4096", func(p Params) bool { return p.Max == 4096 }},
+		{"type=3", func(p Params) bool { return p.Type == 3 }},
+		{"agent=k1", func(p Params) bool { return p.Agent == "k1" }},
+		{"host=A.Example.com,*.lan,x_y.local", func(p Params) bool {
+			return reflect.DeepEqual(p.Host, []string{"a.example.com", "*.lan", "x_y.local"})
+		}},
+		{"path=/app/", func(p Params) bool { return p.Path == "/app/" }},
+		{"auth=user:p%40ss:word", func(p Params) bool { return p.Auth == "user:p@ss:word" }},
+		{"hostrewrite=internal.lan", func(p Params) bool { return p.HostRewrite == "internal.lan" }},
+		{"hostrewrite=internal.lan:8080", func(p Params) bool { return p.HostRewrite == "internal.lan:8080" }},
+		{"allow=10.0.0.0/8,192.168.1.5,fd00::/8,nas.lan:5000,host:*,*.lan:22,*:443,[::1]:22", func(p Params) bool { return len(p.Allow) == 8 }},
+		{"bridge=0.0.0.0:8024", func(p Params) bool { return p.Bridge == "0.0.0.0:8024" }},
+		{"bridge=:8024", func(p Params) bool { return p.Bridge == ":8024" }},
+		{"bridge=[::]:8024", func(p Params) bool { return p.Bridge == "[::]:8024" }},
+		{"data=/var/lib/burrow", func(p Params) bool { return p.Data == "/var/lib/burrow" }},
+		{"handlers=inprocess", func(p Params) bool { return p.Handlers == "inprocess" }},
+		{"handlers=process", func(p Params) bool { return p.Handlers == "process" }},
+		{"idle=5m", func(p Params) bool { return p.Idle == 5*time.Minute }},
+		{"idle=30", func(p Params) bool { return p.Idle == 30*time.Second }},
+	}
+	for _, tt := range tests {
+		// server: every parameter is typed for built-in schemes.
+		raw := "server://:1/h:2?" + tt.query
+		inst := mustParse(t, raw)
+		if !tt.check(inst.Params) {
+			t.Errorf("%s: params %+v", raw, inst.Params)
+		}
+	}
+}
+
+func TestParamsInvalid(t *testing.T) {
+	tests := []struct{ query, want string }{
+		{"tls=3", `parameter tls: "3" is not 0, 1 or 2`},
+		{"tls=2", "parameter tls=2 requires crt and key"},
+		{"tls=2&crt=/c", "parameter tls=2 requires crt and key"},
+		{"tls=2&key=/k", "parameter tls=2 requires crt and key"},
+		{"fp=abc", `parameter fp: "abc" is not a SHA-256 fingerprint`},
+		{"fp=" + strings.Repeat("zz", 32), `parameter fp:`},
+		{"sni=a%20b", `parameter sni: "a b" is not a server name`},
+		{"dns=x", `parameter dns: "x" is not a duration`},
+		{"dns=-1s", `parameter dns: "-1s" must not be negative`},
+		{"dns=99999999999999999999", `parameter dns: "99999999999999999999" is not a duration`},
+		{"dial=host.example", `parameter dial: "host.example" is not an IP address or auto`},
+		{"read=soon", `parameter read: "soon" is not a duration`},
+		{"read=-5", `parameter read: "-5" must not be negative`},
+		{"rate=-1", `parameter rate: "-1" must be >= 0`},
+		{"rate=1.5", `parameter rate: "1.5" is not an integer`},
+		{"slot=x", `parameter slot: "x" is not an integer`},
+		{"slot=0", `parameter slot: "0" must be >= 1`},
+		{"slot=99999999999999999999", `parameter slot: "99999999999999999999" is out of range`},
+		{"proxy=yes", `parameter proxy: "yes" is not 0 or 1`},
+		{"proxy=2", `parameter proxy: "2" is not 0 or 1`},
+		{"block=4", `parameter block: "4" must be 0 or digits 1 (SOCKS), 2 (HTTP), 3 (TLS)`},
+		{"block=01", `parameter block: "01"`},
+		{"notcp=x", `parameter notcp: "x" is not 0 or 1`},
+		{"noudp=x", `parameter noudp: "x" is not 0 or 1`},
+		{"mode=3", `parameter mode: "3" must be between 0 and 2`},
+		{"mode=-1", `parameter mode: "-1" must be between 0 and 2`},
+		{"min=0", `parameter min: "0" must be >= 1`},
+		{"max=0", `parameter max: "0" must be >= 1`},
+		{"type=4", `parameter type: "4" must be between 0 and 3`},
+		{"host=a..b", `parameter host: "a..b" is not a host name or *.domain wildcard`},
+		{"host=a.com,", `parameter host: "" is not a host name`},
+		{"host=a.com:80", `parameter host: "a.com:80" is not a host name`},
+		{"host=x.*.com", `parameter host: "x.*.com"`},
+		{"path=app", `parameter path: "app" must be a URL path starting with /`},
+		{"auth=nopassword", `parameter auth: must be user:pass`},
+		{"auth=:pw", `parameter auth: must be user:pass`},
+		{"hostrewrite=a%20b", `parameter hostrewrite: "a b" is not host or host:port`},
+		{"hostrewrite=a:0", `parameter hostrewrite: "a:0" is not host or host:port`},
+		{"allow=10.0.0.0/33", `parameter allow: "10.0.0.0/33" is not a CIDR, IP or host:port pattern`},
+		{"allow=nas.lan", `parameter allow: "nas.lan" is not a CIDR`},
+		{"allow=host:x", `parameter allow: "host:x"`},
+		{"allow=10.0.0.0/8,,x:1", `parameter allow: "" is not a CIDR`},
+		{"bridge=8024", `parameter bridge: "8024" is not host:port`},
+		{"bridge=h:99999", `parameter bridge: "h:99999": port 99999 out of range`},
+		{"handlers=thread", `parameter handlers: "thread" is not process or inprocess`},
+		{"idle=0", `parameter idle: "0" must be positive`},
+		{"idle=x", `parameter idle: "x" is not a duration`},
+	}
+	for _, tt := range tests {
+		raw := "server://:1/h:2?" + tt.query
+		_, err := Parse(raw)
+		if err == nil {
+			t.Errorf("Parse(%q) succeeded", raw)
+			continue
+		}
+		if !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("Parse(%q) = %q, want it to contain %q", raw, err, tt.want)
+		}
+	}
+}
+
+func TestConfigDefaults(t *testing.T) {
+	tests := map[string]string{
+		// the spec's example, byte for byte (with & instead of \u0026)
+		"server://127.0.0.1:33997/127.0.0.1:32937?log=debug": "server://127.0.0.1:33997/127.0.0.1:32937?block=0&dial=auto&dns=5m0s&log=debug&max=1024&mode=0&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&type=0",
+		"client://h:10101/127.0.0.1:80":                      "client://h:10101/127.0.0.1:80?block=0&dial=auto&dns=5m0s&min=64&mode=0&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&sni=none",
+		"client://h:1?mode=2&lbs=1&dns=":                     "client://h:1?block=0&dial=auto&dns=5m0s&lbs=1&min=64&mode=2&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&sni=none",
+		"tcp://:1/h:2?agent=a":                               "tcp://:1/h:2?agent=a&dial=auto&proxy=0&rate=0&read=0s&slot=65536",
+		"udp://:1/h:2?agent=a&idle=30s":                      "udp://:1/h:2?agent=a&dial=auto&idle=30s&proxy=0&rate=0&read=0s&slot=65536",
+		"udp://:1/h:2?agent=a":                               "udp://:1/h:2?agent=a&dial=auto&idle=1m0s&proxy=0&rate=0&read=0s&slot=65536",
+		"http://:80?agent=a&host=x.com":                      "http://:80?agent=a&dial=auto&host=x.com&proxy=0&rate=0&read=0s&slot=65536",
+		"socks5://:1080?user=x":                              "socks5://:1080?dial=auto&proxy=0&rate=0&read=0s&slot=65536&user=x",
+		"master://0.0.0.0:9090":                              "master://0.0.0.0:9090/api?data=./data&handlers=process&log=info&tls=0",
+		"master://0.0.0.0:9090/admin/?log=debug&tls=1":       "master://0.0.0.0:9090/admin?data=./data&handlers=process&log=debug&tls=1",
+	}
+	for raw, want := range tests {
+		inst := mustParse(t, raw)
+		if got := inst.Config(); got != want {
+			t.Errorf("Parse(%q).Config()\n got %q\nwant %q", raw, got, want)
+		}
+		// Config is itself a valid URL with the same typed parameters.
+		again := mustParse(t, inst.Config())
+		if !reflect.DeepEqual(again.Params, inst.Params) {
+			t.Errorf("Config of %q changes params: %+v vs %+v", raw, again.Params, inst.Params)
+		}
+		if again.Config() != inst.Config() {
+			t.Errorf("Config of %q not stable", raw)
+		}
+		// Config must not change the instance's own query.
+		if inst.String() != mustParse(t, raw).String() {
+			t.Errorf("Config mutated %q", raw)
+		}
+	}
+}
+
+func TestLogLevel(t *testing.T) {
+	tests := []struct {
+		in   string
+		want LogLevel
+		slog slog.Level
+	}{
+		{"none", LogNone, LevelNone},
+		{"debug", LogDebug, slog.LevelDebug},
+		{"info", LogInfo, slog.LevelInfo},
+		{"warn", LogWarn, slog.LevelWarn},
+		{"error", LogError, slog.LevelError},
+		{"event", LogEvent, slog.LevelInfo},
+		{"Debug", LogDebug, slog.LevelDebug},
+		{"trace", LogInfo, slog.LevelInfo},
+		{"", LogInfo, slog.LevelInfo},
+	}
+	for _, tt := range tests {
+		l := ParseLogLevel(tt.in)
+		if l != tt.want || l.SlogLevel() != tt.slog {
+			t.Errorf("ParseLogLevel(%q) = %q (%v), want %q (%v)", tt.in, l, l.SlogLevel(), tt.want, tt.slog)
+		}
+	}
+	if LevelNone <= slog.LevelError {
+		t.Error("LevelNone must be above error")
+	}
+	if LogLevel("bogus").SlogLevel() != slog.LevelInfo {
+		t.Error("unknown level must log at info")
+	}
+}

@@ -1,0 +1,189 @@
+// Package netx is the byte-copying core of Burrow's data path: Join couples
+// two connections with pooled buffers, counts every chunk as it passes (so
+// traffic figures are live, not reported at close), and applies an optional
+// rate limit and idle timeout. Everything that moves user bytes goes through
+// here.
+package netx
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// ChunkSize is the size of a copy buffer: large enough to fill a tunnel
+// frame in one write, small enough to keep memory per connection modest.
+const ChunkSize = 64 << 10
+
+// bufPool holds copy buffers. A sync.Pool is a cache, not shared state: what
+// one caller puts in, no caller can observe.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
+
+// Flow describes what happens to the bytes of one direction of a Join.
+type Flow struct {
+	Count *atomic.Int64 // bytes are added per chunk as they pass; nil = not counted
+	Limit *rate.Limiter // bytes per second; nil = unlimited
+}
+
+// JoinOptions configure Join.
+type JoinOptions struct {
+	AToB Flow          // bytes read from a and written to b
+	BToA Flow          // bytes read from b and written to a
+	Idle time.Duration // close both ends after this long without a read on either side; 0 = never
+}
+
+// Join copies a to b and b to a until both directions end, then closes both
+// connections. When one side reaches EOF the other side's write half is
+// closed (where the connection supports it), so protocols that half-close
+// keep working. An error in either direction closes both at once. It returns
+// the bytes copied each way and the first error that was not an orderly end.
+func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
+	var (
+		wg          sync.WaitGroup
+		errAB       error
+		idleTracker *idle
+	)
+	if o.Idle > 0 {
+		idleTracker = newIdle(o.Idle, a, b)
+		defer idleTracker.stop()
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		aToB, errAB = half(b, a, o.AToB, idleTracker)
+	}()
+	bToA, errBA := half(a, b, o.BToA, idleTracker)
+	wg.Wait()
+	_ = a.Close()
+	_ = b.Close()
+	if errAB != nil {
+		return aToB, bToA, errAB
+	}
+	return aToB, bToA, errBA
+}
+
+// half copies src to dst. On EOF it closes dst's write side; on an error it
+// closes both so the other direction ends too.
+func half(dst, src net.Conn, f Flow, t *idle) (int64, error) {
+	n, err := copyFlow(dst, src, f, t)
+	if err != nil {
+		_ = src.Close()
+		_ = dst.Close()
+		if isOrderly(err) {
+			err = nil
+		}
+		return n, err
+	}
+	if !closeWrite(dst) {
+		// No half-close: ending the whole connection is the only way to
+		// tell the peer there is no more data.
+		_ = dst.Close()
+	}
+	return n, nil
+}
+
+// Copy copies src to dst until EOF, counting and limiting per f. It returns
+// nil at EOF. It prefers src's zero-copy WriteTo when nothing must happen
+// between reads (no limit): smux streams hand over their frame buffers
+// directly.
+func Copy(dst io.Writer, src io.Reader, f Flow) (int64, error) {
+	return copyFlow(dst, src, f, nil)
+}
+
+func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
+	if f.Limit == nil && t == nil {
+		if wt, ok := src.(io.WriterTo); ok && !isTCP(src) {
+			if f.Count == nil {
+				return wt.WriteTo(dst)
+			}
+			return wt.WriteTo(&countingWriter{w: dst, n: f.Count})
+		}
+	}
+	bp := bufPool.Get().(*[]byte)
+	defer bufPool.Put(bp)
+	buf := *bp
+	var total int64
+	for {
+		nr, rerr := src.Read(buf)
+		if nr > 0 {
+			t.touch()
+			if err := Wait(f.Limit, nr); err != nil {
+				return total, err
+			}
+			nw, werr := dst.Write(buf[:nr])
+			if nw > 0 {
+				total += int64(nw)
+				if f.Count != nil {
+					f.Count.Add(int64(nw))
+				}
+			}
+			if werr != nil {
+				return total, werr
+			}
+			if nw != nr {
+				return total, io.ErrShortWrite
+			}
+		}
+		if rerr != nil {
+			if rerr == io.EOF {
+				return total, nil
+			}
+			return total, rerr
+		}
+	}
+}
+
+// Wait blocks until l allows n bytes, in pieces no larger than its burst.
+// A nil limiter allows everything at once.
+func Wait(l *rate.Limiter, n int) error {
+	if l == nil {
+		return nil
+	}
+	burst := l.Burst()
+	for n > 0 {
+		step := min(n, burst)
+		if err := l.WaitN(context.Background(), step); err != nil {
+			return err
+		}
+		n -= step
+	}
+	return nil
+}
+
+// isTCP reports whether r is a plain TCP connection. Its WriteTo only
+// splices into unix sockets and otherwise allocates its own buffer, so
+// the pooled loop is better.
+func isTCP(r io.Reader) bool {
+	_, ok := r.(*net.TCPConn)
+	return ok
+}
+
+type countingWriter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+func closeWrite(c net.Conn) bool {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite() == nil
+	}
+	return false
+}
+
+// isOrderly reports whether err is how a connection normally ends when the
+// other direction closed it first.
+func isOrderly(err error) bool {
+	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe) || errors.Is(err, io.EOF)
+}

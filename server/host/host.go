@@ -1,0 +1,375 @@
+// Package host is the server side of the handler contract (sdk.Host) for
+// handlers linked into the server: it binds every instance's listeners,
+// checks every link request against the instance's configuration, opens
+// links through the bridge, and copies, counts and limits the bytes of
+// handed-off connections in its own loop.
+package host
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/plugins/sdk"
+	"github.com/burrowproject/burrow/server/flow"
+)
+
+// Linker opens links through agents; *bridge.Server is one.
+type Linker interface {
+	OpenLink(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (*bridge.Link, error)
+}
+
+// Instance is what the host needs to know about an instance to serve it.
+type Instance struct {
+	Spec        sdk.InstanceSpec
+	AgentKey    string        // the agent pool key links go through; secret
+	Meter       *flow.Meter   // counters and limits
+	TCP         bool          // bind a TCP listener on Spec.Listen
+	UDP         bool          // bind a UDP socket on Spec.Listen
+	Proxy       bool          // ask agents for a PROXY protocol header
+	Idle        time.Duration // close a connection idle this long; 0 = never
+	AnyTarget   bool          // link targets are checked by the handler (patterns), not against Spec.Targets
+	OpenTimeout time.Duration // for Dial; 0 = 15s
+}
+
+// Host serves instances on one Linker. It is safe for concurrent use.
+type Host struct {
+	linker Linker
+	log    *slog.Logger
+
+	mu        sync.Mutex
+	instances map[string]*instance
+}
+
+type instance struct {
+	Instance
+	log    *slog.Logger
+	ln     net.Listener
+	pc     net.PacketConn
+	next   atomic.Uint32
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{} // handed-off user connections in flight
+	joins  sync.WaitGroup
+	closed bool
+}
+
+// New returns a Host opening links through linker.
+func New(linker Linker, log *slog.Logger) *Host {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Host{linker: linker, log: log, instances: make(map[string]*instance)}
+}
+
+// Add binds inst's sockets and registers it; the handler's Start comes next.
+// log receives the instance's log lines.
+func (h *Host) Add(inst Instance, log *slog.Logger) error {
+	if log == nil {
+		log = h.log.With("instance", inst.Spec.ID)
+	}
+	in := &instance{Instance: inst, log: log, conns: make(map[net.Conn]struct{})}
+	if in.Meter == nil {
+		in.Meter = flow.NewMeter(0, 0)
+	}
+	var err error
+	if inst.TCP {
+		if in.ln, err = net.Listen("tcp", inst.Spec.Listen); err != nil {
+			return fmt.Errorf("listen tcp %s: %w", inst.Spec.Listen, err)
+		}
+		log.Info("tcp listening", "addr", in.ln.Addr().String())
+	}
+	if inst.UDP {
+		if in.pc, err = net.ListenPacket("udp", inst.Spec.Listen); err != nil {
+			in.closeSockets()
+			return fmt.Errorf("listen udp %s: %w", inst.Spec.Listen, err)
+		}
+		log.Info("udp listening", "addr", in.pc.LocalAddr().String())
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if _, dup := h.instances[inst.Spec.ID]; dup {
+		in.closeSockets()
+		return fmt.Errorf("instance %s already added", inst.Spec.ID)
+	}
+	h.instances[inst.Spec.ID] = in
+	return nil
+}
+
+// Remove closes an instance's sockets, lets its handed-off connections
+// finish for up to grace, then closes them and forgets the instance. Call
+// it after the handler's Stop.
+func (h *Host) Remove(id string, grace time.Duration) {
+	h.mu.Lock()
+	in := h.instances[id]
+	delete(h.instances, id)
+	h.mu.Unlock()
+	if in == nil {
+		return
+	}
+	in.closeSockets()
+	in.mu.Lock()
+	in.closed = true
+	in.mu.Unlock()
+	done := make(chan struct{})
+	go func() { in.joins.Wait(); close(done) }()
+	timer := time.NewTimer(grace)
+	defer timer.Stop()
+	select {
+	case <-done:
+		return
+	case <-timer.C:
+	}
+	in.mu.Lock()
+	for c := range in.conns {
+		_ = c.Close()
+	}
+	in.mu.Unlock()
+	<-done
+}
+
+// Addr returns the address an instance's TCP listener or UDP socket is bound to.
+func (h *Host) Addr(id string) net.Addr {
+	in, err := h.get(id)
+	if err != nil {
+		return nil
+	}
+	if in.ln != nil {
+		return in.ln.Addr()
+	}
+	if in.pc != nil {
+		return in.pc.LocalAddr()
+	}
+	return nil
+}
+
+func (in *instance) closeSockets() {
+	if in.ln != nil {
+		_ = in.ln.Close()
+	}
+	if in.pc != nil {
+		_ = in.pc.Close()
+	}
+}
+
+func (h *Host) get(id string) (*instance, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	in := h.instances[id]
+	if in == nil {
+		return nil, fmt.Errorf("instance %q: %w", id, sdk.ErrUnknownInstance)
+	}
+	return in, nil
+}
+
+// Listener implements sdk.Host.
+func (h *Host) Listener(_ context.Context, id string) (net.Listener, error) {
+	in, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.ln == nil {
+		return nil, fmt.Errorf("instance %s has no tcp listener", id)
+	}
+	return in.ln, nil
+}
+
+// PacketConn implements sdk.Host.
+func (h *Host) PacketConn(_ context.Context, id string) (net.PacketConn, error) {
+	in, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if in.pc == nil {
+		return nil, fmt.Errorf("instance %s has no udp socket", id)
+	}
+	return in.pc, nil
+}
+
+// Logger implements sdk.Host.
+func (h *Host) Logger(id string) *slog.Logger {
+	in, err := h.get(id)
+	if err != nil {
+		return h.log.With("instance", id)
+	}
+	return in.log
+}
+
+// header checks req against the instance and builds the link header.
+func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
+	network, err := bridge.ParseNetwork(req.Network)
+	if err != nil {
+		return bridge.LinkHeader{}, err
+	}
+	target := req.Target
+	targets := in.Spec.Targets
+	switch {
+	case target == "" && len(targets) > 0:
+		target = targets[int(in.next.Add(1))%len(targets)]
+	case target != "" && !in.AnyTarget && !slices.Contains(targets, target):
+		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
+	}
+	h := bridge.LinkHeader{Network: network, Target: target, Instance: in.Spec.ID, Source: req.Meta[sdk.MetaClientAddr]}
+	if in.Proxy {
+		h.Flags |= bridge.FlagProxyProtocol
+	}
+	return h, nil
+}
+
+// linkError turns a bridge error into the sdk's LinkError.
+func linkError(id, target string, err error) *sdk.LinkError {
+	le := &sdk.LinkError{Instance: id, Target: target, Reason: err.Error(), Err: err}
+	var ve *bridge.VerdictError
+	switch {
+	case errors.As(err, &ve):
+		le.Reason = ve.Reason
+	case errors.Is(err, bridge.ErrNoAgent):
+		le.Reason, le.Err = "agent offline", sdk.ErrNoAgent
+	}
+	return le
+}
+
+// Handoff implements sdk.Host. It returns once the link is opened (its
+// header sent with the preamble); the agent's verdict and the copy follow in
+// the host, which logs a refused link with the agent's reason.
+func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, preamble []byte, opts sdk.HandoffOptions) error {
+	in, err := h.get(req.Instance)
+	if err != nil {
+		_ = c.Close()
+		return err
+	}
+	fail := func(err error) error {
+		if len(opts.FailReply) > 0 {
+			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = c.Write(opts.FailReply)
+		}
+		_ = c.Close()
+		return err
+	}
+	if req.Meta == nil {
+		req.Meta = map[string]string{sdk.MetaClientAddr: c.RemoteAddr().String()}
+	}
+	hdr, err := in.header(req)
+	if err != nil {
+		return fail(linkError(in.Spec.ID, req.Target, err))
+	}
+	release, ok := in.Meter.Acquire(req.Network)
+	if !ok {
+		in.log.Warn("link failed", "target", hdr.Target, "reason", sdk.ErrSlotsFull.Error())
+		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull))
+	}
+	if !in.track(c) {
+		release()
+		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrUnknownInstance))
+	}
+	link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
+	if err != nil {
+		in.untrack(c)
+		release()
+		le := linkError(in.Spec.ID, hdr.Target, err)
+		in.log.Warn("link failed", "target", hdr.Target, "reason", le.Reason)
+		return fail(le)
+	}
+	fromUser, toUser := in.Meter.Flows(req.Network)
+	fromUser.Count.Add(int64(len(preamble)))
+	go func() {
+		defer in.joins.Done()
+		defer in.untrack(c)
+		defer release()
+		if len(opts.FailReply) > 0 {
+			// The handler has something to say on failure: hear the agent
+			// before any byte reaches the user.
+			if err := link.AwaitVerdict(ctx); err != nil {
+				_ = link.Close()
+				h.refused(in, hdr, err)
+				_ = fail(err)
+				return
+			}
+		}
+		_, _, err := netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		// The link is closed now, so this returns at once: the verdict if
+		// it was read, or the error that ended the wait for it.
+		var ve *bridge.VerdictError
+		if verr := link.AwaitVerdict(context.Background()); errors.As(verr, &ve) {
+			h.refused(in, hdr, verr)
+			return
+		}
+		if err != nil {
+			in.log.Debug("connection ended", "target", hdr.Target, "err", err)
+		}
+	}()
+	return nil
+}
+
+// refused logs a link the agent could not open, with the agent's reason.
+func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
+	in.log.Warn("link failed", "target", hdr.Target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason)
+}
+
+// track records a handed-off connection and counts it in joins; false once
+// the instance is removed.
+func (in *instance) track(c net.Conn) bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.closed {
+		return false
+	}
+	in.conns[c] = struct{}{}
+	in.joins.Add(1)
+	return true
+}
+
+func (in *instance) untrack(c net.Conn) {
+	in.mu.Lock()
+	delete(in.conns, c)
+	in.mu.Unlock()
+}
+
+// Dial implements sdk.Host: it returns the link once the agent has reached
+// the target, counted and limited by the host.
+func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) {
+	in, err := h.get(req.Instance)
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := in.header(req)
+	if err != nil {
+		return nil, linkError(in.Spec.ID, req.Target, err)
+	}
+	release, ok := in.Meter.Acquire(req.Network)
+	if !ok {
+		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
+	}
+	timeout := in.OpenTimeout
+	if timeout <= 0 {
+		timeout = 15 * time.Second
+	}
+	octx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	link, err := h.linker.OpenLink(octx, in.AgentKey, hdr, nil)
+	if err == nil {
+		if err = link.AwaitVerdict(octx); err != nil {
+			_ = link.Close()
+		}
+	}
+	if err != nil {
+		release()
+		le := linkError(in.Spec.ID, hdr.Target, err)
+		in.log.Warn("link failed", "target", hdr.Target, "reason", le.Reason)
+		return nil, le
+	}
+	var conn net.Conn = link
+	if hdr.Network == bridge.NetworkUDP {
+		conn = bridge.NewDatagramConn(link)
+	}
+	return in.Meter.WrapLink(conn, req.Network, release), nil
+}
+
+var _ sdk.Host = (*Host)(nil)

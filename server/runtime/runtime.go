@@ -1,0 +1,330 @@
+// Package runtime runs instances: it turns a parsed instance URL into the
+// parts that serve it. A server (NodePass pair, server end) gets its own
+// bridge and the tcp and udp handlers on its target; a client is an agent;
+// tcp, udp and handler schemes link through the shared bridge (or, run
+// alone, a bridge of their own from bridge=). The master and the
+// single-URL command both run instances through a Runtime.
+package runtime
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/client"
+	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/plugins/sdk"
+	"github.com/burrowproject/burrow/plugins/tcp"
+	"github.com/burrowproject/burrow/plugins/udp"
+	"github.com/burrowproject/burrow/server/flow"
+	"github.com/burrowproject/burrow/server/host"
+)
+
+// Options configure a Runtime.
+type Options struct {
+	Version string       // reported by agents to bridges
+	Logger  *slog.Logger // nil = discard
+	// Shared is the master's bridge that tcp, udp and handler instances
+	// link through; nil when the runtime runs a single URL.
+	Shared *SharedBridge
+}
+
+// SharedBridge is a bridge that several instances use, each naming its
+// agent pool by key.
+type SharedBridge struct {
+	Server *bridge.Server
+	Keys   *bridge.KeySet
+	Host   *host.Host
+}
+
+// NewSharedBridge builds a bridge accepting the keys instances add, with a
+// host for handler instances on top.
+func NewSharedBridge(tlsConf *tls.Config, log *slog.Logger) *SharedBridge {
+	keys := bridge.NewKeySet()
+	srv := bridge.NewServer(bridge.Config{Keys: keys, TLS: tlsConf, Logger: log})
+	return &SharedBridge{Server: srv, Keys: keys, Host: host.New(srv, log)}
+}
+
+// Runtime starts instances. It is safe for concurrent use.
+type Runtime struct {
+	opts     Options
+	log      *slog.Logger
+	handlers map[string]sdk.Handler
+}
+
+// New returns a Runtime with the built-in handlers linked in.
+func New(opts Options) *Runtime {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
+		conf.SchemeTCP: tcp.New(),
+		conf.SchemeUDP: udp.New(),
+	}}
+}
+
+// Stats are an instance's live figures. Counters are cumulative since Start.
+type Stats struct {
+	Mode, Ping, Pool, TCPs, UDPs int
+	TCPRx, TCPTx, UDPRx, UDPTx   int64
+}
+
+// Running is a started instance.
+type Running struct {
+	stats func() Stats
+	stop  func(ctx context.Context) error
+	done  chan struct{}
+	once  sync.Once
+	err   error
+}
+
+// Stats returns the instance's live figures.
+func (r *Running) Stats() Stats { return r.stats() }
+
+// Done is closed when the instance ended by itself or was stopped.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Err says why the instance ended; nil after a requested stop.
+func (r *Running) Err() error {
+	<-r.done
+	return r.err
+}
+
+// Stop stops the instance: it stops accepting, lets connections in flight
+// finish until ctx ends, then closes them.
+func (r *Running) Stop(ctx context.Context) error {
+	var err error
+	r.once.Do(func() {
+		err = r.stop(ctx)
+		close(r.done)
+	})
+	return err
+}
+
+// Validate checks what the URL parser cannot: that the scheme has a handler.
+func (rt *Runtime) Validate(inst *conf.Instance) error {
+	switch inst.Scheme {
+	case conf.SchemeServer, conf.SchemeClient:
+		return nil
+	case conf.SchemeMaster:
+		return errors.New("a master cannot run as an instance")
+	}
+	h := rt.handlers[inst.Scheme]
+	if h == nil {
+		return fmt.Errorf("no handler for scheme %q", inst.Scheme)
+	}
+	if rt.opts.Shared == nil && inst.Params.Bridge == "" {
+		return fmt.Errorf("%s instances need bridge= when run alone", inst.Scheme)
+	}
+	return h.Validate(context.Background(), specOf("", inst))
+}
+
+// Start runs inst as instance id until Stop. It returns once the instance
+// serves, or why it could not start.
+func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
+	if log == nil {
+		log = rt.log.With("instance", id)
+	}
+	if err := rt.Validate(inst); err != nil {
+		return nil, err
+	}
+	switch inst.Scheme {
+	case conf.SchemeServer:
+		return rt.startServer(ctx, id, inst, log)
+	case conf.SchemeClient:
+		return rt.startClient(id, inst, log)
+	default:
+		return rt.startHandler(ctx, id, inst, log)
+	}
+}
+
+// serverTLS builds the bridge's TLS configuration for a tls= mode.
+func serverTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
+	if p.TLS == conf.TLSOff {
+		return nil, nil
+	}
+	tc, fp, err := tlsx.ServerConfig(int(p.TLS), p.Crt, p.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("bridge tls: %w", err)
+	}
+	log.Info("bridge certificate", "fp", fp)
+	return tc, nil
+}
+
+// startServer runs a NodePass-style server end: a bridge of its own on the
+// instance's listen address, and TCP and UDP forwarding on its first target
+// through whichever agent connects with the tunnel key.
+func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
+	tc, err := serverTLS(inst.Params, log)
+	if err != nil {
+		return nil, err
+	}
+	key := inst.TunnelKey()
+	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key), TLS: tc, Logger: log})
+	ln, err := net.Listen("tcp", inst.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
+	}
+	h := host.New(srv, log)
+	serveCtx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		_ = srv.Serve(serveCtx, ln)
+	}()
+	closeBridge := func() {
+		cancel()
+		<-served
+		_ = srv.Close()
+	}
+	user := inst.Clone()
+	user.Listen, user.Targets = inst.Targets[0], nil
+	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
+	var units []*unit
+	for _, scheme := range []string{conf.SchemeTCP, conf.SchemeUDP} {
+		if (scheme == conf.SchemeTCP && inst.Params.NoTCP) || (scheme == conf.SchemeUDP && inst.Params.NoUDP) {
+			continue
+		}
+		u, err := rt.startUnit(ctx, h, id+"/"+scheme, scheme, user, key, meter, log)
+		if err != nil {
+			stopUnits(context.Background(), units)
+			closeBridge()
+			return nil, err
+		}
+		units = append(units, u)
+	}
+	r := &Running{done: make(chan struct{})}
+	r.stats = func() Stats {
+		s := statsOf(meter.Snapshot())
+		s.Mode = 1
+		s.Pool = srv.Sessions(key)
+		return s
+	}
+	r.stop = func(ctx context.Context) error {
+		stopUnits(ctx, units)
+		closeBridge()
+		return nil
+	}
+	return r, nil
+}
+
+// startClient runs an agent until Stop.
+func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
+	allow, err := client.ParseAllow(inst.Params.Allow)
+	if err != nil {
+		return nil, err
+	}
+	name, _ := os.Hostname()
+	cfg := client.Config{
+		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
+		Targets: inst.Targets, Allow: allow, Fingerprint: inst.Params.FP, ServerName: inst.Params.SNI,
+		DialTimeout: 10 * time.Second, Idle: inst.Params.Read, Logger: log,
+	}
+	if inst.Params.TLS != conf.TLSOff {
+		cfg.TLS = client.TLSOn
+	}
+	if inst.Params.Dial != "" && inst.Params.Dial != "auto" {
+		cfg.SourceIP = inst.Params.Dial
+	}
+	agent, err := client.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		_ = agent.Run(ctx)
+	}()
+	r := &Running{done: make(chan struct{})}
+	r.stats = func() Stats {
+		a := agent.Stats()
+		s := Stats{Mode: 2, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
+		if agent.Connected() {
+			s.Pool = 1
+		}
+		return s
+	}
+	r.stop = func(context.Context) error {
+		cancel()
+		<-ended
+		return nil
+	}
+	log.Debug("agent started", "instance", id)
+	return r, nil
+}
+
+// startHandler runs a tcp, udp or handler-scheme instance through the
+// shared bridge, or through a bridge of its own on bridge= when run alone.
+func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
+	key := inst.Params.Agent
+	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
+	shared := rt.opts.Shared
+	var closeOwn func()
+	if shared == nil {
+		tc, err := serverTLS(inst.Params, log)
+		if err != nil {
+			return nil, err
+		}
+		shared = NewSharedBridge(tc, log)
+		ln, err := net.Listen("tcp", inst.Params.Bridge)
+		if err != nil {
+			return nil, fmt.Errorf("listen for agents on %s: %w", inst.Params.Bridge, err)
+		}
+		serveCtx, cancel := context.WithCancel(context.Background())
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			_ = shared.Server.Serve(serveCtx, ln)
+		}()
+		closeOwn = func() { cancel(); <-served; _ = shared.Server.Close() }
+	}
+	shared.Keys.Add(key)
+	u, err := rt.startUnit(ctx, shared.Host, id, inst.Scheme, inst, key, meter, log)
+	if err != nil {
+		rt.dropKey(shared, key)
+		if closeOwn != nil {
+			closeOwn()
+		}
+		return nil, err
+	}
+	r := &Running{done: make(chan struct{})}
+	r.stats = func() Stats {
+		s := statsOf(meter.Snapshot())
+		s.Mode = 1
+		s.Pool = shared.Server.Sessions(key)
+		return s
+	}
+	r.stop = func(ctx context.Context) error {
+		stopUnits(ctx, []*unit{u})
+		rt.dropKey(shared, key)
+		if closeOwn != nil {
+			closeOwn()
+		}
+		return nil
+	}
+	return r, nil
+}
+
+// dropKey forgets one instance's use of key and disconnects its agents
+// when no instance names it any more.
+func (rt *Runtime) dropKey(s *SharedBridge, key string) {
+	if s.Keys.Remove(key) {
+		s.Server.Revoke(key)
+	}
+}
+
+func statsOf(m flow.Stats) Stats {
+	return Stats{
+		TCPs: int(m.TCPs), UDPs: int(m.UDPs),
+		TCPRx: m.TCPRx, TCPTx: m.TCPTx, UDPRx: m.UDPRx, UDPTx: m.UDPTx,
+	}
+}

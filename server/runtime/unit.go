@@ -1,0 +1,77 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/plugins/sdk"
+	"github.com/burrowproject/burrow/server/flow"
+	"github.com/burrowproject/burrow/server/host"
+)
+
+// unit is one handler instance on a host.
+type unit struct {
+	id      string
+	handler sdk.Handler
+	host    *host.Host
+}
+
+// startUnit binds the sockets the handler needs and starts it.
+func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme string, inst *conf.Instance, key string, meter *flow.Meter, log *slog.Logger) (*unit, error) {
+	handler := rt.handlers[scheme]
+	if handler == nil {
+		return nil, fmt.Errorf("no handler for scheme %q", scheme)
+	}
+	desc, err := handler.Describe(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("describe %s handler: %w", scheme, err)
+	}
+	spec := specOf(id, inst)
+	spec.Scheme = scheme
+	err = h.Add(host.Instance{
+		Spec: spec, AgentKey: key, Meter: meter,
+		TCP:   slices.Contains(desc.Capabilities, sdk.CapNeedsListener),
+		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
+		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
+	}, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := handler.Start(ctx, spec, h); err != nil {
+		h.Remove(id, 0)
+		return nil, fmt.Errorf("start %s handler: %w", scheme, err)
+	}
+	return &unit{id: id, handler: handler, host: h}, nil
+}
+
+// stopUnits stops each handler, then lets its connections in flight finish
+// until ctx's deadline (at once without one) before closing them.
+func stopUnits(ctx context.Context, units []*unit) {
+	var grace time.Duration
+	if d, ok := ctx.Deadline(); ok {
+		grace = time.Until(d)
+	}
+	for _, u := range units {
+		_ = u.handler.Stop(ctx, u.id)
+		u.host.Remove(u.id, grace)
+	}
+}
+
+// specOf is the handler's view of an instance.
+func specOf(id string, inst *conf.Instance) sdk.InstanceSpec {
+	params := make(map[string]string, len(inst.Query))
+	for k, v := range inst.Query {
+		if len(v) > 0 && k != "key" && k != "auth" && k != "agent" {
+			params[k] = v[0]
+		}
+	}
+	return sdk.InstanceSpec{
+		ID: id, URL: inst.Redacted(), Scheme: inst.Scheme, Listen: inst.Listen,
+		Targets: inst.Targets, Agent: bridge.KeyID(inst.Params.Agent), Params: params,
+	}
+}
