@@ -92,7 +92,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*smux.Session, error) {
 	if mc == nil {
 		mc = MuxConfig()
 	}
-	sess, err := smux.Server(conn, mc)
+	sess, err := smux.Server(newTunnelConn(conn), mc)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("start tunnel session: %w", err)

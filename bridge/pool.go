@@ -1,7 +1,6 @@
 package bridge
 
 import (
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -12,7 +11,7 @@ import (
 // session is one connected agent.
 type session struct {
 	mux     *smux.Session
-	conn    *countedConn
+	conn    *tunnelConn
 	key     string
 	keyID   string
 	name    string
@@ -149,24 +148,6 @@ func (s *Server) Agents() []AgentInfo {
 func (s *Server) Online(key string) bool {
 	p := s.pools.get(key)
 	return p != nil && p.pick() != nil
-}
-
-// countedConn counts the tunnel's raw bytes for the agents list.
-type countedConn struct {
-	net.Conn
-	in, out atomic.Int64
-}
-
-func (c *countedConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.in.Add(int64(n))
-	return n, err
-}
-
-func (c *countedConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.out.Add(int64(n))
-	return n, err
 }
 
 // Sessions reports how many agents of key are connected.

@@ -149,7 +149,7 @@ func (s *Server) handshake(raw net.Conn) {
 	}
 	_ = raw.SetDeadline(time.Time{})
 
-	counted := &countedConn{Conn: conn}
+	counted := newTunnelConn(conn)
 	mux, err := smux.Client(counted, s.cfg.Mux)
 	if err != nil {
 		log.Error("start tunnel session", "err", err)

@@ -1,0 +1,46 @@
+package bridge
+
+import (
+	"bufio"
+	"net"
+	"sync/atomic"
+)
+
+// tunnelReadBuffer is the read buffer under an smux session. smux reads
+// each frame as a header and a body with two reads; buffering turns a
+// burst of frames into one system call.
+const tunnelReadBuffer = 256 << 10
+
+// tunnelConn is the connection under an smux session: reads are buffered,
+// frames go out with one writev where the kernel offers it, and bytes are
+// counted for the agents list.
+type tunnelConn struct {
+	net.Conn
+	r       *bufio.Reader
+	in, out atomic.Int64
+}
+
+func newTunnelConn(c net.Conn) *tunnelConn {
+	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer)}
+}
+
+func (c *tunnelConn) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.in.Add(int64(n))
+	return n, err
+}
+
+func (c *tunnelConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.out.Add(int64(n))
+	return n, err
+}
+
+// WriteBuffers lets smux send a frame header and body in one writev
+// instead of copying them together first.
+func (c *tunnelConn) WriteBuffers(v [][]byte) (int, error) {
+	bufs := net.Buffers(v)
+	n, err := bufs.WriteTo(c.Conn)
+	c.out.Add(n)
+	return int(n), err
+}
