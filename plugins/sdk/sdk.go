@@ -103,10 +103,12 @@ type Host interface {
 	// PacketConn returns the UDP socket the host bound for the instance.
 	PacketConn(ctx context.Context, instanceID string) (net.PacketConn, error)
 	// Handoff gives c to the host together with the bytes already read from
-	// it. The handler must not use c again. The host opens a link for req,
-	// writes preamble to it, and copies both ways. On a failed link the host
-	// writes opts.FailReply (if any) to c and closes it; the error is
-	// returned either way so the handler may log it.
+	// it. The handler must not use c again. The host checks req and returns
+	// at once; it then opens a link for req, writes preamble to it, and
+	// copies both ways. A request the host refuses (unknown instance, target
+	// not allowed, slots full) is returned as an error; a link that fails
+	// later is logged by the host. Either way the host writes
+	// opts.FailReply (if any) to c before closing it.
 	Handoff(ctx context.Context, c net.Conn, req LinkRequest, preamble []byte, opts HandoffOptions) error
 	// Dial opens a link through an agent and returns it once the agent has
 	// dialed the target. For "udp" each Write is one datagram and each Read

@@ -236,9 +236,11 @@ func linkError(id, target string, err error) *sdk.LinkError {
 	return le
 }
 
-// Handoff implements sdk.Host. It returns once the link is opened (its
-// header sent with the preamble); the agent's verdict and the copy follow in
-// the host, which logs a refused link with the agent's reason.
+// Handoff implements sdk.Host. It checks the request and takes a slot, then
+// returns: opening the link, waiting for the agent's verdict and copying
+// happen in the host's own goroutine, so a handler's accept loop never
+// waits on the tunnel. A link that fails is logged with the agent's reason,
+// and the user gets opts.FailReply before the connection closes.
 func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, preamble []byte, opts sdk.HandoffOptions) error {
 	in, err := h.get(req.Instance)
 	if err != nil {
@@ -269,31 +271,27 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		release()
 		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrUnknownInstance))
 	}
-	link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
-	if err != nil {
-		in.untrack(c)
-		release()
-		le := linkError(in.Spec.ID, hdr.Target, err)
-		in.log.Warn("link failed", "target", hdr.Target, "reason", le.Reason)
-		return fail(le)
-	}
-	fromUser, toUser := in.Meter.Flows(req.Network)
-	fromUser.Count.Add(int64(len(preamble)))
+	preamble = slices.Clone(preamble) // the caller may reuse its buffer once we return
 	go func() {
 		defer in.joins.Done()
 		defer in.untrack(c)
 		defer release()
-		if len(opts.FailReply) > 0 {
+		link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
+		if err == nil && len(opts.FailReply) > 0 {
 			// The handler has something to say on failure: hear the agent
 			// before any byte reaches the user.
-			if err := link.AwaitVerdict(ctx); err != nil {
+			if err = link.AwaitVerdict(ctx); err != nil {
 				_ = link.Close()
-				h.refused(in, hdr, err)
-				_ = fail(err)
-				return
 			}
 		}
-		_, _, err := netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		if err != nil {
+			h.refused(in, hdr, err)
+			_ = fail(err)
+			return
+		}
+		fromUser, toUser := in.Meter.Flows(req.Network)
+		fromUser.Count.Add(int64(len(preamble)))
+		_, _, err = netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
 		// The link is closed now, so this returns at once: the verdict if
 		// it was read, or the error that ended the wait for it.
 		var ve *bridge.VerdictError
