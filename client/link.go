@@ -23,6 +23,7 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream) {
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
 		a.log.Warn("bad link header from bridge", "err", err)
+		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: "agent refused a bad link header: " + err.Error()}))
 		_ = st.Close()
 		return
 	}

@@ -308,7 +308,11 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 
 // refused logs a link the agent could not open, with the agent's reason.
 func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
-	in.log.Warn("link failed", "target", hdr.Target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason)
+	target := hdr.Target
+	if target == "" {
+		target = "agent default"
+	}
+	in.log.Warn("link failed", "target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason)
 }
 
 // track records a handed-off connection and counts it in joins; false once

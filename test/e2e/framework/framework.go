@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -84,6 +85,14 @@ func (f *Framework) cleanup() {
 	}
 	wg.Wait()
 
+	// A race report, panic or runtime crash in any process fails the spec,
+	// whatever the spec itself checked.
+	for _, p := range procs {
+		if m := crashMarker(p.Output()); m != "" {
+			f.t.Errorf("e2e: %s printed %q", p.name, m)
+		}
+	}
+
 	if f.t.Failed() || os.Getenv(EnvVerbose) == "1" {
 		for _, p := range procs {
 			f.t.Logf("===== %s: %s (last %d lines) =====\n%s", p.name, p.describe(), dumpLines, tail(p.Output(), dumpLines))
@@ -95,6 +104,19 @@ func (f *Framework) cleanup() {
 			f.t.Errorf("e2e: close mock server: %v", err)
 		}
 	}
+}
+
+// crashMarkers are printed by the Go runtime and the race detector.
+var crashMarkers = []string{"WARNING: DATA RACE", "panic: ", "fatal error: "}
+
+// crashMarker returns the first crash marker in out, or "".
+func crashMarker(out string) string {
+	for _, m := range crashMarkers {
+		if strings.Contains(out, m) {
+			return m
+		}
+	}
+	return ""
 }
 
 // waitGroupTimeout waits for wg at most d.

@@ -326,3 +326,17 @@ func TestTail(t *testing.T) {
 		t.Fatalf("tail = %q", got)
 	}
 }
+
+func TestCrashMarker(t *testing.T) {
+	t.Parallel()
+	for out, want := range map[string]string{
+		"level=INFO msg=ok\n":                          "",
+		"==================\nWARNING: DATA RACE\nRead": "WARNING: DATA RACE",
+		"panic: runtime error: index out of range":     "panic: ",
+		"fatal error: concurrent map writes":           "fatal error: ",
+	} {
+		if got := crashMarker(out); got != want {
+			t.Errorf("crashMarker(%q) = %q, want %q", out, got, want)
+		}
+	}
+}
