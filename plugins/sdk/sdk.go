@@ -30,6 +30,11 @@ const (
 	CapDial          = "dial"           // opens links and stays in the byte stream
 	CapUDP           = "udp"            // needs a host-bound UDP socket
 	CapNeedsListener = "needs_listener" // needs a host-bound TCP listener
+	// CapSharedListener: instances with the same listen address share one
+	// listener (e.g. http routing by host name). The host hands every such
+	// instance the same listener; the handler serves it once and closes it
+	// only when its last instance on it stops.
+	CapSharedListener = "shared_listener"
 )
 
 // Param describes one query parameter a handler understands.

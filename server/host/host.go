@@ -33,6 +33,7 @@ type Instance struct {
 	AgentKey    string        // the agent pool key links go through; secret
 	Meter       *flow.Meter   // counters and limits
 	TCP         bool          // bind a TCP listener on Spec.Listen
+	SharedTCP   bool          // share the listener with other SharedTCP instances on the same address
 	UDP         bool          // bind a UDP socket on Spec.Listen
 	Proxy       bool          // ask agents for a PROXY protocol header
 	Idle        time.Duration // close a connection idle this long; 0 = never
@@ -47,6 +48,13 @@ type Host struct {
 
 	mu        sync.Mutex
 	instances map[string]*instance
+	shared    map[string]*sharedListener // by listen address
+}
+
+// sharedListener is one listener serving several instances.
+type sharedListener struct {
+	ln   net.Listener
+	refs int
 }
 
 type instance struct {
@@ -66,7 +74,7 @@ func New(linker Linker, log *slog.Logger) *Host {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Host{linker: linker, log: log, instances: make(map[string]*instance)}
+	return &Host{linker: linker, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
 }
 
 // Add binds inst's sockets and registers it; the handler's Start comes next.
@@ -80,27 +88,67 @@ func (h *Host) Add(inst Instance, log *slog.Logger) error {
 		in.Meter = flow.NewMeter(0, 0)
 	}
 	var err error
-	if inst.TCP {
+	switch {
+	case inst.TCP && inst.SharedTCP:
+		if in.ln, err = h.acquireShared(inst.Spec.Listen); err != nil {
+			return err
+		}
+		log.Info("tcp listening", "addr", in.ln.Addr().String(), "shared", true)
+	case inst.TCP:
 		if in.ln, err = net.Listen("tcp", inst.Spec.Listen); err != nil {
-			return fmt.Errorf("listen tcp %s: %w", inst.Spec.Listen, err)
+			return err // "listen tcp ADDR: bind: address already in use"
 		}
 		log.Info("tcp listening", "addr", in.ln.Addr().String())
 	}
 	if inst.UDP {
-		if in.pc, err = net.ListenPacket("udp", inst.Spec.Listen); err != nil {
-			in.closeSockets()
-			return fmt.Errorf("listen udp %s: %w", inst.Spec.Listen, err)
+		if in.pc, err = net.ListenPacket("udp", inst.Spec.Listen); err != nil { // names the address
+			h.mu.Lock()
+			h.closeSocketsLocked(in)
+			h.mu.Unlock()
+			return err
 		}
 		log.Info("udp listening", "addr", in.pc.LocalAddr().String())
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if _, dup := h.instances[inst.Spec.ID]; dup {
-		in.closeSockets()
+		h.closeSocketsLocked(in)
 		return fmt.Errorf("instance %s already added", inst.Spec.ID)
 	}
 	h.instances[inst.Spec.ID] = in
 	return nil
+}
+
+// acquireShared returns the shared listener on addr, binding it first if
+// no instance uses it yet.
+func (h *Host) acquireShared(addr string) (net.Listener, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if sl := h.shared[addr]; sl != nil {
+		sl.refs++
+		return sl.ln, nil
+	}
+	ln, err := net.Listen("tcp", addr) // its error names the address
+	if err != nil {
+		return nil, err
+	}
+	h.shared[addr] = &sharedListener{ln: ln, refs: 1}
+	return ln, nil
+}
+
+// closeSocketsLocked closes an instance's sockets; a shared listener only
+// when its last instance goes. h.mu must be held.
+func (h *Host) closeSocketsLocked(in *instance) {
+	if in.SharedTCP && in.ln != nil {
+		if sl := h.shared[in.Spec.Listen]; sl != nil && sl.ln == in.ln {
+			if sl.refs--; sl.refs > 0 {
+				in.ln = nil
+			} else {
+				delete(h.shared, in.Spec.Listen)
+			}
+		}
+	}
+	in.closeSockets()
 }
 
 // Remove closes an instance's sockets, lets its handed-off connections
@@ -110,11 +158,13 @@ func (h *Host) Remove(id string, grace time.Duration) {
 	h.mu.Lock()
 	in := h.instances[id]
 	delete(h.instances, id)
+	if in != nil {
+		h.closeSocketsLocked(in)
+	}
 	h.mu.Unlock()
 	if in == nil {
 		return
 	}
-	in.closeSockets()
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()

@@ -35,9 +35,10 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	spec.Scheme = scheme
 	err = h.Add(host.Instance{
 		Spec: spec, AgentKey: key, Meter: meter,
-		TCP:   slices.Contains(desc.Capabilities, sdk.CapNeedsListener),
-		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
-		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
+		TCP:       slices.Contains(desc.Capabilities, sdk.CapNeedsListener),
+		SharedTCP: slices.Contains(desc.Capabilities, sdk.CapSharedListener),
+		UDP:       slices.Contains(desc.Capabilities, sdk.CapUDP),
+		Proxy:     inst.Params.Proxy, Idle: inst.Params.Read,
 	}, log)
 	if err != nil {
 		return nil, err
