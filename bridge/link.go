@@ -99,8 +99,12 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 		defer stop()
 		v, err := ReadVerdict(l.Stream)
 		switch {
-		case err != nil && ctx.Err() != nil:
-			l.verdict = fmt.Errorf("wait for agent verdict: %w", ctx.Err())
+		case err != nil && (ctx.Err() != nil || errors.Is(err, smux.ErrTimeout)):
+			cause := ctx.Err()
+			if cause == nil {
+				cause = context.DeadlineExceeded
+			}
+			l.verdict = fmt.Errorf("wait for agent verdict: %w", cause)
 		case err != nil:
 			l.verdict = fmt.Errorf("agent closed the link before its verdict: %w", err)
 		case !v.OK:

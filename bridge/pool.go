@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 // session is one connected agent.
 type session struct {
+	id      uint64
 	mux     *smux.Session
 	conn    *tunnelConn
 	key     string
@@ -19,6 +21,9 @@ type session struct {
 	remote  string
 	since   time.Time
 }
+
+// live reports whether the session can carry new links.
+func (s *session) live() bool { return !s.mux.IsClosed() && s.conn.alive() }
 
 // pool is the live sessions of one key. Its slice is replaced, never
 // edited, so pick reads it without a lock.
@@ -37,7 +42,7 @@ func (p *pool) pick() *session {
 	start := int(p.next.Add(1))
 	for i := range n {
 		s := (*list)[(start+i)%n]
-		if !s.mux.IsClosed() {
+		if s.live() {
 			return s
 		}
 	}
@@ -121,6 +126,7 @@ func (ps *pools) all() []*session {
 
 // AgentInfo describes a connected agent.
 type AgentInfo struct {
+	ID          string    `json:"id"` // session id, unique in this bridge
 	KeyID       string    `json:"key_id"`
 	Name        string    `json:"name"`
 	Version     string    `json:"version"`
@@ -136,7 +142,7 @@ func (s *Server) Agents() []AgentInfo {
 	var out []AgentInfo
 	for _, sess := range s.pools.all() {
 		out = append(out, AgentInfo{
-			KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
+			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
 			Since: sess.since, OpenStreams: sess.mux.NumStreams(),
 			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
 		})
@@ -159,7 +165,7 @@ func (s *Server) Sessions(key string) int {
 	n := 0
 	if list := p.sessions.Load(); list != nil {
 		for _, sess := range *list {
-			if !sess.mux.IsClosed() {
+			if sess.live() {
 				n++
 			}
 		}

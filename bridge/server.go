@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -41,6 +42,7 @@ type Server struct {
 	log   *slog.Logger
 	pools *pools
 
+	nextID atomic.Uint64 // session ids
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // every agent connection, until it ends
 	closed bool
@@ -157,7 +159,7 @@ func (s *Server) handshake(raw net.Conn) {
 		return
 	}
 	sess := &session{
-		mux: mux, conn: counted, key: hello.Key, keyID: KeyID(hello.Key),
+		id: s.nextID.Add(1), mux: mux, conn: counted, key: hello.Key, keyID: KeyID(hello.Key),
 		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(),
 	}
 	if !s.addSession(sess) {
@@ -165,8 +167,12 @@ func (s *Server) handshake(raw net.Conn) {
 		return
 	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
-	<-mux.CloseChan()
+	select {
+	case <-mux.CloseChan():
+	case <-counted.dead:
+	}
 	s.pools.remove(sess)
+	_ = mux.Close()
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 

@@ -3,6 +3,7 @@ package bridge
 import (
 	"bufio"
 	"net"
+	"sync"
 	"sync/atomic"
 )
 
@@ -18,16 +19,34 @@ type tunnelConn struct {
 	net.Conn
 	r       *bufio.Reader
 	in, out atomic.Int64
+	dead    chan struct{} // closed at the first read error
+	once    sync.Once
 }
 
 func newTunnelConn(c net.Conn) *tunnelConn {
-	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer)}
+	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer), dead: make(chan struct{})}
 }
 
+// Read reads through the buffer. A read error means the tunnel is gone:
+// smux fails the streams but keeps the session until its keepalive
+// expires, so dead tells the owner to close it now.
 func (c *tunnelConn) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.in.Add(int64(n))
+	if err != nil {
+		c.once.Do(func() { close(c.dead) })
+	}
 	return n, err
+}
+
+// alive reports whether no read has failed yet.
+func (c *tunnelConn) alive() bool {
+	select {
+	case <-c.dead:
+		return false
+	default:
+		return true
+	}
 }
 
 func (c *tunnelConn) Write(p []byte) (int, error) {

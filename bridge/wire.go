@@ -178,7 +178,7 @@ func ReadHello(r io.Reader) (Hello, error) {
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return h, fmt.Errorf("read hello body: %w", truncated(err))
+		return h, fmt.Errorf("read hello body: %w", truncatedBody(err))
 	}
 	d := decoder{buf: body}
 	h.Key = d.field()
@@ -240,7 +240,7 @@ func ReadLinkHeader(r io.Reader) (LinkHeader, error) {
 	var buf [MaxLinkBody]byte
 	body := buf[:n]
 	if _, err := io.ReadFull(r, body); err != nil {
-		return LinkHeader{}, fmt.Errorf("read link header body: %w", truncated(err))
+		return LinkHeader{}, fmt.Errorf("read link header body: %w", truncatedBody(err))
 	}
 	h := LinkHeader{Network: Network(body[0]), Flags: LinkFlags(body[1])}
 	if h.Network != NetworkTCP && h.Network != NetworkUDP {
@@ -300,7 +300,7 @@ func readStatus(r io.Reader) (uint8, string, error) {
 	}
 	msg := make([]byte, n)
 	if _, err := io.ReadFull(r, msg); err != nil {
-		return 0, "", truncated(err)
+		return 0, "", truncatedBody(err)
 	}
 	return prefix[0], string(msg), nil
 }
@@ -319,12 +319,23 @@ func checkFields(what string, fields map[string]string) error {
 	return nil
 }
 
-// truncated turns an unexpected EOF into a malformed-message error.
+// truncated turns an EOF in the middle of a message's prefix into a
+// malformed-message error; an EOF before its first byte stays io.EOF, an
+// orderly close.
 func truncated(err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return fmt.Errorf("%w: truncated", ErrMalformed)
 	}
 	return err
+}
+
+// truncatedBody is truncated for the part after the prefix, where any EOF
+// cuts the message short.
+func truncatedBody(err error) error {
+	if errors.Is(err, io.EOF) {
+		err = io.ErrUnexpectedEOF
+	}
+	return truncated(err)
 }
 
 // decoder reads length-prefixed fields from a bounded body.

@@ -57,9 +57,10 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer *net.Dialer
-	next   atomic.Uint32 // round-robin over default targets
-	links  atomic.Int64  // open links, for status
-	up     atomic.Bool   // a session to the bridge is live
+	next   atomic.Uint32          // round-robin over default targets
+	links  atomic.Int64           // open links, for status
+	up     atomic.Bool            // a session to the bridge is live
+	down   atomic.Pointer[string] // why the last attempt to connect failed; nil once connected
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -79,6 +80,20 @@ func (a *Agent) Stats() Stats {
 
 // Connected reports whether the tunnel is up.
 func (a *Agent) Connected() bool { return a.up.Load() }
+
+// Health is nil while the tunnel is up or still being set up for the first
+// time, else why the last attempt to connect failed.
+func (a *Agent) Health() error {
+	if a.up.Load() {
+		return nil
+	}
+	if why := a.down.Load(); why != nil {
+		return errors.New(*why)
+	}
+	return nil
+}
+
+func (a *Agent) failed(why string) { a.down.Store(&why) }
 
 // New returns an Agent for cfg.
 func New(cfg Config) (*Agent, error) {
@@ -125,11 +140,13 @@ func (a *Agent) Run(ctx context.Context) error {
 			a.log.Warn("bridge requires TLS, switching", "bridge", a.cfg.Bridge)
 			continue
 		case errors.As(err, &refused):
+			a.failed(refused.Error())
 			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", refused.Message)
 			b.Sleep(ctx)
 			continue
 		case err != nil:
 			if ctx.Err() == nil {
+				a.failed(err.Error())
 				a.log.Warn("connect to bridge failed", "err", err)
 				b.Sleep(ctx)
 			}
@@ -140,9 +157,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}
+		a.down.Store(nil)
 		a.up.Store(true)
 		a.serve(ctx, sess)
 		a.up.Store(false)
+		a.failed("disconnected from bridge " + a.cfg.Bridge)
 		if ctx.Err() == nil {
 			a.log.Warn("disconnected from bridge", "bridge", a.cfg.Bridge)
 			b.Sleep(ctx)

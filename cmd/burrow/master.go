@@ -3,12 +3,90 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 
+	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/server/instances"
+	"github.com/burrowproject/burrow/server/master"
+	"github.com/burrowproject/burrow/server/runtime"
+	"github.com/burrowproject/burrow/web"
 )
 
-// runMaster runs the daemon with its admin API.
+// runMaster runs the daemon: the shared bridge agents dial (bridge=), the
+// runtime that runs every instance, and the admin API.
 func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
-	return errors.New("master mode is not available in this build yet")
+	metrics := web.NewMetrics()
+	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError}
+	var agents master.AgentLister
+	if addr := inst.Params.Bridge; addr != "" {
+		tc, err := runtime.BridgeTLS(inst.Params, log)
+		if err != nil {
+			return err
+		}
+		shared := runtime.NewSharedBridge(tc, log)
+		shared.Host.OnLinkError(metrics.LinkError)
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return fmt.Errorf("shared bridge: %w", err)
+		}
+		bctx, cancel := context.WithCancel(ctx)
+		served := make(chan struct{})
+		go func() {
+			defer close(served)
+			_ = shared.Server.Serve(bctx, ln)
+		}()
+		defer func() { // after master.Run has stopped every instance
+			cancel()
+			<-served
+			_ = shared.Server.Close()
+		}()
+		opts.Shared = shared
+		agents = agentLister{shared.Server}
+	}
+	return master.Run(ctx, inst, master.Deps{
+		Runtime: runtimeAdapter{runtime.New(opts)},
+		Agents:  agents, Metrics: metrics, Log: log, Version: version,
+	})
+}
+
+// runtimeAdapter presents the runtime as the instance manager's Runtime.
+type runtimeAdapter struct{ rt *runtime.Runtime }
+
+func (a runtimeAdapter) Validate(inst *conf.Instance) error {
+	err := a.rt.Validate(inst)
+	if errors.Is(err, runtime.ErrUnknownScheme) {
+		return fmt.Errorf("%w: %w", instances.ErrUnknownScheme, err)
+	}
+	return err
+}
+
+func (a runtimeAdapter) Start(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (instances.Running, error) {
+	r, err := a.rt.Start(ctx, id, inst, log)
+	if err != nil {
+		return nil, err
+	}
+	return running{r}, nil
+}
+
+// running presents a runtime instance as the manager's Running.
+type running struct{ *runtime.Running }
+
+func (r running) Stats() instances.Stats { return instances.Stats(r.Running.Stats()) }
+
+// agentLister presents the bridge's agents to the API.
+type agentLister struct{ srv *bridge.Server }
+
+func (l agentLister) Agents() []master.AgentInfo {
+	list := l.srv.Agents()
+	out := make([]master.AgentInfo, 0, len(list))
+	for _, a := range list {
+		out = append(out, master.AgentInfo{
+			ID: a.ID, Pool: a.KeyID, Name: a.Name, Addr: a.RemoteAddr, Version: a.Version,
+			Connected: a.Since, Streams: a.OpenStreams, BytesIn: a.BytesIn, BytesOut: a.BytesOut,
+		})
+	}
+	return out
 }

@@ -19,6 +19,7 @@ import (
 type Meter struct {
 	TCPRx, TCPTx, UDPRx, UDPTx atomic.Int64
 	tcps, udps                 atomic.Int64
+	used                       atomic.Int64 // tcps + udps, the figure slots bound
 	slots                      int64
 	up, down                   *rate.Limiter
 }
@@ -58,14 +59,21 @@ func (m *Meter) Acquire(network string) (release func(), ok bool) {
 	if network == "udp" {
 		g = &m.udps
 	}
-	if m.slots > 0 && m.tcps.Load()+m.udps.Load() >= m.slots {
-		return nil, false
+	for {
+		n := m.used.Load()
+		if m.slots > 0 && n >= m.slots {
+			return nil, false
+		}
+		if m.used.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	g.Add(1)
 	var once atomic.Bool
 	return func() {
 		if once.CompareAndSwap(false, true) {
 			g.Add(-1)
+			m.used.Add(-1)
 		}
 	}, true
 }

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -46,9 +47,37 @@ type Host struct {
 	linker Linker
 	log    *slog.Logger
 
-	mu        sync.Mutex
-	instances map[string]*instance
-	shared    map[string]*sharedListener // by listen address
+	mu          sync.Mutex
+	instances   map[string]*instance
+	shared      map[string]*sharedListener // by listen address
+	onLinkError func(reason string)
+}
+
+// OnLinkError sets fn to be called with a short reason (no_agent,
+// agent_refused, slots_full, target_not_allowed, timeout, other) for every
+// link that fails, e.g. to feed a metric. Call it before the host serves.
+func (h *Host) OnLinkError(fn func(reason string)) { h.onLinkError = fn }
+
+// linkFailed reports a failed link to the hook.
+func (h *Host) linkFailed(err error) {
+	if h.onLinkError == nil {
+		return
+	}
+	var ve *bridge.VerdictError
+	reason := "other"
+	switch {
+	case errors.Is(err, bridge.ErrNoAgent), errors.Is(err, sdk.ErrNoAgent):
+		reason = "no_agent"
+	case errors.As(err, &ve):
+		reason = "agent_refused"
+	case errors.Is(err, sdk.ErrSlotsFull):
+		reason = "slots_full"
+	case errors.Is(err, sdk.ErrTargetNotAllowed):
+		reason = "target_not_allowed"
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
+		reason = "timeout"
+	}
+	h.onLinkError(reason)
 }
 
 // sharedListener is one listener serving several instances.
@@ -310,11 +339,12 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	}
 	hdr, err := in.header(req)
 	if err != nil {
+		h.linkFailed(err)
 		return fail(linkError(in.Spec.ID, req.Target, err))
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
-		in.log.Warn("link failed", "target", hdr.Target, "reason", sdk.ErrSlotsFull.Error())
+		h.refused(in, hdr, sdk.ErrSlotsFull)
 		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull))
 	}
 	if !in.track(c) {
@@ -356,8 +386,10 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	return nil
 }
 
-// refused logs a link the agent could not open, with the agent's reason.
+// refused logs a link that could not be opened, with the agent's reason
+// where there is one, and counts it.
 func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
+	h.linkFailed(err)
 	target := hdr.Target
 	if target == "" {
 		target = "agent default"
@@ -393,10 +425,12 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	hdr, err := in.header(req)
 	if err != nil {
+		h.linkFailed(err)
 		return nil, linkError(in.Spec.ID, req.Target, err)
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
+		h.refused(in, hdr, sdk.ErrSlotsFull)
 		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
 	}
 	timeout := in.OpenTimeout
@@ -413,9 +447,8 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	if err != nil {
 		release()
-		le := linkError(in.Spec.ID, hdr.Target, err)
-		in.log.Warn("link failed", "target", hdr.Target, "reason", le.Reason)
-		return nil, le
+		h.refused(in, hdr, err)
+		return nil, linkError(in.Spec.ID, hdr.Target, err)
 	}
 	var conn net.Conn = link
 	if hdr.Network == bridge.NetworkUDP {

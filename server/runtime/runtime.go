@@ -35,6 +35,9 @@ type Options struct {
 	// Shared is the master's bridge that tcp, udp and handler instances
 	// link through; nil when the runtime runs a single URL.
 	Shared *SharedBridge
+	// OnLinkError, if set, is told the reason of every failed link on the
+	// hosts this runtime creates (see host.OnLinkError).
+	OnLinkError func(reason string)
 }
 
 // SharedBridge is a bridge that several instances use, each naming its
@@ -77,35 +80,43 @@ type Stats struct {
 	TCPRx, TCPTx, UDPRx, UDPTx   int64
 }
 
-// Running is a started instance.
+// ErrUnknownScheme is wrapped by Validate for a scheme no handler serves.
+var ErrUnknownScheme = errors.New("unknown scheme")
+
+// Running is a started instance. Its parts retry by themselves (an agent
+// reconnects, a bridge keeps accepting), so it never ends on its own; Done
+// is for callers that watch for that and stays open.
 type Running struct {
-	stats func() Stats
-	stop  func(ctx context.Context) error
-	done  chan struct{}
-	once  sync.Once
-	err   error
+	stats  func() Stats
+	health func() error
+	stop   func(ctx context.Context) error
+	done   chan struct{}
+	once   sync.Once
 }
 
 // Stats returns the instance's live figures.
 func (r *Running) Stats() Stats { return r.stats() }
 
-// Done is closed when the instance ended by itself or was stopped.
-func (r *Running) Done() <-chan struct{} { return r.done }
-
-// Err says why the instance ended; nil after a requested stop.
-func (r *Running) Err() error {
-	<-r.done
-	return r.err
+// Health is nil while the instance serves, else why it cannot (an agent
+// that cannot reach or was refused by its bridge).
+func (r *Running) Health() error {
+	if r.health == nil {
+		return nil
+	}
+	return r.health()
 }
 
+// Done is closed if the instance ends by itself.
+func (r *Running) Done() <-chan struct{} { return r.done }
+
+// Err says why the instance ended by itself.
+func (r *Running) Err() error { return nil }
+
 // Stop stops the instance: it stops accepting, lets connections in flight
-// finish until ctx ends, then closes them.
+// finish until ctx ends, then closes them. Later calls do nothing.
 func (r *Running) Stop(ctx context.Context) error {
 	var err error
-	r.once.Do(func() {
-		err = r.stop(ctx)
-		close(r.done)
-	})
+	r.once.Do(func() { err = r.stop(ctx) })
 	return err
 }
 
@@ -115,11 +126,11 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	case conf.SchemeServer, conf.SchemeClient:
 		return nil
 	case conf.SchemeMaster:
-		return errors.New("a master cannot run as an instance")
+		return fmt.Errorf("a master cannot run as an instance: %w", ErrUnknownScheme)
 	}
 	h := rt.handlers[inst.Scheme]
 	if h == nil {
-		return fmt.Errorf("no handler for scheme %q", inst.Scheme)
+		return fmt.Errorf("no handler for scheme %q: %w", inst.Scheme, ErrUnknownScheme)
 	}
 	if rt.opts.Shared == nil && inst.Params.Bridge == "" {
 		return fmt.Errorf("%s instances need bridge= when run alone", inst.Scheme)
@@ -146,8 +157,17 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 	}
 }
 
-// serverTLS builds the bridge's TLS configuration for a tls= mode.
-func serverTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
+func (rt *Runtime) newHost(l host.Linker, log *slog.Logger) *host.Host {
+	h := host.New(l, log)
+	if rt.opts.OnLinkError != nil {
+		h.OnLinkError(rt.opts.OnLinkError)
+	}
+	return h
+}
+
+// BridgeTLS builds a bridge's TLS configuration for a tls= mode (nil for
+// plain) and logs the certificate's fingerprint for agents to pin.
+func BridgeTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
 	if p.TLS == conf.TLSOff {
 		return nil, nil
 	}
@@ -163,7 +183,7 @@ func serverTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
 // instance's listen address, and TCP and UDP forwarding on its first target
 // through whichever agent connects with the tunnel key.
 func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	tc, err := serverTLS(inst.Params, log)
+	tc, err := BridgeTLS(inst.Params, log)
 	if err != nil {
 		return nil, err
 	}
@@ -173,7 +193,7 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	if err != nil {
 		return nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
 	}
-	h := host.New(srv, log)
+	h := rt.newHost(srv, log)
 	serveCtx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() {
@@ -245,6 +265,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		_ = agent.Run(ctx)
 	}()
 	r := &Running{done: make(chan struct{})}
+	r.health = agent.Health
 	r.stats = func() Stats {
 		a := agent.Stats()
 		s := Stats{Mode: 2, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
@@ -270,11 +291,14 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 	shared := rt.opts.Shared
 	var closeOwn func()
 	if shared == nil {
-		tc, err := serverTLS(inst.Params, log)
+		tc, err := BridgeTLS(inst.Params, log)
 		if err != nil {
 			return nil, err
 		}
 		shared = NewSharedBridge(tc, log)
+		if rt.opts.OnLinkError != nil {
+			shared.Host.OnLinkError(rt.opts.OnLinkError)
+		}
 		ln, err := net.Listen("tcp", inst.Params.Bridge)
 		if err != nil {
 			return nil, fmt.Errorf("listen for agents on %s: %w", inst.Params.Bridge, err)

@@ -1,0 +1,117 @@
+package client
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestAllow(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		entries []string
+		target  string
+		want    string // address to dial; "" = refused
+	}{
+		{nil, "anything.example:1", "anything.example:1"},
+		{[]string{"", "  "}, "10.1.1.1:22", "10.1.1.1:22"},
+		{[]string{"10.0.0.0/8"}, "10.1.2.3:22", "10.1.2.3:22"},
+		{[]string{"10.0.0.0/8"}, "11.1.2.3:22", ""},
+		{[]string{"10.0.0.5/8"}, "10.200.0.1:1", "10.200.0.1:1"}, // masked
+		{[]string{"192.168.1.10/32"}, "192.168.1.10:443", "192.168.1.10:443"},
+		{[]string{"192.168.1.10/32"}, "192.168.1.11:443", ""},
+		{[]string{"::1/128"}, "[::1]:80", "[::1]:80"},
+		{[]string{"127.0.0.0/8"}, "[::ffff:127.0.0.1]:80", "[::ffff:127.0.0.1]:80"},
+		{[]string{"db.lan:5432"}, "db.lan:5432", "db.lan:5432"},
+		{[]string{"db.lan:5432"}, "DB.LAN:5432", "DB.LAN:5432"},
+		{[]string{"db.lan:5432"}, "db.lan:5433", ""},
+		{[]string{"db.lan:5432"}, "x.db.lan:5432", ""},
+		{[]string{"10.0.0.5:22"}, "10.0.0.5:22", "10.0.0.5:22"},
+		{[]string{"10.0.0.5:22"}, "10.0.0.5:23", ""},
+		{[]string{"nas:*"}, "nas:1", "nas:1"},
+		{[]string{"nas:*"}, "nas:65535", "nas:65535"},
+		{[]string{"nas:*"}, "nas2:1", ""},
+		{[]string{"*.corp.lan:443"}, "git.corp.lan:443", "git.corp.lan:443"},
+		{[]string{"*.corp.lan:443"}, "a.b.corp.lan:443", "a.b.corp.lan:443"},
+		{[]string{"*.corp.lan:443"}, "corp.lan:443", ""},
+		{[]string{"*.corp.lan:443"}, "evilcorp.lan:443", ""},
+		{[]string{"*.corp.lan:443"}, "git.corp.lan:80", ""},
+		{[]string{"*.corp.lan:*"}, "git.corp.lan:80", "git.corp.lan:80"},
+		{[]string{"db.lan:5432", "10.0.0.0/8"}, "10.9.9.9:1", "10.9.9.9:1"},
+		{[]string{"db.lan:5432"}, "not-a-target", ""},
+		{[]string{"db.lan:5432"}, "10.0.0.1:5432", ""}, // no CIDR rules: an IP must match a host rule
+		// A name no name rule permits is resolved and checked against the CIDRs.
+		{[]string{"127.0.0.0/8"}, "localhost:8080", "127.0.0.1:8080"},
+		{[]string{"10.0.0.0/8"}, "localhost:8080", ""},
+		{[]string{"nas:*"}, "localhost:8080", ""},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, c := range cases {
+		a, err := ParseAllow(c.entries)
+		if err != nil {
+			t.Fatalf("ParseAllow(%q): %v", c.entries, err)
+		}
+		got, err := a.Resolve(ctx, net.DefaultResolver, c.target)
+		switch {
+		case c.want == "" && err == nil:
+			t.Errorf("allow %q: %s allowed as %s, want refused", c.entries, c.target, got)
+		case c.want != "" && err != nil:
+			t.Errorf("allow %q: %s refused: %v", c.entries, c.target, err)
+		case c.want != "" && got != c.want:
+			t.Errorf("allow %q: %s resolved to %s, want %s", c.entries, c.target, got, c.want)
+		case err != nil && !strings.Contains(err.Error(), "allow list") && !strings.Contains(err.Error(), "host:port"):
+			t.Errorf("allow %q: %s refused with %q, which does not say why", c.entries, c.target, err)
+		}
+	}
+}
+
+func TestParseAllowErrors(t *testing.T) {
+	t.Parallel()
+	for _, e := range []string{"nohost", ":80", "host:", "10.0.0.0/33", "a:b:c"} {
+		if _, err := ParseAllow([]string{e}); err == nil {
+			t.Errorf("ParseAllow(%q): no error", e)
+		}
+	}
+	var nilAllow *Allow
+	if !nilAllow.Empty() {
+		t.Fatal("nil Allow is not empty")
+	}
+	if got, err := nilAllow.Resolve(context.Background(), net.DefaultResolver, "x:1"); err != nil || got != "x:1" {
+		t.Fatalf("nil Allow refused: %v", err)
+	}
+	a, _ := ParseAllow([]string{"10.0.0.0/8"})
+	if a.Empty() {
+		t.Fatal("non-empty Allow reports empty")
+	}
+}
+
+func TestProxyHeader(t *testing.T) {
+	t.Parallel()
+	local4 := &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 5432}
+	local6 := &net.TCPAddr{IP: net.ParseIP("fd00::2"), Port: 443}
+	cases := []struct {
+		source string
+		local  net.Addr
+		want   string
+	}{
+		{"203.0.113.9:51234", local4, "PROXY TCP4 203.0.113.9 10.0.0.2 51234 5432\r\n"},
+		{"[2001:db8::1]:40000", local6, "PROXY TCP6 2001:db8::1 fd00::2 40000 443\r\n"},
+		{"[::ffff:203.0.113.9]:1", local4, "PROXY TCP4 203.0.113.9 10.0.0.2 1 5432\r\n"},
+		{"[2001:db8::1]:40000", local4, "PROXY UNKNOWN\r\n"}, // families differ
+		{"203.0.113.9:1", local6, "PROXY UNKNOWN\r\n"},
+		{"", local4, "PROXY UNKNOWN\r\n"},
+		{"not an address", local4, "PROXY UNKNOWN\r\n"},
+		{"203.0.113.9:1", &net.UDPAddr{IP: net.ParseIP("10.0.0.2"), Port: 1}, "PROXY UNKNOWN\r\n"},
+	}
+	for _, c := range cases {
+		if got := string(proxyHeader(c.source, c.local)); got != c.want {
+			t.Errorf("proxyHeader(%q, %v) = %q, want %q", c.source, c.local, got, c.want)
+		}
+		if len(c.want) > 107 {
+			t.Errorf("PROXY v1 line longer than 107 bytes: %q", c.want)
+		}
+	}
+}

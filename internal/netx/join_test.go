@@ -1,0 +1,371 @@
+package netx_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
+
+const wait = 5 * time.Second
+
+// tcpPair returns the two ends of a loopback TCP connection.
+func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		accepted <- c
+	}()
+	a, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-accepted
+	if b == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
+	return a.(*net.TCPConn), b.(*net.TCPConn)
+}
+
+// joined is a user connection and a target connection with Join running
+// between the two inner ends:
+//
+//	user <-> [a  Join  b] <-> target
+type joined struct {
+	user, target *net.TCPConn
+	done         chan struct{}
+	aToB, bToA   int64
+	err          error
+}
+
+func join(t *testing.T, o netx.JoinOptions) *joined {
+	t.Helper()
+	user, a := tcpPair(t)
+	b, target := tcpPair(t)
+	j := &joined{user: user, target: target, done: make(chan struct{})}
+	go func() {
+		defer close(j.done)
+		j.aToB, j.bToA, j.err = netx.Join(a, b, o)
+	}()
+	t.Cleanup(func() {
+		_ = user.Close()
+		_ = target.Close()
+		<-j.done
+	})
+	return j
+}
+
+func (j *joined) wait(t *testing.T, within time.Duration) {
+	t.Helper()
+	select {
+	case <-j.done:
+	case <-time.After(within):
+		t.Fatalf("Join still running after %v", within)
+	}
+}
+
+func randomBytes(t *testing.T, n int) []byte {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestJoinCopiesBothWaysAndCounts(t *testing.T) {
+	t.Parallel()
+	var up, down atomic.Int64
+	j := join(t, netx.JoinOptions{AToB: netx.Flow{Count: &up}, BToA: netx.Flow{Count: &down}})
+	toTarget := randomBytes(t, 3<<20+17)
+	toUser := randomBytes(t, 2<<20+5)
+
+	var wg sync.WaitGroup
+	var gotTarget, gotUser []byte
+	var errs [4]error
+	wg.Add(4)
+	go func() { defer wg.Done(); _, errs[0] = j.user.Write(toTarget); _ = j.user.CloseWrite() }()
+	go func() { defer wg.Done(); _, errs[1] = j.target.Write(toUser); _ = j.target.CloseWrite() }()
+	go func() { defer wg.Done(); gotTarget, errs[2] = io.ReadAll(j.target) }()
+	go func() { defer wg.Done(); gotUser, errs[3] = io.ReadAll(j.user) }()
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		_ = j.user.Close()
+		_ = j.target.Close()
+		<-done
+		t.Fatal("copy did not finish")
+	}
+	if err := errors.Join(errs[:]...); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(gotTarget, toTarget) || !bytes.Equal(gotUser, toUser) {
+		t.Fatalf("data corrupted: target got %d/%d bytes, user got %d/%d", len(gotTarget), len(toTarget), len(gotUser), len(toUser))
+	}
+	j.wait(t, wait)
+	if j.err != nil {
+		t.Fatalf("Join error after an orderly end: %v", j.err)
+	}
+	if j.aToB != int64(len(toTarget)) || j.bToA != int64(len(toUser)) {
+		t.Fatalf("Join returned %d/%d, want %d/%d", j.aToB, j.bToA, len(toTarget), len(toUser))
+	}
+	if up.Load() != int64(len(toTarget)) || down.Load() != int64(len(toUser)) {
+		t.Fatalf("counters %d/%d, want %d/%d", up.Load(), down.Load(), len(toTarget), len(toUser))
+	}
+}
+
+// Counters move while bytes flow, not only when the connection ends.
+func TestJoinCountsLive(t *testing.T) {
+	t.Parallel()
+	var up atomic.Int64
+	j := join(t, netx.JoinOptions{AToB: netx.Flow{Count: &up}})
+	if _, err := j.user.Write([]byte("12345")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 5)
+	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadFull(j.target, buf); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, wait, time.Millisecond, func() bool { return up.Load() == 5 }, "5 bytes counted while the pair is open")
+	select {
+	case <-j.done:
+		t.Fatal("Join ended early")
+	default:
+	}
+}
+
+func TestJoinHalfClose(t *testing.T) {
+	t.Parallel()
+	j := join(t, netx.JoinOptions{})
+	_ = j.user.SetDeadline(time.Now().Add(wait))
+	_ = j.target.SetDeadline(time.Now().Add(wait))
+	if _, err := j.user.Write([]byte("request")); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.user.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	req, err := io.ReadAll(j.target) // ends only if the half-close got through
+	if err != nil || string(req) != "request" {
+		t.Fatalf("target read %q, %v", req, err)
+	}
+	// The user, having half-closed, still gets the reply.
+	if _, err := j.target.Write([]byte("reply")); err != nil {
+		t.Fatalf("target reply after the user's half-close: %v", err)
+	}
+	_ = j.target.CloseWrite()
+	resp, err := io.ReadAll(j.user)
+	if err != nil || string(resp) != "reply" {
+		t.Fatalf("user read %q, %v after half-closing", resp, err)
+	}
+	j.wait(t, wait)
+	if j.err != nil || j.aToB != 7 || j.bToA != 5 {
+		t.Fatalf("Join = %d, %d, %v", j.aToB, j.bToA, j.err)
+	}
+}
+
+func TestJoinErrorClosesBoth(t *testing.T) {
+	t.Parallel()
+	j := join(t, netx.JoinOptions{})
+	roundTripOnce(t, j)
+	// The user resets its connection: Join's read on a fails with an error,
+	// which must close the target side too.
+	_ = j.user.SetLinger(0)
+	_ = j.user.Close()
+	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	start := time.Now()
+	_, err := io.ReadAll(j.target)
+	if isTimeout(err) {
+		t.Fatal("target still open after the user's connection failed")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("target closed %v after the failure", el)
+	}
+	j.wait(t, wait)
+	if j.err == nil {
+		t.Fatal("Join reported no error for a reset connection")
+	}
+}
+
+func roundTripOnce(t *testing.T, j *joined) {
+	t.Helper()
+	if _, err := j.user.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadFull(j.target, one); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.target.SetReadDeadline(time.Time{})
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+func TestJoinIdle(t *testing.T) {
+	t.Parallel()
+	const idle = 150 * time.Millisecond
+
+	// A quiet pair is closed between one and two periods after its last byte.
+	quiet := join(t, netx.JoinOptions{Idle: idle})
+	roundTripOnce(t, quiet)
+	start := time.Now()
+	_ = quiet.target.SetReadDeadline(time.Now().Add(wait))
+	if _, err := io.ReadAll(quiet.target); isTimeout(err) {
+		t.Fatal("idle pair not closed")
+	}
+	if el := time.Since(start); el < idle/2 || el > 2*time.Second {
+		t.Fatalf("idle pair closed after %v, idle %v", el, idle)
+	}
+	quiet.wait(t, wait)
+
+	// A pair with a byte every idle/3 stays open for several periods.
+	busy := join(t, netx.JoinOptions{Idle: idle})
+	for range 15 {
+		roundTripOnce(t, busy)
+		time.Sleep(idle / 3)
+	}
+	select {
+	case <-busy.done:
+		t.Fatal("an active pair was closed as idle")
+	default:
+	}
+	roundTripOnce(t, busy)
+}
+
+func TestJoinRateLimit(t *testing.T) {
+	t.Parallel()
+	const bps = 1 << 20 // 8 Mbit/s
+	lim := rate.NewLimiter(bps, netx.ChunkSize)
+	j := join(t, netx.JoinOptions{AToB: netx.Flow{Limit: lim}})
+	data := randomBytes(t, 1<<20)
+	start := time.Now()
+	go func() { _, _ = j.user.Write(data); _ = j.user.CloseWrite() }()
+	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	got, err := io.ReadAll(j.target)
+	el := time.Since(start)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes, %v", len(got), err)
+	}
+	// 1 MiB minus the initial burst at 1 MiB/s is 0.94 s.
+	if el < 800*time.Millisecond || el > 4*time.Second {
+		t.Fatalf("1 MiB at 8 Mbit/s took %v, want about 0.94s", el)
+	}
+}
+
+func TestWaitSplitsIntoBursts(t *testing.T) {
+	t.Parallel()
+	if err := netx.Wait(nil, 1<<30); err != nil {
+		t.Fatal(err)
+	}
+	// n larger than the burst must not fail (WaitN refuses n > burst).
+	l := rate.NewLimiter(rate.Inf, 10)
+	if err := netx.Wait(l, 1000); err != nil {
+		t.Fatalf("Wait for 100 bursts: %v", err)
+	}
+}
+
+func TestCopy(t *testing.T) {
+	t.Parallel()
+	var n atomic.Int64
+	data := randomBytes(t, 300<<10)
+	var dst bytes.Buffer
+	got, err := netx.Copy(&dst, bytes.NewReader(data), netx.Flow{Count: &n})
+	if err != nil || got != int64(len(data)) || n.Load() != got || !bytes.Equal(dst.Bytes(), data) {
+		t.Fatalf("Copy: %d, %v, counted %d", got, err, n.Load())
+	}
+	// Through the pooled loop (a reader without WriteTo) with a limiter.
+	n.Store(0)
+	dst.Reset()
+	got, err = netx.Copy(&dst, io.LimitReader(bytes.NewReader(data), int64(len(data))), netx.Flow{Count: &n, Limit: rate.NewLimiter(rate.Inf, 1)})
+	if err != nil || got != int64(len(data)) || n.Load() != got || !bytes.Equal(dst.Bytes(), data) {
+		t.Fatalf("Copy (pooled): %d, %v, counted %d", got, err, n.Load())
+	}
+	// A writer error is returned.
+	_, err = netx.Copy(failWriter{}, bytes.NewReader(data), netx.Flow{})
+	if err == nil {
+		t.Fatal("Copy into a failing writer returned nil")
+	}
+}
+
+type failWriter struct{}
+
+func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+func TestAcceptLoopStopsOnCancel(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var handled atomic.Int32
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		netx.AcceptLoop(ctx, ln, slog.New(slog.DiscardHandler), func(c net.Conn) {
+			handled.Add(1)
+			_ = c.Close()
+		})
+	}()
+	for range 3 {
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.Close()
+	}
+	testutil.Eventually(t, wait, time.Millisecond, func() bool { return handled.Load() == 3 }, "three connections handled")
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(wait):
+		t.Fatal("AcceptLoop did not stop on cancel")
+	}
+	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("listener not closed by AcceptLoop: %v", err)
+	}
+
+	// It also ends when the listener is closed by its owner.
+	ln2, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done2 := make(chan struct{})
+	go func() {
+		defer close(done2)
+		netx.AcceptLoop(context.Background(), ln2, slog.New(slog.DiscardHandler), func(c net.Conn) { _ = c.Close() })
+	}()
+	_ = ln2.Close()
+	select {
+	case <-done2:
+	case <-time.After(wait):
+		t.Fatal("AcceptLoop did not stop when its listener closed")
+	}
+}

@@ -1,0 +1,144 @@
+package tlsx_test
+
+import (
+	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
+
+func TestSelfSigned(t *testing.T) {
+	t.Parallel()
+	cert, err := tlsx.SelfSigned("bridge.example", "localhost")
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(x.DNSNames) != 2 || x.DNSNames[0] != "bridge.example" || time.Until(x.NotAfter) < 300*24*time.Hour || time.Now().Before(x.NotBefore) {
+		t.Fatalf("certificate %v %v..%v", x.DNSNames, x.NotBefore, x.NotAfter)
+	}
+	other, _ := tlsx.SelfSigned()
+	if tlsx.Fingerprint(other.Certificate[0]) == tlsx.Fingerprint(cert.Certificate[0]) {
+		t.Fatal("two self-signed certificates share a fingerprint")
+	}
+}
+
+func TestFingerprint(t *testing.T) {
+	t.Parallel()
+	fp := tlsx.Fingerprint([]byte("abc"))
+	if fp != "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad" {
+		t.Fatalf("Fingerprint = %s", fp)
+	}
+	colons := strings.ToUpper(fp[:2] + ":" + fp[2:4] + ":" + fp[4:])
+	if tlsx.NormalizeFingerprint(colons) != fp {
+		t.Fatalf("NormalizeFingerprint(%q) = %q", colons, tlsx.NormalizeFingerprint(colons))
+	}
+}
+
+func writePEM(t *testing.T, dir string, cert tls.Certificate) (string, string) {
+	t.Helper()
+	crt := filepath.Join(dir, "crt.pem")
+	key := filepath.Join(dir, "key.pem")
+	der, err := x509.MarshalECPrivateKey(cert.PrivateKey.(*ecdsa.PrivateKey))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return crt, key
+}
+
+func TestServerConfig(t *testing.T) {
+	t.Parallel()
+	c, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil || len(c.Certificates) != 1 || fp != tlsx.Fingerprint(c.Certificates[0].Certificate[0]) || c.MinVersion != tls.VersionTLS13 {
+		t.Fatalf("mode 1: %v, %q", err, fp)
+	}
+	cert, _ := tlsx.SelfSigned()
+	crt, key := writePEM(t, t.TempDir(), cert)
+	c, fp, err = tlsx.ServerConfig(2, crt, key)
+	if err != nil || fp != tlsx.Fingerprint(cert.Certificate[0]) || len(c.Certificates) != 1 {
+		t.Fatalf("mode 2: %v, %q", err, fp)
+	}
+	if _, _, err := tlsx.ServerConfig(2, filepath.Join(t.TempDir(), "none.pem"), key); err == nil || !strings.Contains(err.Error(), "none.pem") {
+		t.Fatalf("missing crt: %v", err)
+	}
+	for _, mode := range []int{0, 3, -1} {
+		if _, _, err := tlsx.ServerConfig(mode, "", ""); err == nil {
+			t.Fatalf("mode %d accepted", mode)
+		}
+	}
+}
+
+// handshake runs a TLS handshake over loopback with server and client
+// configurations and returns the client's error.
+func handshake(t *testing.T, server, cl *tls.Config) error {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_ = c.(*tls.Conn).Handshake()
+		_ = c.Close()
+	}()
+	defer func() { <-done }()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), cl)
+	if err != nil {
+		return err
+	}
+	return c.Close()
+}
+
+func TestPinnedClientConfig(t *testing.T) {
+	t.Parallel()
+	server, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen string
+	if err := handshake(t, server, tlsx.PinnedClientConfig("", fp, func(s string) { seen = s })); err != nil {
+		t.Fatalf("right pin: %v", err)
+	}
+	if seen != fp {
+		t.Fatalf("seen %q, want %q", seen, fp)
+	}
+	upper := strings.ToUpper(fp[:2]) + ":" + fp[2:]
+	if err := handshake(t, server, tlsx.PinnedClientConfig("x", upper, nil)); err != nil {
+		t.Fatalf("right pin with colons and upper case: %v", err)
+	}
+	err = handshake(t, server, tlsx.PinnedClientConfig("", strings.Repeat("0", 64), nil))
+	if err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("wrong pin: %v", err)
+	}
+	seen = ""
+	if err := handshake(t, server, tlsx.PinnedClientConfig("", "", func(s string) { seen = s })); err != nil || seen != fp {
+		t.Fatalf("no pin: %v, seen %q", err, seen)
+	}
+}

@@ -1,0 +1,111 @@
+package web
+
+import (
+	"sync/atomic"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/burrowproject/burrow/server/instances"
+)
+
+// metricsPath is where the Prometheus endpoint is served (outside the API
+// root, where scrapers expect it; protected by the API key like the API).
+const metricsPath = "/metrics"
+
+// Metrics is the master's Prometheus registry (a value, not the global
+// default). Build it in main, hand LinkError to the bridge, and pass it to
+// the master; instance and agent figures are read at scrape time.
+type Metrics struct {
+	reg        *prometheus.Registry
+	linkErrors *prometheus.CounterVec
+	src        atomic.Pointer[metricSources]
+}
+
+type metricSources struct {
+	m      *instances.Manager
+	agents AgentLister
+}
+
+// NewMetrics returns a registry with the Go and process collectors, link
+// errors by reason, and the instance and agent figures.
+func NewMetrics() *Metrics {
+	mt := &Metrics{
+		reg: prometheus.NewRegistry(),
+		linkErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "burrow_link_errors_total",
+			Help: "Links (user connections through an agent) that failed, by reason.",
+		}, []string{"reason"}),
+	}
+	mt.reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		mt.linkErrors,
+		&stateCollector{mt: mt},
+	)
+	return mt
+}
+
+// LinkError counts one failed link. reason should be a short, bounded
+// identifier ("dial_refused", "no_agent", "timeout", ...).
+func (mt *Metrics) LinkError(reason string) { mt.linkErrors.WithLabelValues(reason).Inc() }
+
+// Registry returns the registry, for callers that add their own collectors.
+func (mt *Metrics) Registry() *prometheus.Registry { return mt.reg }
+
+func (mt *Metrics) bind(m *instances.Manager, agents AgentLister) {
+	mt.src.Store(&metricSources{m: m, agents: agents})
+}
+
+func (mt *Metrics) handler() gin.HandlerFunc {
+	h := promhttp.HandlerFor(mt.reg, promhttp.HandlerOpts{})
+	return gin.WrapH(h)
+}
+
+var (
+	descInstances = prometheus.NewDesc("burrow_instances", "Instances by status.", []string{"status"}, nil)
+	descBytes     = prometheus.NewDesc("burrow_instance_bytes_total",
+		"Bytes carried by an instance since creation or reset, by direction.", []string{"id", "type", "direction"}, nil)
+	descConns = prometheus.NewDesc("burrow_instance_connections",
+		"Active connections (tcp) or sessions (udp) of an instance.", []string{"id", "type", "proto"}, nil)
+	descAgents = prometheus.NewDesc("burrow_agents_online", "Connected agent sessions.", nil, nil)
+)
+
+// stateCollector reads the manager and the agent lister at scrape time.
+type stateCollector struct{ mt *Metrics }
+
+func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descInstances
+	ch <- descBytes
+	ch <- descConns
+	ch <- descAgents
+}
+
+func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
+	src := c.mt.src.Load()
+	if src == nil {
+		return
+	}
+	byStatus := map[instances.Status]int{instances.StatusRunning: 0, instances.StatusStopped: 0, instances.StatusError: 0}
+	for _, v := range src.m.List() {
+		if v.ID == instances.KeyID {
+			continue
+		}
+		byStatus[v.Status]++
+		for dir, n := range map[string]int64{"tcp_rx": v.TCPRx, "tcp_tx": v.TCPTx, "udp_rx": v.UDPRx, "udp_tx": v.UDPTx} {
+			ch <- prometheus.MustNewConstMetric(descBytes, prometheus.CounterValue, float64(n), v.ID, v.Type, dir)
+		}
+		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(v.TCPs), v.ID, v.Type, "tcp")
+		ch <- prometheus.MustNewConstMetric(descConns, prometheus.GaugeValue, float64(v.UDPs), v.ID, v.Type, "udp")
+	}
+	for st, n := range byStatus {
+		ch <- prometheus.MustNewConstMetric(descInstances, prometheus.GaugeValue, float64(n), string(st))
+	}
+	agents := 0
+	if src.agents != nil {
+		agents = len(src.agents.Agents())
+	}
+	ch <- prometheus.MustNewConstMetric(descAgents, prometheus.GaugeValue, float64(agents))
+}
