@@ -22,6 +22,7 @@ run: build
 test: lint
 	$(GO) build -race -o $(BIN)/burrow-race ./cmd/burrow
 	BURROW_BIN=$(CURDIR)/$(BIN)/burrow-race $(GO) test -race -count=1 -timeout 10m ./...
+	cd plugins/examples/socks5 && $(GO) test -race -count=1 ./...
 
 ## unit: package tests only (no end-to-end suite)
 unit:

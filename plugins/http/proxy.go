@@ -1,0 +1,314 @@
+package http
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/burrowproject/burrow/plugins/sdk"
+)
+
+// This file is one instance's reverse proxy: a thin wrapper around
+// httputil.ReverseProxy whose Transport dials through the host (host.Dial,
+// counted by the host), keeps idle upstream connections per route, and
+// spreads requests over the instance's targets.
+
+// Upstream connection pool tuning, per instance.
+const (
+	maxIdlePerRoute = 256              // idle tunnel streams kept per target
+	idleConnTimeout = 90 * time.Second // an idle tunnel stream is closed after this
+	bufferSize      = 32 << 10         // proxy copy buffers and transport buffers
+)
+
+// instance is one running http instance.
+type instance struct {
+	id      string
+	set     settings
+	cert    *tls.Certificate // nil for plain HTTP
+	host    sdk.Host
+	log     *slog.Logger
+	targets []*target
+	byPool  map[string]*target // outgoing URL host -> target
+	next    atomic.Uint32
+	tr      *http.Transport
+	proxy   *httputil.ReverseProxy
+	lim     limits
+
+	ctx    context.Context // cancelled when the instance stops
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	stopping bool
+	inflight sync.WaitGroup
+	upgrades atomic.Int64 // live upgraded (WebSocket) connections
+
+	// Set by the Handler under its lock.
+	entry *entry
+	ln    net.Listener
+}
+
+// target is one backend of an instance, with its own upstream pool.
+type target struct {
+	addr  string       // host:port the agent dials; "" = the agent's default target
+	pool  string       // outgoing URL.Host: the route identity http.Transport pools by
+	until atomic.Int64 // unix nanoseconds: skipped while a recent dial failure cools down
+}
+
+// routeInfo is what a request carries from serve to the Transport.
+type routeInfo struct {
+	target *target
+	client string // the user's address
+	host   string // the Host the request was routed by
+}
+
+type routeKey struct{}
+
+func withRoute(ctx context.Context, ri *routeInfo) context.Context {
+	return context.WithValue(ctx, routeKey{}, ri)
+}
+
+// routeOf returns the request's route; nil when absent.
+func routeOf(ctx context.Context) *routeInfo {
+	ri, _ := ctx.Value(routeKey{}).(*routeInfo)
+	return ri
+}
+
+func newInstance(spec sdk.InstanceSpec, set settings, cert *tls.Certificate, host sdk.Host, lim limits, bufs *bufferPool) *instance {
+	in := &instance{
+		id: spec.ID, set: set, cert: cert, host: host, log: host.Logger(spec.ID), lim: lim,
+		byPool: map[string]*target{},
+	}
+	in.ctx, in.cancel = context.WithCancel(context.Background())
+	addrs := spec.Targets
+	if len(addrs) == 0 {
+		addrs = []string{""} // the agent picks its default target
+	}
+	label := hex.EncodeToString([]byte(spec.ID))
+	for i, a := range addrs {
+		t := &target{addr: a, pool: "t" + strconv.Itoa(i) + "." + label + ".burrow.invalid"}
+		in.targets = append(in.targets, t)
+		in.byPool[t.pool] = t
+	}
+	in.tr = &http.Transport{
+		DialContext:           in.dial,
+		MaxIdleConnsPerHost:   maxIdlePerRoute,
+		IdleConnTimeout:       idleConnTimeout,
+		ResponseHeaderTimeout: set.headerTimeout,
+		ExpectContinueTimeout: time.Second,
+		DisableCompression:    true, // pass Accept-Encoding and bodies through untouched
+		WriteBufferSize:       bufferSize,
+		ReadBufferSize:        bufferSize,
+	}
+	in.proxy = &httputil.ReverseProxy{
+		Rewrite:      in.rewrite,
+		Transport:    in.tr,
+		ErrorHandler: in.fail,
+		BufferPool:   bufs,
+		ErrorLog:     slog.NewLogLogger(in.log.Handler(), slog.LevelDebug),
+	}
+	return in
+}
+
+// serve answers one request routed to the instance.
+func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
+	if in.set.redirectOn && r.TLS == nil {
+		in.redirect(w, r)
+		return
+	}
+	if in.set.auth != nil && !in.set.auth.check(r) {
+		unauthorized(w)
+		return
+	}
+	ri := &routeInfo{target: in.pick(), client: r.RemoteAddr, host: NormalizeHost(r.Host)}
+	ctx, cancel := context.WithCancel(withRoute(r.Context(), ri))
+	defer cancel()
+	stop := context.AfterFunc(in.ctx, cancel) // Stop ends requests still running after its grace
+	defer stop()
+	if upgradeType(r.Header) != "" {
+		in.serveUpgrade(w, r.WithContext(ctx))
+		return
+	}
+	in.proxy.ServeHTTP(w, r.WithContext(ctx))
+}
+
+// rewrite builds the upstream request: route identity in URL.Host (so the
+// Transport pools per route), X-Forwarded-For/-Host/-Proto and X-Real-IP
+// from the connection (whatever the client sent in those is dropped), the
+// client's Host unless hostrewrite= says otherwise.
+func (in *instance) rewrite(pr *httputil.ProxyRequest) {
+	ri := routeOf(pr.In.Context())
+	pr.Out.URL.Scheme = "http"
+	pr.Out.URL.Host = ri.target.pool
+	pr.SetXForwarded() // the proxy removed the client's X-Forwarded-* before Rewrite
+	if ip, _, err := net.SplitHostPort(pr.In.RemoteAddr); err == nil {
+		pr.Out.Header.Set("X-Real-Ip", ip)
+	} else {
+		pr.Out.Header.Del("X-Real-Ip")
+	}
+	pr.Out.Host = pr.In.Host
+	if in.set.hostRewrite != "" {
+		pr.Out.Host = in.set.hostRewrite
+	}
+	if in.set.auth != nil {
+		pr.Out.Header.Del("Authorization") // the proxy's credentials are not the backend's business
+	}
+}
+
+// dial opens a tunnel stream for the route named by addr (a target's pool
+// host) through the host, which counts and limits it.
+func (in *instance) dial(ctx context.Context, _, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	t := in.byPool[host]
+	if t == nil {
+		return nil, errors.New("http: no route for upstream " + addr)
+	}
+	meta := map[string]string{}
+	if ri := routeOf(ctx); ri != nil {
+		meta[sdk.MetaClientAddr], meta[sdk.MetaHost] = ri.client, ri.host
+	}
+	c, err := in.host.Dial(ctx, sdk.LinkRequest{Instance: in.id, Network: "tcp", Target: t.addr, Meta: meta})
+	if err != nil {
+		var le *sdk.LinkError
+		if errors.As(err, &le) && !errors.Is(err, sdk.ErrNoAgent) && !errors.Is(err, sdk.ErrSlotsFull) && ctx.Err() == nil {
+			t.until.Store(time.Now().Add(in.lim.cooldown).UnixNano())
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// pick chooses the next target round-robin, skipping targets whose last
+// dial failed within the cooldown unless every target is cooling down.
+func (in *instance) pick() *target {
+	n := len(in.targets)
+	if n == 1 {
+		return in.targets[0]
+	}
+	start := int(in.next.Add(1) - 1)
+	now := time.Now().UnixNano()
+	for i := range n {
+		if t := in.targets[(start+i)%n]; t.until.Load() <= now {
+			return t
+		}
+	}
+	return in.targets[start%n]
+}
+
+// fail answers a request the proxy could not complete.
+func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if in.ctx.Err() != nil {
+		writeError(w, http.StatusServiceUnavailable, "This site was stopped while the request was in flight.")
+		return
+	}
+	status, msg := classify(err, in.set.headerTimeout)
+	target := ""
+	if ri := routeOf(r.Context()); ri != nil {
+		target = ri.target.addr
+	}
+	switch {
+	case r.Context().Err() != nil:
+		in.log.Debug("request abandoned by the client", "host", r.Host, "path", r.URL.Path, "err", err)
+	default:
+		in.log.Warn("proxy error", "status", status, "host", r.Host, "target", target, "err", err)
+	}
+	writeError(w, status, msg)
+}
+
+// redirect answers 308 with the request's HTTPS URL.
+func (in *instance) redirect(w http.ResponseWriter, r *http.Request) {
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	if in.set.redirect != "" && in.set.redirect != "443" {
+		host = net.JoinHostPort(host, in.set.redirect)
+	} else if strings.Contains(host, ":") { // a bare IPv6 literal
+		host = "[" + host + "]"
+	}
+	u := "https://" + host + r.URL.RequestURI()
+	w.Header().Set("Location", u)
+	writeError(w, http.StatusPermanentRedirect, "This site is served over HTTPS: "+printable(u))
+}
+
+// enter counts a request in flight; false once the instance is stopping.
+func (in *instance) enter() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	if in.stopping {
+		return false
+	}
+	in.inflight.Add(1)
+	return true
+}
+
+func (in *instance) leave() { in.inflight.Done() }
+
+// stop refuses new requests, lets those in flight finish until ctx's
+// deadline (at once without one), then cancels them and closes the
+// instance's idle tunnel streams.
+func (in *instance) stop(ctx context.Context) {
+	in.mu.Lock()
+	in.stopping = true
+	in.mu.Unlock()
+	done := make(chan struct{})
+	go func() { in.inflight.Wait(); close(done) }()
+	if _, ok := ctx.Deadline(); ok {
+		select {
+		case <-done:
+		case <-ctx.Done():
+		}
+	}
+	in.cancel()
+	t := time.NewTimer(in.lim.forceWait)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		// A request blocked writing to a client that does not read; it ends
+		// with that client's connection.
+		in.log.Warn("requests still writing to slow clients after stop", "waited", in.lim.forceWait)
+	}
+	in.tr.CloseIdleConnections()
+}
+
+// check reports whether r carries the instance's basic-auth credentials,
+// comparing digests in constant time.
+func (a *basicAuth) check(r *http.Request) bool {
+	u, p, ok := r.BasicAuth()
+	if !ok {
+		return false
+	}
+	uh, ph := sha256.Sum256([]byte(u)), sha256.Sum256([]byte(p))
+	return subtle.ConstantTimeCompare(uh[:], a.user[:])&subtle.ConstantTimeCompare(ph[:], a.pass[:]) == 1
+}
+
+// bufferPool lends the proxy its copy buffers.
+type bufferPool struct{ p sync.Pool }
+
+func (b *bufferPool) Get() []byte {
+	if v, ok := b.p.Get().(*[]byte); ok {
+		return *v
+	}
+	return make([]byte, bufferSize)
+}
+
+func (b *bufferPool) Put(buf []byte) {
+	if cap(buf) == bufferSize {
+		b.p.Put(&buf)
+	}
+}

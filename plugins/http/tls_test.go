@@ -1,0 +1,112 @@
+package http
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+// TestHTTPS serves two HTTPS instances with their own certificates on one
+// entry (chosen by SNI, HTTP/2 to clients) and a plain entry redirecting
+// to it.
+func TestHTTPS(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.agent("k")
+	a, b := newBackend(t, whoami("A")), newBackend(t, whoami("B"))
+	crt, key := writeCert(t, "files.example.com")
+	secure := e.listen()
+	e.start("self", secure, "k", []string{a.addr}, map[string]string{"host": "self.example.com", "tls": "1"})
+	e.start("files", secure, "k", []string{b.addr}, map[string]string{"host": "files.example.com", "crt": crt, "key": key})
+
+	for host, want := range map[string]string{"self.example.com": "A", "files.example.com": "B"} {
+		conn, err := tls.Dial("tcp", secure, &tls.Config{ServerName: host, InsecureSkipVerify: true, NextProtos: []string{"h2", "http/1.1"}})
+		if err != nil {
+			t.Fatalf("TLS to %s: %v", host, err)
+		}
+		st := conn.ConnectionState()
+		conn.Close()
+		if names := st.PeerCertificates[0].DNSNames; len(names) != 1 || names[0] != host {
+			t.Errorf("SNI %s got a certificate for %v", host, names)
+		}
+		if st.NegotiatedProtocol != "h2" {
+			t.Errorf("SNI %s negotiated %q, want h2", host, st.NegotiatedProtocol)
+		}
+		c := userClient(t, secure)
+		res, err := c.Get("https://" + host + "/p")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := readAll(t, res.Body)
+		if res.ProtoMajor != 2 || !strings.HasPrefix(body, want+" /p host="+host) || !strings.Contains(body, "xfp=https") {
+			t.Errorf("https://%s: HTTP/%d %q", host, res.ProtoMajor, body)
+		}
+	}
+	// No SNI: the lowest instance id's certificate, then 404 for an unknown host.
+	conn, err := tls.Dial("tcp", secure, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		t.Fatalf("TLS without SNI: %v", err)
+	}
+	if names := conn.ConnectionState().PeerCertificates[0].DNSNames; names[0] != "files.example.com" {
+		t.Errorf("no SNI got a certificate for %v", names)
+	}
+	conn.Close()
+
+	plain := e.listen()
+	e.start("redir", plain, "k", []string{a.addr}, map[string]string{"host": "self.example.com", "redirect": "https:8443"})
+	c := userClient(t, plain)
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	status, _, hdr := get(t, c, "self.example.com:80", "/a/b?c=d")
+	if status != 308 || hdr.Get("Location") != "https://self.example.com:8443/a/b?c=d" {
+		t.Errorf("redirect: %d %q", status, hdr.Get("Location"))
+	}
+}
+
+func TestHTTPSBadCertificate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	_, err := e.tryStart("bad", e.listen(), "k", nil, map[string]string{"host": "x.test", "crt": "/nonexistent.pem", "key": "/nonexistent.key"})
+	if err == nil || !strings.Contains(err.Error(), "/nonexistent.pem") {
+		t.Errorf("missing certificate files: %v", err)
+	}
+}
+
+// writeCert writes a self-signed certificate for host to PEM files.
+func writeCert(t *testing.T, host string) (crtFile, keyFile string) {
+	t.Helper()
+	cert, err := tlsx.SelfSigned(host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crtFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(crtFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return crtFile, keyFile
+}
+
+func readAll(t *testing.T, r io.ReadCloser) string {
+	t.Helper()
+	defer r.Close()
+	b, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

@@ -1,0 +1,10 @@
+// Command burrow-tcp is the tcp handler as a go-plugin process. The Burrow
+// server launches it from its plugin directory; it is not run by hand.
+package main
+
+import (
+	"github.com/burrowproject/burrow/plugins/sdk"
+	"github.com/burrowproject/burrow/plugins/tcp"
+)
+
+func main() { sdk.Serve(tcp.New()) }

@@ -1,0 +1,161 @@
+package pluginhost
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/time/rate"
+)
+
+// hclogFor returns an hclog.Logger that forwards to log, for go-plugin: its
+// own messages and every line of a plugin's stderr (which it parses as
+// hclog JSON) end up in log at their level.
+func hclogFor(log *slog.Logger) hclog.Logger {
+	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Trace})
+	il.RegisterSink(&slogSink{log: log})
+	return il
+}
+
+type slogSink struct{ log *slog.Logger }
+
+// Accept implements hclog.SinkAdapter.
+func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
+	var lv slog.Level
+	switch level {
+	case hclog.Trace:
+		lv = slog.LevelDebug - 4
+	case hclog.Debug:
+		lv = slog.LevelDebug
+	case hclog.Warn:
+		lv = slog.LevelWarn
+	case hclog.Error:
+		lv = slog.LevelError
+	default:
+		lv = slog.LevelInfo
+	}
+	if !s.log.Enabled(context.Background(), lv) {
+		return
+	}
+	attrs := make([]any, 0, len(args)+2)
+	if name != "" {
+		attrs = append(attrs, "logger", name)
+	}
+	for i := 0; i+1 < len(args); i += 2 {
+		k := fmt.Sprint(args[i])
+		if k == "timestamp" || k == "@module" {
+			continue // the plugin's own; the host stamps its time
+		}
+		attrs = append(attrs, k, args[i+1])
+	}
+	s.log.Log(context.Background(), lv, msg, attrs...)
+}
+
+// tail keeps the last lines written to it (a plugin's raw stderr), for
+// crash reports.
+type tail struct {
+	mu    sync.Mutex
+	max   int
+	lines []string
+	part  []byte
+}
+
+func newTail(n int) *tail { return &tail{max: n} }
+
+func (t *tail) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.part = append(t.part, p...)
+	for {
+		i := bytes.IndexByte(t.part, '\n')
+		if i < 0 {
+			break
+		}
+		t.add(string(t.part[:i]))
+		t.part = t.part[i+1:]
+	}
+	if len(t.part) > 4096 {
+		t.add(string(t.part))
+		t.part = t.part[:0]
+	}
+	return len(p), nil
+}
+
+func (t *tail) add(line string) {
+	line = strings.TrimRight(line, "\r")
+	if line == "" {
+		return
+	}
+	if len(line) > 512 {
+		line = line[:512] + "…"
+	}
+	t.lines = append(t.lines, line)
+	if len(t.lines) > t.max {
+		t.lines = t.lines[len(t.lines)-t.max:]
+	}
+}
+
+// Lines returns the kept lines, oldest first.
+func (t *tail) Lines() []string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]string(nil), t.lines...)
+}
+
+// Reset forgets the kept lines (at a new launch).
+func (t *tail) Reset() {
+	t.mu.Lock()
+	t.lines, t.part = nil, nil
+	t.mu.Unlock()
+}
+
+// stdioSink logs what a plugin prints to its stdout or stderr after the
+// handshake (go-plugin streams it over gRPC), rate-limited so a chatty
+// plugin cannot flood the server's log. Lines over the limit are counted
+// and the count logged with the next line that passes.
+type stdioSink struct {
+	log     *slog.Logger
+	stream  string
+	limit   *rate.Limiter
+	mu      sync.Mutex
+	part    []byte
+	dropped int
+}
+
+func newStdioSink(log *slog.Logger, stream string) *stdioSink {
+	return &stdioSink{log: log, stream: stream, limit: rate.NewLimiter(rate.Every(50*time.Millisecond), 50)}
+}
+
+func (s *stdioSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.part = append(s.part, p...)
+	for {
+		i := bytes.IndexByte(s.part, '\n')
+		if i < 0 && len(s.part) < 4096 {
+			break
+		}
+		var line string
+		if i < 0 {
+			line, s.part = string(s.part), s.part[:0]
+		} else {
+			line, s.part = string(s.part[:i]), s.part[i+1:]
+		}
+		if !s.limit.Allow() {
+			s.dropped++
+			continue
+		}
+		if s.dropped > 0 {
+			s.log.Warn("plugin output dropped (rate limit)", "stream", s.stream, "lines", s.dropped)
+			s.dropped = 0
+		}
+		s.log.Info(strings.TrimRight(line, "\r"), "stream", s.stream)
+	}
+	return len(p), nil
+}

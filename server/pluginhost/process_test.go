@@ -1,0 +1,366 @@
+package pluginhost
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/burrowproject/burrow/plugins/sdk"
+)
+
+// states records OnState calls.
+type states struct {
+	mu  sync.Mutex
+	got []string // "instance state reason"
+}
+
+func (s *states) on(id, state, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.got = append(s.got, id+" "+state+" "+reason)
+}
+
+func (s *states) seen(id, state string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, g := range s.got {
+		if strings.HasPrefix(g, id+" "+state+" ") {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *states) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.got...)
+}
+
+// TestCrashRelaunch kills the plugin while a handed-off connection is open:
+// that connection keeps working (the host owns it), a connection made
+// during the outage waits in the listener's backlog and is served after the
+// relaunch, the counters are exact, and the instance went to error and back
+// to running. It also covers the UDP instance (Dial links) recovering.
+func TestCrashRelaunch(t *testing.T) {
+	e := newEnv(t)
+	st := &states{}
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 300 * time.Millisecond, MaxBackoff: time.Second}, "tcp", "udp")
+	h := mustHandler(t, ph, "tcp")
+	addr, meter := e.start(h, "crash-tcp", "tcp")
+	uh := mustHandler(t, ph, "udp")
+	uaddr, _ := e.start(uh, "crash-udp", "udp")
+
+	held, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := echoOnce(held, []byte("before the crash")); err != nil {
+		t.Fatal(err)
+	}
+	pid := ph.PID("tcp")
+	if pid == 0 {
+		t.Fatal("no pid")
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return st.seen("crash-tcp", StateError) }, "instance state error")
+	// Made during the outage: queued in the host's listener backlog.
+	during, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer during.Close()
+	// The handed-off connection never noticed.
+	if err := echoOnce(held, []byte("during the outage")); err != nil {
+		t.Fatalf("handed-off connection broken by the crash: %v", err)
+	}
+	if err := echoOnce(during, []byte("served after relaunch")); err != nil {
+		t.Fatalf("connection made during the outage: %v", err)
+	}
+	eventually(t, 10*time.Second, func() bool { return st.seen("crash-tcp", StateRunning) }, "instance state running")
+	if np := ph.PID("tcp"); np == 0 || np == pid {
+		t.Fatalf("pid after relaunch %d (was %d)", np, pid)
+	}
+	if err := echoOnce(held, []byte("after")); err != nil {
+		t.Fatal(err)
+	}
+	_ = held.Close()
+	_ = during.Close()
+	total := int64(len("before the crash") + len("during the outage") + len("served after relaunch") + len("after"))
+	eventually(t, 5*time.Second, func() bool {
+		s := meter.Snapshot()
+		return s.TCPRx == total && s.TCPTx == total && s.TCPs == 0
+	}, "exact tcp counters")
+	var reason string
+	for _, g := range st.all() {
+		if strings.HasPrefix(g, "crash-tcp error ") {
+			reason = g
+			break
+		}
+	}
+	if !strings.Contains(reason, "died") || !strings.Contains(reason, "killed") {
+		t.Fatalf("error reason %q does not say the plugin was killed", reason)
+	}
+	// The udp plugin is another process and never stopped.
+	c, err := net.Dial("udp", uaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	ok := false
+	for try := 0; try < 5 && !ok; try++ {
+		_, _ = c.Write([]byte("udp still"))
+		_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, err := c.Read(buf)
+		ok = err == nil && string(buf[:n]) == "udp still"
+	}
+	if !ok {
+		t.Fatal("udp instance not serving")
+	}
+	if st.seen("crash-udp", StateError) {
+		t.Fatal("udp instance affected by the tcp plugin's crash")
+	}
+}
+
+// TestUDPCrashRelaunch kills the udp plugin: its Dial links drop, and new
+// datagrams are served again after the relaunch.
+func TestUDPCrashRelaunch(t *testing.T) {
+	e := newEnv(t)
+	st := &states{}
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 100 * time.Millisecond}, "udp")
+	uh := mustHandler(t, ph, "udp")
+	uaddr, meter := e.start(uh, "u", "udp")
+	c, err := net.Dial("udp", uaddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip := func(msg string) bool {
+		buf := make([]byte, 64)
+		for try := 0; try < 10; try++ {
+			_, _ = c.Write([]byte(msg))
+			_ = c.SetReadDeadline(time.Now().Add(time.Second))
+			n, err := c.Read(buf)
+			if err == nil && string(buf[:n]) == msg {
+				return true
+			}
+		}
+		return false
+	}
+	if !roundTrip("one") {
+		t.Fatal("udp before crash")
+	}
+	_ = syscall.Kill(ph.PID("udp"), syscall.SIGKILL)
+	eventually(t, 10*time.Second, func() bool { return st.seen("u", StateRunning) }, "udp instance running again")
+	if !roundTrip("two") {
+		t.Fatal("udp after relaunch")
+	}
+	if s := meter.Snapshot(); s.UDPRx < 6 || s.UDPTx < 6 {
+		t.Fatalf("udp counters %+v", s)
+	}
+}
+
+func TestChecksumChangedIsRefused(t *testing.T) {
+	ph := processHost(t, Config{}, "tcp")
+	// Replace the binary after it was pinned (same owner and mode).
+	path := filepath.Join(ph.cfg.Dir, "burrow-tcp")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _ = f.Write([]byte("tampered"))
+	_ = f.Close()
+	h := mustHandler(t, ph, "tcp")
+	_, err = h.Describe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "does not match the manifest") {
+		t.Fatalf("got %v, want a checksum refusal", err)
+	}
+	t.Log(err)
+}
+
+func TestOtherProtocolVersionIsRefused(t *testing.T) {
+	ph := processHost(t, Config{}, "v2")
+	_, err := mustHandler(t, ph, "v2").Describe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "another handler protocol version") || !strings.Contains(err.Error(), "Plugin version: 2") {
+		t.Fatalf("got %v, want a protocol version refusal", err)
+	}
+	t.Log(err)
+}
+
+func TestStartTimeout(t *testing.T) {
+	ph := processHost(t, Config{StartTimeout: time.Second}, "mute")
+	begin := time.Now()
+	_, err := mustHandler(t, ph, "mute").Describe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "start timeout") {
+		t.Fatalf("got %v, want a start timeout", err)
+	}
+	if d := time.Since(begin); d > 5*time.Second {
+		t.Fatalf("start timeout took %s", d)
+	}
+	if !strings.Contains(err.Error(), "mute plugin: not answering") {
+		t.Errorf("error lacks the plugin's stderr: %v", err)
+	}
+	t.Log(err)
+}
+
+func TestPluginExitingAtStartShowsStderr(t *testing.T) {
+	ph := processHost(t, Config{}, "crash")
+	_, err := mustHandler(t, ph, "crash").Describe(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "panic: crash plugin refuses to start") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+// TestSecureConfigIsFreshPerLaunch shows why every launch builds a new
+// SecureConfig: go-plugin hashes into the given hash without Reset, so a
+// reused one refuses the relaunch of an unchanged binary.
+func TestSecureConfigIsFreshPerLaunch(t *testing.T) {
+	a, b := secureConfig(make([]byte, 32)), secureConfig(make([]byte, 32))
+	if a.Hash == b.Hash {
+		t.Fatal("secureConfig shares a hash between launches")
+	}
+
+	st := &states{}
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 50 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}, "tcp")
+	var shared *plugin.SecureConfig
+	ph.secure = func(sum []byte) *plugin.SecureConfig {
+		if shared == nil {
+			shared = &plugin.SecureConfig{Checksum: sum, Hash: sha256.New()}
+		}
+		return shared
+	}
+	e := newEnv(t)
+	h := mustHandler(t, ph, "tcp")
+	e.start(h, "reuse", "tcp")
+	_ = syscall.Kill(ph.PID("tcp"), syscall.SIGKILL)
+	eventually(t, 10*time.Second, func() bool {
+		for _, g := range st.all() {
+			if strings.Contains(g, "does not match the manifest") {
+				return true
+			}
+		}
+		return false
+	}, "relaunch refused with a reused SecureConfig")
+}
+
+func TestCrashLoopGoesFailed(t *testing.T) {
+	e := newEnv(t)
+	st := &states{}
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxCrashes: 2}, "tcp")
+	h := mustHandler(t, ph, "tcp")
+	e.start(h, "loop", "tcp")
+	// Break the binary so relaunches fail, then kill the process.
+	tmp := filepath.Join(ph.cfg.Dir, "new")
+	if err := os.WriteFile(tmp, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(ph.cfg.Dir, "burrow-tcp")); err != nil {
+		t.Fatal(err)
+	}
+	_ = syscall.Kill(ph.PID("tcp"), syscall.SIGKILL)
+	eventually(t, 10*time.Second, func() bool { return st.seen("loop", StateFailed) }, "instance failed")
+	// Starting afresh reports the cause.
+	if _, err := h.Describe(context.Background()); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestDirectoryChecks(t *testing.T) {
+	dir := pluginDir(t, "tcp")
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := New(Config{Dir: dir}); err == nil || !strings.Contains(err.Error(), "world-writable") {
+		t.Fatalf("world-writable dir: %v", err)
+	}
+	_ = os.Chmod(dir, 0o700)
+	bin := filepath.Join(dir, "burrow-tcp")
+	_ = os.Chmod(bin, 0o775)
+	ph, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph.Close()
+	h, _ := ph.Handler("tcp")
+	if _, err := h.Describe(context.Background()); err == nil || !strings.Contains(err.Error(), "group- or world-writable") {
+		t.Fatalf("group-writable binary: %v", err)
+	}
+	_ = os.Chmod(bin, 0o755)
+	// Unlisted binaries are not offered.
+	if err := os.WriteFile(filepath.Join(dir, "burrow-extra"), []byte("x"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ph2, err := New(Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ph2.Close()
+	if got := strings.Join(ph2.Schemes(), ","); got != "tcp" {
+		t.Fatalf("schemes %q", got)
+	}
+	if _, err := ph2.Handler("extra"); err == nil {
+		t.Fatal("unpinned plugin offered")
+	}
+	// A missing manifest is an error.
+	_ = os.Remove(filepath.Join(dir, ManifestName))
+	if _, err := New(Config{Dir: dir}); err == nil {
+		t.Fatal("no manifest accepted")
+	}
+}
+
+func TestParseManifest(t *testing.T) {
+	sum := strings.Repeat("ab", 32)
+	good := "# comment\n\n" + sum + "  burrow-tcp\n" + sum + " *burrow-udp\n"
+	m, err := parseManifest(strings.NewReader(good), "m")
+	if err != nil || len(m) != 2 || m["burrow-udp"] == nil {
+		t.Fatalf("%v %v", m, err)
+	}
+	for _, bad := range []string{
+		"xyz  burrow-tcp\n",
+		sum + "\n",
+		sum + "  ../burrow-tcp\n",
+		sum + "  burrow-tcp\n" + sum + "  burrow-tcp\n",
+	} {
+		if _, err := parseManifest(strings.NewReader(bad), "m"); err == nil {
+			t.Errorf("accepted %q", bad)
+		}
+	}
+}
+
+func TestHandlerErrors(t *testing.T) {
+	ph := processHost(t, Config{}, "tcp")
+	if _, err := ph.Handler("nope"); err == nil || !strings.Contains(err.Error(), "burrow-nope") {
+		t.Fatalf("got %v", err)
+	}
+	h := mustHandler(t, ph, "tcp")
+	if err := h.Stop(context.Background(), "unknown"); !errors.Is(err, sdk.ErrUnknownInstance) {
+		t.Fatalf("got %v", err)
+	}
+	e := newEnv(t)
+	spec, _ := e.add("twice", "tcp")
+	if err := h.Start(context.Background(), spec, e.host); err != nil {
+		t.Fatal(err)
+	}
+	defer e.stop(h, "twice")
+	if err := h.Start(context.Background(), spec, e.host); err == nil {
+		t.Fatal("started twice")
+	}
+	_ = ph.Close()
+	if _, err := ph.Handler("tcp"); err == nil {
+		t.Fatal("handler after close")
+	}
+}
