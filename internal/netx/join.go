@@ -31,11 +31,21 @@ type Flow struct {
 	Limit *rate.Limiter // bytes per second; nil = unlimited
 }
 
+// DefaultStall bounds how long a write may make no progress toward a peer
+// that has already ended its side (see JoinOptions.Stall).
+const DefaultStall = 15 * time.Second
+
 // JoinOptions configure Join.
 type JoinOptions struct {
 	AToB Flow          // bytes read from a and written to b
 	BToA Flow          // bytes read from b and written to a
 	Idle time.Duration // close both ends after this long without a read on either side; 0 = never
+	// Stall bounds, once a side has sent EOF, how long a write to it may
+	// block. A side that only half-closed keeps reading and never hits it;
+	// a tunnel stream whose far end closed completely (smux has no reset,
+	// so that also arrives as EOF) stops granting window, and the write
+	// fails instead of holding both connections forever. 0 = DefaultStall.
+	Stall time.Duration
 }
 
 // Join copies a to b and b to a until both directions end, then closes both
@@ -53,12 +63,17 @@ func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
 		idleTracker = newIdle(o.Idle, a, b)
 		defer idleTracker.stop()
 	}
+	stall := o.Stall
+	if stall <= 0 {
+		stall = DefaultStall
+	}
+	ea, eb := &endpoint{Conn: a, stall: stall}, &endpoint{Conn: b, stall: stall}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		aToB, errAB = half(b, a, o.AToB, idleTracker)
+		aToB, errAB = half(eb, ea, o.AToB, idleTracker)
 	}()
-	bToA, errBA := half(a, b, o.BToA, idleTracker)
+	bToA, errBA := half(ea, eb, o.BToA, idleTracker)
 	wg.Wait()
 	_ = a.Close()
 	_ = b.Close()
@@ -68,10 +83,26 @@ func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
 	return aToB, bToA, errBA
 }
 
+// endpoint is one side of a Join. Once it has sent EOF, writes to it carry
+// a deadline so a peer that is gone cannot hold the copy forever.
+type endpoint struct {
+	net.Conn
+	stall time.Duration
+	ended atomic.Bool // a read from it returned EOF
+}
+
+// Write sets the stall deadline before each write once the side has ended.
+func (e *endpoint) Write(p []byte) (int, error) {
+	if e.ended.Load() {
+		_ = e.Conn.SetWriteDeadline(time.Now().Add(e.stall))
+	}
+	return e.Conn.Write(p)
+}
+
 // half copies src to dst. On EOF it closes dst's write side; on an error it
 // closes both so the other direction ends too.
-func half(dst, src net.Conn, f Flow, t *idle) (int64, error) {
-	n, err := copyFlow(dst, src, f, t)
+func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
+	n, err := copyFlow(dst, src.Conn, f, t)
 	if err != nil {
 		_ = src.Close()
 		_ = dst.Close()
@@ -80,7 +111,8 @@ func half(dst, src net.Conn, f Flow, t *idle) (int64, error) {
 		}
 		return n, err
 	}
-	if !closeWrite(dst) {
+	src.ended.Store(true)
+	if !closeWrite(dst.Conn) {
 		// No half-close: ending the whole connection is the only way to
 		// tell the peer there is no more data.
 		_ = dst.Close()
