@@ -6,20 +6,33 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 RUN_URL  ?= master://127.0.0.1:9090/api?log=info&bridge=127.0.0.1:8024&data=./data
 BENCHTIME ?= 1x
 
-.PHONY: all build run test unit e2e bench lint fmt clean
+.PHONY: all build plugins proto run test unit e2e bench lint fmt clean
 
 all: build
 
-## build: the burrow binary under bin/
-build:
+## build: the burrow binary and the handler plugins (bin/plugins, with their SHA-256 manifest)
+build: plugins
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/burrow ./cmd/burrow
+
+## plugins: the built-in handlers and the socks5 example as go-plugin binaries, and the manifest pinning them
+plugins:
+	@mkdir -p $(BIN)/plugins && chmod 0755 $(BIN)/plugins
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/plugins/burrow-tcp ./plugins/tcp/cmd/burrow-tcp
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/plugins/burrow-udp ./plugins/udp/cmd/burrow-udp
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/plugins/burrow-http ./plugins/http/cmd/burrow-http
+	cd plugins/examples/socks5 && CGO_ENABLED=0 $(GO) build -trimpath -o $(CURDIR)/$(BIN)/plugins/burrow-socks5 ./cmd/burrow-socks5
+	cd $(BIN)/plugins && sha256sum burrow-* > plugins.sha256
+
+## proto: regenerate the plugin protocol's Go code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+proto:
+	./plugins/sdk/gen.sh
 
 ## run: start the master with the embedded default (data in ./data, API on 127.0.0.1:9090)
 run: build
 	./$(BIN)/burrow "$(RUN_URL)"
 
 ## test: vet, then every package test and the end-to-end suite against the real binary, with -race
-test: lint
+test: lint plugins
 	$(GO) build -race -o $(BIN)/burrow-race ./cmd/burrow
 	BURROW_BIN=$(CURDIR)/$(BIN)/burrow-race $(GO) test -race -count=1 -timeout 10m ./...
 	cd plugins/examples/socks5 && $(GO) test -race -count=1 ./...

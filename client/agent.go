@@ -17,6 +17,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
@@ -34,12 +35,12 @@ const (
 
 // Config configures an Agent.
 type Config struct {
-	Bridge      string   // bridge host:port
-	Key         string   // agent key; secret
-	Name        string   // agent name shown by the bridge
-	Version     string   // agent version shown by the bridge
-	Targets     []string // default targets, used round-robin with failover
-	Allow       *Allow   // targets it may dial; nil allows all
+	Bridge      string           // bridge host:port
+	Key         string           // agent key; secret
+	Name        string           // agent name shown by the bridge
+	Version     string           // agent version shown by the bridge
+	Targets     []string         // default targets, used round-robin with failover
+	Allow       *allowlist.Allow // targets it may dial; nil allows all
 	TLS         TLSMode
 	Fingerprint string        // pins the bridge certificate (implies TLSOn)
 	ServerName  string        // TLS server name; "" = the bridge host

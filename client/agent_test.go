@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
 )
 
@@ -206,7 +207,7 @@ func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
 	echoAddr := serveTCP(t, echo)
-	allow, err := ParseAllow([]string{"10.0.0.0/8", "db.lan:5432"})
+	allow, err := allowlist.ParseAllow([]string{"10.0.0.0/8", "db.lan:5432"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	}
 
 	// The same target is served by an agent that allows it.
-	allow2, _ := ParseAllow([]string{"127.0.0.0/8"})
+	allow2, _ := allowlist.ParseAllow([]string{"127.0.0.0/8"})
 	srv2, addr2 := startBridge(t, "k")
 	startAgent(t, Config{Bridge: addr2, Key: "k", Allow: allow2})
 	online(t, srv2, "k")

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/instances"
 	"github.com/burrowproject/burrow/server/master"
+	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
 	"github.com/burrowproject/burrow/web"
 )
@@ -46,10 +49,36 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		opts.Shared = shared
 		agents = agentLister{shared.Server}
 	}
+	var rt *runtime.Runtime
+	if inst.Params.Handlers != "inprocess" {
+		ph, err := startPlugins(inst, log, func(id, state, reason string) { rt.PluginState(id, state, reason) })
+		if err != nil {
+			log.Warn("handlers run in-process: no usable plugin directory", "err", err)
+		} else {
+			defer ph.Close()
+			opts.Plugins = ph
+			log.Info("handlers run as plugin processes", "schemes", ph.Schemes())
+		}
+	}
+	rt = runtime.New(opts)
 	return master.Run(ctx, inst, master.Deps{
-		Runtime: runtimeAdapter{runtime.New(opts)},
+		Runtime: runtimeAdapter{rt},
 		Agents:  agents, Metrics: metrics, Log: log, Version: version,
 	})
+}
+
+// startPlugins opens the plugin directory: plugins= in the master URL, or
+// "plugins" next to the burrow binary (bin/plugins after make build).
+func startPlugins(inst *conf.Instance, log *slog.Logger, onState func(id, state, reason string)) (*pluginhost.Host, error) {
+	dir := inst.Query.Get("plugins")
+	if dir == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("find plugin directory: %w", err)
+		}
+		dir = filepath.Join(filepath.Dir(exe), "plugins")
+	}
+	return pluginhost.New(pluginhost.Config{Dir: dir, Logger: log, OnState: onState, LogLevel: string(inst.Params.Log)})
 }
 
 // runtimeAdapter presents the runtime as the instance manager's Runtime.

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
@@ -30,15 +31,18 @@ type Linker interface {
 
 // Instance is what the host needs to know about an instance to serve it.
 type Instance struct {
-	Spec        sdk.InstanceSpec
-	AgentKey    string        // the agent pool key links go through; secret
-	Meter       *flow.Meter   // counters and limits
-	TCP         bool          // bind a TCP listener on Spec.Listen
-	SharedTCP   bool          // share the listener with other SharedTCP instances on the same address
-	UDP         bool          // bind a UDP socket on Spec.Listen
-	Proxy       bool          // ask agents for a PROXY protocol header
-	Idle        time.Duration // close a connection idle this long; 0 = never
-	AnyTarget   bool          // link targets are checked by the handler (patterns), not against Spec.Targets
+	Spec      sdk.InstanceSpec
+	AgentKey  string        // the agent pool key links go through; secret
+	Meter     *flow.Meter   // counters and limits
+	TCP       bool          // bind a TCP listener on Spec.Listen
+	SharedTCP bool          // share the listener with other SharedTCP instances on the same address
+	UDP       bool          // bind a UDP socket on Spec.Listen
+	Proxy     bool          // ask agents for a PROXY protocol header
+	Idle      time.Duration // close a connection idle this long; 0 = never
+	// Patterns, when set, replaces the exact target check: a link may name
+	// any target the patterns permit (handlers such as socks5 whose targets
+	// are CIDRs and wildcards). A link must then name its target.
+	Patterns    *allowlist.Allow
 	OpenTimeout time.Duration // for Dial; 0 = 15s
 }
 
@@ -290,9 +294,13 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 	target := req.Target
 	targets := in.Spec.Targets
 	switch {
+	case in.Patterns != nil:
+		if target == "" || !in.Patterns.Permits(target) {
+			return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
+		}
 	case target == "" && len(targets) > 0:
-		target = targets[int(in.next.Add(1))%len(targets)]
-	case target != "" && !in.AnyTarget && !slices.Contains(targets, target):
+		target = targets[int(in.next.Add(1)-1)%len(targets)]
+	case target != "" && !slices.Contains(targets, target):
 		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 	}
 	h := bridge.LinkHeader{Network: network, Target: target, Instance: in.Spec.ID, Source: req.Meta[sdk.MetaClientAddr]}

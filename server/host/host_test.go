@@ -14,6 +14,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/client"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
@@ -274,13 +275,22 @@ func TestTargetNotInInstanceRefused(t *testing.T) {
 	}
 	_ = c.Close()
 
-	// AnyTarget leaves the check to the handler.
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "any", Targets: []string{"*.lan:*"}}, AnyTarget: true})
+	// Pattern targets: whatever the patterns permit, nothing else.
+	patterns, err := allowlist.ParseAllow([]string{"*.lan:*", "127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "any", Targets: []string{"*.lan:*", "127.0.0.0/8"}}, Patterns: patterns})
 	c, err = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: echoAddr})
 	if err != nil {
-		t.Fatalf("AnyTarget instance: %v", err)
+		t.Fatalf("pattern instance, permitted target: %v", err)
 	}
 	_ = c.Close()
+	for _, target := range []string{"10.0.0.1:22", ""} {
+		if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: target}); !errors.Is(err, sdk.ErrTargetNotAllowed) {
+			t.Fatalf("pattern instance, target %q: err %v, want ErrTargetNotAllowed", target, err)
+		}
+	}
 
 	if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "nope", Network: "tcp"}); !errors.Is(err, sdk.ErrUnknownInstance) {
 		t.Fatalf("Dial for an unknown instance: %v", err)

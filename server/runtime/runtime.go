@@ -20,7 +20,9 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/tlsx"
+	httph "github.com/burrowproject/burrow/plugins/http"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/tcp"
 	"github.com/burrowproject/burrow/plugins/udp"
@@ -38,6 +40,16 @@ type Options struct {
 	// OnLinkError, if set, is told the reason of every failed link on the
 	// hosts this runtime creates (see host.OnLinkError).
 	OnLinkError func(reason string)
+	// Plugins, if set, runs handlers as go-plugin processes: every scheme
+	// it has a binary for is served by that process, built-in or not.
+	// Schemes it lacks fall back to the built-ins linked in.
+	Plugins PluginSource
+}
+
+// PluginSource hands out process-backed handlers (*pluginhost.Host).
+type PluginSource interface {
+	Schemes() []string
+	Handler(scheme string) (sdk.Handler, error)
 }
 
 // SharedBridge is a bridge that several instances use, each naming its
@@ -60,18 +72,56 @@ func NewSharedBridge(tlsConf *tls.Config, log *slog.Logger) *SharedBridge {
 type Runtime struct {
 	opts     Options
 	log      *slog.Logger
-	handlers map[string]sdk.Handler
+	handlers map[string]sdk.Handler // by scheme: plugin processes first, then built-ins
+
+	// sharedMu orders the start and stop of instances that share a
+	// listener, so a new instance never receives a listener that the
+	// handler of the last one is just closing.
+	sharedMu sync.Mutex
+	health   sync.Map // unit id -> error, from the plugin host's state reports
 }
 
-// New returns a Runtime with the built-in handlers linked in.
+// New returns a Runtime with the built-in handlers linked in and, with
+// opts.Plugins, every plugin's scheme served by its process.
 func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
-		conf.SchemeTCP: tcp.New(),
-		conf.SchemeUDP: udp.New(),
+	rt := &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
+		conf.SchemeTCP:  tcp.New(),
+		conf.SchemeUDP:  udp.New(),
+		conf.SchemeHTTP: httph.New(),
 	}}
+	if opts.Plugins != nil {
+		for _, scheme := range opts.Plugins.Schemes() {
+			h, err := opts.Plugins.Handler(scheme)
+			if err != nil {
+				rt.log.Warn("plugin unusable", "scheme", scheme, "err", err)
+				continue
+			}
+			rt.handlers[scheme] = h
+		}
+	}
+	return rt
+}
+
+// PluginState records a plugin host's report on a unit: "running" clears
+// it, anything else makes the instance unhealthy with reason. Give it to
+// pluginhost.Config.OnState.
+func (rt *Runtime) PluginState(unitID, state, reason string) {
+	if state == "running" {
+		rt.health.Delete(unitID)
+		return
+	}
+	rt.health.Store(unitID, fmt.Errorf("handler %s: %s", state, reason))
+}
+
+// unitHealth is the plugin host's last word on a unit.
+func (rt *Runtime) unitHealth(id string) error {
+	if err, ok := rt.health.Load(id); ok {
+		return err.(error)
+	}
+	return nil
 }
 
 // Stats are an instance's live figures. Counters are cumulative since Start.
@@ -134,6 +184,11 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	}
 	if rt.opts.Shared == nil && inst.Params.Bridge == "" {
 		return fmt.Errorf("%s instances need bridge= when run alone", inst.Scheme)
+	}
+	if !conf.IsBuiltinScheme(inst.Scheme) {
+		if _, err := allowlist.ParseAllow(inst.Targets); err != nil {
+			return fmt.Errorf("targets: %w", err)
+		}
 	}
 	return h.Validate(context.Background(), specOf("", inst))
 }
@@ -222,6 +277,14 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 		units = append(units, u)
 	}
 	r := &Running{done: make(chan struct{})}
+	r.health = func() error {
+		for _, u := range units {
+			if err := rt.unitHealth(u.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1
@@ -238,7 +301,7 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 
 // startClient runs an agent until Stop.
 func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	allow, err := client.ParseAllow(inst.Params.Allow)
+	allow, err := allowlist.ParseAllow(inst.Params.Allow)
 	if err != nil {
 		return nil, err
 	}
@@ -321,6 +384,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 		return nil, err
 	}
 	r := &Running{done: make(chan struct{})}
+	r.health = func() error { return rt.unitHealth(id) }
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1

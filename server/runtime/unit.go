@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
 	"github.com/burrowproject/burrow/server/host"
@@ -19,6 +21,8 @@ type unit struct {
 	id      string
 	handler sdk.Handler
 	host    *host.Host
+	shared  bool        // shares its listener: stop under mu
+	mu      *sync.Mutex // the runtime's sharedMu
 }
 
 // startUnit binds the sockets the handler needs and starts it.
@@ -33,12 +37,23 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	}
 	spec := specOf(id, inst)
 	spec.Scheme = scheme
+	shared := slices.Contains(desc.Capabilities, sdk.CapSharedListener)
+	if shared {
+		rt.sharedMu.Lock()
+		defer rt.sharedMu.Unlock()
+	}
+	var patterns *allowlist.Allow
+	if !conf.IsBuiltinScheme(scheme) {
+		if patterns, err = allowlist.ParseAllow(inst.Targets); err != nil {
+			return nil, fmt.Errorf("targets: %w", err)
+		}
+	}
 	err = h.Add(host.Instance{
 		Spec: spec, AgentKey: key, Meter: meter,
 		TCP:       slices.Contains(desc.Capabilities, sdk.CapNeedsListener),
-		SharedTCP: slices.Contains(desc.Capabilities, sdk.CapSharedListener),
-		UDP:       slices.Contains(desc.Capabilities, sdk.CapUDP),
-		Proxy:     inst.Params.Proxy, Idle: inst.Params.Read,
+		SharedTCP: shared, Patterns: patterns,
+		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
+		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
 	}, log)
 	if err != nil {
 		return nil, err
@@ -47,7 +62,7 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		h.Remove(id, 0)
 		return nil, fmt.Errorf("start %s handler: %w", scheme, err)
 	}
-	return &unit{id: id, handler: handler, host: h}, nil
+	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu}, nil
 }
 
 // stopUnits stops each handler, then lets its connections in flight finish
@@ -58,16 +73,24 @@ func stopUnits(ctx context.Context, units []*unit) {
 		grace = time.Until(d)
 	}
 	for _, u := range units {
+		if u.shared {
+			u.mu.Lock()
+		}
 		_ = u.handler.Stop(ctx, u.id)
 		u.host.Remove(u.id, grace)
+		if u.shared {
+			u.mu.Unlock()
+		}
 	}
 }
 
 // specOf is the handler's view of an instance.
 func specOf(id string, inst *conf.Instance) sdk.InstanceSpec {
+	// Every parameter but agent=, the pool key, which only the host uses:
+	// handlers need auth= (credentials they check) and key= (a TLS key file).
 	params := make(map[string]string, len(inst.Query))
 	for k, v := range inst.Query {
-		if len(v) > 0 && k != "key" && k != "auth" && k != "agent" {
+		if len(v) > 0 && k != "agent" {
 			params[k] = v[0]
 		}
 	}

@@ -1,4 +1,8 @@
-package client
+// Package allowlist matches dial targets against a list of patterns:
+// CIDRs, host:port, host:* and *.domain:port. The agent uses it for its
+// allow= list (what it may dial at all) and the host for handler instances
+// whose targets are patterns (what a plugin may ask for).
+package allowlist
 
 import (
 	"context"
@@ -8,7 +12,7 @@ import (
 	"strings"
 )
 
-// Allow is the list of targets an agent may dial. Entries are CIDRs
+// Allow is a list of permitted targets. Entries are CIDRs
 // ("10.0.0.0/8", any port), host:port ("db.lan:5432", "10.0.0.5:22"),
 // host:* (any port) and *.domain:port or *.domain:* (any name under
 // domain). An empty list allows everything.
@@ -51,6 +55,23 @@ func ParseAllow(entries []string) (*Allow, error) {
 
 // Empty reports whether the list allows everything.
 func (a *Allow) Empty() bool { return a == nil || (len(a.prefixes) == 0 && len(a.hosts) == 0) }
+
+// Permits reports whether target matches the list without resolving
+// names: a name matches only name rules, an IP only IP and CIDR rules.
+func (a *Allow) Permits(target string) bool {
+	if a.Empty() {
+		return true
+	}
+	host, port, err := net.SplitHostPort(target)
+	if err != nil {
+		return false
+	}
+	if a.matchesName(strings.ToLower(host), port) {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && a.matchesIP(ip)
+}
 
 // Resolve checks target against the list and returns the address to dial.
 // A name that no name rule permits is resolved, and the first of its

@@ -1,7 +1,8 @@
-package client
+package allowlist
 
 import (
 	"context"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"net"
 	"strings"
 	"testing"
@@ -88,30 +89,19 @@ func TestParseAllowErrors(t *testing.T) {
 	}
 }
 
-func TestProxyHeader(t *testing.T) {
-	t.Parallel()
-	local4 := &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 5432}
-	local6 := &net.TCPAddr{IP: net.ParseIP("fd00::2"), Port: 443}
-	cases := []struct {
-		source string
-		local  net.Addr
-		want   string
-	}{
-		{"203.0.113.9:51234", local4, "PROXY TCP4 203.0.113.9 10.0.0.2 51234 5432\r\n"},
-		{"[2001:db8::1]:40000", local6, "PROXY TCP6 2001:db8::1 fd00::2 40000 443\r\n"},
-		{"[::ffff:203.0.113.9]:1", local4, "PROXY TCP4 203.0.113.9 10.0.0.2 1 5432\r\n"},
-		{"[2001:db8::1]:40000", local4, "PROXY UNKNOWN\r\n"}, // families differ
-		{"203.0.113.9:1", local6, "PROXY UNKNOWN\r\n"},
-		{"", local4, "PROXY UNKNOWN\r\n"},
-		{"not an address", local4, "PROXY UNKNOWN\r\n"},
-		{"203.0.113.9:1", &net.UDPAddr{IP: net.ParseIP("10.0.0.2"), Port: 1}, "PROXY UNKNOWN\r\n"},
+func TestPermitsWithoutResolving(t *testing.T) {
+	a, err := ParseAllow([]string{"10.0.0.0/8", "*.lan:*", "db.example:5432"})
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, c := range cases {
-		if got := string(proxyHeader(c.source, c.local)); got != c.want {
-			t.Errorf("proxyHeader(%q, %v) = %q, want %q", c.source, c.local, got, c.want)
-		}
-		if len(c.want) > 107 {
-			t.Errorf("PROXY v1 line longer than 107 bytes: %q", c.want)
+	for target, want := range map[string]bool{
+		"10.1.2.3:22": true, "nas.lan:443": true, "db.example:5432": true,
+		"db.example:22": false, "192.168.1.1:80": false, "localhost:80": false, "bad": false,
+	} {
+		if got := a.Permits(target); got != want {
+			t.Errorf("Permits(%q) = %v, want %v", target, got, want)
 		}
 	}
 }
+
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
