@@ -45,9 +45,9 @@ unit:
 e2e: build
 	BURROW_BIN=$(CURDIR)/$(BIN)/burrow $(GO) test -count=1 -v ./test/e2e/...
 
-## bench: data-path benchmarks, tunnel vs direct in one run
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./test/bench/
+## bench: data-path benchmarks: direct, tunnel with handlers in-process, and as plugin processes, in one run
+bench: plugins
+	BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./test/bench/ ./plugins/http/
 
 ## lint: go vet and gofmt
 lint:

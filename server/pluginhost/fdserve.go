@@ -86,14 +86,12 @@ func (p *proc) serveHandoff(msg fdlink.Message) {
 		p.log.Warn("handoff refused", "instance", in.spec.ID, "err", err)
 		return
 	}
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		opts := sdk.HandoffOptions{FailReply: r.GetFailReply()}
-		if err := in.host.Handoff(p.ctx, c, linkRequest(r), r.GetPreamble(), opts); err != nil {
-			p.log.Debug("handoff failed", "instance", in.spec.ID, "err", err)
-		}
-	}()
+	// Handoff only checks the request and starts the host's own copy, so it
+	// runs inline: no goroutine hop on the connection-setup path.
+	opts := sdk.HandoffOptions{FailReply: r.GetFailReply()}
+	if err := in.host.Handoff(p.ctx, c, linkRequest(r), r.GetPreamble(), opts); err != nil {
+		p.log.Debug("handoff failed", "instance", in.spec.ID, "err", err)
+	}
 }
 
 // serveDial opens a link for the plugin, answers with the verdict on the

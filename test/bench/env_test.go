@@ -1,7 +1,9 @@
 // Package bench measures Burrow's data path against a direct connection in
-// the same run: single-connection throughput and connect+echo latency.
-// Everything runs on loopback in this process: backends, a shared bridge,
-// tcp instances on it, and a real agent dialing the bridge over TCP.
+// the same run: single-connection throughput and connect+echo latency, with
+// handlers linked in and as go-plugin processes. Everything runs on
+// loopback: backends, a shared bridge, tcp instances on it, and a real
+// agent dialing the bridge over TCP, in this process; plugin handlers in
+// their own.
 package bench
 
 import (
@@ -9,6 +11,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -16,24 +20,35 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
 )
 
-// env is a running tunnel with three tcp instances, each forwarding to its
-// own backend through one agent.
-type env struct {
-	sink, source, echo    string // backends, direct
-	tSink, tSource, tEcho string // the same through the tunnel
-	stop                  func()
+// backends are the servers a benchmark reaches, directly or through a
+// tunnel: a sink that counts what it gets, a source that sends what it is
+// asked for, and an echo.
+type backends struct {
+	sink, source, echo string
 }
 
 const agentKey = "bench-key"
 
-func newEnv(tb testing.TB) *env {
+// pluginDir is where make plugins puts the handler binaries; BURROW_PLUGINS
+// overrides it.
+func pluginDir() string {
+	if d := os.Getenv("BURROW_PLUGINS"); d != "" {
+		return d
+	}
+	return filepath.Join("..", "..", "bin", "plugins")
+}
+
+// newBackends starts the sink, source and echo servers.
+func newBackends(tb testing.TB) backends {
 	tb.Helper()
-	e := &env{}
-	var wg sync.WaitGroup
-	var lns []net.Listener
+	var (
+		wg  sync.WaitGroup
+		lns []net.Listener
+	)
 	serve := func(handle func(net.Conn)) string {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {
@@ -56,10 +71,34 @@ func newEnv(tb testing.TB) *env {
 		}()
 		return ln.Addr().String()
 	}
-	e.sink = serve(sinkHandler)
-	e.source = serve(sourceHandler)
-	e.echo = serve(func(c net.Conn) { _, _ = io.Copy(c, c) })
+	b := backends{
+		sink:   serve(sinkHandler),
+		source: serve(sourceHandler),
+		echo:   serve(func(c net.Conn) { _, _ = io.Copy(c, c) }),
+	}
+	tb.Cleanup(func() {
+		for _, ln := range lns {
+			_ = ln.Close()
+		}
+		wg.Wait()
+	})
+	return b
+}
 
+// newTunnel starts a shared bridge, an agent, and a tcp instance to each
+// backend, and returns the instances' addresses. processes runs the tcp
+// handler as a go-plugin process (the master's default) instead of linked in.
+func newTunnel(tb testing.TB, to backends, processes bool) backends {
+	tb.Helper()
+	opts := runtime.Options{Version: "bench"}
+	if processes {
+		ph, err := pluginhost.New(pluginhost.Config{Dir: pluginDir()})
+		if err != nil {
+			tb.Fatalf("plugin processes need the plugin binaries (make plugins): %v", err)
+		}
+		tb.Cleanup(func() { _ = ph.Close() })
+		opts.Plugins = ph
+	}
 	shared := runtime.NewSharedBridge(nil, nil)
 	bridgeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -68,9 +107,18 @@ func newEnv(tb testing.TB) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { defer close(served); _ = shared.Server.Serve(ctx, bridgeLn) }()
-	rt := runtime.New(runtime.Options{Version: "bench", Shared: shared})
+	opts.Shared = shared
+	rt := runtime.New(opts)
 
 	var running []*runtime.Running
+	tb.Cleanup(func() {
+		for _, r := range running {
+			_ = r.Stop(context.Background())
+		}
+		cancel()
+		<-served
+		_ = shared.Server.Close()
+	})
 	start := func(id, raw string) {
 		inst, err := conf.Parse(raw)
 		if err != nil {
@@ -87,31 +135,34 @@ func newEnv(tb testing.TB) *env {
 		start(id, "tcp://"+addr+"/"+target+"?agent="+agentKey)
 		return addr
 	}
-	e.tSink = instance("sink", e.sink)
-	e.tSource = instance("source", e.source)
-	e.tEcho = instance("echo", e.echo)
+	t := backends{
+		sink:   instance("sink", to.sink),
+		source: instance("source", to.source),
+		echo:   instance("echo", to.echo),
+	}
 	start("agent", "client://"+agentKey+"@"+bridgeLn.Addr().String())
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(10 * time.Second)
 	for shared.Server.Sessions(agentKey) == 0 {
 		if time.Now().After(deadline) {
-			tb.Fatal("agent did not connect within 5s")
+			tb.Fatal("agent did not connect within 10s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-	e.stop = func() {
-		for _, r := range running {
-			_ = r.Stop(context.Background())
-		}
-		cancel()
-		<-served
-		_ = shared.Server.Close()
-		for _, ln := range lns {
-			_ = ln.Close()
-		}
-		wg.Wait()
+	return t
+}
+
+// paths are the three ways to reach the backends, measured side by side.
+type paths struct {
+	names []string // "direct", "inproc", "process"
+	addrs []backends
+}
+
+func newPaths(tb testing.TB) paths {
+	direct := newBackends(tb)
+	return paths{
+		names: []string{"direct", "inproc", "process"},
+		addrs: []backends{direct, newTunnel(tb, direct, false), newTunnel(tb, direct, true)},
 	}
-	tb.Cleanup(e.stop)
-	return e
 }
 
 // sinkHandler reads until EOF, then answers with the byte count.

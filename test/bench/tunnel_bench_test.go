@@ -32,73 +32,80 @@ func workload() (bulk int64, conns int) {
 const rounds = 3
 
 // BenchmarkTCPThroughput moves bulk bytes through one connection, up (to a
-// sink) and down (from a source), directly and through the tunnel.
+// sink) and down (from a source): directly, through the tunnel with the
+// handler linked in, and with the handler as a plugin process.
 func BenchmarkTCPThroughput(b *testing.B) {
-	e := newEnv(b)
+	p := newPaths(b)
 	bulk, _ := workload()
 	for range b.N {
 		for _, dir := range []struct {
-			name           string
-			direct, tunnel string
-			run            func(string, int64) (time.Duration, error)
+			name string
+			addr func(backends) string
+			run  func(string, int64) (time.Duration, error)
 		}{
-			{"up", e.sink, e.tSink, upload},
-			{"down", e.source, e.tSource, download},
+			{"up", func(x backends) string { return x.sink }, upload},
+			{"down", func(x backends) string { return x.source }, download},
 		} {
-			var direct, tunnel, directCPU, tunnelCPU []float64
+			mbps := make([][]float64, len(p.names))
+			cpu := make([][]float64, len(p.names))
 			for range rounds {
-				for _, side := range []struct {
-					addr     string
-					out, cpu *[]float64
-				}{{dir.direct, &direct, &directCPU}, {dir.tunnel, &tunnel, &tunnelCPU}} {
+				for i, to := range p.addrs {
 					cpu0 := cpuTime()
-					d, err := dir.run(side.addr, bulk)
+					d, err := dir.run(dir.addr(to), bulk)
 					if err != nil {
-						b.Fatalf("%s via %s: %v", dir.name, side.addr, err)
+						b.Fatalf("%s %s: %v", p.names[i], dir.name, err)
 					}
-					*side.out = append(*side.out, float64(bulk)/d.Seconds()/1e6)
-					*side.cpu = append(*side.cpu, float64((cpuTime()-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
+					mbps[i] = append(mbps[i], float64(bulk)/d.Seconds()/1e6)
+					cpu[i] = append(cpu[i], float64((cpuTime()-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
 				}
 			}
-			dm, tm := median(direct), median(tunnel)
-			b.ReportMetric(dm, dir.name+"-direct-MB/s")
-			b.ReportMetric(tm, dir.name+"-tunnel-MB/s")
-			b.ReportMetric(tm/dm, dir.name+"-ratio")
-			b.ReportMetric(median(directCPU), dir.name+"-direct-cpu-ms/GiB")
-			b.ReportMetric(median(tunnelCPU), dir.name+"-tunnel-cpu-ms/GiB")
+			report(b, dir.name, "MB/s", p.names, mbps)
+			for i, name := range p.names {
+				b.ReportMetric(median(cpu[i]), dir.name+"-"+name+"-cpu-ms/GiB")
+			}
 		}
 	}
 }
 
 // BenchmarkConnectEcho opens a connection, sends one byte, reads it back and
-// closes, many times at concurrency 1 and 20, directly and through the
-// tunnel, and reports p50/p99 latency and their ratios.
+// closes, many times at concurrency 1 and 20, on each path, and reports
+// p50/p99 latency and their ratios.
 func BenchmarkConnectEcho(b *testing.B) {
-	e := newEnv(b)
+	p := newPaths(b)
 	_, conns := workload()
 	for range b.N {
 		for _, conc := range []int{1, 20} {
-			var d50, d99, t50, t99 []float64
+			p50 := make([][]float64, len(p.names))
+			p99 := make([][]float64, len(p.names))
 			for range rounds {
-				p50, p99, err := echoLatency(e.echo, conns/rounds, conc)
-				if err != nil {
-					b.Fatal(err)
+				for i, to := range p.addrs {
+					a, z, err := echoLatency(to.echo, conns/rounds, conc)
+					if err != nil {
+						b.Fatalf("%s: %v", p.names[i], err)
+					}
+					p50[i], p99[i] = append(p50[i], a), append(p99[i], z)
 				}
-				d50, d99 = append(d50, p50), append(d99, p99)
-				p50, p99, err = echoLatency(e.tEcho, conns/rounds, conc)
-				if err != nil {
-					b.Fatal(err)
-				}
-				t50, t99 = append(t50, p50), append(t99, p99)
 			}
-			c := fmt.Sprintf("c%d-", conc)
-			b.ReportMetric(median(d50), c+"direct-p50-us")
-			b.ReportMetric(median(t50), c+"tunnel-p50-us")
-			b.ReportMetric(median(t50)/median(d50), c+"p50-ratio")
-			b.ReportMetric(median(d99), c+"direct-p99-us")
-			b.ReportMetric(median(t99), c+"tunnel-p99-us")
-			b.ReportMetric(median(t99)/median(d99), c+"p99-ratio")
+			c := fmt.Sprintf("c%d", conc)
+			report(b, c+"-p50", "us", p.names, p50)
+			report(b, c+"-p99", "us", p.names, p99)
 		}
+	}
+}
+
+// report writes each path's median and its ratio to the first path
+// (direct), plus process/inproc when both are there.
+func report(b *testing.B, what, unit string, names []string, samples [][]float64) {
+	med := make([]float64, len(samples))
+	for i := range samples {
+		med[i] = median(samples[i])
+		b.ReportMetric(med[i], what+"-"+names[i]+"-"+unit)
+		if i > 0 {
+			b.ReportMetric(med[i]/med[0], what+"-"+names[i]+"/direct")
+		}
+	}
+	if len(med) == 3 {
+		b.ReportMetric(med[2]/med[1], what+"-process/inproc")
 	}
 }
 
