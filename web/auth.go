@@ -17,8 +17,8 @@ const (
 
 // authenticate checks X-API-Key (constant time) on protected paths. The
 // metrics endpoint also accepts "Authorization: Bearer <key>" (Prometheus's
-// native scrape option). Addresses that keep sending wrong keys are slowed
-// down.
+// native scrape option). Wrong keys from an address that keeps sending them
+// are answered ever more slowly; right keys never wait.
 func (s *server) authenticate(c *gin.Context) {
 	if !s.isProtected(c.Request.URL.Path) {
 		c.Next()
@@ -35,6 +35,14 @@ func (s *server) authenticate(c *gin.Context) {
 		return
 	}
 	ip := c.RemoteIP()
+	if s.m.CheckKey(key) {
+		s.auth.succeed(ip)
+		c.Next()
+		return
+	}
+	// Only the refusal waits: a guesser is slowed down just as much, and a
+	// dashboard on the same address still sending an old key does not slow
+	// scripts that use the right one.
 	if d := s.auth.delay(ip); d > 0 {
 		t := time.NewTimer(d)
 		select {
@@ -45,13 +53,8 @@ func (s *server) authenticate(c *gin.Context) {
 			return
 		}
 	}
-	if !s.m.CheckKey(key) {
-		s.auth.fail(ip)
-		fail(c, http.StatusUnauthorized, msgKeyInvalid)
-		return
-	}
-	s.auth.succeed(ip)
-	c.Next()
+	s.auth.fail(ip)
+	fail(c, http.StatusUnauthorized, msgKeyInvalid)
 }
 
 // authLimiter remembers recent wrong-key attempts per address, in bounded

@@ -24,7 +24,7 @@ import (
 // File names inside the data directory.
 const (
 	FileName   = "state.json"     // the state
-	backupName = "state.json.bak" // copy of the last state that loaded
+	backupName = "state.json.bak" // the state before the last save (and as loaded at start)
 	tempPrefix = ".state-"        // temporary files of an unfinished save
 )
 
@@ -195,8 +195,31 @@ func (s *Store) Save(st State) error {
 	data = append(data, '\n')
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.keepPrevious(); err != nil {
+		return err
+	}
 	if err := writeAtomic(s.dir, s.path, data); err != nil {
 		return fmt.Errorf("store: save state: %w", err)
+	}
+	return nil
+}
+
+// keepPrevious makes the current state file the backup before it is
+// replaced: a hard link renamed over the backup, so it is atomic, copies
+// nothing, and the backup is always the last state saved whole. Without a
+// state file yet there is nothing to keep.
+func (s *Store) keepPrevious() error {
+	tmp := filepath.Join(s.dir, tempPrefix+"bak")
+	_ = os.Remove(tmp)
+	if err := os.Link(s.path, tmp); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		return fmt.Errorf("store: keep previous state: %w", err)
+	}
+	if err := os.Rename(tmp, filepath.Join(s.dir, backupName)); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("store: keep previous state: %w", err)
 	}
 	return nil
 }
