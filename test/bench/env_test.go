@@ -11,12 +11,16 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
@@ -29,7 +33,11 @@ import (
 // asked for, and an echo.
 type backends struct {
 	sink, source, echo string
+	web                string // HTTP: /small, /big (1 MiB), /ws (WebSocket echo)
 }
+
+// webHost is the host name the http instance routes.
+const webHost = "bench.local"
 
 const agentKey = "bench-key"
 
@@ -76,13 +84,43 @@ func newBackends(tb testing.TB) backends {
 		source: serve(sourceHandler),
 		echo:   serve(func(c net.Conn) { _, _ = io.Copy(c, c) }),
 	}
+	web := httptest.NewServer(webHandler())
+	b.web = web.Listener.Addr().String()
 	tb.Cleanup(func() {
+		web.CloseClientConnections()
+		web.Close()
 		for _, ln := range lns {
 			_ = ln.Close()
 		}
 		wg.Wait()
 	})
 	return b
+}
+
+// webHandler serves the HTTP scenarios.
+func webHandler() http.Handler {
+	big := make([]byte, 1<<20)
+	upgrader := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/small", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
+	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(big) })
+	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
+		c, err := upgrader.Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, msg); err != nil {
+				return
+			}
+		}
+	})
+	return mux
 }
 
 // newTunnel starts a shared bridge, an agent, and a tcp instance to each
@@ -140,6 +178,8 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 		source: instance("source", to.source),
 		echo:   instance("echo", to.echo),
 	}
+	t.web = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(tb))
+	start("web", "http://"+t.web+"/"+to.web+"?agent="+agentKey+"&host="+webHost)
 	start("agent", "client://"+agentKey+"@"+bridgeLn.Addr().String())
 	deadline := time.Now().Add(10 * time.Second)
 	for shared.Server.Sessions(agentKey) == 0 {
