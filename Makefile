@@ -34,7 +34,7 @@ run: build
 ## test: vet, then every package test and the end-to-end suite against the real binary, with -race
 test: lint plugins
 	$(GO) build -race -o $(BIN)/burrow-race ./cmd/burrow
-	BURROW_BIN=$(CURDIR)/$(BIN)/burrow-race $(GO) test -race -count=1 -timeout 10m ./...
+	BURROW_BIN=$(CURDIR)/$(BIN)/burrow-race BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -race -count=1 -timeout 10m ./...
 	cd plugins/examples/socks5 && $(GO) test -race -count=1 ./...
 
 ## unit: package tests only (no end-to-end suite)
@@ -43,7 +43,7 @@ unit:
 
 ## e2e: the end-to-end suite only
 e2e: build
-	BURROW_BIN=$(CURDIR)/$(BIN)/burrow $(GO) test -count=1 -v ./test/e2e/...
+	BURROW_BIN=$(CURDIR)/$(BIN)/burrow BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -count=1 -v ./test/e2e/...
 
 ## bench: data-path benchmarks: direct, tunnel with handlers in-process, and as plugin processes, in one run
 bench: plugins

@@ -11,32 +11,15 @@ import (
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
-// tcpPair returns two ends of a loopback TCP connection.
+// tcpPair returns two ends of a loopback TCP connection, with deadlines.
 func tcpPair(t *testing.T) (net.Conn, net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	_ = a.SetDeadline(time.Now().Add(wait))
-	_ = b.SetDeadline(time.Now().Add(wait))
+	a, b := testutil.TCPPair(t)
+	_ = a.SetDeadline(time.Now().Add(testutil.Wait))
+	_ = b.SetDeadline(time.Now().Add(testutil.Wait))
 	return a, b
 }
 

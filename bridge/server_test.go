@@ -36,11 +36,11 @@ func TestHandshakeOK(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k1")})
 	before := time.Now()
-	sess, err := bridge.Dial(ctxWait(t), bridge.DialConfig{Addr: addr, Key: "k1", AgentName: "nas", AgentVersion: "1.2"})
+	sess, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k1", AgentName: "nas", AgentVersion: "1.2"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k1") }, "agent online")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k1") }, "agent online")
 	if n := srv.Sessions("k1"); n != 1 {
 		t.Fatalf("Sessions = %d, want 1", n)
 	}
@@ -57,25 +57,25 @@ func TestHandshakeOK(t *testing.T) {
 		t.Fatalf("agent info %+v", a)
 	}
 	_ = sess.Close()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return !srv.Online("k1") && srv.Sessions("k1") == 0 && len(srv.Agents()) == 0 }, "agent gone after its session closed")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return !srv.Online("k1") && srv.Sessions("k1") == 0 && len(srv.Agents()) == 0 }, "agent gone after its session closed")
 }
 
 func TestUnknownKeyRefusedBridgeKeepsServing(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("good")})
 	for range 3 {
-		_, err := dial(ctxWait(t), addr, "bad-secret")
+		_, err := dial(testutil.Context(t), addr, "bad-secret")
 		re := wantRefused(t, err, bridge.StatusUnknownKey)
 		if strings.Contains(re.Error(), "bad-secret") {
 			t.Fatalf("refusal text shows the key: %q", re.Error())
 		}
 	}
-	sess, err := dial(ctxWait(t), addr, "good")
+	sess, err := dial(testutil.Context(t), addr, "good")
 	if err != nil {
 		t.Fatalf("good key after refusals: %v", err)
 	}
 	defer sess.Close()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("good") }, "good agent online")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("good") }, "good agent online")
 	if srv.Sessions("bad-secret") != 0 {
 		t.Fatal("refused key has a session")
 	}
@@ -91,7 +91,7 @@ func rawExchange(t *testing.T, addr string, b []byte, halfClose bool) ([]byte, t
 	}
 	defer c.Close()
 	start := time.Now()
-	_ = c.SetDeadline(start.Add(wait))
+	_ = c.SetDeadline(start.Add(testutil.Wait))
 	if len(b) > 0 {
 		if _, err := c.Write(b); err != nil {
 			t.Fatal(err)
@@ -158,12 +158,12 @@ func TestBadHellosCloseBridgeKeepsServing(t *testing.T) {
 	if srv.Online("k") {
 		t.Fatal("a bad hello made the key online")
 	}
-	sess, err := dial(ctxWait(t), addr, "k")
+	sess, err := dial(testutil.Context(t), addr, "k")
 	if err != nil {
 		t.Fatalf("valid agent after bad hellos: %v", err)
 	}
 	defer sess.Close()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online after bad hellos")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online after bad hellos")
 }
 
 func TestSilentClientDropped(t *testing.T) {
@@ -196,7 +196,7 @@ func TestSilentClientDropped(t *testing.T) {
 
 func TestDialGivesUpOnSilentBridge(t *testing.T) {
 	t.Parallel()
-	addr := serveTCP(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+	addr := testutil.ServeTCP(t, testutil.Discard)
 	start := time.Now()
 	_, err := bridge.Dial(context.Background(), bridge.DialConfig{Addr: addr, Key: "k", Timeout: 200 * time.Millisecond})
 	if err == nil {
@@ -205,7 +205,7 @@ func TestDialGivesUpOnSilentBridge(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("Dial took %v with a 200ms timeout", el)
 	}
-	if _, err := bridge.Dial(context.Background(), bridge.DialConfig{Addr: closedPort(t), Key: "k"}); err == nil {
+	if _, err := bridge.Dial(context.Background(), bridge.DialConfig{Addr: testutil.ClosedAddr(t), Key: "k"}); err == nil {
 		t.Fatal("Dial to a closed port succeeded")
 	}
 }
@@ -218,17 +218,17 @@ func TestTLSBridge(t *testing.T) {
 	}
 	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: tc})
 
-	_, err = dial(ctxWait(t), addr, "k")
+	_, err = dial(testutil.Context(t), addr, "k")
 	wantRefused(t, err, bridge.StatusTLSRequired)
 
 	wrong := strings.Repeat("ab", 32)
-	_, err = bridge.Dial(ctxWait(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.PinnedClientConfig("", wrong, nil)})
+	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.PinnedClientConfig("", wrong, nil)})
 	if err == nil || !strings.Contains(err.Error(), "fingerprint") {
 		t.Fatalf("wrong pin: err = %v, want a fingerprint mismatch", err)
 	}
 
 	var seen string
-	sess, err := bridge.Dial(ctxWait(t), bridge.DialConfig{Addr: addr, Key: "k",
+	sess, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k",
 		TLS: tlsx.PinnedClientConfig("", strings.ToUpper(fp[:2])+":"+fp[2:], func(s string) { seen = s })})
 	if err != nil {
 		t.Fatalf("right pin: %v", err)
@@ -239,36 +239,36 @@ func TestTLSBridge(t *testing.T) {
 	defer sess.Close()
 
 	// Unknown key over TLS is refused inside the TLS session.
-	_, err = bridge.Dial(ctxWait(t), bridge.DialConfig{Addr: addr, Key: "nope", TLS: tlsx.PinnedClientConfig("", fp, nil)})
+	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "nope", TLS: tlsx.PinnedClientConfig("", fp, nil)})
 	wantRefused(t, err, bridge.StatusUnknownKey)
 
 	// A real agent in auto mode starts plain, is told TLS is required, and
 	// switches; links then work.
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	_ = sess.Close()
 	srv2, addr2 := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("auto"), TLS: tc})
 	startAgent(t, client.Config{Bridge: addr2, Key: "auto", Name: "auto", Targets: []string{echoAddr}})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv2.Online("auto") }, "auto-TLS agent online")
-	l, err := srv2.Open(ctxWait(t), "auto", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv2.Online("auto") }, "auto-TLS agent online")
+	l, err := srv2.Open(testutil.Context(t), "auto", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "over tls")
+	testutil.RoundTrip(t, l, "over tls")
 }
 
 func TestOpenNoAgent(t *testing.T) {
 	t.Parallel()
 	srv, _ := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
-	_, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "127.0.0.1:1"})
+	_, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "127.0.0.1:1"})
 	if !errors.Is(err, bridge.ErrNoAgent) {
 		t.Fatalf("Open with no agent: %v, want ErrNoAgent", err)
 	}
-	_, err = srv.OpenLink(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, []byte("x"))
+	_, err = srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, []byte("x"))
 	if !errors.Is(err, bridge.ErrNoAgent) {
 		t.Fatalf("OpenLink with no agent: %v, want ErrNoAgent", err)
 	}
-	_, err = srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: 'x'})
+	_, err = srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: 'x'})
 	if err == nil || errors.Is(err, bridge.ErrNoAgent) {
 		t.Fatalf("Open with a bad header: %v, want an encode error", err)
 	}
@@ -287,9 +287,9 @@ func TestOpenSendsHeaderAndPreamble(t *testing.T) {
 		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true}))
 		_, _ = io.Copy(st, st)
 	})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
 	want := bridge.LinkHeader{Network: bridge.NetworkUDP, Flags: bridge.FlagProxyProtocol, Target: "10.1.2.3:53", Instance: "inst-7", Source: "203.0.113.9:4444"}
-	l, err := srv.OpenLink(ctxWait(t), "k", want, []byte("pre:"))
+	l, err := srv.OpenLink(testutil.Context(t), "k", want, []byte("pre:"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -299,10 +299,10 @@ func TestOpenSendsHeaderAndPreamble(t *testing.T) {
 		if h != want {
 			t.Fatalf("agent got header %+v, want %+v", h, want)
 		}
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("agent got no header")
 	}
-	_ = l.SetDeadline(time.Now().Add(wait))
+	_ = l.SetDeadline(time.Now().Add(testutil.Wait))
 	if _, err := l.Write([]byte("data")); err != nil {
 		t.Fatal(err)
 	}
@@ -315,21 +315,21 @@ func TestOpenSendsHeaderAndPreamble(t *testing.T) {
 func TestRoundRobinAcrossAgents(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("pool")})
-	a := serveTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("A")) })
-	b := serveTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("B")) })
+	a := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("A")) })
+	b := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("B")) })
 	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "a", Targets: []string{a}})
 	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "b", Targets: []string{b}})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Sessions("pool") == 2 }, "two agents in the pool")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Sessions("pool") == 2 }, "two agents in the pool")
 	if n := len(srv.Agents()); n != 2 {
 		t.Fatalf("Agents() lists %d, want 2", n)
 	}
 	var seq []byte
 	for range 6 {
-		l, err := srv.Open(ctxWait(t), "pool", bridge.LinkHeader{Network: bridge.NetworkTCP})
+		l, err := srv.Open(testutil.Context(t), "pool", bridge.LinkHeader{Network: bridge.NetworkTCP})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = l.SetReadDeadline(time.Now().Add(wait))
+		_ = l.SetReadDeadline(time.Now().Add(testutil.Wait))
 		one := make([]byte, 1)
 		if _, err := io.ReadFull(l, one); err != nil {
 			t.Fatal(err)
@@ -348,14 +348,14 @@ func TestKilledSessionFailsLinks(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
 	sess := rawAgent(t, addr, "k", "raw", echoLink)
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "hello")
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.RoundTrip(t, l, "hello")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		a := srv.Agents()
 		return len(a) == 1 && a[0].OpenStreams == 1 && a[0].BytesIn > 5 && a[0].BytesOut > 5
 	}, "agent figures show one stream and the bytes")
@@ -379,7 +379,7 @@ func TestKilledSessionFailsLinks(t *testing.T) {
 		t.Fatal("link still open 2s after its session died")
 	}
 	testutil.Eventually(t, 2*time.Second, 5*time.Millisecond, func() bool { return !srv.Online("k") && srv.Sessions("k") == 0 }, "agent offline")
-	if _, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}); !errors.Is(err, bridge.ErrNoAgent) {
+	if _, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}); !errors.Is(err, bridge.ErrNoAgent) {
 		t.Fatalf("Open after the agent died: %v, want ErrNoAgent", err)
 	}
 }
@@ -388,15 +388,15 @@ func TestRevoke(t *testing.T) {
 	t.Parallel()
 	keys := bridge.NewKeySet("k")
 	srv, addr := startBridge(t, bridge.Config{Keys: keys})
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{echoAddr}})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "x")
+	testutil.RoundTrip(t, l, "x")
 
 	// The key stays accepted: the agent comes back.
 	srv.Revoke("k")
@@ -404,7 +404,7 @@ func TestRevoke(t *testing.T) {
 	if _, err := l.Read(make([]byte, 1)); err == nil || isTimeout(err) {
 		t.Fatalf("link of a revoked session: %v, want it closed", err)
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent reconnects while its key is accepted")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent reconnects while its key is accepted")
 
 	// Without the key it stays out.
 	keys.Remove("k")
@@ -427,10 +427,10 @@ func TestVerdictRefused(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
 	startAgent(t, client.Config{Bridge: addr, Key: "k"})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	target := closedPort(t)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	target := testutil.ClosedAddr(t)
 
-	_, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
+	_, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
 	var ve *bridge.VerdictError
 	if !errors.As(err, &ve) || ve.Target != target || !strings.Contains(ve.Reason, "refused") || ve.Error() != ve.Reason {
 		t.Fatalf("Open to a closed port: %v (%#v), want a VerdictError with the dial error", err, ve)
@@ -438,7 +438,7 @@ func TestVerdictRefused(t *testing.T) {
 
 	// OpenLink does not wait; the first Read reports the verdict, and so do
 	// later ones.
-	l, err := srv.OpenLink(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target}, []byte("early"))
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target}, []byte("early"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -454,7 +454,7 @@ func TestVerdictRefused(t *testing.T) {
 	}
 
 	// No target and no default target: the agent says so.
-	_, err = srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	_, err = srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if !errors.As(err, &ve) || !strings.Contains(ve.Reason, "no default target") {
 		t.Fatalf("Open without any target: %v", err)
 	}
@@ -466,9 +466,9 @@ func TestAwaitVerdictCancelled(t *testing.T) {
 	rawAgent(t, addr, "k", "mute", func(st *smux.Stream) {
 		_, _ = io.Copy(io.Discard, st) // never answers
 	})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
 
-	l, err := srv.OpenLink(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, nil)
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -484,7 +484,7 @@ func TestAwaitVerdictCancelled(t *testing.T) {
 		t.Fatalf("second AwaitVerdict: %v, want the first result", err2)
 	}
 
-	l2, err := srv.OpenLink(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, nil)
+	l2, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -509,8 +509,8 @@ func TestLinkClosedBeforeVerdict(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
 	rawAgent(t, addr, "k", "rude", func(st *smux.Stream) { _, _ = bridge.ReadLinkHeader(st) })
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	_, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+	_, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	var ve *bridge.VerdictError
 	if err == nil || errors.As(err, &ve) {
 		t.Fatalf("Open of a link closed before its verdict: %v", err)
@@ -557,7 +557,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		served := make(chan struct{})
 		go func() { defer close(served); _ = srv.Serve(ctx, ln) }()
-		sess, err := dial(ctxWait(t), ln.Addr().String(), "k")
+		sess, err := dial(testutil.Context(t), ln.Addr().String(), "k")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -572,30 +572,30 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 				go echoLink(st)
 			}
 		}()
-		testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+		testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
 		// A connection mid-handshake too.
 		half, err := net.Dial("tcp", ln.Addr().String())
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer half.Close()
-		l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+		l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 		if err != nil {
 			t.Fatal(err)
 		}
-		roundTrip(t, l, "bye")
+		testutil.RoundTrip(t, l, "bye")
 		cancel()
 		<-served
 		closed := make(chan struct{})
 		go func() { _ = srv.Close(); close(closed) }()
 		select {
 		case <-closed:
-		case <-time.After(wait):
+		case <-time.After(testutil.Wait):
 			t.Fatal("Close hung")
 		}
 		select {
 		case <-done:
-		case <-time.After(wait):
+		case <-time.After(testutil.Wait):
 			t.Fatal("agent session still up after Close")
 		}
 		if srv.Online("k") || len(srv.Agents()) != 0 {
@@ -604,7 +604,7 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		_ = l.Close()
 		_ = sess.Close()
 		// A closed server refuses new agents at once.
-		if _, err := dial(ctxWait(t), ln.Addr().String(), "k"); err == nil {
+		if _, err := dial(testutil.Context(t), ln.Addr().String(), "k"); err == nil {
 			t.Fatal("dial after Close succeeded")
 		}
 	}()

@@ -20,34 +20,15 @@ import (
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
-const wait = 5 * time.Second
-
-func ctxWait(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // bridgeAt serves a bridge on ln until stop (or the end of the test).
 func bridgeAt(t *testing.T, ln net.Listener, keys ...string) (*bridge.Server, func()) {
 	t.Helper()
 	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(keys...)})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = srv.Serve(ctx, ln)
-	}()
 	var once sync.Once
-	stop := func() {
-		once.Do(func() {
-			cancel()
-			<-done
-			_ = srv.Close()
-		})
-	}
-	t.Cleanup(stop)
-	return srv, stop
+	closeSrv := func() { once.Do(func() { _ = srv.Close() }) }
+	t.Cleanup(closeSrv) // after Serve has returned
+	stopServe := testutil.Go(t, func(ctx context.Context) { _ = srv.Serve(ctx, ln) })
+	return srv, func() { stopServe(); closeSrv() }
 }
 
 func startBridge(t *testing.T, keys ...string) (*bridge.Server, string) {
@@ -73,99 +54,17 @@ func startAgent(t *testing.T, cfg Config) *Agent {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	testutil.Go(t, func(ctx context.Context) {
 		if err := a.Run(ctx); err != nil {
 			t.Errorf("Run: %v", err)
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(wait):
-			t.Errorf("agent did not stop within %v", wait)
 		}
 	})
 	return a
 }
 
-func serveTCP(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { mu.Lock(); delete(conns, c); mu.Unlock(); _ = c.Close() }()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
-func echo(c net.Conn) { _, _ = io.Copy(c, c) }
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
-func roundTrip(t *testing.T, c net.Conn, msg string) {
-	t.Helper()
-	_ = c.SetDeadline(time.Now().Add(wait))
-	defer c.SetDeadline(time.Time{})
-	if _, err := c.Write([]byte(msg)); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	buf := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatalf("read echo: %v", err)
-	}
-	if string(buf) != msg {
-		t.Fatalf("echo = %q, want %q", buf, msg)
-	}
-}
-
 func online(t *testing.T, srv *bridge.Server, key string) {
 	t.Helper()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online(key) }, "agent online")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online(key) }, "agent online")
 }
 
 func TestNewErrors(t *testing.T) {
@@ -181,23 +80,23 @@ func TestNewErrors(t *testing.T) {
 func TestAgentServesLinksAndCounts(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	var connected atomic.Int32
 	a := startAgent(t, Config{Bridge: addr, Key: "k", Name: "nas", Version: "9.9", OnConnected: func() { connected.Add(1) }})
 	online(t, srv, "k")
-	testutil.Eventually(t, wait, 5*time.Millisecond, a.Connected, "agent reports connected")
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return connected.Load() == 1 }, "OnConnected called once")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, a.Connected, "agent reports connected")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return connected.Load() == 1 }, "OnConnected called once")
 	if ag := srv.Agents(); len(ag) != 1 || ag[0].Name != "nas" || ag[0].Version != "9.9" {
 		t.Fatalf("bridge lists %+v", ag)
 	}
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: echoAddr})
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: echoAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundTrip(t, l, "hello agent")
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return a.Stats().Links == 1 }, "one link open")
+	testutil.RoundTrip(t, l, "hello agent")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return a.Stats().Links == 1 }, "one link open")
 	_ = l.Close()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		s := a.Stats()
 		return s.Links == 0 && s.TCPRx == 11 && s.TCPTx == 11 && s.UDPRx == 0 && s.UDPTx == 0
 	}, "link closed and 11 bytes counted each way")
@@ -206,7 +105,7 @@ func TestAgentServesLinksAndCounts(t *testing.T) {
 func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	allow, err := allowlist.ParseAllow([]string{"10.0.0.0/8", "db.lan:5432"})
 	if err != nil {
 		t.Fatal(err)
@@ -214,7 +113,7 @@ func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	startAgent(t, Config{Bridge: addr, Key: "k", Allow: allow})
 	online(t, srv, "k")
 	for _, target := range []string{echoAddr, "localhost:" + portOf(echoAddr)} {
-		_, err = srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
+		_, err = srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
 		var ve *bridge.VerdictError
 		if !errors.As(err, &ve) || !strings.Contains(ve.Reason, "allow list") || !strings.Contains(ve.Reason, target) {
 			t.Fatalf("Open %s outside allow=: %v, want a verdict naming the allow list", target, err)
@@ -226,12 +125,12 @@ func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	srv2, addr2 := startBridge(t, "k")
 	startAgent(t, Config{Bridge: addr2, Key: "k", Allow: allow2})
 	online(t, srv2, "k")
-	l, err := srv2.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "localhost:" + portOf(echoAddr)})
+	l, err := srv2.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "localhost:" + portOf(echoAddr)})
 	if err != nil {
 		t.Fatalf("allowed target refused: %v", err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "ok")
+	testutil.RoundTrip(t, l, "ok")
 }
 
 func portOf(addr string) string {
@@ -242,25 +141,25 @@ func portOf(addr string) string {
 func TestDefaultTargetsFailover(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	echoAddr := serveTCP(t, echo)
-	dead := closedPort(t)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
+	dead := testutil.ClosedAddr(t)
 	startAgent(t, Config{Bridge: addr, Key: "k", Targets: []string{dead, echoAddr}})
 	online(t, srv, "k")
 	for i := range 4 { // whichever target round-robin tries first
-		l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+		l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 		if err != nil {
 			t.Fatalf("link %d with one live default target: %v", i, err)
 		}
-		roundTrip(t, l, "failover")
+		testutil.RoundTrip(t, l, "failover")
 		_ = l.Close()
 	}
 
 	// Every default target down: the verdict gives every reason.
 	srv2, addr2 := startBridge(t, "k")
-	dead2 := closedPort(t)
+	dead2 := testutil.ClosedAddr(t)
 	startAgent(t, Config{Bridge: addr2, Key: "k", Targets: []string{dead, dead2}})
 	online(t, srv2, "k")
-	_, err := srv2.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	_, err := srv2.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	var ve *bridge.VerdictError
 	if !errors.As(err, &ve) || !strings.Contains(ve.Reason, dead) || !strings.Contains(ve.Reason, dead2) {
 		t.Fatalf("all default targets down: %v, want both dial errors", err)
@@ -271,7 +170,7 @@ func TestProxyProtocolToTarget(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
 	lines := make(chan string, 1)
-	target := serveTCP(t, func(c net.Conn) {
+	target := testutil.ServeTCP(t, func(c net.Conn) {
 		br := bufio.NewReader(c)
 		line, err := br.ReadString('\n')
 		if err != nil {
@@ -282,16 +181,16 @@ func TestProxyProtocolToTarget(t *testing.T) {
 	})
 	startAgent(t, Config{Bridge: addr, Key: "k"})
 	online(t, srv, "k")
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Flags: bridge.FlagProxyProtocol, Target: target, Source: "203.0.113.9:5555"})
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Flags: bridge.FlagProxyProtocol, Target: target, Source: "203.0.113.9:5555"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "payload")
+	testutil.RoundTrip(t, l, "payload")
 	var got string
 	select {
 	case got = <-lines:
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("target got no PROXY line")
 	}
 	line, agentAddr, _ := strings.Cut(got, "|")
@@ -302,12 +201,12 @@ func TestProxyProtocolToTarget(t *testing.T) {
 	}
 
 	// Without the flag no header is sent.
-	l2, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target, Source: "203.0.113.9:5555"})
+	l2, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target, Source: "203.0.113.9:5555"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l2.Close()
-	_ = l2.SetDeadline(time.Now().Add(wait))
+	_ = l2.SetDeadline(time.Now().Add(testutil.Wait))
 	if _, err := l2.Write([]byte("plain\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -316,7 +215,7 @@ func TestProxyProtocolToTarget(t *testing.T) {
 		if !strings.HasPrefix(got, "plain\n|") {
 			t.Fatalf("without the flag the target got %q first", got)
 		}
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("target got nothing")
 	}
 }
@@ -324,32 +223,16 @@ func TestProxyProtocolToTarget(t *testing.T) {
 func TestUDPLink(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	udpDone := make(chan struct{})
-	go func() {
-		defer close(udpDone)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-udpDone })
+	udpEcho := testutil.ServeUDPEcho(t)
 	a := startAgent(t, Config{Bridge: addr, Key: "k"})
 	online(t, srv, "k")
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkUDP, Target: pc.LocalAddr().String()})
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkUDP, Target: udpEcho})
 	if err != nil {
 		t.Fatal(err)
 	}
 	dc := bridge.NewDatagramConn(l)
 	defer dc.Close()
-	_ = dc.SetDeadline(time.Now().Add(wait))
+	_ = dc.SetDeadline(time.Now().Add(testutil.Wait))
 	total := 0
 	for _, size := range []int{1, 1400, 9000} {
 		msg := strings.Repeat("u", size)
@@ -363,7 +246,7 @@ func TestUDPLink(t *testing.T) {
 		}
 		total += size
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		s := a.Stats()
 		return s.UDPRx == int64(total) && s.UDPTx == int64(total) && s.TCPRx == 0
 	}, "UDP bytes counted as UDP: "+strconv.Itoa(total))
@@ -372,16 +255,16 @@ func TestUDPLink(t *testing.T) {
 func TestAgentIdleClosesLink(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	startAgent(t, Config{Bridge: addr, Key: "k", Idle: 150 * time.Millisecond})
 	online(t, srv, "k")
-	l, err := srv.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: echoAddr})
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: echoAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "x")
-	_ = l.SetReadDeadline(time.Now().Add(wait))
+	testutil.RoundTrip(t, l, "x")
+	_ = l.SetReadDeadline(time.Now().Add(testutil.Wait))
 	start := time.Now()
 	if _, err := l.Read(make([]byte, 1)); err == nil {
 		t.Fatal("idle link read data")
@@ -398,28 +281,28 @@ func TestAgentReconnectsAfterBridgeRestart(t *testing.T) {
 	}
 	addr := ln.Addr().String()
 	srv, stop := bridgeAt(t, ln, "k")
-	echoAddr := serveTCP(t, echo)
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	var connects atomic.Int32
 	a := startAgent(t, Config{Bridge: addr, Key: "k", Targets: []string{echoAddr}, OnConnected: func() { connects.Add(1) }})
 	online(t, srv, "k")
 
 	stop()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return !a.Connected() }, "agent notices the bridge went away")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return !a.Connected() }, "agent notices the bridge went away")
 
 	var ln2 net.Listener
-	testutil.Eventually(t, wait, 20*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 20*time.Millisecond, func() bool {
 		ln2, err = net.Listen("tcp", addr)
 		return err == nil
 	}, "bridge port free again")
 	srv2, _ := bridgeAt(t, ln2, "k")
 	online(t, srv2, "k")
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return connects.Load() == 2 }, "OnConnected called for the second session")
-	l, err := srv2.Open(ctxWait(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return connects.Load() == 2 }, "OnConnected called for the second session")
+	l, err := srv2.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	roundTrip(t, l, "back")
+	testutil.RoundTrip(t, l, "back")
 }
 
 // countingListener counts the connections it accepts.

@@ -21,33 +21,6 @@ import (
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
-const wait = 5 * time.Second
-
-// tcpPair returns the two ends of a loopback TCP connection.
-func tcpPair(t *testing.T) (*net.TCPConn, *net.TCPConn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	a, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := <-accepted
-	if b == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { _ = a.Close(); _ = b.Close() })
-	return a.(*net.TCPConn), b.(*net.TCPConn)
-}
-
 // joined is a user connection and a target connection with Join running
 // between the two inner ends:
 //
@@ -61,8 +34,8 @@ type joined struct {
 
 func join(t *testing.T, o netx.JoinOptions) *joined {
 	t.Helper()
-	user, a := tcpPair(t)
-	b, target := tcpPair(t)
+	user, a := testutil.TCPPair(t)
+	b, target := testutil.TCPPair(t)
 	j := &joined{user: user, target: target, done: make(chan struct{})}
 	go func() {
 		defer close(j.done)
@@ -112,7 +85,7 @@ func TestJoinCopiesBothWaysAndCounts(t *testing.T) {
 	go func() { wg.Wait(); close(done) }()
 	select {
 	case <-done:
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		_ = j.user.Close()
 		_ = j.target.Close()
 		<-done
@@ -124,7 +97,7 @@ func TestJoinCopiesBothWaysAndCounts(t *testing.T) {
 	if !bytes.Equal(gotTarget, toTarget) || !bytes.Equal(gotUser, toUser) {
 		t.Fatalf("data corrupted: target got %d/%d bytes, user got %d/%d", len(gotTarget), len(toTarget), len(gotUser), len(toUser))
 	}
-	j.wait(t, wait)
+	j.wait(t, testutil.Wait)
 	if j.err != nil {
 		t.Fatalf("Join error after an orderly end: %v", j.err)
 	}
@@ -145,11 +118,11 @@ func TestJoinCountsLive(t *testing.T) {
 		t.Fatal(err)
 	}
 	buf := make([]byte, 5)
-	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
 	if _, err := io.ReadFull(j.target, buf); err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, wait, time.Millisecond, func() bool { return up.Load() == 5 }, "5 bytes counted while the pair is open")
+	testutil.Eventually(t, testutil.Wait, time.Millisecond, func() bool { return up.Load() == 5 }, "5 bytes counted while the pair is open")
 	select {
 	case <-j.done:
 		t.Fatal("Join ended early")
@@ -160,8 +133,8 @@ func TestJoinCountsLive(t *testing.T) {
 func TestJoinHalfClose(t *testing.T) {
 	t.Parallel()
 	j := join(t, netx.JoinOptions{})
-	_ = j.user.SetDeadline(time.Now().Add(wait))
-	_ = j.target.SetDeadline(time.Now().Add(wait))
+	_ = j.user.SetDeadline(time.Now().Add(testutil.Wait))
+	_ = j.target.SetDeadline(time.Now().Add(testutil.Wait))
 	if _, err := j.user.Write([]byte("request")); err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +154,7 @@ func TestJoinHalfClose(t *testing.T) {
 	if err != nil || string(resp) != "reply" {
 		t.Fatalf("user read %q, %v after half-closing", resp, err)
 	}
-	j.wait(t, wait)
+	j.wait(t, testutil.Wait)
 	if j.err != nil || j.aToB != 7 || j.bToA != 5 {
 		t.Fatalf("Join = %d, %d, %v", j.aToB, j.bToA, j.err)
 	}
@@ -195,7 +168,7 @@ func TestJoinErrorClosesBoth(t *testing.T) {
 	// which must close the target side too.
 	_ = j.user.SetLinger(0)
 	_ = j.user.Close()
-	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
 	start := time.Now()
 	_, err := io.ReadAll(j.target)
 	if isTimeout(err) {
@@ -204,7 +177,7 @@ func TestJoinErrorClosesBoth(t *testing.T) {
 	if el := time.Since(start); el > 2*time.Second {
 		t.Fatalf("target closed %v after the failure", el)
 	}
-	j.wait(t, wait)
+	j.wait(t, testutil.Wait)
 	if j.err == nil {
 		t.Fatal("Join reported no error for a reset connection")
 	}
@@ -216,7 +189,7 @@ func roundTripOnce(t *testing.T, j *joined) {
 		t.Fatal(err)
 	}
 	one := make([]byte, 1)
-	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
 	if _, err := io.ReadFull(j.target, one); err != nil {
 		t.Fatal(err)
 	}
@@ -236,14 +209,14 @@ func TestJoinIdle(t *testing.T) {
 	quiet := join(t, netx.JoinOptions{Idle: idle})
 	roundTripOnce(t, quiet)
 	start := time.Now()
-	_ = quiet.target.SetReadDeadline(time.Now().Add(wait))
+	_ = quiet.target.SetReadDeadline(time.Now().Add(testutil.Wait))
 	if _, err := io.ReadAll(quiet.target); isTimeout(err) {
 		t.Fatal("idle pair not closed")
 	}
 	if el := time.Since(start); el < idle/2 || el > 2*time.Second {
 		t.Fatalf("idle pair closed after %v, idle %v", el, idle)
 	}
-	quiet.wait(t, wait)
+	quiet.wait(t, testutil.Wait)
 
 	// A pair with a byte every idle/3 stays open for several periods.
 	busy := join(t, netx.JoinOptions{Idle: idle})
@@ -267,7 +240,7 @@ func TestJoinRateLimit(t *testing.T) {
 	data := randomBytes(t, 1<<20)
 	start := time.Now()
 	go func() { _, _ = j.user.Write(data); _ = j.user.CloseWrite() }()
-	_ = j.target.SetReadDeadline(time.Now().Add(wait))
+	_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
 	got, err := io.ReadAll(j.target)
 	el := time.Since(start)
 	if err != nil || !bytes.Equal(got, data) {
@@ -341,11 +314,11 @@ func TestAcceptLoopStopsOnCancel(t *testing.T) {
 		}
 		_ = c.Close()
 	}
-	testutil.Eventually(t, wait, time.Millisecond, func() bool { return handled.Load() == 3 }, "three connections handled")
+	testutil.Eventually(t, testutil.Wait, time.Millisecond, func() bool { return handled.Load() == 3 }, "three connections handled")
 	cancel()
 	select {
 	case <-done:
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("AcceptLoop did not stop on cancel")
 	}
 	if _, err := ln.Accept(); !errors.Is(err, net.ErrClosed) {
@@ -365,7 +338,7 @@ func TestAcceptLoopStopsOnCancel(t *testing.T) {
 	_ = ln2.Close()
 	select {
 	case <-done2:
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("AcceptLoop did not stop when its listener closed")
 	}
 }

@@ -1,19 +1,20 @@
 package netx
 
 import (
-	"net"
 	"testing"
 	"time"
+
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // A side that sends EOF and then stops reading (a tunnel stream whose far
 // end closed completely) must not hold the join: the writes toward it fail
 // after the stall bound and both ends close.
 func TestJoinEndsWhenEndedPeerStopsReading(t *testing.T) {
-	user, userPeer := tcpPair(t)
-	link, linkPeer := tcpPair(t)
+	user, userPeer := testutil.TCPPair(t)
+	link, linkPeer := testutil.TCPPair(t)
 	// The link's far end sends EOF and never reads again.
-	_ = linkPeer.(*net.TCPConn).CloseWrite()
+	_ = linkPeer.CloseWrite()
 	// The user keeps sending far more than socket buffers hold.
 	go func() {
 		buf := make([]byte, 64<<10)
@@ -36,23 +37,4 @@ func TestJoinEndsWhenEndedPeerStopsReading(t *testing.T) {
 	}
 	_ = userPeer.Close()
 	_ = linkPeer.Close()
-}
-
-func tcpPair(t *testing.T) (net.Conn, net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close(); _ = s.Close() })
-	return c, s
 }

@@ -6,14 +6,11 @@ import (
 	"io"
 	"net"
 	"slices"
-	"strconv"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/bridge"
-	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/tcp"
 	"github.com/burrowproject/burrow/server/flow"
@@ -22,101 +19,14 @@ import (
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
-const wait = 5 * time.Second
-
-// newHost runs a bridge accepting key "k", a real agent with that key and a
-// host over the bridge, all until the test ends.
-func newHost(t *testing.T) *host.Host {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet("k")})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ctx, ln) }()
-	agent, err := client.New(client.Config{Bridge: ln.Addr().String(), Key: "k", MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = agent.Run(actx) }()
-	t.Cleanup(func() {
-		acancel()
-		<-ran
-		cancel()
-		<-served
-		_ = srv.Close()
-	})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	return host.New(srv, nil)
-}
-
-func serveEcho(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
+func serveEcho(t *testing.T) string { return testutil.ServeTCP(t, testutil.Echo) }
 
 // startInstance adds an instance to h and starts the handler on it; both
 // are undone when the test ends.
 func startInstance(t *testing.T, h *host.Host, hd *tcp.Handler, id, key string, targets []string, m *flow.Meter) string {
 	t.Helper()
 	spec := sdk.InstanceSpec{ID: id, Scheme: "tcp", Listen: "127.0.0.1:0", Targets: targets}
-	if err := hd.Validate(context.Background(), spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Add(host.Instance{Spec: spec, AgentKey: key, Meter: m, TCP: true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := hd.Start(context.Background(), spec, h); err != nil {
-		h.Remove(id, 0)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = hd.Stop(context.Background(), id)
-		h.Remove(id, 0)
-	})
-	return h.Addr(id).String()
+	return tunneltest.StartInstance(t, h, hd, host.Instance{Spec: spec, AgentKey: key, Meter: m, TCP: true})
 }
 
 func TestDescribeValidate(t *testing.T) {
@@ -134,42 +44,20 @@ func TestDescribeValidate(t *testing.T) {
 
 func TestEchoThroughTunnel(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := tcp.New()
 	m := flow.NewMeter(0, 0)
 	addr := startInstance(t, h, hd, "t1", "k", []string{serveEcho(t)}, m)
 
 	const conns, size = 5, 100_000
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for i := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			_ = c.SetDeadline(time.Now().Add(wait))
-			msg := make([]byte, size)
-			for j := range msg {
-				msg[j] = byte(i + j)
-			}
-			go func() { _, _ = c.Write(msg); _ = c.(*net.TCPConn).CloseWrite() }()
-			got, err := io.ReadAll(c)
-			if err != nil || len(got) != size || string(got) != string(msg) {
-				errs <- errors.New("conn " + strconv.Itoa(i) + ": echo differs: " + strconv.Itoa(len(got)) + " bytes")
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Error(err)
-	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.Concurrently(t, conns, func(i int) error {
+		msg := make([]byte, size)
+		for j := range msg {
+			msg[j] = byte(i + j)
+		}
+		return testutil.EchoStream(addr, msg)
+	})
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		s := m.Snapshot()
 		return s.TCPs == 0 && s.TCPRx == conns*size && s.TCPTx == conns*size
 	}, "every byte counted once and every slot released")
@@ -180,7 +68,7 @@ func TestEchoThroughTunnel(t *testing.T) {
 
 func TestStartStop(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := tcp.New()
 	spec := sdk.InstanceSpec{ID: "s", Listen: "127.0.0.1:0", Targets: []string{serveEcho(t)}}
 	if err := hd.Start(context.Background(), spec, h); err == nil {
@@ -201,7 +89,7 @@ func TestStartStop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetDeadline(time.Now().Add(wait))
+	_ = c.SetDeadline(time.Now().Add(testutil.Wait))
 	if _, err := c.Write([]byte("hi")); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +97,7 @@ func TestStartStop(t *testing.T) {
 	if _, err := io.ReadFull(c, buf); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
 	if err := hd.Stop(ctx, "s"); err != nil {
 		t.Fatal(err)
@@ -234,7 +122,7 @@ func TestStartStop(t *testing.T) {
 
 func TestAgentOfflineClosesUser(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := tcp.New()
 	addr := startInstance(t, h, hd, "off", "nobody", []string{serveEcho(t)}, nil)
 	c, err := net.Dial("tcp", addr)

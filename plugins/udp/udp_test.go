@@ -8,9 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/bridge"
-	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/udp"
 	"github.com/burrowproject/burrow/server/flow"
@@ -19,81 +18,10 @@ import (
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
-const wait = 5 * time.Second
-
-func newHost(t *testing.T) *host.Host {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet("k")})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ctx, ln) }()
-	agent, err := client.New(client.Config{Bridge: ln.Addr().String(), Key: "k", MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = agent.Run(actx) }()
-	t.Cleanup(func() {
-		acancel()
-		<-ran
-		cancel()
-		<-served
-		_ = srv.Close()
-	})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	return host.New(srv, nil)
-}
-
-// udpEcho echoes every datagram to its sender.
-func udpEcho(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-done })
-	return pc.LocalAddr().String()
-}
-
 func startInstance(t *testing.T, h *host.Host, hd *udp.Handler, id string, params map[string]string, targets []string, m *flow.Meter) string {
 	t.Helper()
 	spec := sdk.InstanceSpec{ID: id, Scheme: "udp", Listen: "127.0.0.1:0", Targets: targets, Params: params}
-	if err := hd.Validate(context.Background(), spec); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	if err := hd.Start(context.Background(), spec, h); err != nil {
-		h.Remove(id, 0)
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := hd.Stop(ctx, id); err != nil {
-			t.Errorf("Stop: %v", err)
-		}
-		h.Remove(id, 0)
-	})
-	return h.Addr(id).String()
+	return tunneltest.StartInstance(t, h, hd, host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true})
 }
 
 func peer(t *testing.T, addr string) *net.UDPConn {
@@ -107,7 +35,7 @@ func peer(t *testing.T, addr string) *net.UDPConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Close() })
-	_ = c.SetDeadline(time.Now().Add(wait))
+	_ = c.SetDeadline(time.Now().Add(testutil.Wait))
 	return c
 }
 
@@ -161,10 +89,10 @@ func TestDescribeValidate(t *testing.T) {
 
 func TestSessionsPerPeer(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	m := flow.NewMeter(0, 0)
-	addr := startInstance(t, h, hd, "u1", nil, []string{udpEcho(t)}, m)
+	addr := startInstance(t, h, hd, "u1", nil, []string{testutil.ServeUDPEcho(t)}, m)
 
 	a, b := peer(t, addr), peer(t, addr)
 	total := 0
@@ -175,7 +103,7 @@ func TestSessionsPerPeer(t *testing.T) {
 		exchange(t, b, msgB)
 		total += 2 * size
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		s := m.Snapshot()
 		return s.UDPs == 2 && s.UDPRx == int64(total) && s.UDPTx == int64(total)
 	}, "two sessions and every datagram counted")
@@ -193,10 +121,10 @@ func TestSessionsPerPeer(t *testing.T) {
 
 func TestIdleSessionReaped(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	m := flow.NewMeter(0, 0)
-	addr := startInstance(t, h, hd, "idle", map[string]string{"idle": "1"}, []string{udpEcho(t)}, m)
+	addr := startInstance(t, h, hd, "idle", map[string]string{"idle": "1"}, []string{testutil.ServeUDPEcho(t)}, m)
 	c := peer(t, addr)
 	exchange(t, c, []byte("hello"))
 	if m.Snapshot().UDPs != 1 {
@@ -216,10 +144,10 @@ func TestIdleSessionReaped(t *testing.T) {
 
 func TestStopEndsSessions(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	m := flow.NewMeter(0, 0)
-	spec := sdk.InstanceSpec{ID: "s", Listen: "127.0.0.1:0", Targets: []string{udpEcho(t)}}
+	spec := sdk.InstanceSpec{ID: "s", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +157,7 @@ func TestStopEndsSessions(t *testing.T) {
 	}
 	c := peer(t, h.Addr("s").String())
 	exchange(t, c, []byte("x"))
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
 	if err := hd.Stop(ctx, "s"); err != nil {
 		t.Fatal(err)
@@ -241,10 +169,10 @@ func TestStopEndsSessions(t *testing.T) {
 
 func TestAgentOfflineDropsDatagrams(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	m := flow.NewMeter(0, 0)
-	spec := sdk.InstanceSpec{ID: "off", Listen: "127.0.0.1:0", Targets: []string{udpEcho(t)}}
+	spec := sdk.InstanceSpec{ID: "off", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "nobody", Meter: m, UDP: true}, nil); err != nil {
 		t.Fatal(err)
 	}

@@ -12,54 +12,15 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/bridge"
-	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
 	"github.com/burrowproject/burrow/server/host"
 )
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
-
-const wait = 5 * time.Second
-
-func ctxWait(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// newHost runs a bridge accepting key "k", a real agent with that key, and
-// a host on the bridge.
-func newHost(t *testing.T) *host.Host {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet("k")})
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = srv.Serve(ctx, ln) }()
-	agent, err := client.New(client.Config{Bridge: ln.Addr().String(), Key: "k", MinBackoff: 20 * time.Millisecond, MaxBackoff: 100 * time.Millisecond, DialTimeout: 2 * time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	actx, acancel := context.WithCancel(context.Background())
-	ran := make(chan struct{})
-	go func() { defer close(ran); _ = agent.Run(actx) }()
-	t.Cleanup(func() {
-		acancel()
-		<-ran
-		cancel()
-		<-served
-		_ = srv.Close()
-	})
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
-	return host.New(srv, nil)
-}
 
 func add(t *testing.T, h *host.Host, inst host.Instance) {
 	t.Helper()
@@ -75,104 +36,12 @@ func add(t *testing.T, h *host.Host, inst host.Instance) {
 	t.Cleanup(func() { h.Remove(inst.Spec.ID, 0) })
 }
 
-func serveTCP(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { mu.Lock(); delete(conns, c); mu.Unlock(); _ = c.Close() }()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
-
-func echo(c net.Conn) { _, _ = io.Copy(c, c) }
-
-func udpEcho(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-done })
-	return pc.LocalAddr().String()
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	_ = ln.Close()
-	return addr
-}
-
 // userConn returns the user's end of a loopback connection and the end the
 // host is handed.
 func userConn(t *testing.T) (user, handed net.Conn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ch := make(chan net.Conn, 1)
-	go func() { c, _ := ln.Accept(); ch <- c }()
-	user, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	handed = <-ch
-	if handed == nil {
-		t.Fatal("accept failed")
-	}
-	t.Cleanup(func() { _ = user.Close(); _ = handed.Close() })
-	_ = user.SetDeadline(time.Now().Add(wait))
+	user, handed = testutil.TCPPair(t)
+	_ = user.SetDeadline(time.Now().Add(testutil.Wait))
 	return user, handed
 }
 
@@ -200,11 +69,11 @@ func closedWithin(t *testing.T, c net.Conn, d time.Duration) string {
 
 func TestHandoffPreambleCountedAndDelivered(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(0, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{serveTCP(t, echo)}}, Meter: m})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{testutil.ServeTCP(t, testutil.Echo)}}, Meter: m})
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, []byte("PRE:"), sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, []byte("PRE:"), sdk.HandoffOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := user.Write([]byte("payload")); err != nil {
@@ -213,9 +82,9 @@ func TestHandoffPreambleCountedAndDelivered(t *testing.T) {
 	if got := readN(t, user, 11); got != "PRE:payload" {
 		t.Fatalf("echo %q", got)
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 1 && s.TCPRx == 11 && s.TCPTx == 11 }, "11 bytes each way, one connection")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 1 && s.TCPRx == 11 && s.TCPTx == 11 }, "11 bytes each way, one connection")
 	_ = user.Close()
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 0 }, "slot released when the user leaves")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 0 }, "slot released when the user leaves")
 	if s := m.Snapshot(); s.TCPRx != 11 || s.TCPTx != 11 || s.UDPRx != 0 || s.UDPTx != 0 {
 		t.Fatalf("final figures %+v", s)
 	}
@@ -223,9 +92,9 @@ func TestHandoffPreambleCountedAndDelivered(t *testing.T) {
 
 func TestHandoffSlotsFull(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(1, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{serveTCP(t, echo)}}, Meter: m})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{testutil.ServeTCP(t, testutil.Echo)}}, Meter: m})
 	release, ok := m.Acquire("udp")
 	if !ok {
 		t.Fatal("acquire")
@@ -233,7 +102,7 @@ func TestHandoffSlotsFull(t *testing.T) {
 	defer release()
 	user, handed := userConn(t)
 	reply := []byte("HTTP/1.1 503 Service Unavailable\r\n\r\n")
-	err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{FailReply: reply})
+	err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{FailReply: reply})
 	var le *sdk.LinkError
 	if !errors.Is(err, sdk.ErrSlotsFull) || !errors.As(err, &le) || le.Instance != "i" {
 		t.Fatalf("Handoff with every slot taken: %v", err)
@@ -241,7 +110,7 @@ func TestHandoffSlotsFull(t *testing.T) {
 	if got := closedWithin(t, user, 2*time.Second); got != string(reply) {
 		t.Fatalf("user got %q, want the fail reply", got)
 	}
-	if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "tcp"}); !errors.Is(err, sdk.ErrSlotsFull) {
+	if _, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "tcp"}); !errors.Is(err, sdk.ErrSlotsFull) {
 		t.Fatalf("Dial with every slot taken: %v", err)
 	}
 	if s := m.Snapshot(); s.TCPs != 0 || s.UDPs != 1 {
@@ -251,25 +120,25 @@ func TestHandoffSlotsFull(t *testing.T) {
 
 func TestTargetNotInInstanceRefused(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	echoAddr := serveTCP(t, echo)
+	h := tunneltest.Start(t, "k").Host()
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{echoAddr}}})
 	user, handed := userConn(t)
-	err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp", Target: "10.9.9.9:22"}, nil, sdk.HandoffOptions{FailReply: []byte("no")})
+	err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp", Target: "10.9.9.9:22"}, nil, sdk.HandoffOptions{FailReply: []byte("no")})
 	if !errors.Is(err, sdk.ErrTargetNotAllowed) {
 		t.Fatalf("Handoff to a foreign target: %v", err)
 	}
 	if got := closedWithin(t, user, 2*time.Second); got != "no" {
 		t.Fatalf("user got %q", got)
 	}
-	if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "tcp", Target: "10.9.9.9:22"}); !errors.Is(err, sdk.ErrTargetNotAllowed) {
+	if _, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "tcp", Target: "10.9.9.9:22"}); !errors.Is(err, sdk.ErrTargetNotAllowed) {
 		t.Fatalf("Dial to a foreign target: %v", err)
 	}
-	if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "icmp"}); err == nil {
+	if _, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "icmp"}); err == nil {
 		t.Fatal("Dial with network icmp succeeded")
 	}
 	// Naming one of its own targets is fine.
-	c, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "tcp", Target: echoAddr})
+	c, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "tcp", Target: echoAddr})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -281,30 +150,30 @@ func TestTargetNotInInstanceRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "any", Targets: []string{"*.lan:*", "127.0.0.0/8"}}, Patterns: patterns})
-	c, err = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: echoAddr})
+	c, err = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: echoAddr})
 	if err != nil {
 		t.Fatalf("pattern instance, permitted target: %v", err)
 	}
 	_ = c.Close()
 	for _, target := range []string{"10.0.0.1:22", ""} {
-		if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: target}); !errors.Is(err, sdk.ErrTargetNotAllowed) {
+		if _, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "any", Network: "tcp", Target: target}); !errors.Is(err, sdk.ErrTargetNotAllowed) {
 			t.Fatalf("pattern instance, target %q: err %v, want ErrTargetNotAllowed", target, err)
 		}
 	}
 
-	if _, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "nope", Network: "tcp"}); !errors.Is(err, sdk.ErrUnknownInstance) {
+	if _, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "nope", Network: "tcp"}); !errors.Is(err, sdk.ErrUnknownInstance) {
 		t.Fatalf("Dial for an unknown instance: %v", err)
 	}
 }
 
 func TestHandoffVerdictRefusedWritesFailReply(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(0, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{closedPort(t)}}, Meter: m})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{testutil.ClosedAddr(t)}}, Meter: m})
 
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, []byte("GET / HTTP/1.1\r\n\r\n"), sdk.HandoffOptions{FailReply: []byte("502")}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, []byte("GET / HTTP/1.1\r\n\r\n"), sdk.HandoffOptions{FailReply: []byte("502")}); err != nil {
 		t.Fatalf("Handoff returns once the link is open: %v", err)
 	}
 	if got := closedWithin(t, user, 2*time.Second); got != "502" {
@@ -312,15 +181,15 @@ func TestHandoffVerdictRefusedWritesFailReply(t *testing.T) {
 	}
 
 	user2, handed2 := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed2, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed2, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if got := closedWithin(t, user2, 2*time.Second); got != "" {
 		t.Fatalf("user got %q, want a silent close", got)
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { return m.Snapshot().TCPs == 0 }, "slots released")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return m.Snapshot().TCPs == 0 }, "slots released")
 
-	_, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "tcp"})
+	_, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "tcp"})
 	var le *sdk.LinkError
 	if !errors.As(err, &le) || !strings.Contains(le.Reason, "refused") {
 		t.Fatalf("Dial to a closed port: %v, want the agent's reason", err)
@@ -334,33 +203,33 @@ func TestHandoffVerdictRefusedWritesFailReply(t *testing.T) {
 // the host's goroutine); the user gets the fail reply and Dial says why.
 func TestHandoffAgentOffline(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(0, 0)
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "i", Targets: []string{"127.0.0.1:1"}}, AgentKey: "nobody", Meter: m})
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{FailReply: []byte("offline")}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{FailReply: []byte("offline")}); err != nil {
 		t.Fatalf("Handoff: %v", err)
 	}
 	if got := closedWithin(t, user, 2*time.Second); got != "offline" {
 		t.Fatalf("user got %q", got)
 	}
-	_, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "i", Network: "udp"})
+	_, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "i", Network: "udp"})
 	var le *sdk.LinkError
 	if !errors.Is(err, sdk.ErrNoAgent) || !errors.As(err, &le) || le.Reason != "agent offline" {
 		t.Fatalf("Dial with no agent: %v", err)
 	}
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 0 && s.UDPs == 0 }, "slots released")
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { s := m.Snapshot(); return s.TCPs == 0 && s.UDPs == 0 }, "slots released")
 }
 
 // A handoff whose link failed to open must not hold Remove up.
 func TestRemoveAfterFailedHandoff(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	if err := h.Add(host.Instance{Spec: sdk.InstanceSpec{ID: "i", Listen: "127.0.0.1:0", Targets: []string{"127.0.0.1:1"}}, AgentKey: "nobody"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "i", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
 		t.Fatalf("Handoff: %v", err)
 	}
 	closedWithin(t, user, 2*time.Second)
@@ -375,14 +244,14 @@ func TestRemoveAfterFailedHandoff(t *testing.T) {
 
 func TestDialUDPCounted(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(0, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "u", Targets: []string{udpEcho(t)}}, Meter: m})
-	c, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "u", Network: "udp"})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "u", Targets: []string{testutil.ServeUDPEcho(t)}}, Meter: m})
+	c, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "u", Network: "udp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = c.SetDeadline(time.Now().Add(wait))
+	_ = c.SetDeadline(time.Now().Add(testutil.Wait))
 	if m.Snapshot().UDPs != 1 {
 		t.Fatalf("UDP gauge %d with one link", m.Snapshot().UDPs)
 	}
@@ -409,8 +278,8 @@ func TestDialUDPCounted(t *testing.T) {
 
 func TestRemoveGrace(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	echoAddr := serveTCP(t, echo)
+	h := tunneltest.Start(t, "k").Host()
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	const grace = 400 * time.Millisecond
 
 	// A connection still running when the grace ends is closed then.
@@ -419,7 +288,7 @@ func TestRemoveGrace(t *testing.T) {
 	}
 	addr := h.Addr("g").String()
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "g", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "g", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := user.Write([]byte("a")); err != nil {
@@ -430,7 +299,7 @@ func TestRemoveGrace(t *testing.T) {
 	removed := make(chan struct{})
 	go func() { h.Remove("g", grace); close(removed) }()
 	// The listener goes at once.
-	testutil.Eventually(t, wait, 5*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			_ = c.Close()
@@ -460,7 +329,7 @@ func TestRemoveGrace(t *testing.T) {
 	// A connection that ends within the grace lets Remove return early.
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "e", Targets: []string{echoAddr}}})
 	user2, handed2 := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed2, sdk.LinkRequest{Instance: "e", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed2, sdk.LinkRequest{Instance: "e", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	start = time.Now()
@@ -479,7 +348,7 @@ func TestRemoveGrace(t *testing.T) {
 
 	// A removed instance takes no more handoffs.
 	user3, handed3 := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed3, sdk.LinkRequest{Instance: "e", Network: "tcp"}, nil, sdk.HandoffOptions{}); !errors.Is(err, sdk.ErrUnknownInstance) {
+	if err := h.Handoff(testutil.Context(t), handed3, sdk.LinkRequest{Instance: "e", Network: "tcp"}, nil, sdk.HandoffOptions{}); !errors.Is(err, sdk.ErrUnknownInstance) {
 		t.Fatalf("Handoff to a removed instance: %v", err)
 	}
 	closedWithin(t, user3, 2*time.Second)
@@ -487,9 +356,9 @@ func TestRemoveGrace(t *testing.T) {
 
 func TestProxyFlagAndClientAddr(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	lines := make(chan string, 1)
-	target := serveTCP(t, func(c net.Conn) {
+	target := testutil.ServeTCP(t, func(c net.Conn) {
 		line, err := bufio.NewReader(c).ReadString('\n')
 		if err == nil {
 			lines <- line
@@ -497,7 +366,7 @@ func TestProxyFlagAndClientAddr(t *testing.T) {
 	})
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "p", Targets: []string{target}}, Proxy: true})
 	user, handed := userConn(t)
-	if err := h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "p", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
+	if err := h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "p", Network: "tcp"}, nil, sdk.HandoffOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	select {
@@ -506,24 +375,24 @@ func TestProxyFlagAndClientAddr(t *testing.T) {
 		if !strings.HasPrefix(line, "PROXY TCP4 127.0.0.1 127.0.0.1 "+port+" ") {
 			t.Fatalf("PROXY line %q does not carry the user's address %s", line, user.LocalAddr())
 		}
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("no PROXY line")
 	}
 }
 
 func TestTargetsRoundRobin(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
-	a := serveTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("A")) })
-	b := serveTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("B")) })
+	h := tunneltest.Start(t, "k").Host()
+	a := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("A")) })
+	b := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("B")) })
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "rr", Targets: []string{a, b}}})
 	var seq string
 	for range 4 {
-		c, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "rr", Network: "tcp"})
+		c, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "rr", Network: "tcp"})
 		if err != nil {
 			t.Fatal(err)
 		}
-		_ = c.SetDeadline(time.Now().Add(wait))
+		_ = c.SetDeadline(time.Now().Add(testutil.Wait))
 		seq += readN(t, c, 1)
 		_ = c.Close()
 	}
@@ -582,36 +451,36 @@ func TestAddAndLookups(t *testing.T) {
 
 func TestOnLinkErrorReasons(t *testing.T) {
 	t.Parallel()
-	h := newHost(t)
+	h := tunneltest.Start(t, "k").Host()
 	var mu sync.Mutex
 	var reasons []string
 	h.OnLinkError(func(r string) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() })
 	got := func() []string { mu.Lock(); defer mu.Unlock(); return slices.Clone(reasons) }
 	expect := func(want string) {
 		t.Helper()
-		testutil.Eventually(t, wait, 5*time.Millisecond, func() bool { r := got(); return len(r) > 0 && r[len(r)-1] == want }, "link error reason "+want)
+		testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { r := got(); return len(r) > 0 && r[len(r)-1] == want }, "link error reason "+want)
 		mu.Lock()
 		reasons = nil
 		mu.Unlock()
 	}
 	m := flow.NewMeter(1, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "r", Targets: []string{closedPort(t)}}, Meter: m})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "r", Targets: []string{testutil.ClosedAddr(t)}}, Meter: m})
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "off", Targets: []string{"127.0.0.1:1"}}, AgentKey: "nobody"})
 
-	_, _ = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "r", Network: "tcp"})
+	_, _ = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "r", Network: "tcp"})
 	expect("agent_refused")
-	_, _ = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "r", Network: "tcp", Target: "10.0.0.1:1"})
+	_, _ = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "r", Network: "tcp", Target: "10.0.0.1:1"})
 	expect("target_not_allowed")
-	_, _ = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "off", Network: "tcp"})
+	_, _ = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "off", Network: "tcp"})
 	expect("no_agent")
 	_, handed := userConn(t)
-	_ = h.Handoff(ctxWait(t), handed, sdk.LinkRequest{Instance: "off", Network: "tcp"}, nil, sdk.HandoffOptions{})
+	_ = h.Handoff(testutil.Context(t), handed, sdk.LinkRequest{Instance: "off", Network: "tcp"}, nil, sdk.HandoffOptions{})
 	expect("no_agent")
 	release, _ := m.Acquire("tcp")
 	defer release()
-	_, _ = h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "r", Network: "tcp"})
+	_, _ = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "r", Network: "tcp"})
 	expect("slots_full")
-	if c, err := h.Dial(ctxWait(t), sdk.LinkRequest{Instance: "off", Network: "tcp"}); err == nil {
+	if c, err := h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "off", Network: "tcp"}); err == nil {
 		_ = c.Close()
 	}
 	if r := got(); len(r) != 1 {

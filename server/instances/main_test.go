@@ -1,39 +1,18 @@
 package instances
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/server/events"
 	"github.com/burrowproject/burrow/server/store"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 type harness struct {
 	t    *testing.T
@@ -41,7 +20,7 @@ type harness struct {
 	rt   *fakeRuntime
 	bus  *events.Bus
 	dir  string
-	logs *syncBuffer
+	logs *testutil.SyncBuffer
 }
 
 // newHarness builds and starts a manager on dir (a fresh temp dir when "").
@@ -61,7 +40,7 @@ func newHarness(t *testing.T, masterURL, dir string, rt *fakeRuntime) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := events.New(log, 4096)
 	m, err := New(Config{

@@ -2,7 +2,6 @@ package master
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -23,34 +22,15 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
-
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/server/instances"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
 type fakeRuntime struct{}
 
@@ -69,7 +49,7 @@ func (r *fakeRun) Stop(context.Context) error { return nil }
 // running is a master started by start.
 type running struct {
 	base   string
-	logs   *syncBuffer
+	logs   *testutil.SyncBuffer
 	cancel context.CancelFunc
 	done   chan error
 	client *http.Client
@@ -85,7 +65,7 @@ func start(t *testing.T, rawURL string) *running {
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{logs: logs, cancel: cancel, done: make(chan error, 1)}
 	scheme := "http"

@@ -12,10 +12,12 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/sdk/fdlink"
 	"github.com/burrowproject/burrow/plugins/tcp"
 	"github.com/burrowproject/burrow/plugins/udp"
+	"github.com/burrowproject/burrow/server/flow"
 )
 
 // A backend gives the handler for a scheme three ways: linked in
@@ -170,48 +172,42 @@ func testTCPEcho(t *testing.T, b backend) {
 	h := b.handler(t, "tcp")
 	addr, meter := e.start(h, "t1", "tcp")
 	const conns, rounds = 10, 3
-	var wg sync.WaitGroup
-	errs := make(chan error, conns)
-	for i := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("tcp", addr)
-			if err != nil {
-				errs <- err
-				return
+	concurrentConns(t, "tcp", addr, conns, func(i int, c net.Conn) error {
+		for r := range rounds {
+			if err := echoOnce(c, []byte(fmt.Sprintf("conn %02d round %d", i, r))); err != nil {
+				return err
 			}
-			defer c.Close()
-			for r := range rounds {
-				if err := echoOnce(c, []byte(fmt.Sprintf("conn %02d round %d", i, r))); err != nil {
-					errs <- err
-					return
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+		}
+		return nil
+	})
 	total := int64(conns * rounds * len("conn 00 round 0"))
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		s := meter.Snapshot()
 		return s.TCPRx == total && s.TCPTx == total && s.TCPs == 0
 	}, fmt.Sprintf("counters rx=tx=%d, no open conns (have %+v)", total, meter.Snapshot()))
 }
 
+// concurrentConns dials addr over network n times and runs fn on every
+// connection at once; it stops the test if any fn fails.
+func concurrentConns(t *testing.T, network, addr string, n int, fn func(i int, c net.Conn) error) {
+	t.Helper()
+	testutil.Concurrently(t, n, func(i int) error {
+		c, err := net.Dial(network, addr)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		return fn(i, c)
+	})
+	if t.Failed() {
+		t.FailNow()
+	}
+}
+
 func testTCPRefused(t *testing.T, b backend) {
 	e := newEnv(t)
 	h := b.handler(t, "tcp")
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	_ = dead.Close()
-	spec, _ := e.add("refused", "tcp", deadAddr)
+	spec, _ := e.add("refused", "tcp", testutil.ClosedAddr(t))
 	if err := h.Start(context.Background(), spec, e.host); err != nil {
 		t.Fatal(err)
 	}
@@ -236,46 +232,36 @@ func testUDPEcho(t *testing.T, b backend) {
 	h := b.handler(t, "udp")
 	addr, meter := e.start(h, "u1", "udp")
 	const peers, dgrams = 3, 5
-	var wg sync.WaitGroup
-	errs := make(chan error, peers)
-	for i := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c, err := net.Dial("udp", addr)
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer c.Close()
-			buf := make([]byte, 2048)
-			for d := range dgrams {
-				msg := fmt.Sprintf("peer %d datagram %d", i, d)
-				// UDP may drop; retry a few times.
-				var got string
-				for try := 0; try < 5 && got != msg; try++ {
-					_, _ = c.Write([]byte(msg))
-					_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
-					n, err := c.Read(buf)
-					if err == nil {
-						got = string(buf[:n])
-					}
-				}
-				if got != msg {
-					errs <- fmt.Errorf("peer %d: got %q, want %q", i, got, msg)
-					return
+	concurrentConns(t, "udp", addr, peers, func(i int, c net.Conn) error {
+		buf := make([]byte, 2048)
+		for d := range dgrams {
+			msg := fmt.Sprintf("peer %d datagram %d", i, d)
+			// UDP may drop; retry a few times.
+			var got string
+			for try := 0; try < 5 && got != msg; try++ {
+				_, _ = c.Write([]byte(msg))
+				_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				n, err := c.Read(buf)
+				if err == nil {
+					got = string(buf[:n])
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	s := meter.Snapshot()
+			if got != msg {
+				return fmt.Errorf("peer %d: got %q, want %q", i, got, msg)
+			}
+		}
+		return nil
+	})
+	// The host adds a datagram to rx once its write to the link returns,
+	// which may be just after the echo came back: wait (bounded) for the
+	// counters to settle rather than read them at once.
 	min := int64(peers * dgrams * len("peer 0 datagram 0"))
-	if s.UDPRx < min || s.UDPTx < min || s.UDPRx != s.UDPTx {
+	var s flow.Stats
+	settled := testutil.Poll(testutil.Wait, 10*time.Millisecond, func() bool {
+		s = meter.Snapshot()
+		return s.UDPRx >= min && s.UDPTx >= min && s.UDPRx == s.UDPTx
+	})
+	if !settled {
 		t.Fatalf("udp counters %+v, want rx=tx>=%d", s, min)
 	}
 }
@@ -297,7 +283,7 @@ func testStopFreesPort(t *testing.T, b backend) {
 	}
 	_ = c.Close()
 	e.stop(h, "s1")
-	eventually(t, 5*time.Second, func() bool {
+	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err != nil {
 			return true

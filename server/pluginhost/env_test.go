@@ -7,7 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -17,9 +16,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/bridge"
-	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/tcp"
 	"github.com/burrowproject/burrow/plugins/udp"
@@ -119,7 +117,6 @@ func (w *tlogWriter) Write(p []byte) (int, error) {
 type env struct {
 	t       testing.TB
 	key     string
-	srv     *bridge.Server
 	host    *host.Host
 	echoTCP string
 	echoUDP string
@@ -129,103 +126,15 @@ type env struct {
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	key := "key-" + rand.Text()
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	tn := tunneltest.Start(t, key)
+	return &env{
+		t:       t,
+		key:     key,
+		host:    tn.Host(),
+		echoTCP: testutil.ServeTCP(t, testutil.Echo),
+		echoUDP: testutil.ServeUDPEcho(t),
+		sinkTCP: testutil.ServeTCP(t, testutil.Discard),
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = srv.Serve(ctx, ln)
-	}()
-	agent, err := client.New(client.Config{Bridge: ln.Addr().String(), Key: key, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		_ = agent.Run(ctx)
-	}()
-	e := &env{t: t, key: key, srv: srv, host: host.New(srv, nil)}
-	e.echoTCP = serveTCP(t, ctx, &wg, func(c net.Conn) { _, _ = io.Copy(c, c) })
-	e.sinkTCP = serveTCP(t, ctx, &wg, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
-	e.echoUDP = serveUDPEcho(t, ctx, &wg)
-	t.Cleanup(func() {
-		cancel()
-		_ = srv.Close()
-		wg.Wait()
-	})
-	eventually(t, 5*time.Second, func() bool { return srv.Online(key) }, "agent online")
-	return e
-}
-
-func serveTCP(t testing.TB, ctx context.Context, wg *sync.WaitGroup, fn func(net.Conn)) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
-		defer stop()
-		var mu sync.Mutex
-		open := map[net.Conn]struct{}{}
-		defer func() {
-			mu.Lock()
-			for c := range open {
-				_ = c.Close()
-			}
-			mu.Unlock()
-			conns.Wait()
-		}()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			open[c] = struct{}{}
-			mu.Unlock()
-			conns.Add(1)
-			go func() {
-				defer conns.Done()
-				fn(c)
-				_ = c.Close()
-				mu.Lock()
-				delete(open, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-func serveUDPEcho(t testing.TB, ctx context.Context, wg *sync.WaitGroup) string {
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		stop := context.AfterFunc(ctx, func() { _ = pc.Close() })
-		defer stop()
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr().String()
 }
 
 // add registers an instance with the host (binding its sockets) and
@@ -271,29 +180,5 @@ func (e *env) stop(h sdk.Handler, id string) {
 	e.host.Remove(id, 0)
 }
 
-func eventually(t testing.TB, d time.Duration, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // echoOnce writes msg on c and reads it back.
-func echoOnce(c net.Conn, msg []byte) error {
-	_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-	if _, err := c.Write(msg); err != nil {
-		return err
-	}
-	got := make([]byte, len(msg))
-	if _, err := io.ReadFull(c, got); err != nil {
-		return err
-	}
-	if string(got) != string(msg) {
-		return fmt.Errorf("echo: got %q, want %q", got, msg)
-	}
-	return nil
-}
+func echoOnce(c net.Conn, msg []byte) error { return testutil.EchoOnce(c, msg, 15*time.Second) }

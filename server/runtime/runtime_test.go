@@ -5,22 +5,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
 	"github.com/burrowproject/burrow/server/runtime"
 )
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
-
-const wait = 5 * time.Second
 
 func parse(t *testing.T, raw string) *conf.Instance {
 	t.Helper()
@@ -53,7 +50,7 @@ func stop(t *testing.T, r *runtime.Running) {
 		if err != nil {
 			t.Errorf("Stop: %v", err)
 		}
-	case <-time.After(wait):
+	case <-time.After(testutil.Wait):
 		t.Fatal("Stop hung")
 	}
 	if err := r.Err(); err != nil {
@@ -81,52 +78,8 @@ func echoBoth(t *testing.T) int {
 	if pc == nil {
 		t.Fatal("no port free for both TCP and UDP")
 	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	conns := map[net.Conn]struct{}{}
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns[c] = struct{}{}
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				_, _ = io.Copy(c, c)
-				_ = c.Close()
-				mu.Lock()
-				delete(conns, c)
-				mu.Unlock()
-			}()
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		buf := make([]byte, 65535)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	t.Cleanup(func() {
-		_ = ln.Close()
-		_ = pc.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
+	testutil.ServeListener(t, ln, testutil.Echo)
+	testutil.EchoPackets(t, pc)
 	return ln.Addr().(*net.TCPAddr).Port
 }
 
@@ -134,17 +87,9 @@ func port(t *testing.T) int { return testutil.FreePort(t) }
 
 func tcpEcho(t *testing.T, addr string, size int) {
 	t.Helper()
-	c, err := net.DialTimeout("tcp", addr, wait)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wait))
 	msg := bytes.Repeat([]byte("burrow"), size/6+1)[:size]
-	go func() { _, _ = c.Write(msg); _ = c.(*net.TCPConn).CloseWrite() }()
-	got, err := io.ReadAll(c)
-	if err != nil || !bytes.Equal(got, msg) {
-		t.Fatalf("tcp echo via %s: %d of %d bytes, %v", addr, len(got), size, err)
+	if err := testutil.EchoStream(addr, msg); err != nil {
+		t.Fatalf("tcp %v", err)
 	}
 }
 
@@ -155,7 +100,7 @@ func udpEcho(t *testing.T, addr string, sizes ...int) {
 		t.Fatal(err)
 	}
 	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(wait))
+	_ = c.SetDeadline(time.Now().Add(testutil.Wait))
 	buf := make([]byte, 65535)
 	for _, size := range sizes {
 		msg := bytes.Repeat([]byte{'u'}, size)
@@ -177,7 +122,7 @@ func TestServerClientPair(t *testing.T) {
 	user := "127.0.0.1:" + strconv.Itoa(userPort)
 	srv := start(t, rt, "srv", fmt.Sprintf("server://secret@127.0.0.1:%d/%s", bridgePort, user))
 	cli := start(t, rt, "cli", fmt.Sprintf("client://secret@127.0.0.1:%d/127.0.0.1:%d", bridgePort, echo))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 && cli.Stats().Pool == 1 }, "agent connected")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 && cli.Stats().Pool == 1 }, "agent connected")
 	if err := cli.Health(); err != nil {
 		t.Fatalf("Health of a connected client: %v", err)
 	}
@@ -191,11 +136,11 @@ func TestServerClientPair(t *testing.T) {
 	tcpEcho(t, user, 100_000)
 	tcpEcho(t, user, 1)
 	udpEcho(t, user, 1, 1400, 5000)
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
 		s := srv.Stats()
 		return s.TCPRx == 100_001 && s.TCPTx == 100_001 && s.UDPRx == 6401 && s.UDPTx == 6401 && s.TCPs == 0
 	}, "server figures match the bytes sent")
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
 		s := cli.Stats()
 		return s.TCPRx == 100_001 && s.TCPTx == 100_001 && s.UDPRx == 6401 && s.UDPTx == 6401
 	}, "client figures match the bytes sent")
@@ -209,7 +154,7 @@ func TestServerClientPair(t *testing.T) {
 		_ = c.Close()
 		t.Fatal("bridge port still open after Stop")
 	}
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return cli.Stats().Pool == 0 }, "client notices the server is gone")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return cli.Stats().Pool == 0 }, "client notices the server is gone")
 	stop(t, srv) // a second Stop is harmless
 }
 
@@ -222,7 +167,7 @@ func TestServerDefaultTunnelKey(t *testing.T) {
 	// No key on either side: both derive it from the bridge port.
 	srv := start(t, rt, "srv", fmt.Sprintf("server://127.0.0.1:%d/%s", bridgePort, user))
 	start(t, rt, "cli", fmt.Sprintf("client://127.0.0.1:%d/127.0.0.1:%d", bridgePort, echo))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 }, "agent connected with the default key")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 }, "agent connected with the default key")
 	tcpEcho(t, user, 10)
 }
 
@@ -235,7 +180,7 @@ func TestNoTCPNoUDP(t *testing.T) {
 		user := "127.0.0.1:" + strconv.Itoa(userPort)
 		srv := start(t, rt, c.param, fmt.Sprintf("server://k@127.0.0.1:%d/%s?%s", bridgePort, user, c.param))
 		start(t, rt, c.param+"-cli", fmt.Sprintf("client://k@127.0.0.1:%d/127.0.0.1:%d", bridgePort, echo))
-		testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 }, "agent connected")
+		testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return srv.Stats().Pool == 1 }, "agent connected")
 		// The disabled protocol's port is not bound: the test can take it.
 		if c.free == "tcp" {
 			ln, err := net.Listen("tcp", user)
@@ -264,18 +209,18 @@ func TestStandaloneTCPWithBridge(t *testing.T) {
 	tcpInst := start(t, rt, "t", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=ak&bridge=127.0.0.1:%d", user, echo, bridgePort))
 	// The agent has no default target: the link names the tcp instance's.
 	cli := start(t, rt, "c", fmt.Sprintf("client://ak@127.0.0.1:%d", bridgePort))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return tcpInst.Stats().Pool == 1 && cli.Stats().Pool == 1 }, "agent connected")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return tcpInst.Stats().Pool == 1 && cli.Stats().Pool == 1 }, "agent connected")
 	tcpEcho(t, user, 4321)
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { s := tcpInst.Stats(); return s.TCPRx == 4321 && s.TCPTx == 4321 }, "tcp instance figures")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { s := tcpInst.Stats(); return s.TCPRx == 4321 && s.TCPTx == 4321 }, "tcp instance figures")
 
 	// A standalone udp instance on its own bridge too.
 	bridge2, userPort2 := port(t), port(t)
 	user2 := "127.0.0.1:" + strconv.Itoa(userPort2)
 	udpInst := start(t, rt, "u", fmt.Sprintf("udp://%s/127.0.0.1:%d?agent=uk&bridge=127.0.0.1:%d", user2, echo, bridge2))
 	start(t, rt, "c2", fmt.Sprintf("client://uk@127.0.0.1:%d", bridge2))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return udpInst.Stats().Pool == 1 }, "udp agent connected")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return udpInst.Stats().Pool == 1 }, "udp agent connected")
 	udpEcho(t, user2, 10, 20)
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { s := udpInst.Stats(); return s.UDPRx == 30 && s.UDPTx == 30 && s.UDPs == 1 }, "udp instance figures")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { s := udpInst.Stats(); return s.UDPRx == 30 && s.UDPTx == 30 && s.UDPs == 1 }, "udp instance figures")
 }
 
 func TestSharedBridgeKeys(t *testing.T) {
@@ -285,10 +230,7 @@ func TestSharedBridgeKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = shared.Server.Serve(ctx, ln) }()
-	t.Cleanup(func() { cancel(); <-served; _ = shared.Server.Close() })
+	tunneltest.ServeOn(t, shared.Server, ln)
 	rt := runtime.New(runtime.Options{Shared: shared})
 	echo := echoBoth(t)
 
@@ -296,11 +238,11 @@ func TestSharedBridgeKeys(t *testing.T) {
 	a := start(t, rt, "a", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=pool", u1, echo))
 	b := start(t, rt, "b", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=pool", u2, echo))
 	start(t, rt, "cli", "client://pool@"+ln.Addr().String())
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return shared.Server.Online("pool") }, "agent online")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return shared.Server.Online("pool") }, "agent online")
 	tcpEcho(t, u1, 10)
 	tcpEcho(t, u2, 20)
 	if a.Stats().TCPRx != 10 || b.Stats().TCPRx != 20 {
-		testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return a.Stats().TCPRx == 10 && b.Stats().TCPRx == 20 }, "each instance counts its own bytes")
+		testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return a.Stats().TCPRx == 10 && b.Stats().TCPRx == 20 }, "each instance counts its own bytes")
 	}
 
 	// The key stays while one instance names it.
@@ -314,7 +256,7 @@ func TestSharedBridgeKeys(t *testing.T) {
 	if shared.Keys.Accepts("pool") {
 		t.Fatal("key still accepted after its last instance stopped")
 	}
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return !shared.Server.Online("pool") }, "agent revoked")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return !shared.Server.Online("pool") }, "agent revoked")
 	if testutil.Poll(300*time.Millisecond, 10*time.Millisecond, func() bool { return shared.Server.Online("pool") }) {
 		t.Fatal("revoked agent came back")
 	}
@@ -326,7 +268,7 @@ func TestClientHealthWhenRefused(t *testing.T) {
 	bridgePort := port(t)
 	srv := start(t, rt, "srv", fmt.Sprintf("server://right@127.0.0.1:%d/127.0.0.1:%d", bridgePort, port(t)))
 	cli := start(t, rt, "cli", fmt.Sprintf("client://wrong@127.0.0.1:%d/127.0.0.1:1", bridgePort))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool {
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
 		err := cli.Health()
 		return err != nil && strings.Contains(err.Error(), "unknown key")
 	}, "client health names the refusal")
@@ -339,7 +281,7 @@ func TestClientHealthWhenRefused(t *testing.T) {
 
 	// A client whose bridge is not there says so too.
 	lost := start(t, rt, "lost", fmt.Sprintf("client://k@127.0.0.1:%d", port(t)))
-	testutil.Eventually(t, wait, 10*time.Millisecond, func() bool { return lost.Health() != nil }, "client health reports an unreachable bridge")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return lost.Health() != nil }, "client health reports an unreachable bridge")
 }
 
 func TestValidateErrors(t *testing.T) {
