@@ -3,6 +3,7 @@ package pluginhost
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -58,7 +59,10 @@ func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...an
 }
 
 // tail keeps the last lines written to it (a plugin's raw stderr), for
-// crash reports.
+// crash reports: what the plugin itself said (a panic and its stack, its
+// own log lines). go-plugin's own lines (handshake, mTLS, plugin address)
+// are left out, so they cannot push the plugin's last words out of the
+// tail; they are still logged through hclogFor.
 type tail struct {
 	mu    sync.Mutex
 	max   int
@@ -89,7 +93,7 @@ func (t *tail) Write(p []byte) (int, error) {
 
 func (t *tail) add(line string) {
 	line = strings.TrimRight(line, "\r")
-	if line == "" {
+	if line == "" || fromGoPlugin(line) {
 		return
 	}
 	if len(line) > 512 {
@@ -99,6 +103,27 @@ func (t *tail) add(line string) {
 	if len(t.lines) > t.max {
 		t.lines = t.lines[len(t.lines)-t.max:]
 	}
+}
+
+// goPluginModule is the name of go-plugin's own logger in a plugin
+// (sdk.ServeWith names it so): its JSON lines carry "@module":"go-plugin".
+const goPluginModule = "go-plugin"
+
+// fromGoPlugin reports whether a stderr line is one of go-plugin's own
+// JSON log lines (its @module is go-plugin or a logger named under it),
+// not something the plugin itself wrote.
+func fromGoPlugin(line string) bool {
+	line = strings.TrimSpace(line)
+	if !strings.HasPrefix(line, "{") || !strings.Contains(line, `"@module"`) {
+		return false
+	}
+	var e struct {
+		Module string `json:"@module"`
+	}
+	if json.Unmarshal([]byte(line), &e) != nil {
+		return false
+	}
+	return e.Module == goPluginModule || strings.HasPrefix(e.Module, goPluginModule+".")
 }
 
 // Lines returns the kept lines, oldest first.
