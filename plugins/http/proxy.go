@@ -52,7 +52,6 @@ type instance struct {
 	mu       sync.Mutex
 	stopping bool
 	inflight sync.WaitGroup
-	upgrades atomic.Int64 // live upgraded (WebSocket) connections
 
 	// Set by the Handler under its lock.
 	entry *entry
@@ -137,7 +136,7 @@ func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
 	stop := context.AfterFunc(in.ctx, cancel) // Stop ends requests still running after its grace
 	defer stop()
 	if upgradeType(r.Header) != "" {
-		in.serveUpgrade(w, r.WithContext(ctx))
+		in.serveUpgrade(w, r.WithContext(ctx), ri)
 		return
 	}
 	in.proxy.ServeHTTP(w, r.WithContext(ctx))

@@ -61,7 +61,6 @@ func TestWebSocket(t *testing.T) {
 	b := newBackend(t, echoWS(t))
 	listen := e.listen()
 	meter := e.start("ws", listen, "k", []string{b.addr}, map[string]string{"host": "ws.test"})
-	in := e.h.insts["ws"]
 
 	c := dialWS(t, listen, "ws.test")
 	c.SetReadLimit(32 << 20)
@@ -136,7 +135,7 @@ func TestWebSocket(t *testing.T) {
 			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 		}()
 	}
-	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return in.upgrades.Load() > 1 }, "sockets are open together")
+	testutil.Eventually(t, 10*time.Second, 5*time.Millisecond, func() bool { return meter.Snapshot().TCPs > 1 }, "sockets are open together")
 	wg.Wait()
 	close(errs)
 	for err := range errs {
@@ -145,7 +144,7 @@ func TestWebSocket(t *testing.T) {
 
 	// Every byte the backend saw crossed the instance's counted links.
 	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool {
-		return in.upgrades.Load() == 0 && meter.Snapshot().TCPs == 0
+		return meter.Snapshot().TCPs == 0
 	}, "every socket and its tunnel stream is closed")
 	s := meter.Snapshot()
 	if s.TCPRx != b.read.Load() || s.TCPTx != b.written.Load() {
