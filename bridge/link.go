@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -29,10 +30,12 @@ func (e *VerdictError) Error() string { return e.Reason }
 // a round trip. AwaitVerdict reads it explicitly.
 type Link struct {
 	*smux.Stream
-	target   string
-	once     sync.Once
-	verdict  error
-	agentKey string
+	sess      *session
+	target    string
+	once      sync.Once
+	verdict   error
+	ended     atomic.Bool // the agent ended the stream (EOF read) or refused the link
+	closeOnce sync.Once
 }
 
 // OpenLink opens a stream to an agent of key and writes the link header and
@@ -69,7 +72,7 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 			return nil, fmt.Errorf("write link header to agent %s: %w", sess.name, err)
 		}
 		_ = st.SetWriteDeadline(time.Time{})
-		return &Link{Stream: st, target: h.Target, agentKey: key}, nil
+		return &Link{Stream: st, sess: sess, target: h.Target}, nil
 	}
 }
 
@@ -109,6 +112,7 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 			l.verdict = fmt.Errorf("agent closed the link before its verdict: %w", err)
 		case !v.OK:
 			l.verdict = &VerdictError{Target: l.target, Reason: v.Reason}
+			l.ended.Store(true) // the agent closes a refused link itself
 		}
 	})
 	return l.verdict
@@ -119,7 +123,11 @@ func (l *Link) Read(p []byte) (int, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
-	return l.Stream.Read(p)
+	n, err := l.Stream.Read(p)
+	if err == io.EOF {
+		l.ended.Store(true)
+	}
+	return n, err
 }
 
 // WriteTo reads the verdict first, then hands the stream's buffers to w
@@ -128,5 +136,22 @@ func (l *Link) WriteTo(w io.Writer) (int64, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
-	return l.Stream.WriteTo(w)
+	n, err := l.Stream.WriteTo(w)
+	if err == nil { // WriteTo ends without error exactly at EOF
+		l.ended.Store(true)
+	}
+	return n, err
+}
+
+// Close closes the stream. A link the agent has not ended yet is also
+// aborted on the control stream: smux would only send the agent a FIN,
+// which looks like a half-close, and the agent would keep its target
+// connection and go on writing into a stream nobody reads.
+func (l *Link) Close() error {
+	l.closeOnce.Do(func() {
+		if !l.ended.Load() && l.sess != nil {
+			l.sess.abort(l.Stream.ID())
+		}
+	})
+	return l.Stream.Close()
 }

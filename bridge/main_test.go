@@ -67,6 +67,13 @@ func rawAgent(t *testing.T, addr, key, name string, serve func(st *smux.Stream))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
+		// The bridge opens the session's control stream first: hold it
+		// (aborts are not what these tests look at) and serve the links.
+		ctrl, err := sess.AcceptStream()
+		if err != nil {
+			return
+		}
+		defer ctrl.Close()
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -12,6 +13,8 @@ import (
 // session is one connected agent.
 type session struct {
 	id      uint64
+	ctrl    *smux.Stream // the control stream: aborts go out on it
+	ctrlMu  sync.Mutex
 	mux     *smux.Session
 	conn    *tunnelConn
 	key     string
@@ -20,6 +23,21 @@ type session struct {
 	version string
 	remote  string
 	since   time.Time
+}
+
+// abortTimeout bounds the write of one abort on the control stream.
+const abortTimeout = time.Second
+
+// abort tells the agent that the bridge closed stream id before the agent
+// ended it, so the agent drops the link's target connection at once.
+// Best effort: if the session is gone, so is the link.
+func (s *session) abort(id uint32) {
+	var msg [4]byte
+	binary.BigEndian.PutUint32(msg[:], id)
+	s.ctrlMu.Lock()
+	defer s.ctrlMu.Unlock()
+	_ = s.ctrl.SetWriteDeadline(time.Now().Add(abortTimeout))
+	_, _ = s.ctrl.Write(msg[:])
 }
 
 // live reports whether the session can carry new links.
@@ -143,7 +161,7 @@ func (s *Server) Agents() []AgentInfo {
 	for _, sess := range s.pools.all() {
 		out = append(out, AgentInfo{
 			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
-			Since: sess.since, OpenStreams: sess.mux.NumStreams(),
+			Since: sess.since, OpenStreams: max(sess.mux.NumStreams()-1, 0), // less the control stream
 			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
 		})
 	}

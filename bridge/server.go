@@ -158,8 +158,14 @@ func (s *Server) handshake(raw net.Conn) {
 		_ = conn.Close()
 		return
 	}
+	ctrl, err := openControl(mux)
+	if err != nil {
+		log.Warn("open control stream", "err", err)
+		_ = mux.Close()
+		return
+	}
 	sess := &session{
-		id: s.nextID.Add(1), mux: mux, conn: counted, key: hello.Key, keyID: KeyID(hello.Key),
+		id: s.nextID.Add(1), ctrl: ctrl, mux: mux, conn: counted, key: hello.Key, keyID: KeyID(hello.Key),
 		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(),
 	}
 	if !s.addSession(sess) {
@@ -214,6 +220,24 @@ func (s *Server) Close() error {
 	}
 	s.wg.Wait()
 	return nil
+}
+
+// openControl opens a session's control stream: the first stream, marked
+// by its link header.
+func openControl(mux *smux.Session) (*smux.Stream, error) {
+	st, err := mux.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	hdr, err := AppendLinkHeader(nil, LinkHeader{Network: NetworkControl})
+	if err == nil {
+		_, err = st.Write(hdr)
+	}
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	return st, nil
 }
 
 // peekedConn reads through the bufio.Reader that peeked at the first byte.

@@ -16,6 +16,12 @@ package bridge
 //
 //	status u8 | length u16 | reason
 //
+// The first stream of a session is its control stream (network 'c', no
+// verdict). smux has no reset, so a stream the bridge closes reaches the
+// agent as a FIN, like a half-close; when the bridge closes a link the agent
+// has not ended, it writes the stream's id (u32) on the control stream and
+// the agent drops that link's target connection.
+//
 // All integers are big-endian. Every length is bounded; anything longer,
 // shorter, or of another version is refused with a reason.
 
@@ -96,7 +102,16 @@ type Network uint8
 const (
 	NetworkTCP Network = 't'
 	NetworkUDP Network = 'u'
+	// NetworkControl marks the session's control stream, which the bridge
+	// opens first: it carries aborts, each the 4-byte id of a stream the
+	// bridge closed before the agent ended it (smux has no reset).
+	NetworkControl Network = 'c'
 )
+
+// validNetwork reports whether n is a network a link header may carry.
+func validNetwork(n Network) bool {
+	return n == NetworkTCP || n == NetworkUDP || n == NetworkControl
+}
 
 // ParseNetwork maps "tcp"/"udp" to a Network.
 func ParseNetwork(s string) (Network, error) {
@@ -115,6 +130,8 @@ func (n Network) String() string {
 		return "tcp"
 	case NetworkUDP:
 		return "udp"
+	case NetworkControl:
+		return "control"
 	}
 	return fmt.Sprintf("network(%d)", uint8(n))
 }
@@ -209,7 +226,7 @@ func ReadHelloReply(r io.Reader) (HelloReply, error) {
 
 // AppendLinkHeader encodes h after b.
 func AppendLinkHeader(b []byte, h LinkHeader) ([]byte, error) {
-	if h.Network != NetworkTCP && h.Network != NetworkUDP {
+	if !validNetwork(h.Network) {
 		return b, fmt.Errorf("encode link header: unsupported network %d", h.Network)
 	}
 	if err := checkFields("link header", map[string]string{"target": h.Target, "instance": h.Instance, "source": h.Source}); err != nil {
@@ -243,7 +260,7 @@ func ReadLinkHeader(r io.Reader) (LinkHeader, error) {
 		return LinkHeader{}, fmt.Errorf("read link header body: %w", truncatedBody(err))
 	}
 	h := LinkHeader{Network: Network(body[0]), Flags: LinkFlags(body[1])}
-	if h.Network != NetworkTCP && h.Network != NetworkUDP {
+	if !validNetwork(h.Network) {
 		return LinkHeader{}, fmt.Errorf("read link header: %w: unknown network %d", ErrMalformed, body[0])
 	}
 	d := decoder{buf: body[2:]}

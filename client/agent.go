@@ -198,6 +198,7 @@ func (a *Agent) serve(ctx context.Context, sess *smux.Session) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer sess.Close()
+	var links sync.Map // stream id -> the link's target connection, for aborts
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {
@@ -206,9 +207,7 @@ func (a *Agent) serve(ctx context.Context, sess *smux.Session) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.links.Add(1)
-			defer a.links.Add(-1)
-			a.serveLink(ctx, st)
+			a.serveStream(ctx, st, &links)
 		}()
 	}
 }

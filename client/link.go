@@ -2,9 +2,12 @@ package client
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -16,9 +19,10 @@ import (
 // headerTimeout bounds how long the bridge may take to send a link header.
 const headerTimeout = 10 * time.Second
 
-// serveLink reads a stream's link header, dials the target, answers the
-// verdict and copies until either side ends.
-func (a *Agent) serveLink(ctx context.Context, st *smux.Stream) {
+// serveStream reads a stream's link header and serves it: the session's
+// control stream, or a link. links maps the session's open links to their
+// target connections, for aborts.
+func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Map) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
@@ -28,6 +32,34 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream) {
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
+	if h.Network == bridge.NetworkControl {
+		a.serveControl(st, links)
+		return
+	}
+	a.links.Add(1)
+	defer a.links.Add(-1)
+	a.serveLink(ctx, st, h, links)
+}
+
+// serveControl reads aborts until the control stream ends: each names a
+// link the bridge closed before it ended here, whose target connection is
+// closed at once, which ends the link's copy.
+func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
+	defer st.Close()
+	var msg [4]byte
+	for {
+		if _, err := io.ReadFull(st, msg[:]); err != nil {
+			return
+		}
+		if c, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
+			_ = c.(net.Conn).Close()
+		}
+	}
+}
+
+// serveLink dials a link's target, answers the verdict and copies until
+// either side ends.
+func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHeader, links *sync.Map) {
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 
 	target, conn, err := a.dialTarget(ctx, h)
@@ -37,6 +69,10 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream) {
 		_ = st.Close()
 		return
 	}
+	// Registered before the verdict: the bridge may close (and abort) the
+	// link as soon as it has read it.
+	links.Store(st.ID(), conn)
+	defer links.Delete(st.ID())
 	if _, err := st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
 		_ = conn.Close()
 		_ = st.Close()

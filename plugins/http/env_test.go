@@ -248,6 +248,7 @@ type backend struct {
 	*httptest.Server
 	addr          string
 	conns         atomic.Int64 // connections accepted
+	open          atomic.Int64 // connections accepted and not yet closed
 	read, written atomic.Int64
 }
 
@@ -273,12 +274,19 @@ func (l *countingListener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	l.b.conns.Add(1)
+	l.b.open.Add(1)
 	return &countingConn{Conn: c, b: l.b}, nil
 }
 
 type countingConn struct {
 	net.Conn
-	b *backend
+	b    *backend
+	once sync.Once
+}
+
+func (c *countingConn) Close() error {
+	c.once.Do(func() { c.b.open.Add(-1) })
+	return c.Conn.Close()
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
