@@ -3,7 +3,9 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
+	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"time"
 
@@ -35,9 +37,18 @@ func (e *RefusedError) Error() string {
 	return "bridge refused the agent: " + e.Status.String() + ": " + e.Message
 }
 
-// Dial connects to a bridge, says hello, and on acceptance returns the
-// agent's smux session: the bridge opens streams on it, the agent accepts.
-func Dial(ctx context.Context, cfg DialConfig) (*smux.Session, error) {
+// Tunnel is the agent's end of a session: the smux session, on which the
+// bridge opens a stream per link, and the session's control stream, which
+// carries the bridge's aborts.
+type Tunnel struct {
+	*smux.Session
+	Control *smux.Stream
+}
+
+// Dial connects to a bridge, says hello, and returns once the bridge has
+// accepted the agent and can route links to it (it says so with a ready
+// marker on the control stream).
+func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
@@ -97,5 +108,43 @@ func Dial(ctx context.Context, cfg DialConfig) (*smux.Session, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("start tunnel session: %w", err)
 	}
-	return sess, nil
+	ctrl, err := awaitReady(ctx, sess)
+	if err != nil {
+		_ = sess.Close()
+		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
+	}
+	return &Tunnel{Session: sess, Control: ctrl}, nil
+}
+
+// awaitReady accepts the session's control stream and reads the bridge's
+// ready marker, before ctx ends.
+func awaitReady(ctx context.Context, sess *smux.Session) (*smux.Stream, error) {
+	if d, ok := ctx.Deadline(); ok {
+		_ = sess.SetDeadline(d)
+		defer sess.SetDeadline(time.Time{})
+	}
+	st, err := sess.AcceptStream()
+	if err != nil {
+		return nil, fmt.Errorf("accept control stream: %w", err)
+	}
+	if d, ok := ctx.Deadline(); ok {
+		_ = st.SetReadDeadline(d)
+	}
+	h, err := ReadLinkHeader(st)
+	if err == nil && h.Network != NetworkControl {
+		err = fmt.Errorf("%w: first stream is %s, not control", ErrMalformed, h.Network)
+	}
+	var marker [4]byte
+	if err == nil {
+		_, err = io.ReadFull(st, marker[:])
+	}
+	if err == nil && binary.BigEndian.Uint32(marker[:]) != readyMarker {
+		err = fmt.Errorf("%w: control stream did not start with the ready marker", ErrMalformed)
+	}
+	if err != nil {
+		_ = st.Close()
+		return nil, err
+	}
+	_ = st.SetReadDeadline(time.Time{})
+	return st, nil
 }

@@ -55,7 +55,7 @@ func startAgent(t *testing.T, cfg client.Config) *client.Agent {
 
 // rawAgent is the agent end of a tunnel driven by the test: bridge.Dial and
 // an accept loop calling serve for each stream.
-func rawAgent(t *testing.T, addr, key, name string, serve func(st *smux.Stream)) *smux.Session {
+func rawAgent(t *testing.T, addr, key, name string, serve func(st *smux.Stream)) *bridge.Tunnel {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
@@ -67,13 +67,8 @@ func rawAgent(t *testing.T, addr, key, name string, serve func(st *smux.Stream))
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		// The bridge opens the session's control stream first: hold it
-		// (aborts are not what these tests look at) and serve the links.
-		ctrl, err := sess.AcceptStream()
-		if err != nil {
-			return
-		}
-		defer ctrl.Close()
+		// Dial took the control stream; aborts are not what these tests
+		// look at, so only the links are served.
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {

@@ -25,19 +25,30 @@ type session struct {
 	since   time.Time
 }
 
-// abortTimeout bounds the write of one abort on the control stream.
+// abortTimeout bounds the write of one message on the control stream.
 const abortTimeout = time.Second
+
+// readyMarker is the first message on a control stream: the session is
+// pooled and links may come. Stream ids are never 0, so it is no abort.
+const readyMarker = 0
+
+// ready tells the agent its session is pooled.
+func (s *session) ready() error { return s.control(readyMarker) }
 
 // abort tells the agent that the bridge closed stream id before the agent
 // ended it, so the agent drops the link's target connection at once.
 // Best effort: if the session is gone, so is the link.
-func (s *session) abort(id uint32) {
+func (s *session) abort(id uint32) { _ = s.control(id) }
+
+// control writes one message on the control stream.
+func (s *session) control(id uint32) error {
 	var msg [4]byte
 	binary.BigEndian.PutUint32(msg[:], id)
 	s.ctrlMu.Lock()
 	defer s.ctrlMu.Unlock()
 	_ = s.ctrl.SetWriteDeadline(time.Now().Add(abortTimeout))
-	_, _ = s.ctrl.Write(msg[:])
+	_, err := s.ctrl.Write(msg[:])
+	return err
 }
 
 // live reports whether the session can carry new links.

@@ -172,6 +172,12 @@ func (s *Server) handshake(raw net.Conn) {
 		_ = mux.Close()
 		return
 	}
+	if err := sess.ready(); err != nil {
+		log.Warn("confirm session to agent", "err", err)
+		s.pools.remove(sess)
+		_ = mux.Close()
+		return
+	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
 	select {
 	case <-mux.CloseChan():

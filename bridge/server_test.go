@@ -19,7 +19,7 @@ import (
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
-func dial(ctx context.Context, addr, key string) (*smux.Session, error) {
+func dial(ctx context.Context, addr, key string) (*bridge.Tunnel, error) {
 	return bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: key, AgentName: "t", AgentVersion: "0", Timeout: 2 * time.Second})
 }
 

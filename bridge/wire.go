@@ -17,10 +17,12 @@ package bridge
 //	status u8 | length u16 | reason
 //
 // The first stream of a session is its control stream (network 'c', no
-// verdict). smux has no reset, so a stream the bridge closes reaches the
-// agent as a FIN, like a half-close; when the bridge closes a link the agent
-// has not ended, it writes the stream's id (u32) on the control stream and
-// the agent drops that link's target connection.
+// verdict). Its first message is the ready marker (u32 0): the bridge has
+// pooled the session, and only then does the agent count itself connected.
+// smux has no reset, so a stream the bridge closes reaches the agent as a
+// FIN, like a half-close; when the bridge closes a link the agent has not
+// ended, it writes the stream's id (u32) on the control stream and the
+// agent drops that link's target connection.
 //
 // All integers are big-endian. Every length is bounded; anything longer,
 // shorter, or of another version is refused with a reason.

@@ -14,8 +14,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/xtaci/smux"
-
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
@@ -154,12 +152,12 @@ func (a *Agent) Run(ctx context.Context) error {
 			continue
 		}
 		b.Reset()
+		a.down.Store(nil)
+		a.up.Store(true)
 		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", useTLS)
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}
-		a.down.Store(nil)
-		a.up.Store(true)
 		a.serve(ctx, sess)
 		a.up.Store(false)
 		a.failed("disconnected from bridge " + a.cfg.Bridge)
@@ -190,15 +188,20 @@ func (a *Agent) dialConfig(useTLS bool) bridge.DialConfig {
 	return dc
 }
 
-// serve accepts the bridge's streams until the session ends or ctx does,
+// serve accepts the bridge's links until the session ends or ctx does,
 // then waits for every link it started.
-func (a *Agent) serve(ctx context.Context, sess *smux.Session) {
+func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	stop := context.AfterFunc(ctx, func() { _ = sess.Close() })
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer sess.Close()
 	var links sync.Map // stream id -> the link's target connection, for aborts
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.serveControl(sess.Control, &links)
+	}()
 	for {
 		st, err := sess.AcceptStream()
 		if err != nil {

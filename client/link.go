@@ -19,9 +19,8 @@ import (
 // headerTimeout bounds how long the bridge may take to send a link header.
 const headerTimeout = 10 * time.Second
 
-// serveStream reads a stream's link header and serves it: the session's
-// control stream, or a link. links maps the session's open links to their
-// target connections, for aborts.
+// serveStream reads a stream's link header and serves the link. links maps
+// the session's open links to their target connections, for aborts.
 func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Map) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
@@ -32,8 +31,9 @@ func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Ma
 		return
 	}
 	_ = st.SetReadDeadline(time.Time{})
-	if h.Network == bridge.NetworkControl {
-		a.serveControl(st, links)
+	if h.Network == bridge.NetworkControl { // only the session's first stream is one
+		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: "agent refused a second control stream"}))
+		_ = st.Close()
 		return
 	}
 	a.links.Add(1)

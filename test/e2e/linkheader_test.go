@@ -91,6 +91,16 @@ func (fb *fakeBridge) accept(timeout time.Duration) {
 		fb.t.Fatal(err)
 	}
 	fb.sess = sess
+	// The session's first stream is its control stream: a link header of
+	// network 'c' and the ready marker (a zero u32), after which the agent
+	// counts itself connected. The stream stays open with the session.
+	ctrl, err := sess.OpenStream()
+	if err == nil {
+		_, err = ctrl.Write(append(linkHeader(1, 'c', "", "", ""), 0, 0, 0, 0))
+	}
+	if err != nil {
+		fb.t.Fatalf("fake bridge: control stream: %v", err)
+	}
 }
 
 // link opens a stream, writes header, and reads what the agent answers

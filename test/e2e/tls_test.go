@@ -49,6 +49,8 @@ func TestTLSSelfSignedWithPinning(t *testing.T) {
 
 	pinned := f.Burrow("pinned", fmt.Sprintf("client://%s@%s/%s?log=debug&fp=%s", p.key, p.bridge(), echo, fp))
 	waitLogLine(t, pinned, ready, logConnected, "tls=true")
+	// The agent logs first; the bridge pools its session a moment later.
+	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload(framework.RandomBytes(256 << 10)).Timeout(10 * time.Second).Ensure()
 
 	plain := f.Burrow("auto", fmt.Sprintf("client://%s@%s/%s?log=debug", p.key, p.bridge(), echo))
@@ -80,6 +82,7 @@ func TestTLSCertificateFiles(t *testing.T) {
 	}
 	p.agent = f.Burrow("client", fmt.Sprintf("client://%s@%s/%s?log=debug&fp=%s", p.key, p.bridge(), f.TCPEcho(), fp))
 	waitLogLine(t, p.agent, ready, logConnected, "tls=true")
+	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload([]byte("over tls files")).Timeout(10 * time.Second).Ensure()
 }
 
