@@ -39,8 +39,10 @@ type Event struct {
 	Logs     string
 }
 
-// DefaultBuffer is the per-subscriber buffer when New is given 0.
-const DefaultBuffer = 1024
+// DefaultBuffer is the per-subscriber buffer when New is given 0: a script
+// creating and deleting 200 instances at once makes about 1000 events, so
+// this leaves a slow dashboard four times that before it is dropped.
+const DefaultBuffer = 4096
 
 // Reasons a subscription ended, from Subscription.Err.
 var (
