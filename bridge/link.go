@@ -96,11 +96,17 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 	l.once.Do(func() {
 		if d, ok := ctx.Deadline(); ok {
 			_ = l.Stream.SetReadDeadline(d)
-			defer l.Stream.SetReadDeadline(time.Time{})
 		}
-		stop := context.AfterFunc(ctx, func() { _ = l.Stream.SetReadDeadline(time.Unix(1, 0)) })
-		defer stop()
+		fired := make(chan struct{})
+		stop := context.AfterFunc(ctx, func() {
+			_ = l.Stream.SetReadDeadline(time.Unix(1, 0)) // unblock the read below
+			close(fired)
+		})
 		v, err := ReadVerdict(l.Stream)
+		if !stop() {
+			<-fired // a cancel raced the read: let it finish before clearing
+		}
+		_ = l.Stream.SetReadDeadline(time.Time{}) // the link's reads have no deadline
 		switch {
 		case err != nil && (ctx.Err() != nil || errors.Is(err, smux.ErrTimeout)):
 			cause := ctx.Err()
