@@ -3,6 +3,7 @@ package testutil
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -132,8 +133,11 @@ func EchoPackets(t testing.TB, pc net.PacketConn) {
 		buf := make([]byte, 65535)
 		for {
 			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
+			if errors.Is(err, net.ErrClosed) {
 				return
+			}
+			if err != nil {
+				continue // a transient error (e.g. ICMP-induced); the loop ends on close
 			}
 			_, _ = pc.WriteTo(buf[:n], from)
 		}

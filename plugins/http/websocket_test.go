@@ -15,27 +15,8 @@ import (
 	"github.com/burrowproject/burrow/internal/testutil"
 )
 
-// echoWS echoes every message with its type; its pings are answered by
-// gorilla's default handler with a pong.
-func echoWS(t testing.TB) http.Handler {
-	up := websocket.Upgrader{ReadBufferSize: 32 << 10, WriteBufferSize: 32 << 10}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := up.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	})
-}
+// echoWS echoes every message with its type and answers pings.
+func echoWS(testing.TB) http.Handler { return testutil.WebSocketEcho() }
 
 func dialWS(t testing.TB, entry, host string) *websocket.Conn {
 	t.Helper()

@@ -20,8 +20,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/server/pluginhost"
@@ -100,26 +98,10 @@ func newBackends(tb testing.TB) backends {
 // webHandler serves the HTTP scenarios.
 func webHandler() http.Handler {
 	big := make([]byte, 1<<20)
-	upgrader := websocket.Upgrader{ReadBufferSize: 4096, WriteBufferSize: 4096}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/small", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	mux.HandleFunc("/big", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write(big) })
-	mux.HandleFunc("/ws", func(w http.ResponseWriter, r *http.Request) {
-		c, err := upgrader.Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, msg); err != nil {
-				return
-			}
-		}
-	})
+	mux.Handle("/ws", testutil.WebSocketEcho())
 	return mux
 }
 

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
@@ -388,21 +387,6 @@ func grepLines(s, sub string) string {
 		}
 	}
 	return strings.Join(out, "\n")
-}
-
-// waitFor polls cond for up to timeout (bounded) and reports whether it held.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for range int(timeout/(50*time.Millisecond)) + 2 {
-		if cond() {
-			return true
-		}
-		if !time.Now().Before(deadline) {
-			return false
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	return cond()
 }
 
 // A URL NodePass would run but that cannot start here (its port is taken)

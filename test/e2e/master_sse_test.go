@@ -322,7 +322,7 @@ func TestMasterSSESequence(t *testing.T) {
 		t.Fatalf("key rotation answered %+v; want the key record with a new 32-hex key in url", rotated)
 	}
 	for i, st := range []*framework.SSE{s, s2} {
-		evs := mustWait(t, st, ready, fmt.Sprintf("shutdown on stream %d", i+1), func(evs []framework.SSEEvent) bool {
+		mustWait(t, st, ready, fmt.Sprintf("shutdown on stream %d", i+1), func(evs []framework.SSEEvent) bool {
 			return len(ofType(evs, "shutdown")) > 0
 		})
 		if err := st.WaitEnded(ready); err != nil {
@@ -331,7 +331,7 @@ func TestMasterSSESequence(t *testing.T) {
 		if _, err := st.Ended(); !errors.Is(err, io.EOF) {
 			t.Errorf("stream %d ended with %v, want a clean close (EOF)", i+1, err)
 		}
-		evs = st.Events()
+		evs := st.Events()
 		if last := evs[len(evs)-1]; last.Type != "shutdown" || last.Instance != nil {
 			t.Errorf("stream %d: last event is not shutdown with a null instance:%s", i+1, describeEvents(evs[max(0, len(evs)-4):]))
 		}

@@ -1,10 +1,10 @@
 package framework
 
 import (
-	"errors"
 	"io"
 	"net"
-	"sync"
+
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // TCPUDPEcho starts an echo server for TCP and UDP on the same loopback
@@ -27,23 +27,6 @@ func (f *Framework) TCPUDPEcho() string {
 	if err != nil {
 		f.t.Fatalf("e2e: tcp+udp echo listen: %v", err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	})
-	f.addCloser(func() error {
-		_ = pc.Close()
-		return waitGroupTimeout(&wg, mockStopWait, "tcp+udp echo (udp)")
-	})
+	testutil.EchoPackets(f.t, pc)
 	return addr
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // The mock servers listen on 127.0.0.1:0, are closed at cleanup, and stop
@@ -207,24 +209,7 @@ func (f *Framework) UDPEcho() string {
 	if err != nil {
 		f.t.Fatalf("e2e: udp echo listen: %v", err)
 	}
-	var wg sync.WaitGroup
-	wg.Go(func() {
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				if errors.Is(err, net.ErrClosed) {
-					return
-				}
-				continue // e.g. ICMP-induced errors; the loop ends on close
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	})
-	f.addCloser(func() error {
-		_ = pc.Close()
-		return waitGroupTimeout(&wg, mockStopWait, "udp echo")
-	})
+	testutil.EchoPackets(f.t, pc)
 	return pc.LocalAddr().String()
 }
 
@@ -289,16 +274,7 @@ func (ws *wsEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		_ = c.Close()
 		ws.wg.Done()
 	}()
-	// The default ping handler answers every ping with a pong.
-	for {
-		mt, data, err := c.ReadMessage()
-		if err != nil {
-			return
-		}
-		if err := c.WriteMessage(mt, data); err != nil {
-			return
-		}
-	}
+	testutil.EchoWebSocket(c)
 }
 
 func (ws *wsEcho) close() error {
