@@ -354,7 +354,7 @@ func (p *proc) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Host) 
 		}
 		if p.cur == nil {
 			p.mu.Unlock()
-			if l, err = p.ensure(ctx); err != nil {
+			if _, err := p.ensure(ctx); err != nil {
 				in.close()
 				return err
 			}
