@@ -3,6 +3,7 @@ package netx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -15,6 +16,32 @@ import (
 func AcceptLoop(ctx context.Context, ln net.Listener, log *slog.Logger, handle func(net.Conn)) {
 	stop := context.AfterFunc(ctx, func() { _ = ln.Close() })
 	defer stop()
+	accept(ctx, ln, log, handle)
+}
+
+// DeadlineListener is a listener whose pending Accept a deadline can
+// interrupt; *net.TCPListener and *net.UnixListener are.
+type DeadlineListener interface {
+	net.Listener
+	SetDeadline(t time.Time) error
+}
+
+// AcceptLoopKeep is AcceptLoop for a listener that outlives the loop: when
+// ctx ends it interrupts a pending Accept with a past deadline instead of
+// closing ln, and returns. The next loop on ln clears the deadline first,
+// so one listener can be served by one loop after another, never by two at
+// once (the caller orders them).
+func AcceptLoopKeep(ctx context.Context, ln DeadlineListener, log *slog.Logger, handle func(net.Conn)) error {
+	if err := ln.SetDeadline(time.Time{}); err != nil {
+		return fmt.Errorf("clear accept deadline on %s: %w", ln.Addr(), err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = ln.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	accept(ctx, ln, log, handle)
+	return nil
+}
+
+func accept(ctx context.Context, ln net.Listener, log *slog.Logger, handle func(net.Conn)) {
 	var delay time.Duration
 	for {
 		c, err := ln.Accept()

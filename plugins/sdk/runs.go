@@ -22,6 +22,29 @@ type run struct {
 
 // Go runs fn for instance id until Stop. It fails if id is already running.
 func (r *Runs) Go(id string, fn func(ctx context.Context)) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	x := &run{cancel: cancel, done: make(chan struct{})}
+	if err := r.put(id, x); err != nil {
+		cancel()
+		return err
+	}
+	go func() {
+		defer close(x.done)
+		fn(ctx)
+	}()
+	return nil
+}
+
+// Add records instance id as running with nothing to run: for a handler
+// whose instances the host serves (Forward). It fails if id is already
+// running; Stop forgets it.
+func (r *Runs) Add(id string) error {
+	done := make(chan struct{})
+	close(done)
+	return r.put(id, &run{cancel: func() {}, done: done})
+}
+
+func (r *Runs) put(id string, x *run) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.m == nil {
@@ -30,13 +53,7 @@ func (r *Runs) Go(id string, fn func(ctx context.Context)) error {
 	if _, ok := r.m[id]; ok {
 		return fmt.Errorf("instance %s is already running", id)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	x := &run{cancel: cancel, done: make(chan struct{})}
 	r.m[id] = x
-	go func() {
-		defer close(x.done)
-		fn(ctx)
-	}()
 	return nil
 }
 

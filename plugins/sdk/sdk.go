@@ -22,7 +22,7 @@ import (
 
 // Version is the semantic version of this contract. A handler reports the
 // version it was built against in its Descriptor.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // Capability flags a handler advertises in its Descriptor.
 const (
@@ -98,6 +98,8 @@ type Handler interface {
 	// Start runs an instance until Stop. It returns once the instance serves.
 	Start(ctx context.Context, spec InstanceSpec, host Host) error
 	// Stop ends an instance: it stops accepting and closes what it owns.
+	// What the host serves for the instance (Forwarder.Forward, handed-off
+	// connections) ends when the host removes the instance after Stop.
 	Stop(ctx context.Context, instanceID string) error
 }
 
@@ -121,6 +123,26 @@ type Host interface {
 	Dial(ctx context.Context, req LinkRequest) (net.Conn, error)
 	// Logger returns the logger for an instance's log stream.
 	Logger(instanceID string) *slog.Logger
+}
+
+// Forwarder is a Host that can serve a whole listener for a handler. Both
+// of Burrow's hosts are (since sdk 1.1.0); a handler checks with a type
+// assertion, so hosts written against 1.0 (test fakes, say) still satisfy
+// Host.
+type Forwarder interface {
+	// Forward hands the instance's listener to the host: from now on the
+	// host accepts on it itself and treats every connection as
+	// Handoff(c, req, nil, opts) with the client's address in Meta, and the
+	// handler sees none of them. A handler whose connections need no
+	// reading (plain forwarding) uses it to stay off the connection path,
+	// which out of process saves two process wake-ups and a descriptor
+	// pass per connection. It lasts until the host removes the instance
+	// (or, out of process, until the plugin process ends; the restarted
+	// plugin asks again when the instance starts on it). Asking again
+	// replaces the previous request. ctx bounds the call only. A request
+	// the host refuses (unknown instance, target not allowed, no listener
+	// of its own: a shared listener cannot be forwarded) is an error.
+	Forward(ctx context.Context, req LinkRequest, opts HandoffOptions) error
 }
 
 // LinkError reports why a link could not be opened.

@@ -281,6 +281,31 @@ func (s *PluginServer) handoffByDial(ctx context.Context, c net.Conn, req LinkRe
 // reached the target. The link is a *net.UnixConn: a stream for "tcp", a
 // SOCK_SEQPACKET socket (one datagram per Read and Write) for "udp".
 func (s *PluginServer) Dial(ctx context.Context, req LinkRequest) (net.Conn, error) {
+	return s.ask(ctx, fdlink.OpDial, req, nil)
+}
+
+// Forward implements Forwarder: it sends the request with one end of a new
+// socketpair (op F) and returns the host's verdict; the host then accepts
+// on the instance's listener itself.
+//
+// The plugin's copy of the listener is closed then: a copy nobody accepts
+// on would still sit in this process's poller and wake it for every
+// connection the host accepts.
+func (s *PluginServer) Forward(ctx context.Context, req LinkRequest, opts HandoffOptions) error {
+	c, err := s.ask(ctx, fdlink.OpForward, req, opts.FailReply)
+	if err != nil {
+		return err
+	}
+	_ = c.Close()
+	if f, err := s.take(ctx, req.Instance, 0, "tcp listener"); err == nil {
+		_ = f.Close()
+	}
+	return nil
+}
+
+// ask sends a request with one end of a new socketpair on the fd link and
+// returns the other end once the host's verdict on it is "ok".
+func (s *PluginServer) ask(ctx context.Context, op byte, req LinkRequest, failReply []byte) (net.Conn, error) {
 	fail := func(reason string, err error) (net.Conn, error) {
 		return nil, &LinkError{Instance: req.Instance, Target: req.Target, Reason: reason, Err: err}
 	}
@@ -288,10 +313,10 @@ func (s *PluginServer) Dial(ctx context.Context, req LinkRequest) (net.Conn, err
 		return fail("no fd link to the host", nil)
 	}
 	typ, packet := syscall.SOCK_STREAM, false
-	if req.Network == "udp" {
+	if op == fdlink.OpDial && req.Network == "udp" {
 		typ, packet = syscall.SOCK_SEQPACKET, true
 	}
-	body, err := linkBody(req, nil, nil)
+	body, err := linkBody(req, nil, failReply)
 	if err != nil || len(body) > fdlink.MaxBody {
 		return fail("link request too large", err)
 	}
@@ -299,17 +324,20 @@ func (s *PluginServer) Dial(ctx context.Context, req LinkRequest) (net.Conn, err
 	if err != nil {
 		return fail(err.Error(), err)
 	}
-	err = s.link.SendFile(fdlink.OpDial, body, theirs)
+	err = s.link.SendFile(op, body, theirs)
 	_ = theirs.Close()
 	if err != nil {
 		_ = mine.Close()
-		return fail("ask host for a link: "+err.Error(), err)
+		return fail("ask host: "+err.Error(), err)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = mine.SetReadDeadline(time.Now()) })
 	reason, err := fdlink.ReadVerdict(mine, packet)
 	if !stop() {
 		_ = mine.Close()
 		return fail(ctx.Err().Error(), ctx.Err())
+	}
+	if errors.Is(err, io.EOF) && op == fdlink.OpForward {
+		err = errors.New("the host closed the request unanswered (hosts older than sdk 1.1.0 cannot forward)")
 	}
 	if err != nil {
 		_ = mine.Close()
@@ -332,7 +360,10 @@ func sentinel(reason string) error {
 	return nil
 }
 
-var _ Host = (*PluginServer)(nil)
+var (
+	_ Host      = (*PluginServer)(nil)
+	_ Forwarder = (*PluginServer)(nil)
+)
 
 // shim serves the control service by calling the handler.
 type shim struct {

@@ -105,12 +105,18 @@ func TestStartStop(t *testing.T) {
 	if err := hd.Stop(ctx, "s"); !errors.Is(err, sdk.ErrUnknownInstance) {
 		t.Fatalf("second Stop: %v", err)
 	}
-	// Stop closes the listener: no more connections.
-	if c2, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		_ = c2.Close()
-		t.Fatal("listener still accepting after Stop")
-	}
-	// A connection handed off before Stop keeps going until the host lets go.
+	// The host removes the instance after Stop: that ends the forward and
+	// closes the listener, while connections handed off before keep going
+	// for the grace period.
+	removed := make(chan struct{})
+	go func() { defer close(removed); h.Remove("s", testutil.Wait) }()
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
+		c2, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			_ = c2.Close()
+		}
+		return err != nil
+	}, "listener closed once the instance is removed")
 	if _, err := c.Write([]byte("on")); err != nil {
 		t.Fatal(err)
 	}
@@ -118,6 +124,7 @@ func TestStartStop(t *testing.T) {
 		t.Fatalf("handed-off connection after Stop: %q, %v", buf, err)
 	}
 	_ = c.Close()
+	<-removed
 }
 
 func TestAgentOfflineClosesUser(t *testing.T) {
@@ -133,5 +140,42 @@ func TestAgentOfflineClosesUser(t *testing.T) {
 	_ = c.SetDeadline(time.Now().Add(2 * time.Second))
 	if b, err := io.ReadAll(c); err != nil || len(b) != 0 {
 		t.Fatalf("user of an instance with no agent: %q, %v; want a prompt close", b, err)
+	}
+}
+
+// hostWithoutForward is a Host from before sdk 1.1.0: it cannot forward.
+type hostWithoutForward struct{ sdk.Host }
+
+// On a host that cannot forward, the handler accepts and hands off every
+// connection itself, counted the same; its Stop ends the accept loop.
+func TestHandsOffEachConnectionWhenHostCannotForward(t *testing.T) {
+	t.Parallel()
+	h := tunneltest.Start(t, "k").Host()
+	m := flow.NewMeter(0, 0)
+	spec := sdk.InstanceSpec{ID: "old", Scheme: "tcp", Listen: "127.0.0.1:0", Targets: []string{serveEcho(t)}}
+	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, TCP: true}, nil); err != nil {
+		t.Fatal(err)
+	}
+	defer h.Remove("old", 0)
+	hd := tcp.New()
+	if err := hd.Start(testutil.Context(t), spec, hostWithoutForward{h}); err != nil {
+		t.Fatal(err)
+	}
+	addr := h.Addr("old").String()
+	for range 2 {
+		if err := testutil.EchoStream(addr, []byte("handed off")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
+		s := m.Snapshot()
+		return s.TCPs == 0 && s.TCPRx == 20 && s.TCPTx == 20
+	}, "both connections counted exactly")
+	if err := hd.Stop(testutil.Context(t), "old"); err != nil {
+		t.Fatal(err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		_ = c.Close()
+		t.Fatal("the handler's own accept loop still accepting after Stop")
 	}
 }

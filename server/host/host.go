@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -100,6 +101,15 @@ type instance struct {
 	conns  map[net.Conn]struct{} // handed-off user connections in flight
 	joins  sync.WaitGroup
 	closed bool
+
+	fwdMu sync.Mutex // serialises starting and stopping the forward loop
+	fwd   *forward   // the host's own accept loop (Forward); nil = none
+}
+
+// forward is an instance's host-side accept loop.
+type forward struct {
+	cancel context.CancelFunc
+	done   chan struct{}
 }
 
 // New returns a Host opening links through linker.
@@ -201,6 +211,9 @@ func (h *Host) Remove(id string, grace time.Duration) {
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
+	in.fwdMu.Lock()
+	in.stopForwardLocked()
+	in.fwdMu.Unlock()
 	done := make(chan struct{})
 	go func() { in.joins.Wait(); close(done) }()
 	timer := time.NewTimer(grace)
@@ -394,6 +407,77 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	return nil
 }
 
+// Forward implements sdk.Forwarder: the host accepts on the instance's listener
+// itself until the instance is removed.
+func (h *Host) Forward(_ context.Context, req sdk.LinkRequest, opts sdk.HandoffOptions) error {
+	return h.ForwardWhile(context.Background(), req, opts)
+}
+
+// ForwardWhile is Forward that also ends when life ends, leaving the
+// listener open for whoever serves it next. The process backend ties a
+// plugin's forwards to the process that asked, so a dead plugin's
+// instances stop accepting (connections wait in the backlog) until the
+// plugin, restarted, asks again.
+func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.HandoffOptions) error {
+	in, err := h.get(req.Instance)
+	if err != nil {
+		return err
+	}
+	if req.Network != "tcp" {
+		return fmt.Errorf("instance %s: forward of network %q: only tcp connections can be forwarded", in.Spec.ID, req.Network)
+	}
+	ln, ok := in.ln.(netx.DeadlineListener)
+	if in.ln == nil || in.SharedTCP || !ok {
+		return fmt.Errorf("instance %s has no tcp listener of its own to forward", in.Spec.ID)
+	}
+	if _, err := in.header(req); err != nil {
+		h.linkFailed(err)
+		return linkError(in.Spec.ID, req.Target, err)
+	}
+	in.fwdMu.Lock()
+	defer in.fwdMu.Unlock()
+	in.mu.Lock()
+	closed := in.closed
+	in.mu.Unlock()
+	if closed {
+		return fmt.Errorf("instance %q: %w", in.Spec.ID, sdk.ErrUnknownInstance)
+	}
+	in.stopForwardLocked()
+	ctx, cancel := context.WithCancel(life)
+	f := &forward{cancel: cancel, done: make(chan struct{})}
+	in.fwd = f
+	linkCtx := context.WithoutCancel(ctx) // handed-off connections outlive the loop
+	go func() {
+		defer close(f.done)
+		err := netx.AcceptLoopKeep(ctx, ln, in.log, func(c net.Conn) {
+			r := req
+			r.Meta = maps.Clone(req.Meta)
+			if r.Meta == nil {
+				r.Meta = make(map[string]string, 1)
+			}
+			r.Meta[sdk.MetaClientAddr] = c.RemoteAddr().String()
+			if err := h.Handoff(linkCtx, c, r, nil, opts); err != nil {
+				in.log.Debug("forward failed", "client", r.Meta[sdk.MetaClientAddr], "err", err)
+			}
+		})
+		if err != nil {
+			in.log.Warn("forward not started", "err", err)
+		}
+	}()
+	return nil
+}
+
+// stopForwardLocked ends the forward loop, if any, and waits for it. The
+// listener stays open. in.fwdMu must be held.
+func (in *instance) stopForwardLocked() {
+	if in.fwd == nil {
+		return
+	}
+	in.fwd.cancel()
+	<-in.fwd.done
+	in.fwd = nil
+}
+
 // refused logs a link that could not be opened, with the agent's reason
 // where there is one, and counts it.
 func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
@@ -465,4 +549,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	return in.Meter.WrapLink(conn, req.Network, release), nil
 }
 
-var _ sdk.Host = (*Host)(nil)
+var (
+	_ sdk.Host      = (*Host)(nil)
+	_ sdk.Forwarder = (*Host)(nil)
+)

@@ -71,12 +71,15 @@ func processHost(t testing.TB, cfg Config, modes ...string) *Host {
 
 // shimHost is a Host whose plugin for scheme runs in this process behind
 // go-plugin's gRPC test connection and a real fd link.
-func shimHost(t testing.TB, scheme string) *Host {
+func shimHost(t testing.TB, scheme string) *Host { return shimHostFor(t, scheme, builtin(scheme)) }
+
+// shimHostFor is shimHost serving handler hd for scheme.
+func shimHostFor(t testing.TB, scheme string, hd sdk.Handler) *Host {
 	cfg := Config{Logger: testLogger(t), PingInterval: -1}
 	cfg.complete()
 	h := &Host{cfg: cfg, log: cfg.Logger, secure: secureConfig, procs: map[string]*proc{}}
 	p := newProc(h, binary{name: scheme})
-	p.launcher = func() (*launch, error) { return shimLaunch(t, p, builtin(scheme)) }
+	p.launcher = func() (*launch, error) { return shimLaunch(t, p, hd) }
 	h.procs[scheme] = p
 	t.Cleanup(func() { _ = h.Close() })
 	return h

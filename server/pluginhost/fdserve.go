@@ -1,6 +1,7 @@
 package pluginhost
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -38,6 +39,8 @@ func (p *proc) serveLink(l *launch) {
 			p.serveHandoff(msg)
 		case fdlink.OpDial:
 			p.serveDial(msg)
+		case fdlink.OpForward:
+			p.serveForward(l, msg)
 		default:
 			_ = msg.File.Close()
 			p.log.Warn("fd link: op not allowed from a plugin", "op", string(msg.Op))
@@ -135,6 +138,46 @@ func (p *proc) serveDial(msg fdlink.Message) {
 		}
 		_, _, _ = netx.Join(c, link, netx.JoinOptions{})
 	}()
+}
+
+// forwarder is the host that can tie a forward to a plugin process's life
+// (*host.Host).
+type forwarder interface {
+	ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.HandoffOptions) error
+}
+
+// serveForward lets the instance's host accept on the instance's listener
+// for as long as this launch of the plugin lives, and answers with the
+// verdict on the socket the plugin sent.
+func (p *proc) serveForward(l *launch, msg fdlink.Message) {
+	in, r, err := p.request(msg)
+	c, aerr := adopt(msg.File, syscall.SOCK_STREAM)
+	if aerr != nil {
+		p.log.Warn("forward request refused", "err", aerr)
+		return
+	}
+	defer c.Close()
+	if err == nil {
+		opts := sdk.HandoffOptions{FailReply: r.GetFailReply()}
+		switch fw := in.host.(type) {
+		case forwarder:
+			err = fw.ForwardWhile(l.ctx, linkRequest(r), opts)
+		case sdk.Forwarder:
+			err = fw.Forward(l.ctx, linkRequest(r), opts)
+		default:
+			err = errors.New("this host cannot forward listeners")
+		}
+	}
+	reason := ""
+	if err != nil {
+		reason = err.Error()
+		var le *sdk.LinkError
+		if errors.As(err, &le) {
+			reason = le.Reason
+		}
+		p.log.Warn("forward request refused", "err", err)
+	}
+	_ = fdlink.WriteVerdict(c, reason)
 }
 
 // adopt turns a received descriptor into a connection, checking that it is

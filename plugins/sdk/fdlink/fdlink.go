@@ -17,6 +17,9 @@
 //	D plugin -> host  FdLink + one end of a new socketpair (Dial); the host
 //	                  answers on that socket with a verdict (WriteVerdict),
 //	                  then joins it to a link through an agent
+//	F plugin -> host  FdLink + one end of a new socketpair (Forward); the
+//	                  host answers on that socket with a verdict and closes
+//	                  it, then accepts on the instance's listener itself
 package fdlink
 
 import (
@@ -48,12 +51,13 @@ const (
 	OpListen  byte = 'L'
 	OpHandoff byte = 'H'
 	OpDial    byte = 'D'
+	OpForward byte = 'F'
 )
 
 // fdsFor is how many descriptors each known op carries.
 func fdsFor(op byte) (int, bool) {
 	switch op {
-	case OpListen, OpHandoff, OpDial:
+	case OpListen, OpHandoff, OpDial, OpForward:
 		return 1, true
 	}
 	return 0, false
