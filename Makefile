@@ -48,6 +48,7 @@ e2e: build
 ## bench: data-path benchmarks: direct, tunnel with handlers in-process, and as plugin processes, in one run
 bench: plugins
 	BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./test/bench/ ./plugins/http/
+	BURROW_BENCH=1 $(GO) test -run TestBenchRatios -count 1 -v ./server/pluginhost/ | grep -E 'bench_test|^ok|FAIL'
 
 ## lint: go vet and gofmt
 lint:

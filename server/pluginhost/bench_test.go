@@ -14,13 +14,15 @@ import (
 )
 
 // Data-path benchmarks: the tcp handler linked in (inprocess) against the
-// same handler as a plugin process (process: Handoff over the fd link),
-// through a real bridge and agent on loopback. Run
+// same handler as a plugin process (process: the host accepts, Forward),
+// and as a plugin process that accepts and hands off every connection
+// over the fd link (handoff: the path of handlers that read first, such as
+// http and socks5), through a real bridge and agent on loopback. Run
 //
 //	go test -run '^$' -bench . ./server/pluginhost
 //
 // for the raw figures, or BURROW_BENCH=1 go test -run TestBenchRatios -v
-// for both modes side by side in one run, as ratios (process / inprocess).
+// for every mode side by side in one run, as ratios to inprocess.
 
 type benchMode struct {
 	name    string
@@ -29,14 +31,18 @@ type benchMode struct {
 
 var benchModes = []benchMode{
 	{"inprocess", func(*testing.B) sdk.Handler { return builtin("tcp") }},
-	{"process", func(b *testing.B) sdk.Handler {
-		ph := processHost(b, Config{}, "tcp")
-		h, err := ph.Handler("tcp")
-		if err != nil {
-			b.Fatal(err)
-		}
-		return h
-	}},
+	{"process", func(b *testing.B) sdk.Handler { return benchProcess(b, "tcp") }},
+	{"handoff", func(b *testing.B) sdk.Handler { return benchProcess(b, "tcphandoff") }},
+}
+
+// benchProcess is the tcp handler as a plugin process of the given mode.
+func benchProcess(b *testing.B, mode string) sdk.Handler {
+	ph := processHost(b, Config{}, mode)
+	h, err := ph.Handler(mode)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return h
 }
 
 // benchInstance starts a tcp instance to target on h and returns its address.
@@ -135,18 +141,20 @@ func TestBenchRatios(t *testing.T) {
 			f.setupUs = append(f.setupUs, float64(setup.NsPerOp())/1e3)
 		}
 	}
-	in, pr := figs["inprocess"], figs["process"]
-	var ratioT, ratioS []float64
-	for i := range rounds {
-		ratioT = append(ratioT, pr.mbps[i]/in.mbps[i])
-		ratioS = append(ratioS, pr.setupUs[i]/in.setupUs[i])
-	}
+	in := figs["inprocess"]
 	t.Logf("median of %d interleaved rounds (race detector %v):", rounds, raceEnabled)
-	t.Logf("%-10s %12s %16s", "mode", "bulk MB/s", "setup µs/conn")
-	t.Logf("%-10s %12.0f %16.0f", "inprocess", median(in.mbps), median(in.setupUs))
-	t.Logf("%-10s %12.0f %16.0f", "process", median(pr.mbps), median(pr.setupUs))
-	t.Logf("ratio process/inprocess: throughput %.2f×, setup latency %.2f×", median(ratioT), median(ratioS))
-	fmt.Fprintf(os.Stderr, "BENCH throughput_ratio=%.3f setup_ratio=%.3f\n", median(ratioT), median(ratioS))
+	t.Logf("%-10s %12s %16s %14s %14s", "mode", "bulk MB/s", "setup µs/conn", "bulk ratio", "setup ratio")
+	for _, m := range benchModes {
+		f := figs[m.name]
+		var ratioT, ratioS []float64
+		for i := range rounds {
+			ratioT = append(ratioT, f.mbps[i]/in.mbps[i])
+			ratioS = append(ratioS, f.setupUs[i]/in.setupUs[i])
+		}
+		t.Logf("%-10s %12.0f %16.0f %13.2f× %13.2f×", m.name, median(f.mbps), median(f.setupUs), median(ratioT), median(ratioS))
+		fmt.Fprintf(os.Stderr, "BENCH %s throughput_ratio=%.3f setup_ratio=%.3f setup_added_us=%.0f\n",
+			m.name, median(ratioT), median(ratioS), median(f.setupUs)-median(in.setupUs))
+	}
 }
 
 func median(xs []float64) float64 {

@@ -38,8 +38,10 @@ func TestMain(m *testing.M) {
 
 func servePluginMode(mode string) {
 	switch mode {
-	case "tcp", "tcpcopy":
+	case "tcp":
 		sdk.Serve(tcp.New())
+	case "tcphandoff":
+		sdk.Serve(handoffOnly{tcp.New()})
 	case "udp":
 		sdk.Serve(udp.New())
 	case "v2":
@@ -55,6 +57,15 @@ func servePluginMode(mode string) {
 		fmt.Fprintln(os.Stderr, "unknown test plugin mode", mode)
 		os.Exit(3)
 	}
+}
+
+// handoffOnly is the tcp handler kept from forwarding: it accepts and hands
+// off every connection itself, the path of handlers that read from their
+// connections first (http, socks5).
+type handoffOnly struct{ *tcp.Handler }
+
+func (h handoffOnly) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Host) error {
+	return h.Handler.Start(ctx, spec, struct{ sdk.Host }{host})
 }
 
 // pluginDir makes a plugin directory holding copies of this test binary
