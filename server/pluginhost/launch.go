@@ -87,7 +87,9 @@ func (p *proc) start() (*launch, error) {
 		l.kill()
 		return nil, err
 	}
-	rpc, err := client.Client()
+	// client.Client forks the plugin: do it as a batch task (sched_linux.go).
+	var rpc plugin.ClientProtocol
+	err = asBatch(func() (err error) { rpc, err = client.Client(); return err })
 	_ = theirs.Close() // the child has its copy, or never will
 	if err != nil {
 		return fail(p.startError(err))
