@@ -32,7 +32,7 @@ import (
 const (
 	httpBig      = 100 << 20
 	wsBig        = 16 << 20
-	wsSockets    = 20
+	wsSockets    = 100
 	wsPerSocket  = 10
 	kaRequests   = 30
 	slowClients  = 30
@@ -45,6 +45,22 @@ type httpBackend struct {
 	addr    string
 	mu      sync.Mutex
 	remotes map[string]int // remote address -> requests to /ka
+	ends    chan bodyEnd   // how /upload and /big requests ended
+}
+
+// bodyEnd is how a request with a large body ended at the backend.
+type bodyEnd struct {
+	path string
+	n    int64 // body bytes read (/upload) or written (/big)
+	err  error
+}
+
+// ended reports a body's end without ever blocking the handler.
+func (b *httpBackend) ended(e bodyEnd) {
+	select {
+	case b.ends <- e:
+	default:
+	}
 }
 
 func (b *httpBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -54,7 +70,11 @@ func (b *httpBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Length", fmt.Sprint(httpBig))
 		src := io.LimitReader(mrand.NewChaCha8(bigSeed), httpBig)
 		buf := make([]byte, 256<<10)
-		_, _ = io.CopyBuffer(w, src, buf)
+		n, err := io.CopyBuffer(w, src, buf)
+		b.ended(bodyEnd{path: "/big", n: n, err: err})
+	case "/upload":
+		n, err := io.Copy(io.Discard, r.Body)
+		b.ended(bodyEnd{path: "/upload", n: n, err: err})
 	case "/hang":
 		select {
 		case <-r.Context().Done():
@@ -83,7 +103,7 @@ func (b *httpBackend) distinctRemotes() map[string]int {
 }
 
 func newHTTPBackend(f *framework.Framework, name string) *httpBackend {
-	b := &httpBackend{name: name, remotes: map[string]int{}}
+	b := &httpBackend{name: name, remotes: map[string]int{}, ends: make(chan bodyEnd, 8)}
 	b.addr = f.HTTPServer(b)
 	return b
 }
@@ -96,6 +116,8 @@ type httpWorld struct {
 	ids    map[string]string // instance alias -> id
 	client *http.Client
 	ka     *httpBackend
+	mid    *httpBackend       // for clients that leave mid-body
+	ws     *framework.Traffic // bytes the WebSocket backend read and wrote
 }
 
 func (w *httpWorld) url(host, path string) string { return "http://" + host + path }
@@ -108,10 +130,10 @@ func TestHTTPEntry(t *testing.T) {
 	m := startPluginMaster(t, f, "master", framework.PluginDir(t), "http")
 	keyA, keyB, keyOffline := newKey(t), newKey(t), newKey(t)
 	exact, wild, path := newHTTPBackend(f, "exact"), newHTTPBackend(f, "wildcard"), newHTTPBackend(f, "path")
-	ka := newHTTPBackend(f, "keepalive")
-	ws := f.WSEcho()
+	ka, mid := newHTTPBackend(f, "keepalive"), newHTTPBackend(f, "mid")
+	ws, wsTraffic := f.WSEchoCounted()
 	port := f.Port()
-	w := &httpWorld{f: f, m: m, entry: framework.Addr(port), ids: map[string]string{}, ka: ka}
+	w := &httpWorld{f: f, m: m, entry: framework.Addr(port), ids: map[string]string{}, ka: ka, mid: mid, ws: wsTraffic}
 
 	type spec struct{ alias, target, key, query string }
 	specs := []spec{
@@ -119,6 +141,7 @@ func TestHTTPEntry(t *testing.T) {
 		{"wildcard", wild.addr, keyB, "host=*.example.com"},
 		{"path", path.addr, keyB, "host=app.example.com&path=/api"},
 		{"keepalive", ka.addr, keyA, "host=ka.example.net"},
+		{"mid", mid.addr, keyB, "host=mid.example.net"},
 		{"ws", ws, keyA, "host=ws.example.net"},
 		{"auth", exact.addr, keyA, "host=auth.example.net&auth=alice:s3cret"},
 		{"offline", exact.addr, keyOffline, "host=offline.example.net"},
@@ -152,6 +175,7 @@ func TestHTTPEntry(t *testing.T) {
 	t.Run("routing", w.routing)
 	t.Run("keep-alive", w.keepAlive)
 	t.Run("download 100MiB", w.download)
+	t.Run("client leaves mid-body", w.midBody)
 	t.Run("websocket", w.websocket)
 	t.Run("error pages", w.errorPages)
 	t.Run("slowloris", w.slowloris)
@@ -263,6 +287,65 @@ func (w *httpWorld) download(t *testing.T) {
 	})
 }
 
+// midBody: a client that hangs up in the middle of its request body, or of
+// the response body, ends only its own request: the backend sees the body
+// end early or its writes fail (so nothing is left streaming into the
+// tunnel), and the entry keeps serving.
+func (w *httpWorld) midBody(t *testing.T) {
+	t.Parallel()
+	const announced, sent = 8 << 20, 1 << 20
+	expectEnd := func(what, path string) bodyEnd {
+		t.Helper()
+		select {
+		case e := <-w.mid.ends:
+			if e.path != path {
+				t.Fatalf("%s: the backend ended %s, want %s", what, e.path, path)
+			}
+			return e
+		case <-time.After(15 * time.Second):
+			t.Fatalf("%s: the backend is still busy with a client that left 15s ago", what)
+		}
+		return bodyEnd{}
+	}
+
+	c, err := net.DialTimeout("tcp", w.entry, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := fmt.Fprintf(c, "POST /upload HTTP/1.1\r\nHost: mid.example.net\r\nContent-Length: %d\r\n\r\n", announced); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Write(framework.RandomBytes(sent)); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	if e := expectEnd("upload cut short", "/upload"); e.err == nil || e.n >= announced {
+		t.Errorf("upload cut short after %d of %d bytes: the backend read %d bytes, err %v; want an early end", sent, announced, e.n, e.err)
+	}
+
+	c, err = net.DialTimeout("tcp", w.entry, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetDeadline(time.Now().Add(20 * time.Second))
+	if _, err := io.WriteString(c, "GET /big HTTP/1.1\r\nHost: mid.example.net\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := io.CopyN(io.Discard, c, sent); err != nil {
+		t.Fatalf("first MiB of the download: %v", err)
+	}
+	_ = c.Close()
+	if e := expectEnd("download abandoned", "/big"); e.err == nil || e.n >= httpBig {
+		t.Errorf("download abandoned after 1 MiB: the backend wrote %d of %d bytes, err %v; want its writes to fail", e.n, httpBig, e.err)
+	}
+
+	status, _, body, err := entryGet(w.client, w.url("mid.example.net", "/after"))
+	if err != nil || status != http.StatusOK || !strings.HasPrefix(body, "backend=mid") {
+		t.Fatalf("request after two clients left mid-body: %d %q %v", status, body, err)
+	}
+}
+
 // wsDial opens a WebSocket to ws.example.net through the entry.
 func (w *httpWorld) wsDial(ctx context.Context) (*websocket.Conn, error) {
 	d := websocket.Dialer{
@@ -300,8 +383,10 @@ func wsEcho(c *websocket.Conn, mt int, p []byte) error {
 	return nil
 }
 
-// websocket: text, binary, ping/pong, close, a 16 MiB message, 20
-// concurrent sockets; the instance counts at least the bytes sent.
+// websocket: text, binary, ping/pong, close, a 16 MiB message, 100
+// concurrent sockets; once every socket has closed, the instance has
+// counted exactly the bytes the backend read and wrote (handshakes and
+// frames included).
 func (w *httpWorld) websocket(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -351,17 +436,12 @@ func (w *httpWorld) websocket(t *testing.T) {
 	t.Logf("16 MiB WebSocket echo in %v", time.Since(start).Round(time.Millisecond))
 
 	// Close handshake: the server answers the close frame with its own.
-	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "bye"), time.Now().Add(5*time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
-	_, _, err = c.ReadMessage()
-	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
-		t.Errorf("after sending close 1000: %v, want the server's close 1000", err)
+	if err := wsClose(c); err != nil {
+		t.Error(err)
 	}
 
-	// 20 sockets at once, each with its own conversation.
+	// 100 sockets at once, each with its own conversation and a complete
+	// close handshake.
 	var wg sync.WaitGroup
 	errs := make(chan error, wsSockets)
 	for i := range wsSockets {
@@ -383,7 +463,9 @@ func (w *httpWorld) websocket(t *testing.T) {
 				}
 				sent.Add(int64(len(p)))
 			}
-			_ = c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second))
+			if err := wsClose(c); err != nil {
+				errs <- fmt.Errorf("socket %d: %w", i, err)
+			}
 		})
 	}
 	wg.Wait()
@@ -391,10 +473,29 @@ func (w *httpWorld) websocket(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
+	_ = c.Close()
 	total := sent.Load()
-	w.m.WaitInstance(w.ids["ws"], ready, fmt.Sprintf("counting at least the %d WebSocket bytes each way", total), func(in framework.Instance) bool {
-		return in.TCPRx >= total && in.TCPTx >= total
+	in := w.m.WaitInstance(w.ids["ws"], ready, "every WebSocket connection ended", func(in framework.Instance) bool {
+		return in.TCPs == 0 && in.TCPRx >= total && in.TCPTx >= total
 	})
+	if rx, tx := w.ws.Read.Load(), w.ws.Written.Load(); in.TCPRx != rx || in.TCPTx != tx {
+		t.Errorf("instance counted rx %d tx %d; the backend read %d and wrote %d (payload %d each way)", in.TCPRx, in.TCPTx, rx, tx, total)
+	}
+}
+
+// wsClose does the close handshake: it sends a close frame and reads until
+// the server's close frame comes back.
+func wsClose(c *websocket.Conn) error {
+	if err := c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(5*time.Second)); err != nil {
+		return fmt.Errorf("send close: %w", err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, _, err := c.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseNormalClosure {
+		return fmt.Errorf("after sending close 1000: %v, want the server's close 1000", err)
+	}
+	return nil
 }
 
 // errorPages: 404 naming the host, 401 with WWW-Authenticate, 502 for an

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -217,10 +218,56 @@ func (f *Framework) UDPEcho() string {
 // (host:port, no scheme).
 func (f *Framework) HTTPServer(handler http.Handler) string {
 	f.t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, _ := f.countedHTTPServer(handler)
+	return addr
+}
+
+// Traffic is what a counted server read and wrote on all its connections,
+// raw bytes on the wire (HTTP heads, WebSocket frames and all).
+type Traffic struct {
+	Read, Written atomic.Int64
+}
+
+// countingListener counts the bytes of every connection it accepts.
+type countingListener struct {
+	net.Listener
+	t *Traffic
+}
+
+func (l countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, t: l.t}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	t *Traffic
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.t.Read.Add(int64(n))
+	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.t.Written.Add(int64(n))
+	return n, err
+}
+
+// countedHTTPServer is HTTPServer that also counts its traffic.
+func (f *Framework) countedHTTPServer(handler http.Handler) (string, *Traffic) {
+	f.t.Helper()
+	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatalf("e2e: http server listen: %v", err)
 	}
+	traffic := &Traffic{}
+	l := countingListener{Listener: tl, t: traffic}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
 	wg.Go(func() { _ = srv.Serve(l) })
@@ -228,7 +275,7 @@ func (f *Framework) HTTPServer(handler http.Handler) string {
 		_ = srv.Close()
 		return waitGroupTimeout(&wg, mockStopWait, "http server")
 	})
-	return l.Addr().String()
+	return l.Addr().String(), traffic
 }
 
 // WSEcho starts a WebSocket server that echoes text and binary messages
@@ -236,13 +283,22 @@ func (f *Framework) HTTPServer(handler http.Handler) string {
 // (dial ws://ADDR/).
 func (f *Framework) WSEcho() string {
 	f.t.Helper()
+	addr, _ := f.WSEchoCounted()
+	return addr
+}
+
+// WSEchoCounted is WSEcho that also counts the bytes the server read and
+// wrote, handshakes and frames included: what a tunnel in front of it must
+// have counted once every connection has ended.
+func (f *Framework) WSEchoCounted() (string, *Traffic) {
+	f.t.Helper()
 	ws := &wsEcho{conns: make(map[*websocket.Conn]struct{})}
 	ws.upgrader.CheckOrigin = func(*http.Request) bool { return true }
-	addr := f.HTTPServer(ws)
+	addr, traffic := f.countedHTTPServer(ws)
 	// Registered after the HTTP server, so it runs first: hijacked
 	// connections are invisible to http.Server.Close.
 	f.addCloser(ws.close)
-	return addr
+	return addr, traffic
 }
 
 type wsEcho struct {
