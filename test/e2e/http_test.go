@@ -25,9 +25,10 @@ import (
 
 // Specs of the http handler (run as the burrow-http plugin process) on one
 // shared entry port: routing by exact host, *.wildcard and path prefix to
-// backends behind two agents, keep-alive reuse of tunnel streams, a 100 MiB
-// download, WebSocket, the truthful error pages (404, 401, 502, 504, 431)
-// and a slowloris client that must not block others.
+// backends behind two agents, keep-alive reuse of tunnel streams, 100 MiB
+// down and up, clients that leave mid-body, WebSocket with exact counters,
+// the truthful error pages (404, 401, 502, 504, 431) and a slowloris client
+// that must not block others.
 
 const (
 	httpBig      = 100 << 20
@@ -73,8 +74,12 @@ func (b *httpBackend) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		n, err := io.CopyBuffer(w, src, buf)
 		b.ended(bodyEnd{path: "/big", n: n, err: err})
 	case "/upload":
-		n, err := io.Copy(io.Discard, r.Body)
+		h := sha256.New()
+		n, err := io.Copy(h, r.Body)
 		b.ended(bodyEnd{path: "/upload", n: n, err: err})
+		if err == nil {
+			_, _ = fmt.Fprintf(w, "%d %x", n, h.Sum(nil))
+		}
 	case "/hang":
 		select {
 		case <-r.Context().Done():
@@ -175,6 +180,7 @@ func TestHTTPEntry(t *testing.T) {
 	t.Run("routing", w.routing)
 	t.Run("keep-alive", w.keepAlive)
 	t.Run("download 100MiB", w.download)
+	t.Run("upload 100MiB", w.upload)
 	t.Run("client leaves mid-body", w.midBody)
 	t.Run("websocket", w.websocket)
 	t.Run("error pages", w.errorPages)
@@ -254,7 +260,7 @@ func (w *httpWorld) keepAlive(t *testing.T) {
 	}
 }
 
-// download: 100 MiB through the proxy, intact.
+// download: 100 MiB from the backend through the proxy, intact.
 func (w *httpWorld) download(t *testing.T) {
 	t.Parallel()
 	wantSum := make(chan string, 1)
@@ -284,6 +290,35 @@ func (w *httpWorld) download(t *testing.T) {
 	t.Logf("100 MiB in %v (%.0f MiB/s)", elapsed.Round(time.Millisecond), float64(httpBig>>20)/elapsed.Seconds())
 	w.m.WaitInstance(w.ids["exact"], ready, "counting the download", func(in framework.Instance) bool {
 		return in.TCPTx >= httpBig
+	})
+}
+
+// upload: 100 MiB through the proxy to the backend, intact.
+func (w *httpWorld) upload(t *testing.T) {
+	t.Parallel()
+	seed := [32]byte{'u', 'p'}
+	h := sha256.New()
+	_, _ = io.Copy(h, io.LimitReader(mrand.NewChaCha8(seed), httpBig))
+	want := fmt.Sprintf("%d %x", httpBig, h.Sum(nil))
+	c := entryClient(t, w.entry, 90*time.Second)
+	req, err := http.NewRequest(http.MethodPost, w.url("app.example.com", "/upload"), io.LimitReader(mrand.NewChaCha8(seed), httpBig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = httpBig
+	start := time.Now()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK || string(body) != want {
+		t.Fatalf("POST 100 MiB: status %d, answer %q, err %v; want 200 and %q", resp.StatusCode, body, err, want)
+	}
+	t.Logf("100 MiB up in %v", time.Since(start).Round(time.Millisecond))
+	w.m.WaitInstance(w.ids["exact"], ready, "counting the upload", func(in framework.Instance) bool {
+		return in.TCPRx >= httpBig
 	})
 }
 
