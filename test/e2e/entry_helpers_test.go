@@ -8,73 +8,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 )
 
 // Client and backend helpers shared by the specs of entry handlers (http,
-// socks5, tcp): an HTTP client pinned to an entry port, a byte-counting
-// HTTP backend, a SOCKS5 CONNECT handshake and an echo round trip.
-
-// countingHTTP is an HTTP backend that counts every byte it reads and
-// writes on its connections: what the proxy sent it and what it answered.
-type countingHTTP struct {
-	addr   string
-	rx, tx atomic.Int64
-}
-
-type countingListener struct {
-	net.Listener
-	c *countingHTTP
-}
-
-func (l countingListener) Accept() (net.Conn, error) {
-	c, err := l.Listener.Accept()
-	if err != nil {
-		return nil, err
-	}
-	return &countingConn{Conn: c, c: l.c}, nil
-}
-
-type countingConn struct {
-	net.Conn
-	c *countingHTTP
-}
-
-func (c *countingConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	c.c.rx.Add(int64(n))
-	return n, err
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.Conn.Write(p)
-	c.c.tx.Add(int64(n))
-	return n, err
-}
-
-// startCountingHTTP serves h on a loopback port until the spec ends.
-func startCountingHTTP(t *testing.T, h http.Handler) *countingHTTP {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &countingHTTP{addr: l.Addr().String()}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
-	done := make(chan struct{})
-	go func() { defer close(done); _ = srv.Serve(countingListener{l, c}) }()
-	t.Cleanup(func() {
-		_ = srv.Close()
-		select {
-		case <-done:
-		case <-time.After(5 * time.Second):
-			t.Error("counting http backend did not stop")
-		}
-	})
-	return c
-}
+// socks5, tcp): an HTTP client pinned to an entry port, a SOCKS5 CONNECT
+// handshake and an echo round trip.
 
 // entryClient is an HTTP client that sends every request to entry, whatever
 // the URL's host (which becomes the Host header).

@@ -93,7 +93,8 @@ type plugWorld struct {
 	tcpAddr, udpAddr     string
 	httpEntry, socksAddr string
 	tcpEcho              string
-	backend              *countingHTTP
+	backend              *framework.Traffic // what the http backend read and wrote
+	backendAddr          string
 	client               *http.Client
 	tcpPort, udpPort     int
 	httpPort, socksPort  int
@@ -131,7 +132,7 @@ func TestPluginsProcesses(t *testing.T) {
 	m := w.m
 	w.tcpEcho = f.TCPEcho()
 	udpEcho := f.UDPEcho()
-	w.backend = startCountingHTTP(t, http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+	w.backendAddr, w.backend = f.CountedHTTPServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		_, _ = io.Copy(io.Discard, r.Body)
 		_, _ = io.WriteString(rw, "plug-backend "+r.URL.Path)
 	}))
@@ -141,7 +142,7 @@ func TestPluginsProcesses(t *testing.T) {
 	key := w.agentKey
 	w.tcpID = m.Create(fmt.Sprintf("tcp://%s/%s?agent=%s", w.tcpAddr, w.tcpEcho, key), "plug-tcp").ID
 	w.udpID = m.Create(fmt.Sprintf("udp://%s/%s?agent=%s", w.udpAddr, udpEcho, key), "plug-udp").ID
-	w.httpID = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=plug.example.com", w.httpEntry, w.backend.addr, key), "plug-http").ID
+	w.httpID = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=plug.example.com", w.httpEntry, w.backendAddr, key), "plug-http").ID
 	w.socksID = m.Create(fmt.Sprintf("socks5://%s/127.0.0.0/8?agent=%s&auth=alice:s3cret", w.socksAddr, key), "plug-socks5").ID
 	w.agent = f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug", key, m.BridgeAddr()))
 	w.agent.MustWaitLog(logConnected, ready)
@@ -188,7 +189,7 @@ func (w *plugWorld) traffic(t *testing.T) {
 	for _, id := range []string{w.tcpID, w.udpID, w.httpID, w.socksID} {
 		plugSteady(t, m, id)
 	}
-	rx0, tx0 := w.backend.rx.Load(), w.backend.tx.Load()
+	rx0, tx0 := w.backend.Read.Load(), w.backend.Written.Load()
 
 	// tcp: one connection, handed off to the host by burrow-tcp.
 	f.ExpectTCPEcho(w.tcpAddr).Payload(framework.RandomBytes(plugTCPBytes)).Ensure()
@@ -243,7 +244,7 @@ func (w *plugWorld) traffic(t *testing.T) {
 		t.Fatalf("echo through socks5: %v", err)
 	}
 
-	rx, tx := w.backend.rx.Load()-rx0, w.backend.tx.Load()-tx0
+	rx, tx := w.backend.Read.Load()-rx0, w.backend.Written.Load()-tx0
 	if rx < 50000 || tx == 0 {
 		t.Fatalf("http backend counted rx %d tx %d, want rx >= 50000 and tx > 0", rx, tx)
 	}

@@ -218,7 +218,7 @@ func (f *Framework) UDPEcho() string {
 // (host:port, no scheme).
 func (f *Framework) HTTPServer(handler http.Handler) string {
 	f.t.Helper()
-	addr, _ := f.countedHTTPServer(handler)
+	addr, _ := f.CountedHTTPServer(handler)
 	return addr
 }
 
@@ -259,8 +259,10 @@ func (c *countingConn) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// countedHTTPServer is HTTPServer that also counts its traffic.
-func (f *Framework) countedHTTPServer(handler http.Handler) (string, *Traffic) {
+// CountedHTTPServer is HTTPServer that also counts the raw bytes it reads
+// and writes on all its connections: what a proxy sent it and what it
+// answered.
+func (f *Framework) CountedHTTPServer(handler http.Handler) (string, *Traffic) {
 	f.t.Helper()
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -294,7 +296,7 @@ func (f *Framework) WSEchoCounted() (string, *Traffic) {
 	f.t.Helper()
 	ws := &wsEcho{conns: make(map[*websocket.Conn]struct{})}
 	ws.upgrader.CheckOrigin = func(*http.Request) bool { return true }
-	addr, traffic := f.countedHTTPServer(ws)
+	addr, traffic := f.CountedHTTPServer(ws)
 	// Registered after the HTTP server, so it runs first: hijacked
 	// connections are invisible to http.Server.Close.
 	f.addCloser(ws.close)
