@@ -1,5 +1,5 @@
 // Package tcp is the TCP forwarding handler: it hands an instance's
-// listener to the host (sdk.Host.Forward), which accepts every connection,
+// listener to the host (sdk.Forwarder), which accepts every connection,
 // links it through the instance's agent to a target and copies the bytes
 // itself.
 package tcp

@@ -122,12 +122,7 @@ func (p *proc) serveDial(msg fdlink.Message) {
 		defer p.wg.Done()
 		link, err := in.host.Dial(p.ctx, linkRequest(r))
 		if err != nil {
-			reason := err.Error()
-			var le *sdk.LinkError
-			if errors.As(err, &le) {
-				reason = le.Reason
-			}
-			_ = fdlink.WriteVerdict(c, reason)
+			_ = fdlink.WriteVerdict(c, refusal(err))
 			_ = c.Close()
 			return
 		}
@@ -168,16 +163,23 @@ func (p *proc) serveForward(l *launch, msg fdlink.Message) {
 			err = errors.New("this host cannot forward listeners")
 		}
 	}
-	reason := ""
 	if err != nil {
-		reason = err.Error()
-		var le *sdk.LinkError
-		if errors.As(err, &le) {
-			reason = le.Reason
-		}
 		p.log.Warn("forward request refused", "err", err)
 	}
-	_ = fdlink.WriteVerdict(c, reason)
+	_ = fdlink.WriteVerdict(c, refusal(err))
+}
+
+// refusal is the verdict text for err: "" for none, the agent's or host's
+// reason for a LinkError, else the error's text.
+func refusal(err error) string {
+	if err == nil {
+		return ""
+	}
+	var le *sdk.LinkError
+	if errors.As(err, &le) {
+		return le.Reason
+	}
+	return err.Error()
 }
 
 // adopt turns a received descriptor into a connection, checking that it is
