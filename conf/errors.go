@@ -10,9 +10,14 @@ import (
 type URLError struct {
 	URL      string   // the URL as given, redacted
 	Problems []string // one entry per problem, in the order found
+	NoURL    bool     // the problems are of parameters alone (ParseParams)
 }
 
-// Error returns `invalid instance URL "<url>": <problem>[; <problem>...]`.
+// Error returns `invalid instance URL "<url>": <problem>[; <problem>...]`,
+// or without a URL (ParseParams) just the problems.
 func (e *URLError) Error() string {
+	if e.NoURL {
+		return strings.Join(e.Problems, "; ")
+	}
 	return "invalid instance URL " + strconv.Quote(e.URL) + ": " + strings.Join(e.Problems, "; ")
 }

@@ -1,8 +1,11 @@
 package conf
 
 import (
+	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -91,10 +94,12 @@ type Params struct {
 	Path        string        // path: URL path prefix an http instance serves, starts with "/"
 	Auth        string        // auth: "user:pass" (basic auth / SOCKS auth); secret
 	HostRewrite string        // hostrewrite: Host header sent upstream (http)
+	Redirect    string        // redirect: "https" or "https:PORT": answer 308 to HTTPS (http)
 	Allow       []string      // allow: what a client may dial: CIDRs, IPs, host:port, host:*, *.domain:port
 	Bridge      string        // bridge: host:port of the shared bridge (master; standalone tcp/udp/http)
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
+	Plugins     string        // plugins: the plugin directory (master); "" = "plugins" next to the binary
 	Idle        time.Duration // idle: UDP session idle timeout, default 60s, > 0
 }
 
@@ -128,67 +133,185 @@ func cloneStrings(s []string) []string {
 	return append([]string(nil), s...)
 }
 
+// schemeSet is a set of the schemes a parameter applies to.
+type schemeSet uint8
+
+// The scheme classes a parameter may apply to. onPlugin means any scheme
+// served by a handler plugin: such parameters are used by the host itself
+// (limits, accounting, the bridge a standalone run dials); everything else
+// on a plugin scheme is the plugin's, declared in its descriptor.
+const (
+	onMaster schemeSet = 1 << iota
+	onServer
+	onClient
+	onTCP
+	onUDP
+	onHTTP
+	onPlugin
+
+	onNodePass = onServer | onClient
+	onHandler  = onTCP | onUDP | onHTTP | onPlugin
+	onAll      = onMaster | onNodePass | onHandler
+)
+
+// setOf returns the class of scheme.
+func setOf(scheme string) schemeSet {
+	switch scheme {
+	case SchemeMaster:
+		return onMaster
+	case SchemeServer:
+		return onServer
+	case SchemeClient:
+		return onClient
+	case SchemeTCP:
+		return onTCP
+	case SchemeUDP:
+		return onUDP
+	case SchemeHTTP:
+		return onHTTP
+	}
+	return onPlugin
+}
+
+// keepsUnknown reports whether the scheme keeps parameters it does not know,
+// as NodePass does for its own schemes (server, client, master). Burrow's
+// own schemes refuse them.
+func keepsUnknown(scheme string) bool {
+	return setOf(scheme)&(onMaster|onNodePass) != 0
+}
+
 // paramSpec is one typed query parameter. set parses v (never "") into p
 // and returns "" or the problem, which must not contain v when secret.
 type paramSpec struct {
-	name   string
-	common bool // typed for plugin schemes too
-	secret bool // value never shown (errors, Redacted)
-	set    func(p *Params, v string) string
+	name string
+	on   schemeSet // the schemes that take it
+	// nodePass: the parameter is NodePass's, so a NodePass scheme it does
+	// not apply to keeps it untouched, as NodePass would; Burrow's own
+	// parameters on a scheme they do not apply to are an error everywhere.
+	nodePass bool
+	secret   bool // value never shown (errors, Redacted)
+	set      func(p *Params, v string) string
+	// why, if set, explains why the parameter does not apply to a scheme.
+	why map[string]string
 }
 
 // paramSpecs lists the typed parameters in the order problems are reported.
 var paramSpecs = []paramSpec{
-	{name: "log", common: true, set: func(p *Params, v string) string { p.Log = ParseLogLevel(v); return "" }},
-	{name: "tls", common: true, set: setTLS},
-	{name: "crt", common: true, set: func(p *Params, v string) string { p.Crt = v; return "" }},
-	{name: "key", common: true, set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
-	{name: "fp", set: setFP},
-	{name: "sni", set: setSNI},
-	{name: "dns", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
-	{name: "dial", common: true, set: setDial},
-	{name: "read", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.Read }, 0)},
-	{name: "rate", common: true, set: intParam(func(p *Params) *int { return &p.Rate }, 0, -1)},
-	{name: "slot", common: true, set: intParam(func(p *Params) *int { return &p.Slot }, 1, -1)},
-	{name: "proxy", common: true, set: boolParam(func(p *Params) *bool { return &p.Proxy })},
-	{name: "block", set: setBlock},
-	{name: "notcp", set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
-	{name: "noudp", set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
-	{name: "mode", set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
-	{name: "min", set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
-	{name: "max", set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
-	{name: "type", set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
-	{name: "agent", common: true, secret: true, set: func(p *Params, v string) string { p.Agent = v; return "" }},
-	{name: "host", set: setHost},
-	{name: "path", set: setPath},
-	{name: "auth", common: true, secret: true, set: setAuth},
-	{name: "hostrewrite", set: setHostRewrite},
-	{name: "allow", set: setAllow},
-	{name: "bridge", common: true, set: setBridge},
-	{name: "data", set: func(p *Params, v string) string { p.Data = v; return "" }},
-	{name: "handlers", set: setHandlers},
-	{name: "idle", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+	{name: "log", on: onAll, nodePass: true, set: func(p *Params, v string) string { p.Log = ParseLogLevel(v); return "" }},
+	{name: "tls", on: onAll, nodePass: true, set: setTLS},
+	{name: "crt", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.Crt = v; return "" }},
+	{name: "key", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
+	{name: "fp", on: onClient, set: setFP},
+	{name: "sni", on: onClient, nodePass: true, set: setSNI},
+	{name: "dns", on: onNodePass, nodePass: true, set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
+	{name: "dial", on: onNodePass, nodePass: true, set: setDial, why: map[string]string{
+		SchemeTCP: "the agent dials the target; set dial= on the agent's client:// URL", SchemeUDP: "the agent dials the target; set dial= on the agent's client:// URL",
+		SchemeHTTP: "the agent dials the target; set dial= on the agent's client:// URL",
+	}},
+	{name: "read", on: onNodePass | onHandler, nodePass: true, set: durationParam(func(p *Params) *time.Duration { return &p.Read }, 0)},
+	{name: "rate", on: onNodePass | onHandler, nodePass: true, set: intParam(func(p *Params) *int { return &p.Rate }, 0, -1)},
+	{name: "slot", on: onNodePass | onHandler, nodePass: true, set: intParam(func(p *Params) *int { return &p.Slot }, 1, -1)},
+	{name: "proxy", on: onNodePass | onTCP | onPlugin, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.Proxy }), why: map[string]string{
+		SchemeHTTP: "one upstream connection carries many clients' requests; backends get X-Forwarded-For and X-Real-IP instead",
+		SchemeUDP:  "the PROXY protocol header is for TCP connections",
+	}},
+	{name: "block", on: onNodePass, nodePass: true, set: setBlock},
+	{name: "notcp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
+	{name: "noudp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
+	{name: "mode", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
+	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
+	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
+	{name: "type", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
+	{name: "agent", on: onHandler, secret: true, set: func(p *Params, v string) string { p.Agent = v; return "" }},
+	{name: "host", on: onHTTP, set: setHost},
+	{name: "path", on: onHTTP, set: setPath},
+	{name: "auth", on: onHTTP | onPlugin, secret: true, set: setAuth},
+	{name: "hostrewrite", on: onHTTP, set: setHostRewrite},
+	{name: "redirect", on: onHTTP, set: setRedirect},
+	{name: "allow", on: onClient, set: setAllow},
+	{name: "bridge", on: onMaster | onHandler, set: setBridge},
+	{name: "data", on: onMaster, set: func(p *Params, v string) string { p.Data = v; return "" }},
+	{name: "handlers", on: onMaster, set: setHandlers},
+	{name: "plugins", on: onMaster, set: func(p *Params, v string) string { p.Plugins = v; return "" }},
+	{name: "idle", on: onServer | onUDP, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+}
+
+// specNamed returns the parameter called name, or nil.
+func specNamed(name string) *paramSpec {
+	for i := range paramSpecs {
+		if paramSpecs[i].name == name {
+			return &paramSpecs[i]
+		}
+	}
+	return nil
 }
 
 // isSecretParam reports whether the value of query parameter name is secret.
 func isSecretParam(name string) bool {
+	s := specNamed(name)
+	return s != nil && s.secret
+}
+
+// PluginHostParams are the parameters the host itself uses on an instance
+// of a plugin scheme; every other parameter of such an instance must be
+// declared by the plugin (see CheckDeclared).
+func PluginHostParams() []string {
+	var names []string
 	for _, s := range paramSpecs {
-		if s.name == name {
-			return s.secret
+		if s.on&onPlugin != 0 && s.name != "auth" {
+			names = append(names, s.name)
 		}
 	}
-	return false
+	return names
+}
+
+// Applies reports whether the parameter called name is one scheme takes.
+func Applies(scheme, name string) bool {
+	s := specNamed(name)
+	return s != nil && s.on&setOf(scheme) != 0
+}
+
+// knownNames returns the names of the parameters scheme takes, plus extra.
+func knownNames(scheme string, extra []string) []string {
+	set := setOf(scheme)
+	names := append([]string(nil), extra...)
+	for _, s := range paramSpecs {
+		if s.on&set != 0 {
+			names = append(names, s.name)
+		}
+	}
+	return names
+}
+
+// unknownProblem describes a parameter the scheme does not take, naming the
+// closest one it does take when there is one.
+func unknownProblem(scheme, name string, known []string) string {
+	if s := specNamed(name); s != nil {
+		msg := fmt.Sprintf("parameter %s does not apply to %s", name, scheme)
+		if why := s.why[scheme]; why != "" {
+			msg += ": " + why
+		}
+		return msg
+	}
+	msg := fmt.Sprintf("unknown parameter %q for %s", name, scheme)
+	if c := closest(name, known); c != "" {
+		msg += fmt.Sprintf(" (did you mean %q?)", c)
+	}
+	return msg
 }
 
 // parseParams returns the typed view of q for scheme, and the problems found.
-// Plugin schemes only get the common parameters typed; the others stay in
-// the query for the plugin to check.
+// A parameter the scheme does not take is a problem on Burrow's own schemes;
+// NodePass's schemes keep unknown parameters (and NodePass parameters that
+// do not apply to them) as NodePass does. On plugin schemes only the
+// parameters the host uses are typed here; the plugin's own are checked
+// against its descriptor by CheckDeclared.
 func parseParams(scheme string, q url.Values) (Params, []string) {
 	p := DefaultParams()
 	var problems []string
-	builtin := IsBuiltinScheme(scheme)
+	set := setOf(scheme)
 	for _, s := range paramSpecs {
-		if !builtin && !s.common {
+		if s.on&set == 0 {
 			continue
 		}
 		v := q.Get(s.name)
@@ -199,8 +322,121 @@ func parseParams(scheme string, q url.Values) (Params, []string) {
 			problems = append(problems, "parameter "+s.name+": "+msg)
 		}
 	}
+	if set != onPlugin {
+		known := knownNames(scheme, nil)
+		for _, name := range sortedKeys(q) {
+			s := specNamed(name)
+			switch {
+			case s != nil && s.on&set != 0:
+			case keepsUnknown(scheme) && (s == nil || s.nodePass):
+			default:
+				problems = append(problems, unknownProblem(scheme, name, known))
+			}
+		}
+	}
 	if p.TLS == TLSFiles && (p.Crt == "" || p.KeyFile == "") {
 		problems = append(problems, "parameter tls=2 requires crt and key")
 	}
 	return p, problems
+}
+
+// ParseParams returns the typed parameters of an instance of scheme whose
+// query is params (one value each, as a handler's InstanceSpec carries
+// them): handlers use it so that their parameters are read and checked by
+// the same rules as the URL. agent= is not required: the host keeps the
+// pool key and handlers never see it. The error is a *URLError without a URL.
+func ParseParams(scheme string, params map[string]string) (Params, error) {
+	q := make(url.Values, len(params))
+	for k, v := range params {
+		q[k] = []string{v}
+	}
+	p, problems := parseParams(scheme, q)
+	check := p
+	if check.Agent == "" {
+		check.Agent = "-" // the host's: not the handler's to check
+	}
+	problems = append(problems, schemeProblems(scheme, check)...)
+	if len(problems) > 0 {
+		return p, &URLError{Problems: problems, NoURL: true}
+	}
+	return p, nil
+}
+
+// Declared is a parameter a plugin declares in its descriptor.
+type Declared struct {
+	Name string
+	Type string // "string", "int", "bool", "duration", "list"
+}
+
+// CheckDeclared checks an instance of a plugin scheme against the
+// parameters its plugin declares: every parameter must be one the host uses
+// (PluginHostParams) or a declared one, and a declared one's value must have
+// its type. The error is a *URLError naming each problem.
+func CheckDeclared(inst *Instance, declared []Declared) error {
+	types := make(map[string]string, len(declared))
+	names := PluginHostParams()
+	for _, d := range declared {
+		types[d.Name] = d.Type
+		names = append(names, d.Name)
+	}
+	var problems []string
+	for _, name := range sortedKeys(inst.Query) {
+		typ, ok := types[name]
+		if !ok {
+			if s := specNamed(name); s != nil && s.on&onPlugin != 0 && s.name != "auth" {
+				continue
+			}
+			problems = append(problems, unknownProblem(inst.Scheme, name, names))
+			continue
+		}
+		v := inst.Query.Get(name)
+		if v == "" {
+			continue
+		}
+		if msg := checkType(typ, v, isSecretParam(name)); msg != "" {
+			problems = append(problems, "parameter "+name+": "+msg)
+		}
+	}
+	if len(problems) > 0 {
+		return &URLError{URL: inst.Redacted(), Problems: problems}
+	}
+	return nil
+}
+
+// checkType returns "" or why v is not a value of a declared type.
+func checkType(typ, v string, secret bool) string {
+	shown := fmt.Sprintf("%q", v)
+	if secret {
+		shown = "the value"
+	}
+	switch typ {
+	case "int":
+		if _, err := strconv.Atoi(v); err != nil {
+			return shown + " is not an integer"
+		}
+	case "bool":
+		if b := strings.ToLower(v); b != "0" && b != "1" && b != "true" && b != "false" {
+			return shown + " is not 0 or 1"
+		}
+	case "duration":
+		if _, ok := parseDuration(v); !ok {
+			return shown + " is not a duration (e.g. 30s, 5m)"
+		}
+	case "list":
+		for item := range strings.SplitSeq(v, ",") {
+			if item == "" {
+				return "empty item in the list"
+			}
+		}
+	}
+	return ""
+}
+
+func sortedKeys(q url.Values) []string {
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
 }

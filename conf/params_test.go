@@ -90,8 +90,7 @@ func TestParamsValid(t *testing.T) {
 		{"idle=30", func(p Params) bool { return p.Idle == 30*time.Second }},
 	}
 	for _, tt := range tests {
-		// server: every parameter is typed for built-in schemes.
-		raw := "server://:1/h:2?" + tt.query
+		raw := urlTaking(t, tt.query)
 		inst := mustParse(t, raw)
 		if !tt.check(inst.Params) {
 			t.Errorf("%s: params %+v", raw, inst.Params)
@@ -150,7 +149,7 @@ func TestParamsInvalid(t *testing.T) {
 		{"idle=x", `parameter idle: "x" is not a duration`},
 	}
 	for _, tt := range tests {
-		raw := "server://:1/h:2?" + tt.query
+		raw := urlTaking(t, tt.query)
 		_, err := Parse(raw)
 		if err == nil {
 			t.Errorf("Parse(%q) succeeded", raw)
@@ -162,17 +161,124 @@ func TestParamsInvalid(t *testing.T) {
 	}
 }
 
+// urlTaking returns a URL of the first scheme that takes the query's first
+// parameter, with query appended.
+func urlTaking(t *testing.T, query string) string {
+	t.Helper()
+	name, _, _ := strings.Cut(query, "=")
+	s := specNamed(name)
+	if s == nil {
+		t.Fatalf("no parameter %q", name)
+	}
+	for _, c := range []struct {
+		on  schemeSet
+		url string
+	}{
+		{onServer, "server://:1/h:2?"}, {onClient, "client://h:1?"}, {onTCP, "tcp://:1/h:2?"},
+		{onUDP, "udp://:1/h:2?agent=a&"}, {onHTTP, "http://:80?agent=a&"}, {onMaster, "master://:9090?"},
+	} {
+		if s.on&c.on == 0 {
+			continue
+		}
+		if c.on == onHTTP && name != "host" {
+			return c.url + "host=x.com&" + query
+		}
+		if c.on == onTCP && name != "agent" {
+			return c.url + "agent=a&" + query
+		}
+		return c.url + query
+	}
+	t.Fatalf("parameter %q applies to no built-in scheme", name)
+	return ""
+}
+
+// TestParamsApply checks where parameters are accepted: unknown names are
+// refused on Burrow's schemes with the closest known name, kept on
+// NodePass's; a parameter on a scheme it does not apply to is refused,
+// except a NodePass parameter on a NodePass scheme.
+func TestParamsApply(t *testing.T) {
+	refused := []struct{ raw, want string }{
+		{"tcp://:1/h:2?agent=a&sloot=3", `unknown parameter "sloot" for tcp (did you mean "slot"?)`},
+		{"client://h:1?allow=10.0.0.0/8", ""},
+		{"http://:80?agent=a&host=x.com&alow=1.2.3.4", `unknown parameter "alow" for http (did you mean`},
+		{"udp://:1/h:2?agent=a&zzz=1", `unknown parameter "zzz" for udp`},
+		{"tcp://:1/h:2?agent=a&host=x.com", `parameter host does not apply to tcp`},
+		{"tcp://:1/h:2?agent=a&auth=u:p", `parameter auth does not apply to tcp`},
+		{"http://:80?agent=a&host=x.com&proxy=1", `parameter proxy does not apply to http: one upstream connection`},
+		{"udp://:1/h:2?agent=a&proxy=1", `parameter proxy does not apply to udp`},
+		{"tcp://:1/h:2?agent=a&dial=10.0.0.1", `parameter dial does not apply to tcp: the agent dials`},
+		{"server://:1/h:2?allow=10.0.0.0/8", `parameter allow does not apply to server`},
+		{"client://h:1?host=x.com", `parameter host does not apply to client`},
+		{"master://:9090?agent=x", `parameter agent does not apply to master`},
+		{"http://:80?agent=a&host=x.com&redirect=http", `parameter redirect: "http" must be https or https:PORT`},
+		{"http://:80?agent=a&host=x.com&redirect=https&tls=1", `redirect: is for plain-HTTP instances`},
+	}
+	for _, tt := range refused {
+		_, err := Parse(tt.raw)
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("Parse(%q): %v", tt.raw, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("Parse(%q) = %v, want it to contain %q", tt.raw, err, tt.want)
+		}
+	}
+	for _, raw := range []string{
+		"server://:1/h:2?lbs=2&foo=bar",   // unknown: kept, as NodePass does
+		"client://h:1?crt=/c.pem",         // a NodePass parameter the client does not use: kept
+		"server://:1/h:2?min=0&sni=a%20b", // NodePass's client parameters on a server: kept untyped
+		"master://:9090?foo=1",
+	} {
+		if _, err := Parse(raw); err != nil {
+			t.Errorf("Parse(%q): %v", raw, err)
+		}
+	}
+}
+
+func TestParseParamsAndDeclared(t *testing.T) {
+	p, err := ParseParams("http", map[string]string{"host": "A.com", "read": "5", "agent": "k"})
+	if err != nil || p.Host[0] != "a.com" || p.Read != 5*time.Second {
+		t.Fatalf("ParseParams = %+v, %v", p, err)
+	}
+	if _, err := ParseParams("http", map[string]string{"agent": "k", "host": "a.com", "hots": "x"}); err == nil ||
+		!strings.Contains(err.Error(), `did you mean "host"`) {
+		t.Fatalf("ParseParams unknown: %v", err)
+	}
+	if _, err := ParseParams("udp", map[string]string{"agent": "k", "idle": "0"}); err == nil || !strings.Contains(err.Error(), "idle") {
+		t.Fatalf("ParseParams idle=0: %v", err)
+	}
+	decl := []Declared{{Name: "auth", Type: "string"}, {Name: "handoff", Type: "bool"}, {Name: "n", Type: "int"}}
+	if err := CheckDeclared(mustParse(t, "socks5://:1080?auth=u:p&handoff=1&n=3&slot=9&rate=1"), decl); err != nil {
+		t.Fatalf("CheckDeclared: %v", err)
+	}
+	for raw, want := range map[string]string{
+		"socks5://:1080?handof=1":      `unknown parameter "handof" for socks5 (did you mean "handoff"?)`,
+		"socks5://:1080?handoff=maybe": `parameter handoff: "maybe" is not 0 or 1`,
+		"socks5://:1080?n=x":           `parameter n: "x" is not an integer`,
+		"socks5://:1080?mode=1":        `parameter mode does not apply to socks5`,
+		"socks5://:1080?host=a.com":    `parameter host does not apply to socks5`,
+		"plug://:1?auth=u:p":           `parameter auth does not apply to plug`,
+	} {
+		err := CheckDeclared(mustParse(t, raw), decl[1:])
+		if raw != "plug://:1?auth=u:p" {
+			err = CheckDeclared(mustParse(t, raw), decl)
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckDeclared(%q) = %v, want %q", raw, err, want)
+		}
+	}
+}
+
 func TestConfigDefaults(t *testing.T) {
 	tests := map[string]string{
 		// the spec's example, byte for byte (with & instead of \u0026)
 		"server://127.0.0.1:33997/127.0.0.1:32937?log=debug": "server://127.0.0.1:33997/127.0.0.1:32937?block=0&dial=auto&dns=5m0s&log=debug&max=1024&mode=0&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&type=0",
 		"client://h:10101/127.0.0.1:80":                      "client://h:10101/127.0.0.1:80?block=0&dial=auto&dns=5m0s&min=64&mode=0&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&sni=none",
 		"client://h:1?mode=2&lbs=1&dns=":                     "client://h:1?block=0&dial=auto&dns=5m0s&lbs=1&min=64&mode=2&notcp=0&noudp=0&proxy=0&rate=0&read=0s&slot=65536&sni=none",
-		"tcp://:1/h:2?agent=a":                               "tcp://:1/h:2?agent=a&dial=auto&proxy=0&rate=0&read=0s&slot=65536",
-		"udp://:1/h:2?agent=a&idle=30s":                      "udp://:1/h:2?agent=a&dial=auto&idle=30s&proxy=0&rate=0&read=0s&slot=65536",
-		"udp://:1/h:2?agent=a":                               "udp://:1/h:2?agent=a&dial=auto&idle=1m0s&proxy=0&rate=0&read=0s&slot=65536",
-		"http://:80?agent=a&host=x.com":                      "http://:80?agent=a&dial=auto&host=x.com&proxy=0&rate=0&read=0s&slot=65536",
-		"socks5://:1080?user=x":                              "socks5://:1080?dial=auto&proxy=0&rate=0&read=0s&slot=65536&user=x",
+		"tcp://:1/h:2?agent=a":                               "tcp://:1/h:2?agent=a&proxy=0&rate=0&read=0s&slot=65536",
+		"udp://:1/h:2?agent=a&idle=30s":                      "udp://:1/h:2?agent=a&idle=30s&rate=0&read=0s&slot=65536",
+		"udp://:1/h:2?agent=a":                               "udp://:1/h:2?agent=a&idle=1m0s&rate=0&read=0s&slot=65536",
+		"http://:80?agent=a&host=x.com":                      "http://:80?agent=a&host=x.com&rate=0&read=0s&slot=65536",
+		"socks5://:1080?user=x":                              "socks5://:1080?proxy=0&rate=0&read=0s&slot=65536&user=x",
 		"master://0.0.0.0:9090":                              "master://0.0.0.0:9090/api?data=./data&handlers=process&log=info&tls=0",
 		"master://0.0.0.0:9090/admin/?log=debug&tls=1":       "master://0.0.0.0:9090/admin?data=./data&handlers=process&log=debug&tls=1",
 	}

@@ -55,10 +55,9 @@ func strictTargets(scheme string) bool {
 type keyValue struct{ key, value string }
 
 var (
-	handlerDefaults = []keyValue{
-		{"dial", "auto"}, {"read", "0s"}, {"rate", "0"}, {"slot", "65536"}, {"proxy", "0"},
-	}
-	schemeDefaults = map[string][]keyValue{
+	handlerDefaults = []keyValue{{"read", "0s"}, {"rate", "0"}, {"slot", "65536"}}
+	tcpDefaults     = append(append([]keyValue(nil), handlerDefaults...), keyValue{"proxy", "0"})
+	schemeDefaults  = map[string][]keyValue{
 		SchemeMaster: {{"log", "info"}, {"tls", "0"}, {"data", "./data"}, {"handlers", "process"}},
 		SchemeServer: {
 			{"dns", "5m0s"}, {"max", "1024"}, {"mode", "0"}, {"type", "0"}, {"dial", "auto"}, {"read", "0s"},
@@ -68,7 +67,7 @@ var (
 			{"dns", "5m0s"}, {"sni", "none"}, {"min", "64"}, {"mode", "0"}, {"dial", "auto"}, {"read", "0s"},
 			{"rate", "0"}, {"slot", "65536"}, {"proxy", "0"}, {"block", "0"}, {"notcp", "0"}, {"noudp", "0"},
 		},
-		SchemeTCP:  handlerDefaults,
+		SchemeTCP:  tcpDefaults,
 		SchemeHTTP: handlerDefaults,
 		SchemeUDP:  append(append([]keyValue(nil), handlerDefaults...), keyValue{"idle", "1m0s"}),
 	}
@@ -80,5 +79,5 @@ func configDefaults(scheme string) []keyValue {
 	if d, ok := schemeDefaults[scheme]; ok {
 		return d
 	}
-	return handlerDefaults
+	return tcpDefaults
 }

@@ -80,9 +80,7 @@ func Parse(raw string) (*Instance, error) {
 	var pProblems []string
 	inst.Params, pProblems = parseParams(inst.Scheme, q)
 	problems = append(problems, pProblems...)
-	if needsAgent(inst.Scheme) && inst.Params.Agent == "" {
-		problems = append(problems, "agent= is required for "+inst.Scheme)
-	}
+	problems = append(problems, schemeProblems(inst.Scheme, inst.Params)...)
 	if len(problems) > 0 {
 		return nil, fail(problems...)
 	}

@@ -36,7 +36,7 @@ func TestParseSchemes(t *testing.T) {
 		{"tcp://:2222/10.0.0.5:22?agent=A", "tcp", "", ":2222", "", []string{"10.0.0.5:22"}},
 		{"udp://127.0.0.1:5353/10.0.0.1:53?agent=A", "udp", "", "127.0.0.1:5353", "", []string{"10.0.0.1:53"}},
 		{"http://:80?agent=A&host=example.com", "http", "", ":80", "", nil},
-		{"http://:80/127.0.0.1:3000?agent=A", "http", "", ":80", "", []string{"127.0.0.1:3000"}},
+		{"http://:80/127.0.0.1:3000?agent=A&host=a.com", "http", "", ":80", "", []string{"127.0.0.1:3000"}},
 		{"socks5://:1080", "socks5", "", ":1080", "", nil},
 		{"my_plug-2://:1080/10.0.0.0/8,*.lan:*,host:*", "my_plug-2", "", ":1080", "", []string{"10.0.0.0/8", "*.lan:*", "host:*"}},
 		{"TCP://:1/h:2?agent=A", "tcp", "", ":1", "", []string{"h:2"}},
@@ -158,9 +158,9 @@ func TestTunnelKey(t *testing.T) {
 }
 
 func TestRedacted(t *testing.T) {
-	inst := mustParse(t, "tcp://TOPSECRET@:2222/h:22?agent=AGENTKEY&auth=user:PASSWORD&log=debug")
+	inst := mustParse(t, "socks5://TOPSECRET@:2222/h:22?agent=AGENTKEY&auth=user:PASSWORD&log=debug")
 	red := inst.Redacted()
-	want := "tcp://****@:2222/h:22?agent=****&auth=****&log=debug"
+	want := "socks5://****@:2222/h:22?agent=****&auth=****&log=debug"
 	if red != want {
 		t.Errorf("Redacted() = %q, want %q", red, want)
 	}
@@ -178,18 +178,18 @@ func TestRedacted(t *testing.T) {
 }
 
 func TestClone(t *testing.T) {
-	inst := mustParse(t, "http://k@:80/a:1,b:2?agent=x&host=a.com,b.com&allow=10.0.0.0/8")
+	inst := mustParse(t, "client://k@h:80/a:1,b:2?allow=10.0.0.0/8,b:2&sni=a.com")
 	c := inst.Clone()
 	if !reflect.DeepEqual(c, inst) {
 		t.Fatal("clone differs")
 	}
 	c.Targets[0] = "z:9"
 	c.Query.Set("agent", "y")
-	c.Query["host"][0] = "q"
-	c.Params.Host[0] = "z.com"
+	c.Query["sni"][0] = "q"
+	c.Params.Allow[0] = "z.com:1"
 	c.Params.Allow = append(c.Params.Allow[:0], "x")
-	if inst.Targets[0] != "a:1" || inst.Query.Get("agent") != "x" || inst.Query["host"][0] != "a.com,b.com" ||
-		inst.Params.Host[0] != "a.com" || inst.Params.Allow[0] != "10.0.0.0/8" {
+	if inst.Targets[0] != "a:1" || inst.Query.Get("agent") != "" || inst.Query["sni"][0] != "a.com" ||
+		inst.Params.Allow[0] != "10.0.0.0/8" {
 		t.Fatal("clone shares memory with the original")
 	}
 	if (*Instance)(nil).Clone() != nil {

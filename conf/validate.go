@@ -132,6 +132,22 @@ func setBridge(p *Params, v string) string {
 	return ""
 }
 
+func setRedirect(p *Params, v string) string {
+	if v == "https" {
+		p.Redirect = v
+		return ""
+	}
+	port, ok := strings.CutPrefix(v, "https:")
+	if !ok {
+		return fmt.Sprintf("%q must be https or https:PORT", v)
+	}
+	if _, msg := parsePort(port); msg != "" {
+		return fmt.Sprintf("%q must be https or https:PORT (%s)", v, msg)
+	}
+	p.Redirect = v
+	return ""
+}
+
 func setHandlers(p *Params, v string) string {
 	if v != "process" && v != "inprocess" {
 		return fmt.Sprintf("%q is not process or inprocess", v)
@@ -290,6 +306,57 @@ func validAllow(s string) bool {
 		}
 	}
 	return host == "*" || validHostPattern(host) || validHost(host)
+}
+
+// schemeProblems returns what is wrong with a scheme's parameters taken
+// together (each parameter on its own was checked by its setter).
+func schemeProblems(scheme string, p Params) []string {
+	var problems []string
+	if needsAgent(scheme) && p.Agent == "" {
+		problems = append(problems, "agent= is required for "+scheme)
+	}
+	if scheme == SchemeHTTP {
+		if len(p.Host) == 0 {
+			problems = append(problems, "host= is required for http: name the host names this instance serves, e.g. host=app.example.com or host=*.example.com")
+		}
+		if p.Redirect != "" && (p.TLS != TLSOff || p.Crt != "") {
+			problems = append(problems, "parameter redirect: is for plain-HTTP instances; this one serves HTTPS")
+		}
+	}
+	return problems
+}
+
+// closest returns the name in names nearest to name (at most two edits
+// away, and fewer than its length), or "".
+func closest(name string, names []string) string {
+	best, bestDist := "", 3
+	for _, n := range names {
+		if d := editDistance(name, n); d < bestDist && d < len(name) {
+			best, bestDist = n, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 // checkListen returns the problems of the authority's host:port.

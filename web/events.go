@@ -53,6 +53,12 @@ func encodeEvent(ev events.Event) ([]byte, error) {
 // or the subscriber is dropped for being too slow.
 func (s *server) events(c *gin.Context) {
 	w := c.Writer
+	sub, err := s.m.SubscribeAs(c.GetHeader("X-API-Key"))
+	if err != nil { // the key was rotated after authenticate let the request in
+		fail(c, http.StatusUnauthorized, msgKeyInvalid)
+		return
+	}
+	defer sub.Close()
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-cache")
@@ -60,8 +66,6 @@ func (s *server) events(c *gin.Context) {
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
 
-	sub := s.m.Subscribe()
-	defer sub.Close()
 	rc := http.NewResponseController(w)
 	write := func(b []byte) bool {
 		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))

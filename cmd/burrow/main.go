@@ -12,6 +12,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/runtime"
+	"github.com/burrowproject/burrow/server/store"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -33,9 +35,10 @@ const shutdownGrace = 5 * time.Second
 const usage = `Burrow publishes services in private networks through a public server.
 
 Usage:
-  burrow URL          run one instance in the foreground
-  burrow version      print the version
-  burrow help         print this help
+  burrow URL            run one instance in the foreground
+  burrow key -data DIR  print the API key of the master whose data= is DIR
+  burrow version        print the version
+  burrow help           print this help
 
 Instance URLs (scheme://[key@]host:port/target[,target...]?param=value&...):
   master://0.0.0.0:9090/api?log=info&bridge=0.0.0.0:8024    admin API + shared bridge
@@ -55,6 +58,9 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "key" {
+		return printKey(args[1:], stdout, stderr)
+	}
 	if len(args) != 1 {
 		fmt.Fprint(stderr, usage)
 		return 2
@@ -79,6 +85,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 		log.Error("burrow stopped", "err", err)
 		return 1
 	}
+	return 0
+}
+
+// printKey is `burrow key -data DIR`: it prints the API key kept in a
+// master's data directory (the master prints it in full only when it
+// creates it) without changing anything there.
+func printKey(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("burrow key", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	dir := fs.String("data", "./data", "the master's data directory (its data= parameter)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "burrow key: unexpected argument %q\n", fs.Arg(0))
+		return 2
+	}
+	st, err := store.Peek(*dir)
+	if err != nil {
+		fmt.Fprintf(stderr, "burrow key: %v\n", err)
+		return 1
+	}
+	if st.APIKey == "" {
+		fmt.Fprintf(stderr, "burrow key: %s holds no API key\n", *dir)
+		return 1
+	}
+	fmt.Fprintln(stdout, st.APIKey)
 	return 0
 }
 

@@ -70,7 +70,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 // startPlugins opens the plugin directory: plugins= in the master URL, or
 // "plugins" next to the burrow binary (bin/plugins after make build).
 func startPlugins(inst *conf.Instance, log *slog.Logger, onState func(id, state, reason string)) (*pluginhost.Host, error) {
-	dir := inst.Query.Get("plugins")
+	dir := inst.Params.Plugins
 	if dir == "" {
 		exe, err := os.Executable()
 		if err != nil {

@@ -5,11 +5,10 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
@@ -40,90 +39,37 @@ func newBasicAuth(v string) *basicAuth {
 	return &basicAuth{user: sha256.Sum256([]byte(u)), pass: sha256.Sum256([]byte(p))}
 }
 
-// parseSettings reads and checks spec's params. Every problem is reported,
-// joined, each naming its parameter; secret values are never repeated.
+// parseSettings reads spec's params with conf's rules, the one place URL
+// parameters are parsed and checked; secret values are never repeated.
 func parseSettings(spec sdk.InstanceSpec) (settings, error) {
-	p := spec.Params
-	s := settings{path: "/", headerTimeout: DefaultHeaderTimeout}
-	var errs []error
-	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("http: "+format, a...)) }
-
-	if v := p["host"]; v == "" {
-		bad("host= is required: name the host names this instance serves, e.g. host=app.example.com or host=*.example.com")
-	} else {
-		for h := range strings.SplitSeq(v, ",") {
-			h = strings.ToLower(strings.TrimSpace(h))
-			if !validHostPattern(h) {
-				bad("host=%q is not a host name or *.domain wildcard", h)
-				continue
-			}
-			s.hosts = append(s.hosts, h)
-		}
+	p, err := conf.ParseParams(conf.SchemeHTTP, spec.Params)
+	if err != nil {
+		return settings{}, fmt.Errorf("http: %w", err)
 	}
-	if v := p["path"]; v != "" {
-		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \t\r\n?#") {
-			bad("path=%q must be a URL path starting with /", v)
-		}
-		s.path = v
+	s := settings{
+		hosts: p.Host, path: "/", hostRewrite: p.HostRewrite, headerTimeout: DefaultHeaderTimeout,
+		crt: p.Crt, key: p.KeyFile, tlsMode: int(p.TLS),
 	}
-	if v := p["auth"]; v != "" {
-		if u, _, ok := strings.Cut(v, ":"); !ok || u == "" {
-			bad("auth= must be user:pass")
-		} else {
-			s.auth = newBasicAuth(v)
-		}
+	if p.Path != "" {
+		s.path = p.Path
 	}
-	if v := p["hostrewrite"]; v != "" {
-		if strings.ContainsAny(v, " \t\r\n/?#@") {
-			bad("hostrewrite=%q is not host or host:port", v)
-		}
-		s.hostRewrite = v
+	if p.Auth != "" {
+		s.auth = newBasicAuth(p.Auth)
 	}
-	if v := p["read"]; v != "" {
-		d, ok := parseDuration(v)
-		switch {
-		case !ok || d < 0:
-			bad("read=%q is not a duration (e.g. 30s)", v)
-		case d > 0:
-			s.headerTimeout = d
-		}
+	if p.Read > 0 {
+		s.headerTimeout = p.Read
 	}
-	s.crt, s.key = p["crt"], p["key"]
-	switch v := p["tls"]; v {
-	case "", "0":
-		if s.crt != "" || s.key != "" {
-			s.tlsMode = 2
-		}
-	case "1":
-		s.tlsMode = 1
-	case "2":
-		s.tlsMode = 2
-	default:
-		bad("tls=%q is not 0, 1 (self-signed) or 2 (crt and key files)", v)
+	if s.tlsMode == 0 && (s.crt != "" || s.key != "") {
+		s.tlsMode = 2 // crt= alone implies certificate files
 	}
 	if s.tlsMode == 2 && (s.crt == "" || s.key == "") {
-		bad("HTTPS needs both crt= and key= (certificate and private key files)")
+		return settings{}, errors.New("http: HTTPS needs both crt= and key= (certificate and private key files)")
 	}
-	if v := p["redirect"]; v != "" {
-		port, ok := "", v == "https"
-		if rest, found := strings.CutPrefix(v, "https:"); found {
-			n, err := strconv.Atoi(rest)
-			port, ok = rest, err == nil && n >= 1 && n <= 65535
-		}
-		switch {
-		case !ok:
-			bad("redirect=%q must be https or https:PORT", v)
-		case s.tlsMode != 0:
-			bad("redirect= is for plain-HTTP instances; this one already serves HTTPS")
-		}
-		s.redirect, s.redirectOn = port, true
+	if p.Redirect != "" {
+		s.redirectOn = true
+		s.redirect, _ = strings.CutPrefix(strings.TrimPrefix(p.Redirect, "https"), ":")
 	}
-	switch p["proxy"] {
-	case "", "0", "false":
-	default:
-		bad("proxy=1 is not supported: one upstream connection carries many clients' requests; backends get X-Forwarded-For and X-Real-IP instead")
-	}
-	return s, errors.Join(errs...)
+	return s, nil
 }
 
 // certificate loads or makes the instance's certificate; nil for plain HTTP.
@@ -143,37 +89,4 @@ func (s *settings) certificate() (*tls.Certificate, error) {
 		return &c, nil
 	}
 	return nil, nil
-}
-
-// parseDuration accepts a Go duration or a bare number of seconds.
-func parseDuration(v string) (time.Duration, bool) {
-	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(n) * time.Second, true
-	}
-	d, err := time.ParseDuration(v)
-	return d, err == nil
-}
-
-// validHostPattern reports whether h is a host name, an IP, or "*." and a
-// host name.
-func validHostPattern(h string) bool {
-	h = strings.TrimPrefix(h, "*.")
-	if h == "" || len(h) > 253 {
-		return false
-	}
-	if net.ParseIP(h) != nil {
-		return true
-	}
-	for label := range strings.SplitSeq(strings.TrimSuffix(h, "."), ".") {
-		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
-			return false
-		}
-		for i := 0; i < len(label); i++ {
-			c := label[i]
-			if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
-				return false
-			}
-		}
-	}
-	return true
 }

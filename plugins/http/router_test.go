@@ -144,14 +144,16 @@ func TestParseSettings(t *testing.T) {
 		{map[string]string{}, "host= is required"},
 		{map[string]string{"host": "a.com,*.b.com", "path": "/x", "auth": "u:p", "read": "5s", "redirect": "https:8443"}, ""},
 		{map[string]string{"host": "a..com"}, "not a host name"},
-		{map[string]string{"host": "a.com", "path": "x"}, "path="},
-		{map[string]string{"host": "a.com", "auth": "nocolon"}, "auth= must be user:pass"},
-		{map[string]string{"host": "a.com", "read": "soon"}, "read="},
-		{map[string]string{"host": "a.com", "tls": "2", "crt": "c.pem"}, "both crt= and key="},
+		{map[string]string{"host": "a.com", "path": "x"}, "parameter path:"},
+		{map[string]string{"host": "a.com", "auth": "nocolon"}, "parameter auth: must be user:pass"},
+		{map[string]string{"host": "a.com", "read": "soon"}, "parameter read:"},
+		{map[string]string{"host": "a.com", "tls": "2", "crt": "c.pem"}, "tls=2 requires crt and key"},
 		{map[string]string{"host": "a.com", "crt": "c.pem", "key": "k.pem"}, ""},
+		{map[string]string{"host": "a.com", "crt": "c.pem"}, "both crt= and key="},
+		{map[string]string{"host": "a.com", "hots": "b.com"}, `unknown parameter "hots" for http (did you mean "host"?)`},
 		{map[string]string{"host": "a.com", "tls": "1", "redirect": "https"}, "plain-HTTP"},
 		{map[string]string{"host": "a.com", "redirect": "http"}, "https or https:PORT"},
-		{map[string]string{"host": "a.com", "proxy": "1"}, "proxy=1 is not supported"},
+		{map[string]string{"host": "a.com", "proxy": "1"}, "parameter proxy does not apply to http"},
 	}
 	for _, tc := range tests {
 		_, err := parseSettings(specWith(tc.params))

@@ -10,11 +10,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
@@ -60,19 +60,13 @@ func (*Handler) Validate(_ context.Context, spec sdk.InstanceSpec) error {
 	return err
 }
 
+// idleOf returns the instance's idle= with conf's rules.
 func idleOf(spec sdk.InstanceSpec) (time.Duration, error) {
-	v := spec.Params["idle"]
-	if v == "" {
-		return DefaultIdle, nil
+	p, err := conf.ParseParams(conf.SchemeUDP, spec.Params)
+	if err != nil {
+		return 0, fmt.Errorf("udp: %w", err)
 	}
-	if secs, err := strconv.Atoi(v); err == nil && secs > 0 {
-		return time.Duration(secs) * time.Second, nil
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil || d <= 0 {
-		return 0, fmt.Errorf("udp: idle=%q is not a positive duration", v)
-	}
-	return d, nil
+	return p.Idle, nil
 }
 
 // Start implements sdk.Handler.

@@ -1,6 +1,9 @@
 package instances
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // Kind classifies an API-facing error; the web layer maps it to a status.
 type Kind int
@@ -28,6 +31,10 @@ func (e *Error) Unwrap() error { return e.Err }
 func errorf(kind Kind, format string, args ...any) *Error {
 	return &Error{Kind: kind, Msg: fmt.Sprintf(format, args...)}
 }
+
+// ErrKeyChanged is SubscribeAs's refusal of a key that is no longer the
+// API key (it was rotated while the request was on its way).
+var ErrKeyChanged = errors.New("instances: the API key changed")
 
 // NodePass's error texts.
 var (

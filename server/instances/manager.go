@@ -185,19 +185,21 @@ func (m *Manager) SetMasterAlias(alias string) error {
 	return nil
 }
 
-// RotateKey replaces the API key: the old one stops working at once, an
-// update for the key record is published, and then every SSE stream gets a
-// shutdown event and is closed. It returns the new key record.
+// RotateKey replaces the API key: the old one stops working at once and
+// every SSE stream, all opened with the old key, gets a shutdown event and
+// is closed before anything could carry the new key to it (no update for
+// the key record is published: its only subscribers are gone, and a stream
+// opened with the new key starts with the record). It returns the new key
+// record.
 func (m *Manager) RotateKey() (View, error) {
 	m.mu.Lock()
 	if m.closed {
 		m.mu.Unlock()
 		return View{}, errClosed
 	}
+	m.bus.Reset()
 	m.key = newAPIKey()
 	v := m.keyViewLocked()
-	m.publishLocked(events.Update, v, "")
-	m.bus.Reset()
 	m.mu.Unlock()
 	m.persist()
 	m.log.Info("API Key regenerated")
@@ -214,12 +216,29 @@ func (m *Manager) keyViewLocked() View {
 func (m *Manager) Subscribe() *events.Subscription {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	return m.subscribeLocked()
+}
+
+func (m *Manager) subscribeLocked() *events.Subscription {
 	now := time.Now()
 	initial := []events.Event{{Type: events.Initial, Time: now, Instance: m.keyViewLocked()}}
 	for _, in := range m.sortedLocked() {
 		initial = append(initial, events.Event{Type: events.Initial, Time: now, Instance: m.viewLocked(in)})
 	}
 	return m.bus.Subscribe(initial)
+}
+
+// SubscribeAs is Subscribe for a client that authenticated with key: it
+// fails with ErrKeyChanged unless key is still the API key, checked under
+// the same lock RotateKey holds, so a stream opened with a key that was
+// just rotated away never receives the new one.
+func (m *Manager) SubscribeAs(key string) (*events.Subscription, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if !keysEqual(key, m.key) {
+		return nil, ErrKeyChanged
+	}
+	return m.subscribeLocked(), nil
 }
 
 // publishLocked publishes an event about v (m.mu held, read or write).

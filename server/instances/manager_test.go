@@ -373,16 +373,24 @@ func TestKeyRecordAndRotation(t *testing.T) {
 	if h.m.CheckKey(key) || !h.m.CheckKey(got.URL) {
 		t.Error("old key still valid or new key refused")
 	}
-	ev := next(t, sub)
-	if v, _ := ev.Instance.(View); ev.Type != events.Update || v.URL != got.URL {
-		t.Errorf("first event after rotation: %s %+v", ev.Type, ev.Instance)
-	}
+	// A stream opened with the old key never sees the new one: it ends.
 	if ev := next(t, sub); ev.Type != events.Shutdown || ev.Instance != nil {
-		t.Errorf("second event: %s", ev.Type)
+		t.Errorf("first event after rotation: %s %+v", ev.Type, ev.Instance)
 	}
 	if _, ok := <-sub.Events(); ok || !errors.Is(sub.Err(), events.ErrShutdown) {
 		t.Errorf("stream not closed after shutdown: %v", sub.Err())
 	}
+	if _, err := h.m.SubscribeAs(key); !errors.Is(err, ErrKeyChanged) {
+		t.Errorf("subscribe with the rotated key: %v", err)
+	}
+	fresh, err := h.m.SubscribeAs(got.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, fresh); ev.Type != events.Initial || ev.Instance.(View).URL != got.URL {
+		t.Errorf("new stream starts with %s %+v", ev.Type, ev.Instance)
+	}
+	fresh.Close()
 	if err := h.m.SetMasterAlias("edge-1"); err != nil {
 		t.Fatal(err)
 	}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/burrowproject/burrow/conf"
@@ -111,16 +112,20 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 		TLSConfig:         tlsConf,
 	}
 	log.Info("Master started: " + ln.Addr().String() + web.Root(inst))
+	// The whole key is printed once, when it is created; later starts show
+	// a masked form, and `burrow key -data DIR` prints it on demand.
+	key := "$(burrow key -data " + shellQuote(inst.Params.Data) + ")"
 	if m.KeyCreated() {
-		log.Info("API Key created: " + m.APIKey())
+		key = m.APIKey()
+		log.Info("API Key created: " + key)
 	} else {
-		log.Info("API Key loaded: " + m.APIKey())
+		log.Info("API Key loaded: " + MaskKey(m.APIKey()) + " (print it with: burrow key -data " + shellQuote(inst.Params.Data) + ")")
 	}
 	curl, base := "curl", "http://"
 	if tlsConf != nil {
 		curl, base = "curl -k", "https://"
 	}
-	log.Info("Try: " + curl + " -H 'X-API-Key: " + m.APIKey() + "' " + base + ln.Addr().String() + web.Root(inst) + "/instances")
+	log.Info("Try: " + curl + " -H \"X-API-Key: " + key + "\" " + base + ln.Addr().String() + web.Root(inst) + "/instances")
 
 	serveErr := make(chan error, 1)
 	serveLn := ln
@@ -154,4 +159,20 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 	}
 	log.Info("Master stopped")
 	return runErr
+}
+
+// MaskKey shows the first and last four characters of an API key.
+func MaskKey(key string) string {
+	if len(key) <= 8 {
+		return "********"
+	}
+	return key[:4] + "…" + key[len(key)-4:]
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

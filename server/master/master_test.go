@@ -190,8 +190,8 @@ func TestRunServesPersistsAndShutsDown(t *testing.T) {
 		t.Fatalf("state file: %v\n%s", err, state)
 	}
 	r2 := start(t, url)
-	if !strings.Contains(r2.logs.String(), "API Key loaded: "+key) {
-		t.Errorf("restart log:\n%s", r2.logs)
+	if logs := r2.logs.String(); !strings.Contains(logs, "API Key loaded: "+MaskKey(key)) || strings.Contains(logs, key) {
+		t.Errorf("restart log must show the key masked, never whole:\n%s", logs)
 	}
 	status, body = r2.do(t, "GET", "/admin/v1/instances/"+v.ID, key, "")
 	if status != 200 || !strings.Contains(string(body), `"status":"running"`) {

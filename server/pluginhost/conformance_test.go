@@ -165,7 +165,7 @@ func testValidate(t *testing.T, b backend) {
 		t.Fatal(err)
 	}
 	err := h.Validate(ctx, sdk.InstanceSpec{ID: "v", Listen: "127.0.0.1:1", Params: map[string]string{"idle": "soon"}})
-	if err == nil || err.Error() != `udp: idle="soon" is not a positive duration` {
+	if err == nil || err.Error() != `udp: parameter idle: "soon" is not a duration (e.g. 30s, 5m)` {
 		t.Fatalf("got %v", err)
 	}
 }

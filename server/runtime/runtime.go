@@ -182,15 +182,49 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	if h == nil {
 		return fmt.Errorf("no handler for scheme %q: %w", inst.Scheme, ErrUnknownScheme)
 	}
-	if rt.opts.Shared == nil && inst.Params.Bridge == "" {
-		return fmt.Errorf("%s instances need bridge= when run alone", inst.Scheme)
+	if err := rt.checkBridgeParams(inst); err != nil {
+		return err
 	}
 	if !conf.IsBuiltinScheme(inst.Scheme) {
 		if _, err := allowlist.ParseAllow(inst.Targets); err != nil {
 			return fmt.Errorf("targets: %w", err)
 		}
+		desc, err := h.Describe(context.Background())
+		if err != nil {
+			return fmt.Errorf("describe %s handler: %w", inst.Scheme, err)
+		}
+		declared := make([]conf.Declared, 0, len(desc.Params))
+		for _, p := range desc.Params {
+			declared = append(declared, conf.Declared{Name: p.Name, Type: p.Type})
+		}
+		if err := conf.CheckDeclared(inst, declared); err != nil {
+			return err
+		}
 	}
 	return h.Validate(context.Background(), specOf("", inst))
+}
+
+// checkBridgeParams refuses the bridge parameters of a handler instance
+// where they would be ignored: run alone it needs bridge= (its own bridge,
+// whose TLS tls=, crt= and key= set); in a master it uses the master's
+// bridge, so it takes none of them (http's tls= is its HTTPS entry).
+func (rt *Runtime) checkBridgeParams(inst *conf.Instance) error {
+	if rt.opts.Shared == nil {
+		if inst.Params.Bridge == "" {
+			return fmt.Errorf("%s instances need bridge= when run alone", inst.Scheme)
+		}
+		return nil
+	}
+	names := []string{"bridge", "tls", "crt", "key"}
+	if inst.Scheme == conf.SchemeHTTP {
+		names = names[:1]
+	}
+	for _, name := range names {
+		if inst.Query.Get(name) != "" {
+			return fmt.Errorf("parameter %s does not apply to a %s instance of a master: it links through the master's bridge (set the bridge's TLS on the master)", name, inst.Scheme)
+		}
+	}
+	return nil
 }
 
 // Start runs inst as instance id until Stop. It returns once the instance

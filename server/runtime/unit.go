@@ -35,6 +35,14 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	if err != nil {
 		return nil, fmt.Errorf("describe %s handler: %w", scheme, err)
 	}
+	if inst.Scheme != scheme { // a server's tcp and udp units: only what they take
+		inst = inst.Clone()
+		for name := range inst.Query {
+			if !conf.Applies(scheme, name) {
+				delete(inst.Query, name)
+			}
+		}
+	}
 	spec := specOf(id, inst)
 	spec.Scheme = scheme
 	shared := slices.Contains(desc.Capabilities, sdk.CapSharedListener)

@@ -158,6 +158,22 @@ func (s *Store) Load() (State, error) {
 	return State{}, cerr
 }
 
+// Peek reads the state in dir without changing anything there (no backup
+// written, nothing moved aside): for tools that only look, such as
+// `burrow key`. A corrupt file is an error.
+func Peek(dir string) (State, error) {
+	path := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return State{}, fmt.Errorf("store: read state: %w", err)
+	}
+	st, err := decode(data)
+	if err != nil {
+		return State{}, fmt.Errorf("store: state file %s: %w", path, err)
+	}
+	return st, nil
+}
+
 // decode parses a state file and checks its basic invariants.
 func decode(data []byte) (State, error) {
 	var st State

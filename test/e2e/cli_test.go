@@ -78,3 +78,25 @@ func TestCLIMalformedURL(t *testing.T) {
 		})
 	}
 }
+
+// `burrow key` prints a master's API key from its data directory, and
+// fails clearly without one.
+func TestCLIKey(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	p := f.Burrow("key-missing", "key", "-data", f.Dir()+"/nothing-here")
+	code, err := p.Wait(10 * time.Second)
+	if err != nil || code != 1 || !strings.Contains(p.Output(), "burrow key:") {
+		t.Fatalf("burrow key on an empty dir: exit %d, %v, output %q; want 1 and a message", code, err, p.Output())
+	}
+	p = f.Burrow("key-extra", "key", "-data", f.Dir(), "extra")
+	if code, err := p.Wait(10 * time.Second); err != nil || code != 2 {
+		t.Fatalf("burrow key with an extra argument: exit %d, %v; want 2", code, err)
+	}
+	m := f.Master("master")
+	key := m.Key()
+	got, err := f.ReadKey(m.DataDir)
+	if err != nil || got != key {
+		t.Fatalf("burrow key = %q, %v; want the created key %q", got, err, key)
+	}
+}

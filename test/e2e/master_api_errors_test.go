@@ -116,6 +116,11 @@ func TestMasterAPIErrors(t *testing.T) {
 			{body: map[string]string{"url": "server://k@127.0.0.1:10101/127.0.0.1:80?tls=7"}, prefix: "Invalid URL format", names: []string{"tls", "7"}},
 			{body: map[string]string{"url": "client://k@127.0.0.1:10101/127.0.0.1:80?rate=fast"}, prefix: "Invalid URL format", names: []string{"rate", "fast"}},
 			{body: map[string]string{"url": fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:80", f.Port())}, prefix: "Invalid URL format", names: []string{"agent"}},
+			// Burrow's own schemes fail closed: an unknown parameter is named, with the closest known one.
+			{body: map[string]string{"url": fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:80?agent=k&sloot=3", f.Port())}, prefix: "Invalid URL format", names: []string{`unknown parameter "sloot" for tcp`, `did you mean "slot"`}},
+			{body: map[string]string{"url": fmt.Sprintf("http://127.0.0.1:%d?agent=k&host=a.test&proxy=1", f.Port())}, prefix: "Invalid URL format", names: []string{"parameter proxy does not apply to http"}},
+			{body: map[string]string{"url": fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:80?agent=k&bridge=127.0.0.1:1", f.Port())}, prefix: "Invalid URL format", names: []string{"parameter bridge does not apply", "master's bridge"}},
+			{body: map[string]string{"url": fmt.Sprintf("socks5://127.0.0.1:%d/10.0.0.0/8?agent=k&handof=1", f.Port())}, prefix: "Invalid URL format", names: []string{`unknown parameter "handof" for socks5`, `did you mean "handoff"`}},
 			{body: map[string]string{"url": "foo://127.0.0.1:1/127.0.0.1:2"}, prefix: "Invalid URL scheme", names: []string{"foo"}},
 			{body: map[string]string{"url": "master://127.0.0.1:1/api"}, prefix: "Invalid URL scheme"},
 			{body: map[string]string{"url": "just some text"}, prefix: "Invalid URL"},

@@ -30,7 +30,9 @@ const masterReady = 15 * time.Second
 // apiTimeout bounds one API request (not SSE streams).
 const apiTimeout = 20 * time.Second
 
-var keyLine = regexp.MustCompile(`API Key (created|loaded): ([0-9a-f]{32})\b`)
+// keyLine matches the key line: the whole key when created, a masked one
+// (first and last four characters) when loaded.
+var keyLine = regexp.MustCompile(`API Key (created: ([0-9a-f]{32})\b|loaded: [0-9a-f]{4}…[0-9a-f]{4} )`)
 
 // Master is one burrow master process with its ports, data directory and
 // the API key it logged on its current run.
@@ -112,12 +114,33 @@ func (m *Master) WaitReady() error {
 		time.Sleep(pollInterval)
 	}
 	if match == nil {
-		return fmt.Errorf("%s logged no 32-hex API key; last lines:\n%s", m.name, tail(m.RunOutput(), 15))
+		return fmt.Errorf("%s logged no API key line (a new 32-hex key, or a masked loaded one); last lines:\n%s", m.name, tail(m.RunOutput(), 15))
+	}
+	key, created := match[2], match[2] != ""
+	if !created {
+		var err error
+		if key, err = m.f.ReadKey(m.DataDir); err != nil {
+			return err
+		}
+		if strings.Contains(m.RunOutput(), key) {
+			return fmt.Errorf("%s logged its loaded API key in full", m.name)
+		}
 	}
 	m.mu.Lock()
-	m.key, m.created = match[2], match[1] == "created"
+	m.key, m.created = key, created
 	m.mu.Unlock()
 	return nil
+}
+
+// ReadKey runs `burrow key -data dir` and returns the key it prints.
+func (f *Framework) ReadKey(dir string) (string, error) {
+	p := f.Burrow("key", "key", "-data", dir)
+	code, err := p.Wait(masterReady)
+	out := strings.TrimSpace(p.Output())
+	if err != nil || code != 0 || !regexp.MustCompile(`^[0-9a-f]{32}$`).MatchString(out) {
+		return "", fmt.Errorf("burrow key -data %s: exit %d, %v, printed %q", dir, code, err, out)
+	}
+	return out, nil
 }
 
 // MustWaitReady is WaitReady failing the test.
