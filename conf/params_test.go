@@ -68,9 +68,9 @@ func TestParamsValid(t *testing.T) {
 		{"notcp=1", func(p Params) bool { return p.NoTCP && !p.NoUDP }},
 		{"noudp=1", func(p Params) bool { return p.NoUDP && !p.NoTCP }},
 		{"mode=2", func(p Params) bool { return p.Mode == 2 }},
-		{"min=8", func(p Params) bool { return p.Min == 8 }},
-		{"max=4096", func(p Params) bool { return p.Max == 4096 }},
-		{"type=3", func(p Params) bool { return p.Type == 3 }},
+		{"min=64", func(p Params) bool { return p.Min == 64 }},
+		{"max=1024", func(p Params) bool { return p.Max == 1024 }},
+		{"type=0", func(p Params) bool { return p.Type == 0 }},
 		{"agent=k1", func(p Params) bool { return p.Agent == "k1" }},
 		{"host=A.Example.com,*.lan,x_y.local", func(p Params) bool {
 			return reflect.DeepEqual(p.Host, []string{"a.example.com", "*.lan", "x_y.local"})
@@ -210,6 +210,9 @@ func TestParamsApply(t *testing.T) {
 		{"server://:1/h:2?allow=10.0.0.0/8", `parameter allow does not apply to server`},
 		{"client://h:1?host=x.com", `parameter host does not apply to client`},
 		{"master://:9090?agent=x", `parameter agent does not apply to master`},
+		{"client://h:1?min=8", `parameter min: only the default 64 is supported`},
+		{"server://:1/h:2?max=8", `parameter max: only the default 1024 is supported`},
+		{"server://:1/h:2?type=1", `parameter type: only 0 (TCP) is supported`},
 		{"http://:80?agent=a&host=x.com&redirect=http", `parameter redirect: "http" must be https or https:PORT`},
 		{"http://:80?agent=a&host=x.com&redirect=https&tls=1", `redirect: is for plain-HTTP instances`},
 	}
