@@ -173,24 +173,56 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 	return t
 }
 
-// paths are the three ways to reach the backends, measured side by side.
+// paths are the ways to reach the backends, measured side by side in one
+// run: directly; through two plain relays (the reference for a tunnel);
+// through Burrow with the handlers linked in and as plugin processes (the
+// master's default); and through frp with its defaults when its binaries
+// are present.
 type paths struct {
-	names []string // "direct", "inproc", "process"
+	names []string // "direct", "relays", "inproc", "process"[, "frp"]
 	addrs []backends
+	frp   *frp // nil without the frp binaries
 }
+
+// Indexes of the paths every run has.
+const (
+	pathDirect = iota
+	pathRelays
+	pathInproc
+	pathProcess
+)
 
 func newPaths(tb testing.TB) paths {
 	direct := newBackends(tb)
-	return paths{
-		names: []string{"direct", "inproc", "process"},
-		addrs: []backends{direct, newTunnel(tb, direct, false), newTunnel(tb, direct, true)},
+	p := paths{
+		names: []string{"direct", "relays", "inproc", "process"},
+		addrs: []backends{direct, newRelays(tb, direct), newTunnel(tb, direct, false), newTunnel(tb, direct, true)},
 	}
+	if viaFRP, f, ok := newFRP(tb, direct); ok {
+		p.names, p.addrs, p.frp = append(p.names, "frp"), append(p.addrs, viaFRP), f
+	}
+	return p
 }
 
-// sinkHandler reads until EOF, then answers with the byte count.
+// cpu is the CPU time the processes on path i have used: this process
+// (client, backends, relays, Burrow's host and agent), plus frp's two
+// processes on its path.
+func (p paths) cpu(i int) time.Duration {
+	if p.frp != nil && p.names[i] == "frp" {
+		return cpuTime() + p.frp.cpu()
+	}
+	return cpuTime()
+}
+
+// sinkHandler reads a byte count, then that many bytes, and answers with
+// the count it got. The count comes first (rather than reading until EOF)
+// so that no path needs half-close: frp has none.
 func sinkHandler(c net.Conn) {
-	n, _ := io.Copy(io.Discard, c)
 	var b [8]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		return
+	}
+	n, _ := io.CopyN(io.Discard, c, int64(binary.BigEndian.Uint64(b[:])))
 	binary.BigEndian.PutUint64(b[:], uint64(n))
 	_, _ = c.Write(b[:])
 }

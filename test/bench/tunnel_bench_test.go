@@ -50,13 +50,13 @@ func BenchmarkTCPThroughput(b *testing.B) {
 			cpu := make([][]float64, len(p.names))
 			for range rounds {
 				for i, to := range p.addrs {
-					cpu0 := cpuTime()
+					cpu0 := p.cpu(i)
 					d, err := dir.run(dir.addr(to), bulk)
 					if err != nil {
 						b.Fatalf("%s %s: %v", p.names[i], dir.name, err)
 					}
 					mbps[i] = append(mbps[i], float64(bulk)/d.Seconds()/1e6)
-					cpu[i] = append(cpu[i], float64((cpuTime()-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
+					cpu[i] = append(cpu[i], float64((p.cpu(i)-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
 				}
 			}
 			report(b, dir.name, "MB/s", p.names, mbps)
@@ -93,19 +93,23 @@ func BenchmarkConnectEcho(b *testing.B) {
 	}
 }
 
-// report writes each path's median and its ratio to the first path
-// (direct), plus process/inproc when both are there.
+// report writes each path's median, its ratio to direct and to the two
+// relays, process/inproc, and process/frp when frp was measured.
 func report(b *testing.B, what, unit string, names []string, samples [][]float64) {
 	med := make([]float64, len(samples))
 	for i := range samples {
 		med[i] = median(samples[i])
 		b.ReportMetric(med[i], what+"-"+names[i]+"-"+unit)
-		if i > 0 {
-			b.ReportMetric(med[i]/med[0], what+"-"+names[i]+"/direct")
+		if i != pathDirect {
+			b.ReportMetric(med[i]/med[pathDirect], what+"-"+names[i]+"/direct")
+		}
+		if i > pathRelays {
+			b.ReportMetric(med[i]/med[pathRelays], what+"-"+names[i]+"/relays")
 		}
 	}
-	if len(med) == 3 {
-		b.ReportMetric(med[2]/med[1], what+"-process/inproc")
+	b.ReportMetric(med[pathProcess]/med[pathInproc], what+"-process/inproc")
+	if len(med) > pathProcess+1 {
+		b.ReportMetric(med[pathProcess]/med[pathProcess+1], what+"-process/frp")
 	}
 }
 
@@ -116,10 +120,14 @@ func upload(addr string, n int64) (time.Duration, error) {
 	}
 	defer c.Close()
 	start := time.Now()
+	var count [8]byte
+	binary.BigEndian.PutUint64(count[:], uint64(n))
+	if _, err := c.Write(count[:]); err != nil {
+		return 0, fmt.Errorf("send count: %w", err)
+	}
 	if _, err := io.CopyN(c, zeroReader{}, n); err != nil {
 		return 0, fmt.Errorf("send: %w", err)
 	}
-	_ = c.(*net.TCPConn).CloseWrite()
 	var got [8]byte
 	_ = c.SetReadDeadline(time.Now().Add(time.Minute))
 	if _, err := io.ReadFull(c, got[:]); err != nil {
