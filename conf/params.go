@@ -66,9 +66,11 @@ const (
 type Params struct {
 	Log     LogLevel      // log, default "info"
 	TLS     TLSMode       // tls, default 0; 2 requires Crt and KeyFile
+	TLSSet  bool          // tls= was given (a client at tls=0 speaks plain; without it, TLS first)
 	Crt     string        // crt: certificate file
 	KeyFile string        // key: private key file (the query key is "key")
 	FP      string        // fp: SHA-256 fingerprint a client pins the bridge certificate to, lower-case hex without colons
+	CA      string        // ca: PEM bundle a client verifies the bridge certificate against (instead of the system roots)
 	SNI     string        // sni: TLS server name a client presents; "" when absent or "none"
 	DNS     time.Duration // dns: DNS cache TTL, default 5m
 	Dial    string        // dial: source IP for outgoing connections or "auto" (default)
@@ -93,6 +95,9 @@ type Params struct {
 	HostRewrite string        // hostrewrite: Host header sent upstream (http)
 	Allow       []string      // allow: what a client may dial: CIDRs, IPs, host:port, host:*, *.domain:port
 	Bridge      string        // bridge: host:port of the shared bridge (master; standalone tcp/udp/http)
+	BridgeTLS   TLSMode       // bridgetls: the bridge= listener's TLS: 1 (default) self-signed (kept in data= by a master), 2 files, 0 also accepts plain agents
+	BridgeCrt   string        // bridgecrt: certificate file for bridgetls=2
+	BridgeKey   string        // bridgekey: key file for bridgetls=2
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Idle        time.Duration // idle: UDP session idle timeout, default 60s, > 0
@@ -101,16 +106,17 @@ type Params struct {
 // DefaultParams returns the parameters of a URL that gives none.
 func DefaultParams() Params {
 	return Params{
-		Log:      LogInfo,
-		TLS:      TLSOff,
-		DNS:      5 * time.Minute,
-		Dial:     "auto",
-		Slot:     65536,
-		Min:      64,
-		Max:      1024,
-		Data:     "./data",
-		Handlers: "process",
-		Idle:     60 * time.Second,
+		Log:       LogInfo,
+		TLS:       TLSOff,
+		BridgeTLS: TLSSelfSigned,
+		DNS:       5 * time.Minute,
+		Dial:      "auto",
+		Slot:      65536,
+		Min:       64,
+		Max:       1024,
+		Data:      "./data",
+		Handlers:  "process",
+		Idle:      60 * time.Second,
 	}
 }
 
@@ -143,7 +149,8 @@ var paramSpecs = []paramSpec{
 	{name: "tls", common: true, set: setTLS},
 	{name: "crt", common: true, set: func(p *Params, v string) string { p.Crt = v; return "" }},
 	{name: "key", common: true, set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
-	{name: "fp", set: setFP},
+	{name: "fp", set: setFP}, // client
+	{name: "ca", set: setCA}, // client
 	{name: "sni", set: setSNI},
 	{name: "dns", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
 	{name: "dial", common: true, set: setDial},
@@ -165,6 +172,10 @@ var paramSpecs = []paramSpec{
 	{name: "hostrewrite", set: setHostRewrite},
 	{name: "allow", set: setAllow},
 	{name: "bridge", common: true, set: setBridge},
+	// master; tcp, udp, http and plugins run alone with bridge=
+	{name: "bridgetls", common: true, set: setBridgeTLS},
+	{name: "bridgecrt", common: true, set: func(p *Params, v string) string { p.BridgeCrt = v; return "" }},
+	{name: "bridgekey", common: true, set: func(p *Params, v string) string { p.BridgeKey = v; return "" }},
 	{name: "data", set: func(p *Params, v string) string { p.Data = v; return "" }},
 	{name: "handlers", set: setHandlers},
 	{name: "idle", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
@@ -201,6 +212,12 @@ func parseParams(scheme string, q url.Values) (Params, []string) {
 	}
 	if p.TLS == TLSFiles && (p.Crt == "" || p.KeyFile == "") {
 		problems = append(problems, "parameter tls=2 requires crt and key")
+	}
+	if p.BridgeTLS == TLSFiles && (p.BridgeCrt == "" || p.BridgeKey == "") {
+		problems = append(problems, "parameter bridgetls=2 requires bridgecrt and bridgekey")
+	}
+	if p.TLSSet && p.TLS == TLSOff && (p.FP != "" || p.CA != "") {
+		problems = append(problems, "parameter tls=0 (plain TCP) cannot verify the bridge: drop fp= and ca=, or tls=0")
 	}
 	return p, problems
 }
