@@ -33,8 +33,9 @@ func startTLSServer(f *framework.Framework, query string) (*pair, string) {
 
 // A self-signed bridge (tls=1) logs its fingerprint; an agent pinned to it
 // carries traffic, an agent pinned to another certificate is refused
-// before it says hello, and an agent with no TLS settings switches to TLS
-// when the bridge asks and warns that nothing is pinned.
+// before it says hello, an agent with its own target and no fp= (a
+// NodePass pair's client end) connects over TLS with a warning naming the
+// fingerprint, and a plain (tls=0) agent is refused: the bridge requires TLS.
 func TestTLSSelfSignedWithPinning(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
@@ -53,10 +54,12 @@ func TestTLSSelfSignedWithPinning(t *testing.T) {
 	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload(framework.RandomBytes(256 << 10)).Timeout(10 * time.Second).Ensure()
 
-	plain := f.Burrow("auto", fmt.Sprintf("client://%s@%s/%s?log=debug", p.key, p.bridge(), echo))
-	waitLogLine(t, plain, ready, "bridge requires TLS")
-	waitLogLine(t, plain, ready, "bridge certificate is not pinned", "fp="+fp)
-	waitLogLine(t, plain, ready, logConnected, "tls=true")
+	loose := f.Burrow("unpinned", fmt.Sprintf("client://%s@%s/%s?log=debug", p.key, p.bridge(), echo))
+	waitLogLine(t, loose, ready, "level=WARN", "bridge certificate is not verified", "add fp="+fp+" to the agent URL")
+	waitLogLine(t, loose, ready, logConnected, "tls=true")
+
+	plain := f.Burrow("plain", fmt.Sprintf("client://%s@%s/%s?log=debug&tls=0", p.key, p.bridge(), echo))
+	waitLogLine(t, plain, ready, logRefused, "tls required")
 }
 
 // tls=2 serves the certificate files; the fingerprint logged is the file's.
