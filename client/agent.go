@@ -184,7 +184,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		switch {
 		case errors.As(err, &refused):
 			a.failed(refused.Error())
-			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", refused.Message)
+			msg := refused.Message
+			if refused.Status == bridge.StatusTLSRequired {
+				msg += "; remove tls=0 from the agent URL"
+			}
+			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", msg)
 			b.Sleep(ctx)
 			continue
 		case err != nil:
