@@ -53,19 +53,30 @@ func Persistent(dir string) (cert tls.Certificate, created bool, err error) {
 	if err != nil {
 		return cert, false, err
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	crtPEM, keyPEM, err := EncodePEM(cert)
 	if err != nil {
-		return cert, false, fmt.Errorf("encode bridge key: %w", err)
+		return cert, false, err
 	}
 	// The key first: a crash between the two leaves no certificate, and the
 	// next start reports the lone key instead of serving a new pair.
-	if err := writeFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})); err != nil {
+	if err := writeFile(key, keyPEM); err != nil {
 		return cert, false, err
 	}
-	if err := writeFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]})); err != nil {
+	if err := writeFile(crt, crtPEM); err != nil {
 		return cert, false, err
 	}
 	return cert, true, nil
+}
+
+// EncodePEM returns cert's leaf certificate and its PKCS #8 private key as
+// PEM, the format of crt= and key= files.
+func EncodePEM(cert tls.Certificate) (crtPEM, keyPEM []byte, err error) {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encode private key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 // writeFile writes b to path atomically (temp file, fsync, rename) with

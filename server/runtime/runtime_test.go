@@ -206,7 +206,7 @@ func TestStandaloneTCPWithBridge(t *testing.T) {
 	echo := echoBoth(t)
 	bridgePort, userPort := port(t), port(t)
 	user := "127.0.0.1:" + strconv.Itoa(userPort)
-	crt, key, fp := certFiles(t)
+	crt, key, fp := testutil.CertFiles(t, "localhost")
 	tcpInst := start(t, rt, "t", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=ak&bridge=127.0.0.1:%d&bridgetls=2&bridgecrt=%s&bridgekey=%s", user, echo, bridgePort, crt, key))
 	// The agent has no default target: the link names the tcp instance's,
 	// which its allow= list permits.

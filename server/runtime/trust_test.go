@@ -2,10 +2,7 @@ package runtime_test
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -16,28 +13,6 @@ import (
 	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/runtime"
 )
-
-// certFiles writes a self-signed certificate and its key to PEM files.
-func certFiles(t *testing.T) (crt, key, fp string) {
-	t.Helper()
-	cert, err := tlsx.SelfSigned("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	crt, key = filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	if err := os.WriteFile(crt, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return crt, key, tlsx.Fingerprint(cert.Certificate[0])
-}
 
 // A server:// run by a master serves the master's certificate, so an agent
 // pins it; at tls=1 it refuses plain agents, at tls=0 it takes them.
@@ -75,7 +50,7 @@ func TestClientCABundle(t *testing.T) {
 	t.Parallel()
 	rt := runtime.New(runtime.Options{})
 	echo := echoBoth(t)
-	crt, key, _ := certFiles(t)
+	crt, key, _ := testutil.CertFiles(t, "localhost")
 	bridgePort := port(t)
 	tcpInst := start(t, rt, "t", fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:%d?agent=ak&bridge=127.0.0.1:%d&bridgetls=2&bridgecrt=%s&bridgekey=%s", port(t), echo, bridgePort, crt, key))
 	start(t, rt, "c", fmt.Sprintf("client://ak@127.0.0.1:%d?ca=%s&sni=localhost&allow=127.0.0.1:%d", bridgePort, crt, echo))
@@ -93,7 +68,7 @@ func TestClientCABundle(t *testing.T) {
 func TestTargetlessAgentRefusesUnpinnedBridge(t *testing.T) {
 	t.Parallel()
 	rt := runtime.New(runtime.Options{})
-	crt, key, fp := certFiles(t)
+	crt, key, fp := testutil.CertFiles(t, "localhost")
 	bridgePort := port(t)
 	start(t, rt, "t", fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:1?agent=ak&bridge=127.0.0.1:%d&bridgetls=2&bridgecrt=%s&bridgekey=%s", port(t), bridgePort, crt, key))
 	cli := start(t, rt, "c", fmt.Sprintf("client://ak@127.0.0.1:%d?allow=127.0.0.1:1", bridgePort))

@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -66,32 +62,13 @@ func TestTLSSelfSignedWithPinning(t *testing.T) {
 func TestTLSCertificateFiles(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
-	dir := t.TempDir()
-	cert, err := tlsx.SelfSigned("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crtFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	writePEM(t, crtFile, "CERTIFICATE", cert.Certificate[0])
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-
+	crtFile, keyFile, want := testutil.CertFiles(t, "localhost")
 	p, fp := startTLSServer(f, "tls=2&crt="+crtFile+"&key="+keyFile)
-	if want := tlsx.Fingerprint(cert.Certificate[0]); fp != want {
+	if fp != want {
 		t.Fatalf("bridge logged fingerprint %s, the file's is %s", fp, want)
 	}
 	p.agent = f.Burrow("client", fmt.Sprintf("client://%s@%s/%s?log=debug&fp=%s", p.key, p.bridge(), f.TCPEcho(), fp))
 	waitLogLine(t, p.agent, ready, logConnected, "tls=true")
 	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload([]byte("over tls files")).Timeout(10 * time.Second).Ensure()
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
