@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -192,4 +193,31 @@ func TestUnpinnedSelfSignedBridgeRefused(t *testing.T) {
 
 	plain := startTrustAgent(f, "plain", fmt.Sprintf("client://%s@%s/127.0.0.1:1?log=debug&tls=0", key, m.BridgeAddr()))
 	waitLogLine(t, plain, ready, logRefused, "tls required")
+}
+
+// bridgetls=2 serves the certificate files on the shared bridge (the
+// agent line then has no fp=: agents verify it, here by ca=); bridgetls=0
+// also accepts plain agents, with a warning at start.
+func TestMasterBridgeTLSModes(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	crt, key, fp := testutil.CertFiles(t, "localhost")
+	files := f.Master("files", "bridgetls=2", "bridgecrt="+crt, "bridgekey="+key)
+	b := files.Bridge()
+	if want := fmt.Sprintf("burrow 'client://AGENT_KEY@%s?allow=HOST:PORT'", files.BridgeAddr()); b.FP != fp || b.Agent != want {
+		t.Fatalf("bridgetls=2: GET /info bridge %+v, want fp %s and agent %s", b, fp, want)
+	}
+	echo, user, agentKey := f.TCPEcho(), framework.Addr(f.Port()), newKey(t)
+	id := files.Create(fmt.Sprintf("tcp://%s/%s?agent=%s", user, echo, agentKey), "files").ID
+	startTrustAgent(f, "ca-agent", fmt.Sprintf("client://%s@%s?log=debug&ca=%s&sni=localhost&allow=%s", agentKey, files.BridgeAddr(), crt, echo))
+	files.WaitInstance(id, ready, "running with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
+	f.ExpectTCPEcho(user).Payload([]byte("verified by ca=")).Ensure()
+
+	open := f.Master("open", "bridgetls=0")
+	waitLogLine(t, open.Process, ready, "level=WARN", "bridgetls=0")
+	user0, key0 := framework.Addr(f.Port()), newKey(t)
+	id0 := open.Create(fmt.Sprintf("tcp://%s/%s?agent=%s", user0, echo, key0), "open").ID
+	startTrustAgent(f, "plain-agent", fmt.Sprintf("client://%s@%s?log=debug&tls=0&allow=%s", key0, open.BridgeAddr(), echo))
+	open.WaitInstance(id0, ready, "running with its plain agent", func(in framework.Instance) bool { return in.Pool == 1 })
+	f.ExpectTCPEcho(user0).Payload([]byte("plain, opted in")).Ensure()
 }
