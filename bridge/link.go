@@ -18,8 +18,9 @@ var ErrNoAgent = errors.New("agent offline")
 // VerdictError is the agent's refusal of a link: it could not or would not
 // reach the target. Reason is the agent's own text.
 type VerdictError struct {
-	Target string
-	Reason string
+	Target     string
+	Reason     string
+	NotAllowed bool // the agent's policy refused the target (see Verdict)
 }
 
 func (e *VerdictError) Error() string { return e.Reason }
@@ -117,7 +118,7 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 		case err != nil:
 			l.verdict = fmt.Errorf("agent closed the link before its verdict: %w", err)
 		case !v.OK:
-			l.verdict = &VerdictError{Target: l.target, Reason: v.Reason}
+			l.verdict = &VerdictError{Target: l.target, Reason: v.Reason, NotAllowed: v.NotAllowed}
 			l.ended.Store(true) // the agent closes a refused link itself
 		}
 	})

@@ -29,8 +29,14 @@ const DefaultHandshakeTimeout = 10 * time.Second
 
 // Config configures a Server.
 type Config struct {
-	Keys             Keys          // which agent keys are accepted; required
-	TLS              *tls.Config   // nil = plain TCP
+	Keys Keys // which agent keys are accepted; required
+	// TLS serves agents that open TLS first (the first byte of every
+	// connection is peeked). Nil: plain TCP only.
+	TLS *tls.Config
+	// AllowPlain also accepts plain hellos when TLS is set (NodePass's
+	// server:// at tls=0, a master with bridgetls=0); otherwise they are
+	// refused with StatusTLSRequired.
+	AllowPlain       bool
 	Logger           *slog.Logger  // nil = discard
 	Mux              *smux.Config  // nil = MuxConfig()
 	HandshakeTimeout time.Duration // 0 = DefaultHandshakeTimeout
@@ -107,26 +113,9 @@ func (s *Server) handshake(raw net.Conn) {
 	log := s.log.With("remote", remote)
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 
-	var conn net.Conn = raw
-	if s.cfg.TLS != nil {
-		br := bufio.NewReaderSize(raw, 1)
-		first, err := br.Peek(1)
-		if err != nil {
-			log.Debug("agent closed before hello", "err", err)
-			_ = raw.Close()
-			return
-		}
-		if first[0] != 0x16 { // not a TLS record: a plain hello to a TLS bridge
-			s.refuse(raw, log, StatusTLSRequired, "this bridge requires TLS")
-			return
-		}
-		tc := tls.Server(&peekedConn{Conn: raw, r: br}, s.cfg.TLS)
-		if err := tc.Handshake(); err != nil {
-			log.Warn("agent TLS handshake failed", "err", err)
-			_ = raw.Close()
-			return
-		}
-		conn = tc
+	conn, ok := s.secure(raw, log)
+	if !ok {
+		return
 	}
 
 	hello, err := ReadHello(conn)
@@ -187,6 +176,42 @@ func (s *Server) handshake(raw net.Conn) {
 	_ = mux.Close()
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
+
+// secure peeks at the first byte of raw: a TLS record (an agent that opens
+// TLS first) is served with the bridge's certificate, a plain hello is
+// accepted only without TLS or with AllowPlain. It returns the connection
+// to read the hello from, or false after closing raw.
+func (s *Server) secure(raw net.Conn, log *slog.Logger) (net.Conn, bool) {
+	br := bufio.NewReaderSize(raw, 16)
+	first, err := br.Peek(1)
+	if err != nil {
+		log.Debug("agent closed before hello", "err", err)
+		_ = raw.Close()
+		return nil, false
+	}
+	peeked := &peekedConn{Conn: raw, r: br}
+	switch {
+	case first[0] == tlsHandshakeRecord && s.cfg.TLS == nil:
+		log.Warn("agent refused", "reason", "this bridge has no TLS certificate")
+		_ = raw.Close()
+		return nil, false
+	case first[0] == tlsHandshakeRecord:
+		tc := tls.Server(peeked, s.cfg.TLS)
+		if err := tc.Handshake(); err != nil {
+			log.Warn("agent TLS handshake failed", "err", err)
+			_ = raw.Close()
+			return nil, false
+		}
+		return tc, true
+	case s.cfg.TLS != nil && !s.cfg.AllowPlain:
+		s.refuse(raw, log, StatusTLSRequired, "this bridge requires TLS")
+		return nil, false
+	}
+	return peeked, true
+}
+
+// tlsHandshakeRecord is the first byte of a TLS ClientHello record.
+const tlsHandshakeRecord = 0x16
 
 func (s *Server) addSession(sess *session) bool {
 	s.mu.Lock()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/client"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
@@ -222,39 +223,77 @@ func TestTLSBridge(t *testing.T) {
 	wantRefused(t, err, bridge.StatusTLSRequired)
 
 	wrong := strings.Repeat("ab", 32)
-	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.PinnedClientConfig("", wrong, nil)})
-	if err == nil || !strings.Contains(err.Error(), "fingerprint") {
+	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: wrong})})
+	if !errors.Is(err, tlsx.ErrPinMismatch) {
 		t.Fatalf("wrong pin: err = %v, want a fingerprint mismatch", err)
 	}
+	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1"})})
+	var ue *tlsx.UntrustedError
+	if !errors.As(err, &ue) || ue.Fingerprint != fp {
+		t.Fatalf("no pin, self-signed: err = %v, want it untrusted with fingerprint %s", err, fp)
+	}
 
-	var seen string
 	sess, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k",
-		TLS: tlsx.PinnedClientConfig("", strings.ToUpper(fp[:2])+":"+fp[2:], func(s string) { seen = s })})
+		TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: strings.ToUpper(fp[:2]) + ":" + fp[2:]})})
 	if err != nil {
 		t.Fatalf("right pin: %v", err)
-	}
-	if seen != fp {
-		t.Fatalf("seen fingerprint %q, want %q", seen, fp)
 	}
 	defer sess.Close()
 
 	// Unknown key over TLS is refused inside the TLS session.
-	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "nope", TLS: tlsx.PinnedClientConfig("", fp, nil)})
+	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "nope", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})})
 	wantRefused(t, err, bridge.StatusUnknownKey)
 
-	// A real agent in auto mode starts plain, is told TLS is required, and
-	// switches; links then work.
-	echoAddr := testutil.ServeTCP(t, testutil.Echo)
-	_ = sess.Close()
-	srv2, addr2 := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("auto"), TLS: tc})
-	startAgent(t, client.Config{Bridge: addr2, Key: "auto", Name: "auto", Targets: []string{echoAddr}})
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv2.Online("auto") }, "auto-TLS agent online")
-	l, err := srv2.Open(testutil.Context(t), "auto", bridge.LinkHeader{Network: bridge.NetworkTCP})
+	// A bridge with a certificate and AllowPlain takes both kinds of hello;
+	// one without a certificate closes a TLS agent before any hello.
+	_, both := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: tc, AllowPlain: true})
+	plain, err := dial(testutil.Context(t), both, "k")
+	if err != nil {
+		t.Fatalf("plain hello with AllowPlain: %v", err)
+	}
+	_ = plain.Close()
+	over, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: both, Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})})
+	if err != nil {
+		t.Fatalf("TLS hello with AllowPlain: %v", err)
+	}
+	_ = over.Close()
+	_, bare := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	if _, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: bare, Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})}); err == nil {
+		t.Fatal("a TLS agent was accepted by a bridge without a certificate")
+	}
+}
+
+// A real agent verifies the bridge: pinned it connects and carries links;
+// unpinned and targetless it is refused with the fingerprint and the fp=
+// to add; unpinned with Unverified (a NodePass pair's client end) it
+// connects.
+func TestAgentVerifiesBridge(t *testing.T) {
+	t.Parallel()
+	tc, fp, err := tlsx.ServerConfig(1, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	testutil.RoundTrip(t, l, "over tls")
+	echoAddr := testutil.ServeTCP(t, testutil.Echo)
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("pinned", "loose", "strict"), TLS: tc})
+	startAgent(t, client.Config{Bridge: addr, Key: "pinned", Targets: []string{echoAddr}, Fingerprint: fp})
+	startAgent(t, client.Config{Bridge: addr, Key: "loose", Targets: []string{echoAddr}, Unverified: true})
+	strict := startAgent(t, client.Config{Bridge: addr, Key: "strict"})
+	for _, key := range []string{"pinned", "loose"} {
+		testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online(key) }, key+" agent online")
+		l, err := srv.Open(testutil.Context(t), key, bridge.LinkHeader{Network: bridge.NetworkTCP})
+		if err != nil {
+			t.Fatal(err)
+		}
+		testutil.RoundTrip(t, l, "over tls")
+		_ = l.Close()
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
+		err := strict.Health()
+		return err != nil && strings.Contains(err.Error(), "add fp="+fp+" to the agent URL")
+	}, "unpinned targetless agent refuses the bridge with the fp= to add")
+	if srv.Online("strict") {
+		t.Fatal("an agent that refused the certificate is online")
+	}
 }
 
 func TestOpenNoAgent(t *testing.T) {
@@ -317,8 +356,8 @@ func TestRoundRobinAcrossAgents(t *testing.T) {
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("pool")})
 	a := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("A")) })
 	b := testutil.ServeTCP(t, func(c net.Conn) { _, _ = c.Write([]byte("B")) })
-	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "a", Targets: []string{a}})
-	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "b", Targets: []string{b}})
+	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "a", Targets: []string{a}, TLS: client.TLSOff})
+	startAgent(t, client.Config{Bridge: addr, Key: "pool", Name: "b", Targets: []string{b}, TLS: client.TLSOff})
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Sessions("pool") == 2 }, "two agents in the pool")
 	if n := len(srv.Agents()); n != 2 {
 		t.Fatalf("Agents() lists %d, want 2", n)
@@ -389,7 +428,7 @@ func TestRevoke(t *testing.T) {
 	keys := bridge.NewKeySet("k")
 	srv, addr := startBridge(t, bridge.Config{Keys: keys})
 	echoAddr := testutil.ServeTCP(t, testutil.Echo)
-	startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{echoAddr}})
+	startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{echoAddr}, TLS: client.TLSOff})
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
 	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP})
 	if err != nil {
@@ -426,13 +465,21 @@ func isTimeout(err error) bool {
 func TestVerdictRefused(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
-	startAgent(t, client.Config{Bridge: addr, Key: "k"})
+	allow, _ := allowlist.ParseAllow([]string{"127.0.0.1:*"})
+	startAgent(t, client.Config{Bridge: addr, Key: "k", Allow: allow, TLS: client.TLSOff})
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
 	target := testutil.ClosedAddr(t)
 
-	_, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
+	// A target outside the allow list is refused by policy, and says so.
+	_, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "10.0.0.5:22"})
+	var nv *bridge.VerdictError
+	if !errors.As(err, &nv) || !nv.NotAllowed || nv.Reason != "target 10.0.0.5:22 is not allowed by this agent" {
+		t.Fatalf("Open to a foreign target: %v (%#v), want a not-allowed verdict", err, nv)
+	}
+
+	_, err = srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
 	var ve *bridge.VerdictError
-	if !errors.As(err, &ve) || ve.Target != target || !strings.Contains(ve.Reason, "refused") || ve.Error() != ve.Reason {
+	if !errors.As(err, &ve) || ve.NotAllowed || ve.Target != target || !strings.Contains(ve.Reason, "refused") || ve.Error() != ve.Reason {
 		t.Fatalf("Open to a closed port: %v (%#v), want a VerdictError with the dial error", err, ve)
 	}
 

@@ -161,6 +161,10 @@ type LinkHeader struct {
 type Verdict struct {
 	OK     bool
 	Reason string // why the link failed, e.g. the dial error
+	// NotAllowed marks a refusal by the agent's policy (the target is
+	// neither one of its own nor in its allow= list), as opposed to a
+	// target it could not reach. It travels as status 2.
+	NotAllowed bool
 }
 
 // AppendHello encodes h after b.
@@ -278,7 +282,11 @@ func ReadLinkHeader(r io.Reader) (LinkHeader, error) {
 // AppendVerdict encodes v after b; an over-long reason is cut.
 func AppendVerdict(b []byte, v Verdict) []byte {
 	status := uint8(0)
-	if !v.OK {
+	switch {
+	case v.OK:
+	case v.NotAllowed:
+		status = 2
+	default:
 		status = 1
 	}
 	return appendStatus(b, status, v.Reason)
@@ -290,10 +298,10 @@ func ReadVerdict(r io.Reader) (Verdict, error) {
 	if err != nil {
 		return Verdict{}, fmt.Errorf("read verdict: %w", err)
 	}
-	if status > 1 {
+	if status > 2 {
 		return Verdict{}, fmt.Errorf("read verdict: %w: status %d", ErrMalformed, status)
 	}
-	return Verdict{OK: status == 0, Reason: reason}, nil
+	return Verdict{OK: status == 0, Reason: reason, NotAllowed: status == 2}, nil
 }
 
 func appendStatus(b []byte, status uint8, msg string) []byte {

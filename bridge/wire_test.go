@@ -277,6 +277,7 @@ func TestVerdictRoundTrip(t *testing.T) {
 		{OK: false, Reason: "dial tcp 10.0.0.5:22: connect: connection refused"},
 		{OK: false, Reason: strings.Repeat("r", bridge.MaxReasonLen)},
 		{OK: false},
+		{OK: false, NotAllowed: true, Reason: "target 10.0.0.5:22 is not allowed by this agent"},
 	} {
 		b := bridge.AppendVerdict(nil, v)
 		r := bytes.NewReader(append(b, "x"...))
@@ -308,8 +309,8 @@ func TestReadVerdictRefuses(t *testing.T) {
 		}
 		wantMalformed(t, "verdict truncated at "+strconv.Itoa(i), err)
 	}
-	_, err := bridge.ReadVerdict(bytes.NewReader([]byte{2, 0, 0}))
-	wantMalformed(t, "status 2", err)
+	_, err := bridge.ReadVerdict(bytes.NewReader([]byte{3, 0, 0}))
+	wantMalformed(t, "status 3", err)
 	over := binary.BigEndian.AppendUint16([]byte{1}, bridge.MaxReasonLen+1)
 	over = append(over, make([]byte, bridge.MaxReasonLen+1)...)
 	_, err = bridge.ReadVerdict(bytes.NewReader(over))

@@ -28,7 +28,7 @@ func TestBridgeCloseAbortsTargetConnection(t *testing.T) {
 		}
 		released <- time.Since(start)
 	})
-	startAgent(t, Config{Bridge: addr, Key: "k"})
+	startAgent(t, Config{Bridge: addr, Key: "k", Allow: loopback(t)})
 	online(t, srv, "k")
 
 	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: source})

@@ -6,10 +6,13 @@ package client
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,10 +28,11 @@ type TLSMode int
 
 // TLS modes.
 const (
-	// TLSAuto starts plain and switches to TLS when the bridge asks for it.
-	TLSAuto TLSMode = iota
-	// TLSOn always uses TLS.
-	TLSOn
+	// TLSOn (the default) opens TLS before sending anything, so the key
+	// never travels in clear text.
+	TLSOn TLSMode = iota
+	// TLSOff speaks plain TCP (tls=0 on the agent URL).
+	TLSOff
 )
 
 // Config configures an Agent.
@@ -37,11 +41,16 @@ type Config struct {
 	Key         string           // agent key; secret
 	Name        string           // agent name shown by the bridge
 	Version     string           // agent version shown by the bridge
-	Targets     []string         // default targets, used round-robin with failover
-	Allow       *allowlist.Allow // targets it may dial; nil allows all
+	Targets     []string         // default targets, used round-robin with failover; always allowed
+	Allow       *allowlist.Allow // what it may dial besides Targets; nil or empty: nothing else, "*": everything
 	TLS         TLSMode
-	Fingerprint string        // pins the bridge certificate (implies TLSOn)
-	ServerName  string        // TLS server name; "" = the bridge host
+	Fingerprint string         // pins the bridge certificate
+	RootCAs     *x509.CertPool // verifies the bridge certificate without a pin; nil = the system roots
+	ServerName  string         // TLS server name, verified against the roots; "" = the bridge host
+	// Unverified accepts a bridge certificate that neither the pin nor the
+	// roots verify, with a warning naming its fingerprint (NodePass
+	// compatibility for a pair's client end). Ignored when Fingerprint is set.
+	Unverified  bool
 	SourceIP    string        // local address for outgoing dials; "" = any
 	DialTimeout time.Duration // target dial timeout; 0 = 10s
 	Idle        time.Duration // close a link after this long with no traffic; 0 = never
@@ -56,6 +65,8 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer *net.Dialer
+	tls    *tls.Config // nil with TLSOff
+	own    map[string]bool
 	next   atomic.Uint32          // round-robin over default targets
 	links  atomic.Int64           // open links, for status
 	up     atomic.Bool            // a session to the bridge is live
@@ -111,8 +122,8 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
-	if cfg.Fingerprint != "" {
-		cfg.TLS = TLSOn
+	if cfg.TLS == TLSOff && (cfg.Fingerprint != "" || cfg.RootCAs != nil) {
+		return nil, errors.New("agent: a pin or CA bundle needs TLS; plain TCP (tls=0) cannot verify the bridge")
 	}
 	d := &net.Dialer{Timeout: cfg.DialTimeout}
 	if cfg.SourceIP != "" {
@@ -122,25 +133,62 @@ func New(cfg Config) (*Agent, error) {
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, dialer: d}, nil
+	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, own: make(map[string]bool, len(cfg.Targets))}
+	for _, t := range cfg.Targets {
+		a.own[strings.ToLower(t)] = true
+	}
+	if cfg.TLS == TLSOn {
+		a.tls = a.tlsConfig()
+	}
+	return a, nil
+}
+
+// tlsConfig verifies the bridge by pin, else by the roots; with
+// Unverified, a certificate neither verifies passes with a warning.
+func (a *Agent) tlsConfig() *tls.Config {
+	name := a.cfg.ServerName
+	if name == "" {
+		name, _, _ = net.SplitHostPort(a.cfg.Bridge)
+	}
+	o := tlsx.ClientOptions{ServerName: name, Fingerprint: a.cfg.Fingerprint, Roots: a.cfg.RootCAs}
+	if a.cfg.Unverified && a.cfg.Fingerprint == "" {
+		o.Unverified = func(fp string) {
+			a.log.Warn("bridge certificate is not verified (NodePass compatibility: an agent with its own targets and no fp= or ca=); add fp="+fp+" to the agent URL to pin it",
+				"bridge", a.cfg.Bridge, "fp", fp)
+		}
+	}
+	return tlsx.ClientConfig(o)
+}
+
+// logPolicy says at start what the agent will dial besides its targets.
+func (a *Agent) logPolicy() {
+	switch {
+	case a.cfg.Allow.All():
+		a.log.Warn("allow=* lets whoever holds the bridge reach every address this agent can dial; list what it may reach instead (allow=host:port,10.0.0.0/8,...)")
+	case len(a.cfg.Targets) == 0 && a.cfg.Allow.Empty():
+		a.log.Warn("this agent has no target and no allow= list, so it refuses every link; add allow=host:port,10.0.0.0/8,... to its URL to allow some")
+	}
 }
 
 // Run keeps the tunnel up until ctx ends. It returns nil then; a refused key
 // or a failing bridge is logged and retried, never fatal.
 func (a *Agent) Run(ctx context.Context) error {
 	b := backoff.New(a.cfg.MinBackoff, a.cfg.MaxBackoff)
-	useTLS := a.cfg.TLS == TLSOn
+	a.logPolicy()
+	dc := bridge.DialConfig{
+		Addr: a.cfg.Bridge, Key: a.cfg.Key, AgentName: a.cfg.Name, AgentVersion: a.cfg.Version, TLS: a.tls,
+	}
 	for ctx.Err() == nil {
-		sess, err := bridge.Dial(ctx, a.dialConfig(useTLS))
+		sess, err := bridge.Dial(ctx, dc)
 		var refused *bridge.RefusedError
 		switch {
-		case errors.As(err, &refused) && refused.Status == bridge.StatusTLSRequired && !useTLS:
-			useTLS = true
-			a.log.Warn("bridge requires TLS, switching", "bridge", a.cfg.Bridge)
-			continue
 		case errors.As(err, &refused):
 			a.failed(refused.Error())
-			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", refused.Message)
+			msg := refused.Message
+			if refused.Status == bridge.StatusTLSRequired {
+				msg += "; remove tls=0 from the agent URL"
+			}
+			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", msg)
 			b.Sleep(ctx)
 			continue
 		case err != nil:
@@ -154,7 +202,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		b.Reset()
 		a.down.Store(nil)
 		a.up.Store(true)
-		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", useTLS)
+		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil)
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}
@@ -167,25 +215,6 @@ func (a *Agent) Run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-func (a *Agent) dialConfig(useTLS bool) bridge.DialConfig {
-	dc := bridge.DialConfig{
-		Addr: a.cfg.Bridge, Key: a.cfg.Key, AgentName: a.cfg.Name, AgentVersion: a.cfg.Version,
-	}
-	if useTLS {
-		name := a.cfg.ServerName
-		if name == "" {
-			name, _, _ = net.SplitHostPort(a.cfg.Bridge)
-		}
-		pinned := a.cfg.Fingerprint != ""
-		dc.TLS = tlsx.PinnedClientConfig(name, a.cfg.Fingerprint, func(fp string) {
-			if !pinned {
-				a.log.Warn("bridge certificate is not pinned; set fp= to pin it", "fp", fp)
-			}
-		})
-	}
-	return dc
 }
 
 // serve accepts the bridge's links until the session ends or ctx does,

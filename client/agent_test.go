@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -16,14 +17,27 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
 
-// bridgeAt serves a bridge on ln until stop (or the end of the test).
+// bridgeCert is the certificate every test bridge serves (one for all, so
+// an agent pinned to it reconnects to a restarted bridge).
+var bridgeCert = sync.OnceValues(func() (*tls.Config, string) {
+	tc, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		panic(err)
+	}
+	return tc, fp
+})
+
+// bridgeAt serves a TLS bridge with bridgeCert on ln until stop (or the
+// end of the test).
 func bridgeAt(t *testing.T, ln net.Listener, keys ...string) (*bridge.Server, func()) {
 	t.Helper()
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(keys...)})
+	tc, _ := bridgeCert()
+	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(keys...), TLS: tc})
 	var once sync.Once
 	closeSrv := func() { once.Do(func() { _ = srv.Close() }) }
 	t.Cleanup(closeSrv) // after Serve has returned
@@ -41,8 +55,13 @@ func startBridge(t *testing.T, keys ...string) (*bridge.Server, string) {
 	return srv, ln.Addr().String()
 }
 
+// startAgent runs an agent until the test ends. Unless cfg says how to
+// verify the bridge (or speaks plain TCP) it pins bridgeCert.
 func startAgent(t *testing.T, cfg Config) *Agent {
 	t.Helper()
+	if cfg.TLS == TLSOn && cfg.Fingerprint == "" && cfg.RootCAs == nil && !cfg.Unverified {
+		_, cfg.Fingerprint = bridgeCert()
+	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff = 20 * time.Millisecond
 		cfg.MaxBackoff = 100 * time.Millisecond
@@ -59,6 +78,16 @@ func startAgent(t *testing.T, cfg Config) *Agent {
 			t.Errorf("Run: %v", err)
 		}
 	})
+	return a
+}
+
+// loopback allows the agent to dial any loopback address.
+func loopback(t *testing.T) *allowlist.Allow {
+	t.Helper()
+	a, err := allowlist.ParseAllow([]string{"127.0.0.0/8"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return a
 }
 
@@ -82,7 +111,7 @@ func TestAgentServesLinksAndCounts(t *testing.T) {
 	srv, addr := startBridge(t, "k")
 	echoAddr := testutil.ServeTCP(t, testutil.Echo)
 	var connected atomic.Int32
-	a := startAgent(t, Config{Bridge: addr, Key: "k", Name: "nas", Version: "9.9", OnConnected: func() { connected.Add(1) }})
+	a := startAgent(t, Config{Bridge: addr, Key: "k", Name: "nas", Version: "9.9", Allow: loopback(t), OnConnected: func() { connected.Add(1) }})
 	online(t, srv, "k")
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, a.Connected, "agent reports connected")
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return connected.Load() == 1 }, "OnConnected called once")
@@ -115,8 +144,8 @@ func TestAgentRefusesTargetOutsideAllow(t *testing.T) {
 	for _, target := range []string{echoAddr, "localhost:" + portOf(echoAddr)} {
 		_, err = srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target})
 		var ve *bridge.VerdictError
-		if !errors.As(err, &ve) || !strings.Contains(ve.Reason, "allow list") || !strings.Contains(ve.Reason, target) {
-			t.Fatalf("Open %s outside allow=: %v, want a verdict naming the allow list", target, err)
+		if !errors.As(err, &ve) || !ve.NotAllowed || !strings.HasPrefix(ve.Reason, "target "+target+" is not allowed by this agent") {
+			t.Fatalf("Open %s outside allow=: %v, want a not-allowed verdict naming it", target, err)
 		}
 	}
 
@@ -179,7 +208,7 @@ func TestProxyProtocolToTarget(t *testing.T) {
 		lines <- line + "|" + c.RemoteAddr().String()
 		_, _ = io.Copy(c, br)
 	})
-	startAgent(t, Config{Bridge: addr, Key: "k"})
+	startAgent(t, Config{Bridge: addr, Key: "k", Allow: loopback(t)})
 	online(t, srv, "k")
 	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Flags: bridge.FlagProxyProtocol, Target: target, Source: "203.0.113.9:5555"})
 	if err != nil {
@@ -224,7 +253,7 @@ func TestUDPLink(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
 	udpEcho := testutil.ServeUDPEcho(t)
-	a := startAgent(t, Config{Bridge: addr, Key: "k"})
+	a := startAgent(t, Config{Bridge: addr, Key: "k", Allow: loopback(t)})
 	online(t, srv, "k")
 	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkUDP, Target: udpEcho})
 	if err != nil {
@@ -256,7 +285,7 @@ func TestAgentIdleClosesLink(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
 	echoAddr := testutil.ServeTCP(t, testutil.Echo)
-	startAgent(t, Config{Bridge: addr, Key: "k", Idle: 150 * time.Millisecond})
+	startAgent(t, Config{Bridge: addr, Key: "k", Allow: loopback(t), Idle: 150 * time.Millisecond})
 	online(t, srv, "k")
 	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: echoAddr})
 	if err != nil {

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -65,7 +67,8 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
 		log.Warn("link refused", "target", target, "reason", err.Error())
-		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: err.Error()}))
+		v := bridge.Verdict{Reason: err.Error(), NotAllowed: errors.Is(err, allowlist.ErrNotAllowed)}
+		_, _ = st.Write(bridge.AppendVerdict(nil, v))
 		_ = st.Close()
 		return
 	}
@@ -89,10 +92,16 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 	log.Debug("link closed", "target", target, "err", err)
 }
 
-// dialTarget dials the link's target, or the default targets in turn.
+// dialTarget dials the link's target, or the default targets in turn. A
+// target the link names is dialled only when it is one of the agent's own
+// targets or its allow= list permits it (names resolved and checked).
 func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, net.Conn, error) {
 	if h.Target != "" {
-		c, err := a.dial(ctx, h, h.Target)
+		addr, err := a.permit(ctx, h.Target)
+		if err != nil {
+			return h.Target, nil, err
+		}
+		c, err := a.dial(ctx, h, h.Target, addr)
 		return h.Target, c, err
 	}
 	n := len(a.cfg.Targets)
@@ -103,7 +112,7 @@ func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, ne
 	var errs []error
 	for i := range n {
 		target := a.cfg.Targets[(start+i)%n]
-		c, err := a.dial(ctx, h, target)
+		c, err := a.dial(ctx, h, target, target)
 		if err == nil {
 			return target, c, nil
 		}
@@ -112,11 +121,20 @@ func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, ne
 	return a.cfg.Targets[start%n], nil, errors.Join(errs...)
 }
 
-func (a *Agent) dial(ctx context.Context, h bridge.LinkHeader, target string) (net.Conn, error) {
-	addr, err := a.cfg.Allow.Resolve(ctx, net.DefaultResolver, target)
-	if err != nil {
-		return nil, err
+// permit returns the address to dial for a target a link names, or an
+// error wrapping allowlist.ErrNotAllowed.
+func (a *Agent) permit(ctx context.Context, target string) (string, error) {
+	if a.own[strings.ToLower(target)] {
+		return target, nil
 	}
+	if a.cfg.Allow.Empty() {
+		return "", &allowlist.NotAllowedError{Target: target}
+	}
+	return a.cfg.Allow.Resolve(ctx, net.DefaultResolver, target)
+}
+
+// dial connects to addr, the checked address of target.
+func (a *Agent) dial(ctx context.Context, h bridge.LinkHeader, target, addr string) (net.Conn, error) {
 	network := h.Network.String()
 	c, err := a.dialer.DialContext(ctx, network, addr)
 	if err != nil {

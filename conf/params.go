@@ -69,9 +69,11 @@ const (
 type Params struct {
 	Log     LogLevel      // log, default "info"
 	TLS     TLSMode       // tls, default 0; 2 requires Crt and KeyFile
+	TLSSet  bool          // tls= was given (a client at tls=0 speaks plain; without it, TLS first)
 	Crt     string        // crt: certificate file
 	KeyFile string        // key: private key file (the query key is "key")
 	FP      string        // fp: SHA-256 fingerprint a client pins the bridge certificate to, lower-case hex without colons
+	CA      string        // ca: PEM bundle a client verifies the bridge certificate against (instead of the system roots)
 	SNI     string        // sni: TLS server name a client presents; "" when absent or "none"
 	DNS     time.Duration // dns: DNS cache TTL, default 5m
 	Dial    string        // dial: source IP for outgoing connections or "auto" (default)
@@ -97,6 +99,9 @@ type Params struct {
 	Redirect    string        // redirect: "https" or "https:PORT": answer 308 to HTTPS (http)
 	Allow       []string      // allow: what a client may dial: CIDRs, IPs, host:port, host:*, *.domain:port
 	Bridge      string        // bridge: host:port of the shared bridge (master; standalone tcp/udp/http)
+	BridgeTLS   TLSMode       // bridgetls: the bridge= listener's TLS: 1 (default) self-signed (kept in data= by a master), 2 files, 0 also accepts plain agents
+	BridgeCrt   string        // bridgecrt: certificate file for bridgetls=2
+	BridgeKey   string        // bridgekey: key file for bridgetls=2
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Plugins     string        // plugins: the plugin directory (master); "" = "plugins" next to the binary
@@ -106,16 +111,17 @@ type Params struct {
 // DefaultParams returns the parameters of a URL that gives none.
 func DefaultParams() Params {
 	return Params{
-		Log:      LogInfo,
-		TLS:      TLSOff,
-		DNS:      5 * time.Minute,
-		Dial:     "auto",
-		Slot:     65536,
-		Min:      64,
-		Max:      1024,
-		Data:     "./data",
-		Handlers: "process",
-		Idle:     60 * time.Second,
+		Log:       LogInfo,
+		TLS:       TLSOff,
+		BridgeTLS: TLSSelfSigned,
+		DNS:       5 * time.Minute,
+		Dial:      "auto",
+		Slot:      65536,
+		Min:       64,
+		Max:       1024,
+		Data:      "./data",
+		Handlers:  "process",
+		Idle:      60 * time.Second,
 	}
 }
 
@@ -202,6 +208,7 @@ var paramSpecs = []paramSpec{
 	{name: "crt", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.Crt = v; return "" }},
 	{name: "key", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
 	{name: "fp", on: onClient, set: setFP},
+	{name: "ca", on: onClient, set: setCA},
 	{name: "sni", on: onClient, nodePass: true, set: setSNI},
 	{name: "dns", on: onNodePass, nodePass: true, set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
 	{name: "dial", on: onNodePass, nodePass: true, set: setDial, why: map[string]string{
@@ -230,6 +237,10 @@ var paramSpecs = []paramSpec{
 	{name: "redirect", on: onHTTP, set: setRedirect},
 	{name: "allow", on: onClient, set: setAllow},
 	{name: "bridge", on: onMaster | onHandler, set: setBridge},
+	// the bridge= listener: the master's shared bridge; tcp, udp, http and plugins run alone
+	{name: "bridgetls", on: onMaster | onHandler, set: setBridgeTLS},
+	{name: "bridgecrt", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeCrt = v; return "" }},
+	{name: "bridgekey", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeKey = v; return "" }},
 	{name: "data", on: onMaster, set: func(p *Params, v string) string { p.Data = v; return "" }},
 	{name: "handlers", on: onMaster, set: setHandlers},
 	{name: "plugins", on: onMaster, set: func(p *Params, v string) string { p.Plugins = v; return "" }},
@@ -336,6 +347,12 @@ func parseParams(scheme string, q url.Values) (Params, []string) {
 	}
 	if p.TLS == TLSFiles && (p.Crt == "" || p.KeyFile == "") {
 		problems = append(problems, "parameter tls=2 requires crt and key")
+	}
+	if p.BridgeTLS == TLSFiles && (p.BridgeCrt == "" || p.BridgeKey == "") {
+		problems = append(problems, "parameter bridgetls=2 requires bridgecrt and bridgekey")
+	}
+	if p.TLSSet && p.TLS == TLSOff && (p.FP != "" || p.CA != "") {
+		problems = append(problems, "parameter tls=0 (plain TCP) cannot verify the bridge: drop fp= and ca=, or tls=0")
 	}
 	return p, problems
 }

@@ -44,6 +44,14 @@ func TestParamsValid(t *testing.T) {
 		{"tls=2&crt=/c.pem&key=/k.pem", func(p Params) bool { return p.TLS == TLSFiles && p.Crt == "/c.pem" && p.KeyFile == "/k.pem" }},
 		{"fp=" + strings.Repeat("AB:", 31) + "AB", func(p Params) bool { return p.FP == strings.Repeat("ab", 32) }},
 		{"fp=" + strings.Repeat("0f", 32), func(p Params) bool { return p.FP == strings.Repeat("0f", 32) }},
+		{"ca=/etc/ca.pem", func(p Params) bool { return p.CA == "/etc/ca.pem" }},
+		{"tls=0", func(p Params) bool { return p.TLS == TLSOff && p.TLSSet }},
+		{"log=info", func(p Params) bool { return !p.TLSSet && p.BridgeTLS == TLSSelfSigned }},
+		{"bridgetls=0", func(p Params) bool { return p.BridgeTLS == TLSOff }},
+		{"bridgetls=2&bridgecrt=c.pem&bridgekey=k.pem", func(p Params) bool {
+			return p.BridgeTLS == TLSFiles && p.BridgeCrt == "c.pem" && p.BridgeKey == "k.pem"
+		}},
+		{"allow=*", func(p Params) bool { return len(p.Allow) == 1 && p.Allow[0] == "*" }},
 		{"sni=example.com", func(p Params) bool { return p.SNI == "example.com" }},
 		{"sni=none", func(p Params) bool { return p.SNI == "" }},
 		{"dns=30s", func(p Params) bool { return p.DNS == 30*time.Second }},
@@ -105,6 +113,10 @@ func TestParamsInvalid(t *testing.T) {
 		{"tls=2&crt=/c", "parameter tls=2 requires crt and key"},
 		{"tls=2&key=/k", "parameter tls=2 requires crt and key"},
 		{"fp=abc", `parameter fp: "abc" is not a SHA-256 fingerprint`},
+		{"bridgetls=3", `parameter bridgetls: "3" is not 0, 1 or 2`},
+		{"bridgetls=2&bridgecrt=c.pem", `parameter bridgetls=2 requires bridgecrt and bridgekey`},
+		{"fp=" + strings.Repeat("0f", 32) + "&tls=0", `parameter tls=0 (plain TCP) cannot verify the bridge`},
+		{"ca=x.pem&tls=0", `parameter tls=0 (plain TCP) cannot verify the bridge`},
 		{"fp=" + strings.Repeat("zz", 32), `parameter fp:`},
 		{"sni=a%20b", `parameter sni: "a b" is not a server name`},
 		{"dns=x", `parameter dns: "x" is not a duration`},
@@ -292,6 +304,8 @@ func TestConfigDefaults(t *testing.T) {
 		}
 		// Config is itself a valid URL with the same typed parameters.
 		again := mustParse(t, inst.Config())
+		// Config writes the master's tls=0; TLSSet says it was written.
+		again.Params.TLSSet, inst.Params.TLSSet = false, false
 		if !reflect.DeepEqual(again.Params, inst.Params) {
 			t.Errorf("Config of %q changes params: %+v vs %+v", raw, again.Params, inst.Params)
 		}

@@ -12,12 +12,30 @@ import (
 // naming the field; values of secret fields are never put in the text.
 
 func setTLS(p *Params, v string) string {
+	m, msg := parseTLSMode(v)
+	p.TLS, p.TLSSet = m, msg == ""
+	return msg
+}
+
+func setBridgeTLS(p *Params, v string) string {
+	m, msg := parseTLSMode(v)
+	if msg == "" {
+		p.BridgeTLS = m
+	}
+	return msg
+}
+
+func parseTLSMode(v string) (TLSMode, string) {
 	switch v {
 	case "0", "1", "2":
-		p.TLS = TLSMode(v[0] - '0')
-		return ""
+		return TLSMode(v[0] - '0'), ""
 	}
-	return fmt.Sprintf("%q is not 0, 1 or 2", v)
+	return TLSOff, fmt.Sprintf("%q is not 0, 1 or 2", v)
+}
+
+func setCA(p *Params, v string) string {
+	p.CA = v // a file name; read, and its problems reported, when the agent starts
+	return ""
 }
 
 func setFP(p *Params, v string) string {
@@ -287,9 +305,12 @@ func validHostPattern(s string) bool {
 	return validHostName(s)
 }
 
-// validAllow reports whether s is an allow= item: CIDR, IP, or host:port
+// validAllow reports whether s is an allow= item: "*" (everything), CIDR, IP, or host:port
 // where host may be "*", "*.domain", a name or an IP and port may be "*".
 func validAllow(s string) bool {
+	if s == "*" {
+		return true
+	}
 	if _, err := netip.ParsePrefix(s); err == nil {
 		return true
 	}

@@ -40,7 +40,18 @@ type Info struct {
 	DiskW     int64  `json:"diskw"`
 	SysUp     int64  `json:"sysup"`
 	// Burrow extensions.
-	Burrow string `json:"burrow"` // Burrow's own version
+	Burrow string      `json:"burrow"`           // Burrow's own version
+	Bridge *BridgeInfo `json:"bridge,omitempty"` // the shared bridge; absent without one
+}
+
+// BridgeInfo describes the master's shared bridge for agents: where it
+// listens, whether it serves TLS, the certificate's fingerprint and the
+// ready agent command line (with fp= when agents should pin it).
+type BridgeInfo struct {
+	Addr  string `json:"addr"`
+	TLS   bool   `json:"tls"`
+	FP    string `json:"fp"`
+	Agent string `json:"agent"`
 }
 
 func (s *server) info(c *gin.Context) Info {
@@ -53,7 +64,7 @@ func (s *server) info(c *gin.Context) Info {
 	in := Info{
 		MID: mid, Alias: alias, OS: runtime.GOOS, Arch: runtime.GOARCH, Ver: APIVersion, Name: host,
 		Log: master.Query.Get("log"), TLS: strconv.Itoa(int(master.Params.TLS)),
-		Uptime: int64(time.Since(s.opts.Started).Seconds()), Burrow: s.opts.Version,
+		Uptime: int64(time.Since(s.opts.Started).Seconds()), Burrow: s.opts.Version, Bridge: s.opts.Bridge,
 	}
 	if master.Params.TLS == conf.TLSFiles {
 		in.Crt, in.Key = master.Params.Crt, master.Params.KeyFile

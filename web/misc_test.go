@@ -45,6 +45,29 @@ func TestInfo(t *testing.T) {
 		t.Errorf("key record alias %q", kv.Alias)
 	}
 	expectStatus(t, a.do(http.MethodPost, "/info", `{"alias":""}`), 200, "")
+	if _, ok := raw["bridge"]; ok {
+		t.Error("info has a bridge object without a bridge")
+	}
+}
+
+// With a shared bridge /info carries its address, TLS, fingerprint and
+// the agent command line, in exactly the documented shape.
+func TestInfoBridge(t *testing.T) {
+	b := &BridgeInfo{Addr: "127.0.0.1:8024", TLS: true, FP: "ab12", Agent: `burrow "client://AGENT_KEY@127.0.0.1:8024?fp=ab12&allow=HOST:PORT"`}
+	a := newAPI(t, func(_ *instances.Config, o *Options) { o.Bridge = b })
+	var raw struct {
+		Bridge map[string]any `json:"bridge"`
+	}
+	a.do(http.MethodGet, "/info", "").json(t, &raw)
+	want := map[string]any{"addr": b.Addr, "tls": true, "fp": b.FP, "agent": b.Agent}
+	if len(raw.Bridge) != len(want) {
+		t.Fatalf("bridge object %v, want %v", raw.Bridge, want)
+	}
+	for k, v := range want {
+		if raw.Bridge[k] != v {
+			t.Errorf("bridge.%s = %v, want %v", k, raw.Bridge[k], v)
+		}
+	}
 }
 
 func TestTCPing(t *testing.T) {
@@ -154,7 +177,7 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		t.Errorf("header: %s %s %+v", doc.OpenAPI, doc.Info.Version, doc.Servers)
 	}
 	for _, s := range []string{"Instance", "CreateInstanceRequest", "UpdateInstanceRequest", "PutInstanceRequest", "Meta",
-		"Peer", "MasterInfo", "UpdateMasterAliasRequest", "TCPingResult"} {
+		"Peer", "MasterInfo", "BridgeInfo", "UpdateMasterAliasRequest", "TCPingResult"} {
 		if _, ok := doc.Components.Schemas[s]; !ok {
 			t.Errorf("schema %s missing", s)
 		}

@@ -201,6 +201,13 @@ func openAPISchemas() obj {
 			"swap_used": integer("Bytes"), "netrx": integer("Bytes since boot"), "nettx": integer("Bytes since boot"),
 			"diskr": integer("Bytes since boot"), "diskw": integer("Bytes since boot"), "sysup": integer("Host uptime, s"),
 			"burrow": str("Burrow version (extension)"),
+			"bridge": ref("BridgeInfo"),
+		}),
+		"BridgeInfo": object([]string{"addr", "tls", "fp", "agent"}, obj{
+			"addr":  str("host:port the shared bridge listens on"),
+			"tls":   boolean("The bridge serves TLS (agents open TLS first)"),
+			"fp":    str("SHA-256 fingerprint of the bridge certificate, lower-case hex"),
+			"agent": str("Ready agent command line (fp= included when agents should pin the certificate)"),
 		}),
 		"UpdateMasterAliasRequest": object([]string{"alias"}, obj{"alias": str("Master alias (≤ 256 bytes, \"\" clears)")}),
 		"TCPingResult": object([]string{"target", "connected", "latency", "error"}, obj{

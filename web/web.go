@@ -30,6 +30,7 @@ type Options struct {
 	Version string             // Burrow's version, reported by /info as "burrow"
 	Started time.Time          // master start, for /info uptime; default now
 	Agents  AgentLister        // connected agents; nil means none
+	Bridge  *BridgeInfo        // the shared bridge, shown by /info; nil when there is none
 	Metrics *Metrics           // metrics registry; a fresh one when nil
 	Log     *slog.Logger
 

@@ -2,7 +2,8 @@
 //
 //	burrow "master://0.0.0.0:9090/api?log=info"            the daemon and its API
 //	burrow "server://KEY@0.0.0.0:10101/0.0.0.0:8080"        NodePass pair, server end
-//	burrow "client://KEY@vps.example.com:10101/127.0.0.1:3000"  the agent
+//	burrow "client://KEY@vps.example.com:10101/127.0.0.1:3000"  the agent (NodePass pair end)
+//	burrow "client://KEY@vps.example.com:8024?fp=FP&allow=10.0.0.5:22"  agent of a master
 //	burrow "tcp://0.0.0.0:2222/127.0.0.1:22?agent=KEY&bridge=0.0.0.0:8024"
 //
 // SIGINT or SIGTERM stops it gracefully: it stops accepting, lets
@@ -41,15 +42,24 @@ Usage:
   burrow help           print this help
 
 Instance URLs (scheme://[key@]host:port/target[,target...]?param=value&...):
-  master://0.0.0.0:9090/api?log=info&bridge=0.0.0.0:8024    admin API + shared bridge
+  master://0.0.0.0:9090/api?log=info&bridge=0.0.0.0:8024    admin API + shared bridge (TLS; it
+                                                            prints the agent line with fp=)
   server://KEY@0.0.0.0:10101/0.0.0.0:8080                   bridge on :10101, users on :8080
   client://KEY@vps.example.com:10101/127.0.0.1:3000         agent: links go to 127.0.0.1:3000
+  client://KEY@vps.example.com:8024?fp=FP&allow=10.0.0.5:22,192.168.1.0/24
+                                                            agent of a master: dials only allow=
   tcp://0.0.0.0:2222/127.0.0.1:22?agent=KEY&bridge=:8024    TCP forward through agent KEY
   udp://0.0.0.0:5353/127.0.0.1:53?agent=KEY&bridge=:8024    UDP forward through agent KEY
 
+Agents open TLS first and verify the bridge: fp= (pin), else ca=FILE, else the system
+roots for sni= or the bridge host; tls=0 on the agent speaks plain TCP. An agent dials
+only its own targets and what allow= lists (CIDRs, host:port, host:*, *.domain:port;
+allow=* is everything).
+
 Common parameters: log=none|debug|info|warn|error|event, tls=0|1|2, crt=, key=,
-fp= (client: pin the bridge certificate), rate= (Mbit/s), slot= (max connections),
-read= (idle timeout), proxy=1 (PROXY protocol v1), notcp=1, noudp=1, allow= (client).
+rate= (Mbit/s), slot= (max connections), read= (idle timeout), proxy=1 (PROXY protocol
+v1), notcp=1, noudp=1; client: fp=, ca=, sni=, allow=; master and bridge= runs:
+bridgetls=0|1|2, bridgecrt=, bridgekey=.
 See README.md for every scheme and parameter.
 `
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/instances"
 	"github.com/burrowproject/burrow/server/master"
 	"github.com/burrowproject/burrow/server/pluginhost"
@@ -19,17 +20,39 @@ import (
 )
 
 // runMaster runs the daemon: the shared bridge agents dial (bridge=), the
-// runtime that runs every instance, and the admin API.
+// runtime that runs every instance, and the admin API. The master's tls=
+// is the API's; the bridge's is bridgetls=.
 func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
 	metrics := web.NewMetrics()
-	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError}
-	var agents master.AgentLister
+	// The certificate kept in the data directory: the shared bridge serves
+	// it (unless bridgetls=2 names files) and so do server:// instances, so
+	// the fingerprint agents pin survives restarts.
+	cert, created, err := tlsx.Persistent(inst.Params.Data)
+	if err != nil {
+		return fmt.Errorf("master: %w", err)
+	}
+	if created {
+		log.Info("bridge certificate created", "dir", inst.Params.Data, "fp", tlsx.Fingerprint(cert.Certificate[0]))
+	}
+	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert}
+	var (
+		agents master.AgentLister
+		info   *master.BridgeInfo
+	)
 	if addr := inst.Params.Bridge; addr != "" {
-		tc, err := runtime.BridgeTLS(inst.Params, log)
+		p := inst.Params
+		crt, key := "", ""
+		if p.BridgeTLS == conf.TLSFiles {
+			crt, key = p.BridgeCrt, p.BridgeKey
+		}
+		tc, fp, err := runtime.BridgeTLS(crt, key, &cert, log)
 		if err != nil {
 			return err
 		}
-		shared := runtime.NewSharedBridge(tc, log)
+		if p.BridgeTLS == conf.TLSOff {
+			log.Warn("bridgetls=0: the shared bridge also accepts plain agents, whose key travels in clear text")
+		}
+		shared := runtime.NewSharedBridge(tc, p.BridgeTLS == conf.TLSOff, log)
 		shared.Host.OnLinkError(metrics.LinkError)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
@@ -48,6 +71,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		}()
 		opts.Shared = shared
 		agents = agentLister{shared.Server}
+		info = master.NewBridgeInfo(ln.Addr().String(), fp, p.BridgeTLS != conf.TLSFiles)
 	}
 	var rt *runtime.Runtime
 	if inst.Params.Handlers != "inprocess" {
@@ -63,7 +87,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 	rt = runtime.New(opts)
 	return master.Run(ctx, inst, master.Deps{
 		Runtime: runtimeAdapter{rt},
-		Agents:  agents, Metrics: metrics, Log: log, Version: version,
+		Agents:  agents, Bridge: info, Metrics: metrics, Log: log, Version: version,
 	})
 }
 

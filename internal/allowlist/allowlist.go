@@ -6,6 +6,7 @@ package allowlist
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,11 +16,35 @@ import (
 // Allow is a list of permitted targets. Entries are CIDRs
 // ("10.0.0.0/8", any port), host:port ("db.lan:5432", "10.0.0.5:22"),
 // host:* (any port) and *.domain:port or *.domain:* (any name under
-// domain). An empty list allows everything.
+// domain); "*" alone allows every target. An empty list allows
+// everything to Permits and Resolve; the agent, which must refuse what it
+// was not told, checks Empty first.
 type Allow struct {
 	prefixes []netip.Prefix
 	hosts    []hostRule
+	all      bool // "*": every target
 }
+
+// ErrNotAllowed is wrapped by the errors of targets the list refuses.
+var ErrNotAllowed = errors.New("not allowed")
+
+// NotAllowedError is a target the list refuses; Detail, if set, says what
+// the name resolved to.
+type NotAllowedError struct {
+	Target string
+	Detail string
+}
+
+func (e *NotAllowedError) Error() string {
+	msg := "target " + e.Target + " is not allowed by this agent"
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	return msg
+}
+
+// Unwrap makes the error match ErrNotAllowed.
+func (e *NotAllowedError) Unwrap() error { return ErrNotAllowed }
 
 type hostRule struct {
 	host     string // lowercase name or IP; "*.x" for a suffix match
@@ -33,6 +58,10 @@ func ParseAllow(entries []string) (*Allow, error) {
 	for _, e := range entries {
 		e = strings.TrimSpace(e)
 		if e == "" {
+			continue
+		}
+		if e == "*" {
+			a.all = true
 			continue
 		}
 		if p, err := netip.ParsePrefix(e); err == nil {
@@ -53,13 +82,18 @@ func ParseAllow(entries []string) (*Allow, error) {
 	return a, nil
 }
 
-// Empty reports whether the list allows everything.
-func (a *Allow) Empty() bool { return a == nil || (len(a.prefixes) == 0 && len(a.hosts) == 0) }
+// Empty reports whether the list has no entry at all.
+func (a *Allow) Empty() bool {
+	return a == nil || (!a.all && len(a.prefixes) == 0 && len(a.hosts) == 0)
+}
+
+// All reports whether the list has the "*" entry: every target.
+func (a *Allow) All() bool { return a != nil && a.all }
 
 // Permits reports whether target matches the list without resolving
 // names: a name matches only name rules, an IP only IP and CIDR rules.
 func (a *Allow) Permits(target string) bool {
-	if a.Empty() {
+	if a.Empty() || a.all {
 		return true
 	}
 	host, port, err := net.SplitHostPort(target)
@@ -78,7 +112,7 @@ func (a *Allow) Permits(target string) bool {
 // addresses that a CIDR permits is dialled, so a name cannot smuggle a
 // forbidden address past the list.
 func (a *Allow) Resolve(ctx context.Context, r *net.Resolver, target string) (string, error) {
-	if a.Empty() {
+	if a.Empty() || a.all {
 		return target, nil
 	}
 	host, port, err := net.SplitHostPort(target)
@@ -92,10 +126,10 @@ func (a *Allow) Resolve(ctx context.Context, r *net.Resolver, target string) (st
 		if a.matchesIP(ip) {
 			return target, nil
 		}
-		return "", fmt.Errorf("target %s is not in this agent's allow list", target)
+		return "", &NotAllowedError{Target: target}
 	}
 	if len(a.prefixes) == 0 {
-		return "", fmt.Errorf("target %s is not in this agent's allow list", target)
+		return "", &NotAllowedError{Target: target}
 	}
 	ips, err := r.LookupNetIP(ctx, "ip", host)
 	if err != nil {
@@ -106,7 +140,7 @@ func (a *Allow) Resolve(ctx context.Context, r *net.Resolver, target string) (st
 			return net.JoinHostPort(ip.Unmap().String(), port), nil
 		}
 	}
-	return "", fmt.Errorf("target %s resolves outside this agent's allow list", target)
+	return "", &NotAllowedError{Target: target, Detail: "it resolves outside the allow list"}
 }
 
 func (a *Allow) matchesIP(ip netip.Addr) bool {
@@ -122,6 +156,9 @@ func (a *Allow) matchesName(host, port string) bool {
 	for _, r := range a.hosts {
 		if r.port != "*" && r.port != port {
 			continue
+		}
+		if r.host == "*" { // *:port
+			return true
 		}
 		if r.wildcard && strings.HasSuffix(host, r.host) && len(host) > len(r.host) {
 			return true

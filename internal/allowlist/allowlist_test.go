@@ -2,6 +2,7 @@ package allowlist
 
 import (
 	"context"
+	"errors"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"net"
 	"strings"
@@ -47,6 +48,10 @@ func TestAllow(t *testing.T) {
 		{[]string{"127.0.0.0/8"}, "localhost:8080", "127.0.0.1:8080"},
 		{[]string{"10.0.0.0/8"}, "localhost:8080", ""},
 		{[]string{"nas:*"}, "localhost:8080", ""},
+		{[]string{"*"}, "10.0.0.5:22", "10.0.0.5:22"},
+		{[]string{"*:443"}, "10.0.0.5:443", "10.0.0.5:443"},
+		{[]string{"*:443"}, "any.name:443", "any.name:443"},
+		{[]string{"*:443"}, "10.0.0.5:22", ""},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -63,7 +68,9 @@ func TestAllow(t *testing.T) {
 			t.Errorf("allow %q: %s refused: %v", c.entries, c.target, err)
 		case c.want != "" && got != c.want:
 			t.Errorf("allow %q: %s resolved to %s, want %s", c.entries, c.target, got, c.want)
-		case err != nil && !strings.Contains(err.Error(), "allow list") && !strings.Contains(err.Error(), "host:port"):
+		case err != nil && !errors.Is(err, ErrNotAllowed) && !strings.Contains(err.Error(), "host:port"):
+			t.Errorf("allow %q: %s refused with %q, not ErrNotAllowed", c.entries, c.target, err)
+		case err != nil && errors.Is(err, ErrNotAllowed) && !strings.HasPrefix(err.Error(), "target "+c.target+" is not allowed by this agent"):
 			t.Errorf("allow %q: %s refused with %q, which does not say why", c.entries, c.target, err)
 		}
 	}
@@ -84,8 +91,12 @@ func TestParseAllowErrors(t *testing.T) {
 		t.Fatalf("nil Allow refused: %v", err)
 	}
 	a, _ := ParseAllow([]string{"10.0.0.0/8"})
-	if a.Empty() {
-		t.Fatal("non-empty Allow reports empty")
+	if a.Empty() || a.All() {
+		t.Fatal("a CIDR Allow reports empty or all")
+	}
+	star, _ := ParseAllow([]string{"*"})
+	if star.Empty() || !star.All() || !star.Permits("192.168.1.1:80") {
+		t.Fatal(`"*" does not allow everything`)
 	}
 }
 

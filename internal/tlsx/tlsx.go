@@ -1,6 +1,9 @@
-// Package tlsx builds the TLS configurations Burrow's listeners use: an
-// in-memory self-signed certificate (tls=1) or certificate files (tls=2), and
-// the SHA-256 fingerprints that let a peer pin a self-signed certificate.
+// Package tlsx builds the TLS configurations Burrow uses: for listeners an
+// in-memory self-signed certificate (tls=1), one kept in a directory across
+// restarts (the master's bridge) or certificate files (tls=2); for agents a
+// client configuration that verifies the bridge by pin, CA bundle or the
+// system roots; and the SHA-256 fingerprints that let a peer pin a
+// self-signed certificate.
 package tlsx
 
 import (
@@ -21,6 +24,10 @@ import (
 // SelfSigned makes a fresh ECDSA P-256 certificate valid for a year, for
 // the given host names (may be empty).
 func SelfSigned(hosts ...string) (tls.Certificate, error) {
+	return selfSigned(365*24*time.Hour, hosts)
+}
+
+func selfSigned(valid time.Duration, hosts []string) (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, fmt.Errorf("generate key: %w", err)
@@ -33,7 +40,7 @@ func SelfSigned(hosts ...string) (tls.Certificate, error) {
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: "burrow"},
 		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
+		NotAfter:     time.Now().Add(valid),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		DNSNames:     hosts,
@@ -67,7 +74,14 @@ func ServerConfig(mode int, crtFile, keyFile string) (*tls.Config, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, Fingerprint(cert.Certificate[0]), nil
+	c, fp := ServerConfigFor(cert)
+	return c, fp, nil
+}
+
+// ServerConfigFor returns a TLS 1.3 server configuration serving cert, and
+// cert's fingerprint.
+func ServerConfigFor(cert tls.Certificate) (*tls.Config, string) {
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13}, Fingerprint(cert.Certificate[0])
 }
 
 // Fingerprint is the lowercase hex SHA-256 of a DER certificate.
@@ -76,32 +90,21 @@ func Fingerprint(der []byte) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// DisplayFingerprint is fp in upper-case hex pairs joined by colons, the
+// form certificate tools show.
+func DisplayFingerprint(fp string) string {
+	fp = strings.ToUpper(NormalizeFingerprint(fp))
+	var b strings.Builder
+	for i := 0; i+2 <= len(fp); i += 2 {
+		if i > 0 {
+			b.WriteByte(':')
+		}
+		b.WriteString(fp[i : i+2])
+	}
+	return b.String()
+}
+
 // NormalizeFingerprint lowercases a fingerprint and drops colons.
 func NormalizeFingerprint(fp string) string {
 	return strings.ToLower(strings.ReplaceAll(fp, ":", ""))
-}
-
-// PinnedClientConfig returns a client configuration that accepts exactly the
-// certificate with fingerprint fp, or, when fp is empty, any certificate;
-// seen is called with the fingerprint the server presented.
-func PinnedClientConfig(serverName, fp string, seen func(string)) *tls.Config {
-	want := NormalizeFingerprint(fp)
-	return &tls.Config{
-		ServerName:         serverName,
-		MinVersion:         tls.VersionTLS13,
-		InsecureSkipVerify: true, // verified below: by pin, or not at all when no pin is set
-		VerifyConnection: func(cs tls.ConnectionState) error {
-			if len(cs.PeerCertificates) == 0 {
-				return fmt.Errorf("bridge presented no certificate")
-			}
-			got := Fingerprint(cs.PeerCertificates[0].Raw)
-			if seen != nil {
-				seen(got)
-			}
-			if want != "" && got != want {
-				return fmt.Errorf("bridge certificate fingerprint %s does not match fp=%s", got, want)
-			}
-			return nil
-		},
-	}
 }

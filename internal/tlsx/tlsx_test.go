@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -116,29 +117,116 @@ func handshake(t *testing.T, server, cl *tls.Config) error {
 	return c.Close()
 }
 
-func TestPinnedClientConfig(t *testing.T) {
+func TestClientConfigPin(t *testing.T) {
 	t.Parallel()
 	server, fp, err := tlsx.ServerConfig(1, "", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var seen string
-	if err := handshake(t, server, tlsx.PinnedClientConfig("", fp, func(s string) { seen = s })); err != nil {
+	if err := handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})); err != nil {
 		t.Fatalf("right pin: %v", err)
 	}
-	if seen != fp {
-		t.Fatalf("seen %q, want %q", seen, fp)
-	}
 	upper := strings.ToUpper(fp[:2]) + ":" + fp[2:]
-	if err := handshake(t, server, tlsx.PinnedClientConfig("x", upper, nil)); err != nil {
+	if err := handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "x", Fingerprint: upper})); err != nil {
 		t.Fatalf("right pin with colons and upper case: %v", err)
 	}
-	err = handshake(t, server, tlsx.PinnedClientConfig("", strings.Repeat("0", 64), nil))
-	if err == nil || !strings.Contains(err.Error(), "does not match") {
+	err = handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: strings.Repeat("0", 64)}))
+	if !errors.Is(err, tlsx.ErrPinMismatch) || !strings.Contains(err.Error(), "does not match") {
 		t.Fatalf("wrong pin: %v", err)
 	}
-	seen = ""
-	if err := handshake(t, server, tlsx.PinnedClientConfig("", "", func(s string) { seen = s })); err != nil || seen != fp {
-		t.Fatalf("no pin: %v, seen %q", err, seen)
+	// A pin is strict even where an unverified certificate would pass.
+	called := false
+	err = handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: strings.Repeat("0", 64), Unverified: func(string) { called = true }}))
+	if !errors.Is(err, tlsx.ErrPinMismatch) || called {
+		t.Fatalf("wrong pin with Unverified: %v, called %v", err, called)
+	}
+}
+
+// Without a pin a self-signed certificate is refused with its fingerprint
+// and the fp= to add, unless Unverified accepts it; a CA bundle that signed
+// it verifies it for its name.
+func TestClientConfigVerifies(t *testing.T) {
+	t.Parallel()
+	server, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "localhost"}))
+	var ue *tlsx.UntrustedError
+	if !errors.As(err, &ue) || ue.Fingerprint != fp {
+		t.Fatalf("self-signed without pin: %v", err)
+	}
+	for _, want := range []string{"not trusted", "add fp=" + fp + " ", tlsx.DisplayFingerprint(fp), "ca=FILE"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal %q lacks %q", err, want)
+		}
+	}
+	var seen string
+	if err := handshake(t, server, tlsx.ClientConfig(tlsx.ClientOptions{Unverified: func(s string) { seen = s }})); err != nil || seen != fp {
+		t.Fatalf("unverified allowed: %v, seen %q", err, seen)
+	}
+
+	ca, err := tlsx.SelfSigned("bridge.test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crt, key := writePEM(t, dir, ca)
+	pool, err := tlsx.LoadCA(crt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, _, err := tlsx.ServerConfig(2, crt, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := handshake(t, named, tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "bridge.test", Roots: pool})); err != nil {
+		t.Fatalf("CA bundle, right name: %v", err)
+	}
+	if err := handshake(t, named, tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "other.test", Roots: pool})); !errors.As(err, &ue) {
+		t.Fatalf("CA bundle, wrong name: %v", err)
+	}
+	if _, err := tlsx.LoadCA(key); err == nil {
+		t.Fatal("a key file loaded as a CA bundle")
+	}
+	if _, err := tlsx.LoadCA(filepath.Join(dir, "none.pem")); err == nil {
+		t.Fatal("a missing CA bundle loaded")
+	}
+}
+
+func TestDisplayFingerprint(t *testing.T) {
+	t.Parallel()
+	if got := tlsx.DisplayFingerprint("ab01cd"); got != "AB:01:CD" {
+		t.Fatalf("DisplayFingerprint = %q", got)
+	}
+}
+
+// The persistent certificate is made once with 0600 files and loaded with
+// the same fingerprint after; a lone file is an error, never replaced.
+func TestPersistent(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "data")
+	first, created, err := tlsx.Persistent(dir)
+	if err != nil || !created {
+		t.Fatalf("first: created %v, %v", created, err)
+	}
+	for _, name := range []string{tlsx.PersistentCert, tlsx.PersistentKey} {
+		st, err := os.Stat(filepath.Join(dir, name))
+		if err != nil || st.Mode().Perm() != 0o600 {
+			t.Fatalf("%s: %v, mode %v", name, err, st.Mode())
+		}
+	}
+	again, created, err := tlsx.Persistent(dir)
+	if err != nil || created || tlsx.Fingerprint(again.Certificate[0]) != tlsx.Fingerprint(first.Certificate[0]) {
+		t.Fatalf("second: created %v, %v, same %v", created, err, tlsx.Fingerprint(again.Certificate[0]) == tlsx.Fingerprint(first.Certificate[0]))
+	}
+	if err := os.Remove(filepath.Join(dir, tlsx.PersistentCert)); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := tlsx.Persistent(dir); err == nil || !strings.Contains(err.Error(), "only one of") {
+		t.Fatalf("lone key: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, tlsx.PersistentCert)); err == nil {
+		t.Fatal("a lone key was completed with a new certificate")
 	}
 }

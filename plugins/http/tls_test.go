@@ -2,16 +2,12 @@ package http
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/pem"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // TestHTTPS serves two HTTPS instances with their own certificates on one
@@ -82,22 +78,7 @@ func TestHTTPSBadCertificate(t *testing.T) {
 // writeCert writes a self-signed certificate for host to PEM files.
 func writeCert(t *testing.T, host string) (crtFile, keyFile string) {
 	t.Helper()
-	cert, err := tlsx.SelfSigned(host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	crtFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
-	if err := os.WriteFile(crtFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	crtFile, keyFile, _ = testutil.CertFiles(t, host)
 	return crtFile, keyFile
 }
 

@@ -59,7 +59,7 @@ type Host struct {
 }
 
 // OnLinkError sets fn to be called with a short reason (no_agent,
-// agent_refused, slots_full, target_not_allowed, timeout, other) for every
+// agent_not_allowed, agent_refused, slots_full, target_not_allowed, timeout, other) for every
 // link that fails, e.g. to feed a metric. Call it before the host serves.
 func (h *Host) OnLinkError(fn func(reason string)) { h.onLinkError = fn }
 
@@ -73,6 +73,8 @@ func (h *Host) linkFailed(err error) {
 	switch {
 	case errors.Is(err, bridge.ErrNoAgent), errors.Is(err, sdk.ErrNoAgent):
 		reason = "no_agent"
+	case errors.As(err, &ve) && ve.NotAllowed:
+		reason = "agent_not_allowed"
 	case errors.As(err, &ve):
 		reason = "agent_refused"
 	case errors.Is(err, sdk.ErrSlotsFull):

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
@@ -486,4 +487,31 @@ func TestOnLinkErrorReasons(t *testing.T) {
 	if r := got(); len(r) != 1 {
 		t.Fatalf("one failed Dial reported %d times: %v", len(r), r)
 	}
+}
+
+// A link the agent refuses by policy is counted as agent_not_allowed,
+// apart from targets it could not reach.
+func TestOnLinkErrorAgentNotAllowed(t *testing.T) {
+	t.Parallel()
+	tn := tunneltest.Serve(t, "k")
+	only, err := allowlist.ParseAllow([]string{"192.0.2.1:80"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tn.Agent(client.Config{Allow: only})
+	h := tn.Host()
+	var mu sync.Mutex
+	var reasons []string
+	h.OnLinkError(func(r string) { mu.Lock(); reasons = append(reasons, r); mu.Unlock() })
+	foreign := testutil.ServeTCP(t, testutil.Echo)
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "f", Targets: []string{foreign}}})
+	_, err = h.Dial(testutil.Context(t), sdk.LinkRequest{Instance: "f", Network: "tcp"})
+	if err == nil || !strings.Contains(err.Error(), "target "+foreign+" is not allowed by this agent") {
+		t.Fatalf("Dial of a target the agent does not allow: %v", err)
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Equal(reasons, []string{"agent_not_allowed"})
+	}, "reason agent_not_allowed")
 }

@@ -32,6 +32,7 @@ type (
 type Deps struct {
 	Runtime instances.Runtime // required: runs the instances
 	Agents  AgentLister       // optional: connected agents
+	Bridge  *BridgeInfo       // optional: the shared bridge, for /info and the banner
 	Metrics *web.Metrics      // optional: registry to serve on /metrics (feed LinkError from the bridge)
 	Log     *slog.Logger      // optional: the master's logger
 	Version string            // Burrow's version, shown by /info
@@ -90,7 +91,7 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 	started := time.Now()
 	engine, err := web.New(web.Options{
 		Manager: m, Master: inst, Version: deps.Version, Started: started,
-		Agents: deps.Agents, Metrics: deps.Metrics, Log: log,
+		Agents: deps.Agents, Bridge: deps.Bridge, Metrics: deps.Metrics, Log: log,
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("master: %w", err), closeManager())
@@ -125,7 +126,12 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 	if tlsConf != nil {
 		curl, base = "curl -k", "https://"
 	}
-	log.Info("Try: " + curl + " -H \"X-API-Key: " + key + "\" " + base + ln.Addr().String() + web.Root(inst) + "/instances")
+	// No quotes: slog's text output escapes double quotes, and the line
+	// must paste into a shell as it is.
+	log.Info("Try: " + curl + " -H X-API-Key:" + key + " " + base + ln.Addr().String() + web.Root(inst) + "/instances")
+	if b := deps.Bridge; b != nil {
+		log.Info("Agent: "+b.Agent, "fp", b.FP)
+	}
 
 	serveErr := make(chan error, 1)
 	serveLn := ln

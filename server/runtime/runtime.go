@@ -44,6 +44,11 @@ type Options struct {
 	// it has a binary for is served by that process, built-in or not.
 	// Schemes it lacks fall back to the built-ins linked in.
 	Plugins PluginSource
+	// BridgeCert, when set, is the certificate the master keeps in its
+	// data directory: server:// instances serve it (unless tls=2 names
+	// files), so the fingerprint agents pin survives restarts. Nil: each
+	// bridge makes its own at start.
+	BridgeCert *tls.Certificate
 }
 
 // PluginSource hands out process-backed handlers (*pluginhost.Host).
@@ -61,10 +66,11 @@ type SharedBridge struct {
 }
 
 // NewSharedBridge builds a bridge accepting the keys instances add, with a
-// host for handler instances on top.
-func NewSharedBridge(tlsConf *tls.Config, log *slog.Logger) *SharedBridge {
+// host for handler instances on top. It serves TLS agents with tlsConf and
+// plain ones only with allowPlain (or without tlsConf).
+func NewSharedBridge(tlsConf *tls.Config, allowPlain bool, log *slog.Logger) *SharedBridge {
 	keys := bridge.NewKeySet()
-	srv := bridge.NewServer(bridge.Config{Keys: keys, TLS: tlsConf, Logger: log})
+	srv := bridge.NewServer(bridge.Config{Keys: keys, TLS: tlsConf, AllowPlain: allowPlain, Logger: log})
 	return &SharedBridge{Server: srv, Keys: keys, Host: host.New(srv, log)}
 }
 
@@ -215,9 +221,9 @@ func (rt *Runtime) checkBridgeParams(inst *conf.Instance) error {
 		}
 		return nil
 	}
-	names := []string{"bridge", "tls", "crt", "key"}
-	if inst.Scheme == conf.SchemeHTTP {
-		names = names[:1]
+	names := []string{"bridge", "bridgetls", "bridgecrt", "bridgekey"}
+	if inst.Scheme != conf.SchemeHTTP { // http's own are its HTTPS entry's
+		names = append(names, "tls", "crt", "key")
 	}
 	for _, name := range names {
 		if inst.Query.Get(name) != "" {
@@ -254,30 +260,62 @@ func (rt *Runtime) newHost(l host.Linker, log *slog.Logger) *host.Host {
 	return h
 }
 
-// BridgeTLS builds a bridge's TLS configuration for a tls= mode (nil for
-// plain) and logs the certificate's fingerprint for agents to pin.
-func BridgeTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
-	if p.TLS == conf.TLSOff {
-		return nil, nil
+// BridgeTLS returns the TLS configuration a bridge serves to agents that
+// open TLS first: the crt and key files when given, else cert, else a
+// self-signed certificate made now. It logs the fingerprint for agents
+// to pin (msg="bridge certificate" fp=...) and returns it.
+func BridgeTLS(crt, key string, cert *tls.Certificate, log *slog.Logger) (*tls.Config, string, error) {
+	var (
+		tc  *tls.Config
+		fp  string
+		err error
+	)
+	switch {
+	case crt != "" || key != "":
+		tc, fp, err = tlsx.ServerConfig(int(conf.TLSFiles), crt, key)
+	case cert != nil:
+		tc, fp = tlsx.ServerConfigFor(*cert)
+	default:
+		tc, fp, err = tlsx.ServerConfig(int(conf.TLSSelfSigned), "", "")
 	}
-	tc, fp, err := tlsx.ServerConfig(int(p.TLS), p.Crt, p.KeyFile)
 	if err != nil {
-		return nil, fmt.Errorf("bridge tls: %w", err)
+		return nil, "", fmt.Errorf("bridge tls: %w", err)
 	}
 	log.Info("bridge certificate", "fp", fp)
-	return tc, nil
+	return tc, fp, nil
+}
+
+// ownBridgeTLS is the certificate of a handler instance's own bridge (run
+// alone with bridge=): bridgecrt/bridgekey at bridgetls=2, else crt/key at
+// tls=2, else one made at start.
+func ownBridgeTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
+	crt, key := "", ""
+	switch {
+	case p.BridgeTLS == conf.TLSFiles:
+		crt, key = p.BridgeCrt, p.BridgeKey
+	case p.TLS == conf.TLSFiles:
+		crt, key = p.Crt, p.KeyFile
+	}
+	tc, _, err := BridgeTLS(crt, key, nil, log)
+	return tc, err
 }
 
 // startServer runs a NodePass-style server end: a bridge of its own on the
 // instance's listen address, and TCP and UDP forwarding on its first target
 // through whichever agent connects with the tunnel key.
 func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	tc, err := BridgeTLS(inst.Params, log)
+	// Every server:// bridge serves TLS agents; at tls=0 (NodePass's
+	// default) it also takes plain ones.
+	crt, certKey := "", ""
+	if inst.Params.TLS == conf.TLSFiles {
+		crt, certKey = inst.Params.Crt, inst.Params.KeyFile
+	}
+	tc, _, err := BridgeTLS(crt, certKey, rt.opts.BridgeCert, log)
 	if err != nil {
 		return nil, err
 	}
 	key := inst.TunnelKey()
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key), TLS: tc, Logger: log})
+	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key), TLS: tc, AllowPlain: inst.Params.TLS == conf.TLSOff, Logger: log})
 	ln, err := net.Listen("tcp", inst.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
@@ -340,13 +378,23 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		return nil, err
 	}
 	name, _ := os.Hostname()
+	p := inst.Params
 	cfg := client.Config{
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
-		Targets: inst.Targets, Allow: allow, Fingerprint: inst.Params.FP, ServerName: inst.Params.SNI,
-		DialTimeout: 10 * time.Second, Idle: inst.Params.Read, Logger: log,
+		Targets: inst.Targets, Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
+		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
+		// NodePass compatibility: a pair's client end (its own targets)
+		// with neither fp= nor ca= takes an unverified certificate, with a
+		// warning; an agent that serves the master's instances does not.
+		Unverified: len(inst.Targets) > 0 && p.FP == "" && p.CA == "",
 	}
-	if inst.Params.TLS != conf.TLSOff {
-		cfg.TLS = client.TLSOn
+	if p.TLSSet && p.TLS == conf.TLSOff {
+		cfg.TLS = client.TLSOff
+	}
+	if p.CA != "" {
+		if cfg.RootCAs, err = tlsx.LoadCA(p.CA); err != nil {
+			return nil, fmt.Errorf("ca=: %w", err)
+		}
 	}
 	if inst.Params.Dial != "" && inst.Params.Dial != "auto" {
 		cfg.SourceIP = inst.Params.Dial
@@ -388,11 +436,11 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 	shared := rt.opts.Shared
 	var closeOwn func()
 	if shared == nil {
-		tc, err := BridgeTLS(inst.Params, log)
+		tc, err := ownBridgeTLS(inst.Params, log)
 		if err != nil {
 			return nil, err
 		}
-		shared = NewSharedBridge(tc, log)
+		shared = NewSharedBridge(tc, inst.Params.BridgeTLS == conf.TLSOff, log)
 		if rt.opts.OnLinkError != nil {
 			shared.Host.OnLinkError(rt.opts.OnLinkError)
 		}

@@ -206,9 +206,11 @@ func TestStandaloneTCPWithBridge(t *testing.T) {
 	echo := echoBoth(t)
 	bridgePort, userPort := port(t), port(t)
 	user := "127.0.0.1:" + strconv.Itoa(userPort)
-	tcpInst := start(t, rt, "t", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=ak&bridge=127.0.0.1:%d", user, echo, bridgePort))
-	// The agent has no default target: the link names the tcp instance's.
-	cli := start(t, rt, "c", fmt.Sprintf("client://ak@127.0.0.1:%d", bridgePort))
+	crt, key, fp := testutil.CertFiles(t, "localhost")
+	tcpInst := start(t, rt, "t", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=ak&bridge=127.0.0.1:%d&bridgetls=2&bridgecrt=%s&bridgekey=%s", user, echo, bridgePort, crt, key))
+	// The agent has no default target: the link names the tcp instance's,
+	// which its allow= list permits.
+	cli := start(t, rt, "c", fmt.Sprintf("client://ak@127.0.0.1:%d?fp=%s&allow=127.0.0.1:%d", bridgePort, fp, echo))
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return tcpInst.Stats().Pool == 1 && cli.Stats().Pool == 1 }, "agent connected")
 	tcpEcho(t, user, 4321)
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { s := tcpInst.Stats(); return s.TCPRx == 4321 && s.TCPTx == 4321 }, "tcp instance figures")
@@ -216,8 +218,8 @@ func TestStandaloneTCPWithBridge(t *testing.T) {
 	// A standalone udp instance on its own bridge too.
 	bridge2, userPort2 := port(t), port(t)
 	user2 := "127.0.0.1:" + strconv.Itoa(userPort2)
-	udpInst := start(t, rt, "u", fmt.Sprintf("udp://%s/127.0.0.1:%d?agent=uk&bridge=127.0.0.1:%d", user2, echo, bridge2))
-	start(t, rt, "c2", fmt.Sprintf("client://uk@127.0.0.1:%d", bridge2))
+	udpInst := start(t, rt, "u", fmt.Sprintf("udp://%s/127.0.0.1:%d?agent=uk&bridge=127.0.0.1:%d&bridgetls=0", user2, echo, bridge2))
+	start(t, rt, "c2", fmt.Sprintf("client://uk@127.0.0.1:%d?tls=0&allow=127.0.0.1:%d", bridge2, echo))
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return udpInst.Stats().Pool == 1 }, "udp agent connected")
 	udpEcho(t, user2, 10, 20)
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { s := udpInst.Stats(); return s.UDPRx == 30 && s.UDPTx == 30 && s.UDPs == 1 }, "udp instance figures")
@@ -225,7 +227,7 @@ func TestStandaloneTCPWithBridge(t *testing.T) {
 
 func TestSharedBridgeKeys(t *testing.T) {
 	t.Parallel()
-	shared := runtime.NewSharedBridge(nil, nil)
+	shared := runtime.NewSharedBridge(nil, false, nil)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -237,7 +239,7 @@ func TestSharedBridgeKeys(t *testing.T) {
 	u1, u2 := "127.0.0.1:"+strconv.Itoa(port(t)), "127.0.0.1:"+strconv.Itoa(port(t))
 	a := start(t, rt, "a", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=pool", u1, echo))
 	b := start(t, rt, "b", fmt.Sprintf("tcp://%s/127.0.0.1:%d?agent=pool", u2, echo))
-	start(t, rt, "cli", "client://pool@"+ln.Addr().String())
+	start(t, rt, "cli", fmt.Sprintf("client://pool@%s?tls=0&allow=127.0.0.1:%d", ln.Addr(), echo))
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool { return shared.Server.Online("pool") }, "agent online")
 	tcpEcho(t, u1, 10)
 	tcpEcho(t, u2, 20)
@@ -287,7 +289,7 @@ func TestClientHealthWhenRefused(t *testing.T) {
 func TestValidateErrors(t *testing.T) {
 	t.Parallel()
 	alone := runtime.New(runtime.Options{})
-	withShared := runtime.New(runtime.Options{Shared: runtime.NewSharedBridge(nil, nil)})
+	withShared := runtime.New(runtime.Options{Shared: runtime.NewSharedBridge(nil, false, nil)})
 	cases := []struct {
 		rt   *runtime.Runtime
 		url  string

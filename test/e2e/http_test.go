@@ -161,7 +161,7 @@ func TestHTTPEntry(t *testing.T) {
 		w.ids[s.alias] = in.ID
 	}
 	for i, key := range []string{keyA, keyB} {
-		agent := f.Burrow(fmt.Sprintf("agent-%c", 'a'+i), fmt.Sprintf("client://%s@%s?log=debug", key, m.BridgeAddr()))
+		agent := f.Burrow(fmt.Sprintf("agent-%c", 'a'+i), m.AgentURL(key, "allow=127.0.0.0/8"))
 		agent.MustWaitLog(logConnected, ready)
 	}
 	for _, s := range specs {

@@ -137,7 +137,7 @@ func TestAgentRefusesMalformedLinkHeaders(t *testing.T) {
 	f := framework.New(t)
 	echo := f.TCPEcho()
 	fb := newFakeBridge(t)
-	agent := f.Burrow("client", fmt.Sprintf("client://%s@%s/%s?log=debug", newKey(t), fb.ln.Addr(), echo))
+	agent := f.Burrow("client", fmt.Sprintf("client://%s@%s/%s?log=debug&tls=0&allow=127.0.0.0/8", newKey(t), fb.ln.Addr(), echo))
 	fb.accept(ready)
 	agent.MustWaitLog(logConnected, ready)
 

@@ -144,7 +144,7 @@ func TestPluginsProcesses(t *testing.T) {
 	w.udpID = m.Create(fmt.Sprintf("udp://%s/%s?agent=%s", w.udpAddr, udpEcho, key), "plug-udp").ID
 	w.httpID = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=plug.example.com", w.httpEntry, w.backendAddr, key), "plug-http").ID
 	w.socksID = m.Create(fmt.Sprintf("socks5://%s/127.0.0.0/8?agent=%s&auth=alice:s3cret", w.socksAddr, key), "plug-socks5").ID
-	w.agent = f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug", key, m.BridgeAddr()))
+	w.agent = f.Burrow("agent", m.AgentURL(key, "allow=127.0.0.0/8"))
 	w.agent.MustWaitLog(logConnected, ready)
 	ids := []string{w.tcpID, w.udpID, w.httpID, w.socksID}
 	for _, id := range ids {
@@ -318,7 +318,7 @@ func TestPluginsManifestMismatch(t *testing.T) {
 	// The udp plugin of the same directory serves.
 	udpUser := framework.Addr(f.Port())
 	udp := m.Create(fmt.Sprintf("udp://%s/%s?agent=%s", udpUser, f.UDPEcho(), key), "udp")
-	agent := f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug", key, m.BridgeAddr()))
+	agent := f.Burrow("agent", m.AgentURL(key, "allow=127.0.0.0/8"))
 	agent.MustWaitLog(logConnected, ready)
 	m.WaitInstance(udp.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
 	f.ExpectUDPEcho(udpUser).Eventually(ready).Ensure()

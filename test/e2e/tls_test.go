@@ -1,16 +1,12 @@
 package e2e
 
 import (
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
-	"os"
-	"path/filepath"
 	"regexp"
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -33,8 +29,9 @@ func startTLSServer(f *framework.Framework, query string) (*pair, string) {
 
 // A self-signed bridge (tls=1) logs its fingerprint; an agent pinned to it
 // carries traffic, an agent pinned to another certificate is refused
-// before it says hello, and an agent with no TLS settings switches to TLS
-// when the bridge asks and warns that nothing is pinned.
+// before it says hello, an agent with its own target and no fp= (a
+// NodePass pair's client end) connects over TLS with a warning naming the
+// fingerprint, and a plain (tls=0) agent is refused: the bridge requires TLS.
 func TestTLSSelfSignedWithPinning(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
@@ -53,42 +50,25 @@ func TestTLSSelfSignedWithPinning(t *testing.T) {
 	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload(framework.RandomBytes(256 << 10)).Timeout(10 * time.Second).Ensure()
 
-	plain := f.Burrow("auto", fmt.Sprintf("client://%s@%s/%s?log=debug", p.key, p.bridge(), echo))
-	waitLogLine(t, plain, ready, "bridge requires TLS")
-	waitLogLine(t, plain, ready, "bridge certificate is not pinned", "fp="+fp)
-	waitLogLine(t, plain, ready, logConnected, "tls=true")
+	loose := f.Burrow("unpinned", fmt.Sprintf("client://%s@%s/%s?log=debug", p.key, p.bridge(), echo))
+	waitLogLine(t, loose, ready, "level=WARN", "bridge certificate is not verified", "add fp="+fp+" to the agent URL")
+	waitLogLine(t, loose, ready, logConnected, "tls=true")
+
+	plain := f.Burrow("plain", fmt.Sprintf("client://%s@%s/%s?log=debug&tls=0", p.key, p.bridge(), echo))
+	waitLogLine(t, plain, ready, logRefused, "tls required")
 }
 
 // tls=2 serves the certificate files; the fingerprint logged is the file's.
 func TestTLSCertificateFiles(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
-	dir := t.TempDir()
-	cert, err := tlsx.SelfSigned("localhost")
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(cert.PrivateKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	crtFile, keyFile := filepath.Join(dir, "c.pem"), filepath.Join(dir, "k.pem")
-	writePEM(t, crtFile, "CERTIFICATE", cert.Certificate[0])
-	writePEM(t, keyFile, "PRIVATE KEY", keyDER)
-
+	crtFile, keyFile, want := testutil.CertFiles(t, "localhost")
 	p, fp := startTLSServer(f, "tls=2&crt="+crtFile+"&key="+keyFile)
-	if want := tlsx.Fingerprint(cert.Certificate[0]); fp != want {
+	if fp != want {
 		t.Fatalf("bridge logged fingerprint %s, the file's is %s", fp, want)
 	}
 	p.agent = f.Burrow("client", fmt.Sprintf("client://%s@%s/%s?log=debug&fp=%s", p.key, p.bridge(), f.TCPEcho(), fp))
 	waitLogLine(t, p.agent, ready, logConnected, "tls=true")
 	p.server.MustWaitLog(logAgentConnected, ready)
 	f.ExpectTCPEcho(p.user()).Payload([]byte("over tls files")).Timeout(10 * time.Second).Ensure()
-}
-
-func writePEM(t *testing.T, path, typ string, der []byte) {
-	t.Helper()
-	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }

@@ -18,7 +18,9 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/client"
+	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/host"
 )
@@ -32,6 +34,9 @@ type Tunnel struct {
 	// Key is the first key the bridge accepts ("" when it accepts none):
 	// the key Agent uses when its config names none.
 	Key string
+	// FP is the fingerprint of the bridge's self-signed certificate, which
+	// Agent pins when its config says nothing about TLS.
+	FP string
 
 	t testing.TB
 }
@@ -52,9 +57,13 @@ func Serve(t testing.TB, keys ...string) *Tunnel {
 	if err != nil {
 		t.Fatalf("tunneltest: listen: %v", err)
 	}
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(keys...)})
+	tc, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatalf("tunneltest: certificate: %v", err)
+	}
+	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(keys...), TLS: tc})
 	ServeOn(t, srv, ln)
-	tn := &Tunnel{Server: srv, Addr: ln.Addr().String(), t: t}
+	tn := &Tunnel{Server: srv, Addr: ln.Addr().String(), FP: fp, t: t}
 	if len(keys) > 0 {
 		tn.Key = keys[0]
 	}
@@ -71,11 +80,19 @@ func ServeOn(t testing.TB, srv *bridge.Server, ln net.Listener) {
 
 // Agent runs an agent until the test ends (see RunAgent) and waits until
 // the bridge lists its key online. cfg.Bridge defaults to the tunnel's
-// address and cfg.Key to its key.
+// address, cfg.Key to its key, the pin to its certificate (unless cfg
+// speaks plain TCP or verifies otherwise) and cfg.Allow to "*": the
+// tests on a tunnel ask for the targets they need.
 func (tn *Tunnel) Agent(cfg client.Config) *client.Agent {
 	tn.t.Helper()
 	if cfg.Bridge == "" {
 		cfg.Bridge = tn.Addr
+	}
+	if cfg.TLS == client.TLSOn && cfg.Fingerprint == "" && cfg.RootCAs == nil && !cfg.Unverified {
+		cfg.Fingerprint = tn.FP
+	}
+	if cfg.Allow == nil {
+		cfg.Allow, _ = allowlist.ParseAllow([]string{"*"})
 	}
 	if cfg.Key == "" {
 		cfg.Key = tn.Key

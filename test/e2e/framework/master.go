@@ -174,3 +174,37 @@ func (m *Master) Start() {
 	m.Process.Restart()
 	m.MustWaitReady()
 }
+
+// BridgeInfo is the bridge object of GET /info.
+type BridgeInfo struct {
+	Addr  string `json:"addr"`
+	TLS   bool   `json:"tls"`
+	FP    string `json:"fp"`
+	Agent string `json:"agent"`
+}
+
+// Bridge reads the shared bridge's description from GET /info (fails the
+// spec when the master reports none).
+func (m *Master) Bridge() BridgeInfo {
+	m.f.t.Helper()
+	var info struct {
+		Bridge *BridgeInfo `json:"bridge"`
+	}
+	if err := m.MustDo(http.StatusOK, http.MethodGet, "/info", nil).JSON(&info); err != nil {
+		m.f.t.Fatalf("e2e: %v", err)
+	}
+	if info.Bridge == nil {
+		m.f.t.Fatalf("e2e: %s reports no bridge in GET /info", m.name)
+	}
+	return *info.Bridge
+}
+
+// AgentURL is the URL of an agent of this master's shared bridge with key:
+// `client://KEY@BRIDGE?fp=FP&log=debug` pinned to the certificate GET /info
+// reports, plus query (e.g. "allow=127.0.0.0/8": an agent dials only what
+// it is told). Specs start the agents of a master through it.
+func (m *Master) AgentURL(key string, query ...string) string {
+	m.f.t.Helper()
+	q := append([]string{"fp=" + m.Bridge().FP, "log=debug"}, query...)
+	return fmt.Sprintf("client://%s@%s?%s", key, m.BridgeAddr(), strings.Join(q, "&"))
+}

@@ -1,0 +1,32 @@
+package testutil
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+// CertFiles writes a fresh self-signed certificate for hosts and its key
+// to PEM files in a temporary directory, and returns their paths and the
+// certificate's fingerprint.
+func CertFiles(t testing.TB, hosts ...string) (crtFile, keyFile, fp string) {
+	t.Helper()
+	cert, err := tlsx.SelfSigned(hosts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crtPEM, keyPEM, err := tlsx.EncodePEM(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	crtFile, keyFile = filepath.Join(dir, "crt.pem"), filepath.Join(dir, "key.pem")
+	for path, b := range map[string][]byte{crtFile: crtPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return crtFile, keyFile, tlsx.Fingerprint(cert.Certificate[0])
+}
