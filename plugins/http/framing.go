@@ -12,6 +12,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/burrowproject/burrow/internal/upgrade"
@@ -86,6 +87,11 @@ func checkHead(head []byte) (framing, error) {
 	if err != nil {
 		return framing{}, fmt.Errorf("malformed header: %w", err)
 	}
+	for k := range h {
+		if !isToken(k) { // textproto keeps "Name : v" under "Name "; net/http refuses it
+			return framing{}, fmt.Errorf("invalid header name %q", printable(k))
+		}
+	}
 	var f framing
 	switch cl := h["Content-Length"]; {
 	case len(cl) > 1:
@@ -123,6 +129,20 @@ func checkHead(head []byte) (framing, error) {
 		}
 	}
 	return f, nil
+}
+
+// isToken reports whether s is an RFC 9110 token, as a field name must be.
+func isToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
 }
 
 func asciiEqualFold(a, b string) bool {
