@@ -171,11 +171,22 @@ func relay(user net.Conn, resp *http.Response, o Options) error {
 		err = bw.Flush()
 	}
 	if err != nil {
-		_ = user.Close()
+		// The backend's answer broke off (or the user left): what was read
+		// goes out, and the user sees a reset, never a clean end.
+		_ = bw.Flush()
+		reset(user)
 		return fmt.Errorf("relay the backend's %d answer: %w", resp.StatusCode, err)
 	}
 	Linger(user)
 	return nil
+}
+
+// reset closes c so that its peer sees a reset (TCP), not an orderly end.
+func reset(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // refuse answers user with f's page, closes it, and returns f.

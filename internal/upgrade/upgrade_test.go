@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -194,5 +195,21 @@ func TestRemoveHopByHop(t *testing.T) {
 	upgrade.RemoveHopByHop(h)
 	if len(h) != 1 || h.Get("X-Kept") != "1" {
 		t.Fatalf("left %v", h)
+	}
+}
+
+// A backend whose answer breaks off mid-body leaves the user with a reset,
+// never a clean end that would make a cut-off body look complete.
+func TestRelayBrokenOff(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	switched, err := w.gate(t, wsHead, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true, 0)
+	var f *upgrade.Failure
+	if switched || err == nil || errors.As(err, &f) {
+		t.Fatalf("Gate = %v, %v; want a relay error", switched, err)
+	}
+	_, rerr := io.ReadAll(w.client)
+	if !errors.Is(rerr, syscall.ECONNRESET) {
+		t.Fatalf("client read ended with %v, want a reset", rerr)
 	}
 }
