@@ -75,6 +75,17 @@ func TestStartRefusesConflictsAndMixing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already served by instance one") {
 		t.Errorf("conflict: err = %v", err)
 	}
+	// The error names the instance holding the route, whichever id sorts
+	// first; an instance listing a host twice is told so.
+	e.start("zz", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "c.example.com"})
+	_, err = e.tryStart("aa", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "c.example.com"})
+	if err == nil || !strings.Contains(err.Error(), "already served by instance zz") {
+		t.Errorf("conflict with an instance whose id sorts later: err = %v", err)
+	}
+	_, err = e.tryStart("twice", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "d.example.com,D.example.com"})
+	if err == nil || !strings.Contains(err.Error(), "instance twice names host d.example.com path / twice") {
+		t.Errorf("host listed twice: err = %v", err)
+	}
 	_, err = e.tryStart("tls", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "b.example.com", "tls": "1"})
 	if err == nil || !strings.Contains(err.Error(), "serves plain HTTP") {
 		t.Errorf("mixing: err = %v", err)
