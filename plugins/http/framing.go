@@ -60,8 +60,9 @@ type framing struct {
 }
 
 // checkHead checks one request head (request line to the empty line,
-// inclusive) and returns its body framing.
-func checkHead(head []byte) (framing, error) {
+// inclusive) and returns its body framing. sc, if not nil, is reused to
+// read the fields.
+func checkHead(head []byte, sc *scratch) (framing, error) {
 	for i, c := range head {
 		switch {
 		case c == '\n' && (i == 0 || head[i-1] != '\r'):
@@ -83,7 +84,10 @@ func checkHead(head []byte) (framing, error) {
 	if !ok1 || !ok2 || !ok3 || len(method) == 0 {
 		return framing{}, fmt.Errorf("malformed request line %q", printable(string(line)))
 	}
-	h, err := textproto.NewReader(bufio.NewReader(bytes.NewReader(fields))).ReadMIMEHeader()
+	if sc == nil {
+		sc = &scratch{}
+	}
+	h, err := sc.fields(fields)
 	if err != nil {
 		return framing{}, fmt.Errorf("malformed header: %w", err)
 	}
@@ -129,6 +133,23 @@ func checkHead(head []byte) (framing, error) {
 		}
 	}
 	return f, nil
+}
+
+// scratch is what reading a head's fields needs, kept per connection.
+type scratch struct {
+	rd bytes.Reader
+	br *bufio.Reader
+}
+
+// fields reads b's header fields with net/textproto, as net/http does.
+func (sc *scratch) fields(b []byte) (textproto.MIMEHeader, error) {
+	sc.rd.Reset(b)
+	if sc.br == nil {
+		sc.br = bufio.NewReaderSize(&sc.rd, 1<<10)
+	} else {
+		sc.br.Reset(&sc.rd)
+	}
+	return textproto.NewReader(sc.br).ReadMIMEHeader()
 }
 
 // isToken reports whether s is an RFC 9110 token, as a field name must be.
@@ -193,6 +214,7 @@ type headConn struct {
 	head    []byte // inHead: the head so far
 	line    int    // bytes since the last LF
 	content bool   // the head has a byte other than CR and LF
+	sc      scratch
 	held    []byte // read from the socket, not yet handed to net/http: held[hoff:]
 	hoff    int
 	refused bool
@@ -279,7 +301,7 @@ func (c *headConn) lastByte(b []byte, i int) byte {
 // refuses the connection with a 400 page.
 func (c *headConn) headDone(tail []byte) {
 	head := append(c.head, tail...)
-	f, err := checkHead(bytes.TrimLeft(head, "\r\n"))
+	f, err := checkHead(bytes.TrimLeft(head, "\r\n"), &c.sc)
 	c.head, c.line, c.content = head[:0], 0, false
 	if cap(c.head) > 8<<10 {
 		c.head = nil
