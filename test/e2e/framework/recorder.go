@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"sync"
-	"time"
 )
 
 // RecordedRequest is one request a RecordingHTTPServer's handler saw, as
@@ -95,10 +94,6 @@ func (c *recordingConn) Read(p []byte) (int, error) {
 // runs), and returns its address (host:port) and the recorder.
 func (f *Framework) RecordingHTTPServer(handler http.Handler) (string, *Recorder) {
 	f.t.Helper()
-	tl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		f.t.Fatalf("e2e: http server listen: %v", err)
-	}
 	rec := &Recorder{}
 	record := http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(req.Body, 4<<10))
@@ -108,13 +103,6 @@ func (f *Framework) RecordingHTTPServer(handler http.Handler) (string, *Recorder
 		rec.mu.Unlock()
 		handler.ServeHTTP(w, req)
 	})
-	srv := &http.Server{Handler: record, ReadHeaderTimeout: 10 * time.Second}
-	var wg sync.WaitGroup
-	l := recordingListener{Listener: tl, r: rec}
-	wg.Go(func() { _ = srv.Serve(l) })
-	f.addCloser(func() error {
-		_ = srv.Close()
-		return waitGroupTimeout(&wg, mockStopWait, "recording http server")
-	})
-	return tl.Addr().String(), rec
+	addr := f.serveHTTP(record, func(l net.Listener) net.Listener { return recordingListener{Listener: l, r: rec} })
+	return addr, rec
 }
