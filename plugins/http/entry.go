@@ -141,10 +141,14 @@ func (e *entry) serve(ln net.Listener) {
 	go func() {
 		defer e.wg.Done()
 		var err error
+		check := checkedListener{Listener: ln, log: e.log, headCap: e.headCap}
 		if e.tls {
-			err = e.srv.ServeTLS(ln, "", "")
+			hl := newHandshakeListener(ln, e.srv.TLSConfig, e.srv.ReadHeaderTimeout, check)
+			err = e.srv.Serve(hl)
+			_ = hl.Close()
+			hl.wait()
 		} else {
-			err = e.srv.Serve(checkedListener{Listener: ln, log: e.log, headCap: e.headCap})
+			err = e.srv.Serve(check)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			e.log.Warn("http entry stopped serving", "listen", e.addr, "err", err)

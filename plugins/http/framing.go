@@ -18,7 +18,7 @@ import (
 	"github.com/burrowproject/burrow/internal/upgrade"
 )
 
-// This file checks every request head on a plain-HTTP entry before
+// This file checks every HTTP/1 request head on an entry before
 // net/http parses it, refusing framing that a server or proxy behind or in
 // front of Burrow could read differently (request smuggling). net/http
 // refuses on its own: Content-Length values that differ, a Content-Length
@@ -45,9 +45,9 @@ import (
 // request the entry closes the connection (entry.ServeHTTP), so nothing
 // pipelined behind one is ever read.
 //
-// HTTPS entries serve *tls.Conn directly (net/http needs it for ALPN and
-// HTTP/2), so only net/http's own checks, CONNECT's 405 and the close
-// after chunked bodies apply there.
+// HTTPS entries check HTTP/1 the same way, inside TLS (tlsaccept.go);
+// HTTP/2 connections are left to net/http's HTTP/2 server, whose binary
+// framing has none of these ambiguities.
 
 // errFraming is what net/http reads when the checker has refused a head
 // (after writing its own 400 page): EOF, so net/http adds nothing.

@@ -68,11 +68,14 @@ func (in *instance) serveUpgrade(w http.ResponseWriter, r *http.Request, ri *rou
 		rest, _ := brw.Reader.Peek(n)
 		pending = append(pending, rest...)
 	}
-	if hc, ok := conn.(*headConn); ok {
-		var held []byte
+	var held []byte
+	switch hc := conn.(type) {
+	case *headConn:
 		conn, held = hc.release()
-		pending = append(pending, held...)
+	case *tlsHeadConn:
+		conn, held = hc.release()
 	}
+	pending = append(pending, held...)
 	in.log.Debug("upgrade handed to the host", "request_id", id, "host", r.Host, "path", r.URL.Path)
 	req := sdk.LinkRequest{Instance: in.id, Network: "tcp", Target: ri.target.addr,
 		Meta: map[string]string{sdk.MetaClientAddr: ri.client, sdk.MetaHost: ri.host, sdk.MetaRequestID: id}}
