@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -154,8 +155,14 @@ func smuggleCorpus() []smuggleCase {
 // smuggleExchange sends payload on a new connection to entry (a NUL byte
 // in it splits it into two writes 100ms apart) and reads responses until
 // the connection closes or 5s pass.
-func smuggleExchange(entry, payload string) (statuses []int, closed bool, err error) {
-	c, err := net.DialTimeout("tcp", entry, 5*time.Second)
+func smuggleExchange(entry, payload string, https bool) (statuses []int, closed bool, err error) {
+	var c net.Conn
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	if https {
+		c, err = tls.DialWithDialer(d, "tcp", entry, &tls.Config{ServerName: "a.test", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	} else {
+		c, err = d.Dial("tcp", entry)
+	}
 	if err != nil {
 		return nil, false, err
 	}
@@ -195,12 +202,18 @@ func smuggleExchange(entry, payload string) (statuses []int, closed bool, err er
 	return statuses, false, errors.New("more than 10 responses")
 }
 
+// The corpus runs on a plain entry with both handler backends, and on an
+// HTTPS entry in a plugin process, where the upgrade hand-off of a TLS
+// connection (no descriptor to pass) is gated inside the plugin.
 func TestHTTPSmuggling(t *testing.T) {
 	t.Parallel()
-	for _, backend := range []string{"plugin", "inprocess"} {
-		t.Run(backend, func(t *testing.T) {
+	for _, v := range []struct {
+		name, backend string
+		https         bool
+	}{{"plugin", "plugin", false}, {"inprocess", "inprocess", false}, {"plugin https", "plugin", true}} {
+		t.Run(v.name, func(t *testing.T) {
 			t.Parallel()
-			smuggleOn(t, backend)
+			smuggleOn(t, v.backend, v.https)
 		})
 	}
 }
@@ -211,7 +224,7 @@ func smuggleAgent(f *framework.Framework, m *framework.Master, key, target strin
 	return f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug&allow=%s", key, m.BridgeAddr(), target))
 }
 
-func smuggleOn(t *testing.T, backend string) {
+func smuggleOn(t *testing.T, backend string, https bool) {
 	f := framework.New(t)
 	var m *framework.Master
 	if backend == "plugin" {
@@ -226,6 +239,9 @@ func smuggleOn(t *testing.T, backend string) {
 	entry := framework.Addr(f.Port())
 	ids := map[string]string{}
 	for alias, q := range map[string]string{"public": "host=a.test&path=/public", "admin": "host=a.test&path=/admin&auth=admin:secret"} {
+		if https {
+			q += "&tls=1"
+		}
 		ids[alias] = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&%s", entry, addr, key, q), alias).ID
 	}
 	smuggleAgent(f, m, key, addr).MustWaitLog(logConnected, ready)
@@ -235,7 +251,7 @@ func smuggleOn(t *testing.T, backend string) {
 		})
 	}
 	for _, c := range smuggleCorpus() {
-		statuses, closed, err := smuggleExchange(entry, c.payload)
+		statuses, closed, err := smuggleExchange(entry, c.payload, https)
 		if err != nil {
 			t.Errorf("%s: %v", c.name, err)
 			continue
@@ -246,7 +262,7 @@ func smuggleOn(t *testing.T, backend string) {
 	}
 	// A plain request after the corpus: the entry still serves, and the
 	// backend has answered everything it was sent.
-	if statuses, _, err := smuggleExchange(entry, "GET /public?c=after HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"); err != nil || fmt.Sprint(statuses) != "[200]" {
+	if statuses, _, err := smuggleExchange(entry, "GET /public?c=after HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n", https); err != nil || fmt.Sprint(statuses) != "[200]" {
 		t.Fatalf("plain request after the corpus: %v %v", statuses, err)
 	}
 
