@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
@@ -236,15 +239,20 @@ func smuggleOn(t *testing.T, backend string, https bool) {
 	addr, rec := f.RecordingHTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, "backend got %s", r.RequestURI) // ignores every upgrade
 	}))
+	ws, wsTraffic := f.WSEchoCounted()
 	entry := framework.Addr(f.Port())
 	ids := map[string]string{}
-	for alias, q := range map[string]string{"public": "host=a.test&path=/public", "admin": "host=a.test&path=/admin&auth=admin:secret"} {
+	for alias, q := range map[string]string{"public": "host=a.test&path=/public", "admin": "host=a.test&path=/admin&auth=admin:secret", "ws": "host=ws.test"} {
 		if https {
 			q += "&tls=1"
 		}
-		ids[alias] = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&%s", entry, addr, key, q), alias).ID
+		target := addr
+		if alias == "ws" {
+			target = ws
+		}
+		ids[alias] = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&%s", entry, target, key, q), alias).ID
 	}
-	smuggleAgent(f, m, key, addr).MustWaitLog(logConnected, ready)
+	smuggleAgent(f, m, key, addr+","+ws).MustWaitLog(logConnected, ready)
 	for _, id := range ids {
 		m.WaitInstance(id, ready, "running with its agent", func(in framework.Instance) bool {
 			return in.Status == "running" && in.Pool == 1
@@ -264,6 +272,35 @@ func smuggleOn(t *testing.T, backend string, https bool) {
 	// backend has answered everything it was sent.
 	if statuses, _, err := smuggleExchange(entry, "GET /public?c=after HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n", https); err != nil || fmt.Sprint(statuses) != "[200]" {
 		t.Fatalf("plain request after the corpus: %v %v", statuses, err)
+	}
+
+	// A real WebSocket on the same entry switches, echoes, and is counted
+	// exactly (handshake and frames) once it has closed.
+	wsURL := "ws://ws.test/echo"
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, NetDialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+		var nd net.Dialer
+		return nd.DialContext(ctx, network, entry)
+	}}
+	if https {
+		wsURL = "wss://ws.test/echo"
+		d.TLSClientConfig = &tls.Config{InsecureSkipVerify: true}
+	}
+	wc, _, err := d.Dial(wsURL, nil)
+	if err != nil {
+		t.Fatalf("websocket through the entry: %v", err)
+	}
+	if err := wsEcho(wc, websocket.BinaryMessage, framework.RandomBytes(64<<10)); err != nil {
+		t.Error(err)
+	}
+	if err := wsClose(wc); err != nil {
+		t.Error(err)
+	}
+	_ = wc.Close()
+	in := m.WaitInstance(ids["ws"], ready, "its WebSocket ended", func(in framework.Instance) bool {
+		return in.TCPs == 0 && in.TCPRx >= 64<<10 && in.TCPTx >= 64<<10
+	})
+	if rx, tx := wsTraffic.Read.Load(), wsTraffic.Written.Load(); in.TCPRx != rx || in.TCPTx != tx {
+		t.Errorf("instance counted rx %d tx %d; the WebSocket backend read %d and wrote %d", in.TCPRx, in.TCPTx, rx, tx)
 	}
 
 	reqs := rec.Requests()
