@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/burrowproject/burrow/internal/upgrade"
@@ -217,11 +218,14 @@ type headConn struct {
 	sc      scratch
 	held    []byte // read from the socket, not yet handed to net/http: held[hoff:]
 	hoff    int
-	refused bool
+	refused atomic.Bool // a head was refused: net/http reads EOF from now on
+	// lingering is set by the first Close after a refusal; net/http's
+	// shutdown may call Close from another goroutine meanwhile.
+	lingering atomic.Bool
 }
 
 func (c *headConn) Read(p []byte) (int, error) {
-	if c.refused {
+	if c.refused.Load() {
 		return 0, errFraming
 	}
 	if len(p) == 0 {
@@ -246,7 +250,7 @@ func (c *headConn) Read(p []byte) (int, error) {
 			c.held, c.hoff = append(c.held[:0], p[k:n]...), 0
 		}
 	}
-	if c.refused {
+	if c.refused.Load() {
 		return 0, errFraming
 	}
 	return k, nil
@@ -319,7 +323,7 @@ func (c *headConn) headDone(tail []byte) {
 // refuse answers the client with a 400 page naming the class of the
 // problem; the log line has the detail.
 func (c *headConn) refuse(err error) {
-	c.refused = true
+	c.refused.Store(true)
 	id := newRequestID()
 	c.log.Debug("request refused: ambiguous or malformed framing", "request_id", id, "client", c.RemoteAddr().String(), "err", err)
 	_ = c.SetWriteDeadline(time.Now().Add(time.Second))
@@ -335,9 +339,10 @@ func (c *headConn) CloseWrite() error {
 }
 
 // Close closes the connection; after a refusal it lingers first so the
-// 400 page is not lost to a reset.
+// 400 page is not lost to a reset. A second Close (the server shutting
+// down meanwhile) closes at once, which also ends the linger.
 func (c *headConn) Close() error {
-	if c.refused {
+	if c.refused.Load() && c.lingering.CompareAndSwap(false, true) {
 		upgrade.Linger(c.Conn)
 		return nil
 	}
