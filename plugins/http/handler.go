@@ -35,7 +35,7 @@ import (
 )
 
 // Version is the handler's version.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // limits are the entry servers' protections and the proxy's timings.
 type limits struct {
