@@ -17,12 +17,13 @@ import (
 // the routing table; adding or removing an instance builds a new snapshot
 // and swaps it in, so requests of other instances never notice.
 type entry struct {
-	addr string
-	tls  bool // serves HTTPS; every instance on it has a certificate
-	log  *slog.Logger
-	srv  *http.Server
-	snap atomic.Pointer[snapshot]
-	wg   sync.WaitGroup // one per listener being served
+	addr    string
+	tls     bool // serves HTTPS; every instance on it has a certificate
+	headCap int  // request heads the checker reads; beyond, net/http's limit answers 431
+	log     *slog.Logger
+	srv     *http.Server
+	snap    atomic.Pointer[snapshot]
+	wg      sync.WaitGroup // one per listener being served
 
 	// Guarded by the Handler's mutex.
 	insts map[string]*instance
@@ -36,7 +37,8 @@ type snapshot struct {
 }
 
 func newEntry(addr string, tlsOn bool, lim limits, log *slog.Logger) *entry {
-	e := &entry{addr: addr, tls: tlsOn, log: log, insts: map[string]*instance{}, lns: map[net.Listener]int{}}
+	// net/http reads up to 4 KiB past MaxHeaderBytes before it answers 431.
+	e := &entry{addr: addr, tls: tlsOn, headCap: lim.maxHeader + 8<<10, log: log, insts: map[string]*instance{}, lns: map[net.Listener]int{}}
 	e.snap.Store(&snapshot{})
 	e.srv = &http.Server{
 		Handler:           e,
@@ -55,8 +57,20 @@ func newEntry(addr string, tlsOn bool, lim limits, log *slog.Logger) *entry {
 	return e
 }
 
-// ServeHTTP routes a request to its instance, or answers 404.
+// ServeHTTP routes a request to its instance, or answers 404. Framing the
+// entry refuses never gets here (see framing.go); CONNECT gets 405.
 func (e *entry) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		w.Header().Set("Allow", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS")
+		w.Header().Set("Connection", "close") // whatever follows is tunnel bytes, not requests
+		writeError(w, http.StatusMethodNotAllowed, "This server is not a forward proxy: CONNECT is not served.", newRequestID())
+		return
+	}
+	if len(r.TransferEncoding) > 0 {
+		// The entry's reader does not follow chunked framing, so it cannot
+		// check a request pipelined behind this body: none is read.
+		w.Header().Set("Connection", "close")
+	}
 	in, ok := e.snap.Load().table.Match(r.Host, r.URL.Path)
 	if !ok || !in.enter() {
 		notFound(w, r.Host)
@@ -80,9 +94,10 @@ func (e *entry) certificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error
 	return nil, fmt.Errorf("no certificate for %q on %s", hello.ServerName, e.addr)
 }
 
-// build makes the snapshot for insts, naming both instances when two claim
-// the same host and path.
-func (e *entry) build(insts map[string]*instance) (*snapshot, error) {
+// build makes the snapshot for insts. When two routes claim the same host
+// and path, the error names the instance already holding the route, not
+// joining (the instance being added; "" when removing).
+func (e *entry) build(insts map[string]*instance, joining string) (*snapshot, error) {
 	ids := make([]string, 0, len(insts))
 	for id := range insts {
 		ids = append(ids, id)
@@ -102,8 +117,16 @@ func (e *entry) build(insts map[string]*instance) (*snapshot, error) {
 	t, err := NewTable(rules)
 	var ce *ConflictError
 	if errors.As(err, &ce) {
+		first, second := rules[ce.First].Value.id, rules[ce.Second].Value.id
+		if first == second {
+			return nil, fmt.Errorf("http: instance %s names host %s path %s twice", first, ce.Host, ce.Path)
+		}
+		holder := first
+		if holder == joining {
+			holder = second
+		}
 		return nil, fmt.Errorf("http: host %s path %s on %s is already served by instance %s",
-			ce.Host, ce.Path, e.addr, rules[ce.First].Value.id)
+			ce.Host, ce.Path, e.addr, holder)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
@@ -118,10 +141,14 @@ func (e *entry) serve(ln net.Listener) {
 	go func() {
 		defer e.wg.Done()
 		var err error
+		check := checkedListener{Listener: ln, log: e.log, headCap: e.headCap}
 		if e.tls {
-			err = e.srv.ServeTLS(ln, "", "")
+			hl := newHandshakeListener(ln, e.srv.TLSConfig, e.srv.ReadHeaderTimeout, check)
+			err = e.srv.Serve(hl)
+			_ = hl.Close()
+			hl.wait()
 		} else {
-			err = e.srv.Serve(ln)
+			err = e.srv.Serve(check)
 		}
 		if err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			e.log.Warn("http entry stopped serving", "listen", e.addr, "err", err)

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -43,6 +44,7 @@ type env struct {
 	host       *host.Host
 	sh         *sharedHost
 	h          *Handler
+	logs       *testutil.SyncBuffer // the host's and every instance's log lines
 
 	mu     sync.Mutex
 	meters map[string]*flow.Meter
@@ -62,7 +64,8 @@ func newEnv(t testing.TB) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	served := make(chan struct{})
 	go func() { defer close(served); _ = e.bridge.Serve(ctx, ln) }()
-	e.host = host.New(e.bridge, nil)
+	e.logs = &testutil.SyncBuffer{}
+	e.host = host.New(e.bridge, slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	e.sh = &sharedHost{Host: e.host, lns: map[string]*sharedLn{}, of: map[string]string{}}
 	t.Cleanup(func() {
 		e.mu.Lock()

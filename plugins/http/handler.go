@@ -35,7 +35,7 @@ import (
 )
 
 // Version is the handler's version.
-const Version = "1.0.0"
+const Version = "1.1.0"
 
 // limits are the entry servers' protections and the proxy's timings.
 type limits struct {
@@ -139,7 +139,7 @@ func (h *Handler) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Hos
 	}
 	insts := maps.Clone(e.insts)
 	insts[spec.ID] = in
-	snap, err := e.build(insts)
+	snap, err := e.build(insts, spec.ID)
 	if err != nil {
 		return err
 	}
@@ -186,7 +186,7 @@ func (h *Handler) Stop(ctx context.Context, id string) error {
 	e := in.entry
 	insts := maps.Clone(e.insts)
 	delete(insts, id)
-	snap, err := e.build(insts)
+	snap, err := e.build(insts, "")
 	if err != nil { // cannot happen: removing a route never conflicts
 		snap = &snapshot{}
 	}

@@ -75,6 +75,17 @@ func TestStartRefusesConflictsAndMixing(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "already served by instance one") {
 		t.Errorf("conflict: err = %v", err)
 	}
+	// The error names the instance holding the route, whichever id sorts
+	// first; an instance listing a host twice is told so.
+	e.start("zz", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "c.example.com"})
+	_, err = e.tryStart("aa", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "c.example.com"})
+	if err == nil || !strings.Contains(err.Error(), "already served by instance zz") {
+		t.Errorf("conflict with an instance whose id sorts later: err = %v", err)
+	}
+	_, err = e.tryStart("twice", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "d.example.com,D.example.com"})
+	if err == nil || !strings.Contains(err.Error(), "instance twice names host d.example.com path / twice") {
+		t.Errorf("host listed twice: err = %v", err)
+	}
 	_, err = e.tryStart("tls", listen, "k", []string{"127.0.0.1:1"}, map[string]string{"host": "b.example.com", "tls": "1"})
 	if err == nil || !strings.Contains(err.Error(), "serves plain HTTP") {
 		t.Errorf("mixing: err = %v", err)
@@ -128,8 +139,8 @@ func TestKeepAliveReuse(t *testing.T) {
 		switch {
 		case status == 502:
 			failed++
-			if !strings.Contains(body, "connection refused") {
-				t.Errorf("502 without the agent's reason: %q", body)
+			if !strings.Contains(body, "refused") {
+				t.Errorf("502 without the class of failure: %q", body)
 			}
 		case !strings.HasPrefix(body, "B1 "):
 			t.Errorf("got %d %q", status, body)
@@ -263,13 +274,20 @@ func TestErrorPages(t *testing.T) {
 	if status != 502 || !strings.Contains(body, "agent") || !strings.Contains(body, "offline") {
 		t.Errorf("agent offline: %d %q", status, body)
 	}
-	status, body, _ = get(t, c, "refused.test", "/")
-	if status != 502 || !strings.Contains(body, "connection refused") || !strings.Contains(body, refused) {
-		t.Errorf("target refused: %d %q", status, body)
+	// Users read the class of the failure and a request id; the log line
+	// with that id has the detail (target, the agent's dial error).
+	status, body, hdr = get(t, c, "refused.test", "/")
+	id := hdr.Get("X-Request-Id")
+	if status != 502 || !strings.Contains(body, "refused the connection") || strings.Contains(body, refused) ||
+		strings.Contains(body, "dial") || id == "" || !strings.Contains(body, "Request id: "+id) {
+		t.Errorf("target refused: %d %q %v", status, body, hdr)
+	}
+	if line, ok := logLineWith(e.logs.String(), "request_id="+id); !ok || !strings.Contains(line, refused) || !strings.Contains(line, "connection refused") {
+		t.Errorf("no log line with request id %s, the target and the agent's reason: %q", id, line)
 	}
 	start := time.Now()
-	status, body, _ = get(t, c, "slow.test", "/")
-	if status != 504 || !strings.Contains(body, "300ms") {
+	status, body, hdr = get(t, c, "slow.test", "/")
+	if status != 504 || !strings.Contains(body, "did not answer in time") || hdr.Get("X-Request-Id") == "" {
 		t.Errorf("backend hangs: %d %q", status, body)
 	}
 	if el := time.Since(start); el > 5*time.Second {
@@ -595,4 +613,14 @@ func TestRejoinWhileDraining(t *testing.T) {
 	if status, body, _ := get(t, c, "new.test", "/"); status != 200 || !strings.HasPrefix(body, "F ") {
 		t.Errorf("instance started during the drain: %d %q", status, body)
 	}
+}
+
+// logLineWith returns the first line of logs containing part.
+func logLineWith(logs, part string) (string, bool) {
+	for line := range strings.SplitSeq(logs, "\n") {
+		if strings.Contains(line, part) {
+			return line, true
+		}
+	}
+	return "", false
 }

@@ -135,9 +135,14 @@ func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	stop := context.AfterFunc(in.ctx, cancel) // Stop ends requests still running after its grace
 	defer stop()
-	if upgradeType(r.Header) != "" {
-		in.serveUpgrade(w, r.WithContext(ctx), ri)
-		return
+	if up := upgradeType(r.Header); up != "" {
+		if switchable(r, up) {
+			in.serveUpgrade(w, r.WithContext(ctx), ri)
+			return
+		}
+		// Only a websocket upgrade can switch protocols (h2c never): any
+		// other is an ordinary request, its Upgrade dropped.
+		r.Header.Del("Upgrade")
 	}
 	in.proxy.ServeHTTP(w, r.WithContext(ctx))
 }
@@ -208,24 +213,27 @@ func (in *instance) pick() *target {
 	return in.targets[start%n]
 }
 
-// fail answers a request the proxy could not complete.
+// fail answers a request the proxy could not complete: the user gets the
+// class of the failure and a request id, the instance's log line the same
+// id with the detail (target, the agent's reason).
 func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
+	id := newRequestID()
 	if in.ctx.Err() != nil {
-		writeError(w, http.StatusServiceUnavailable, "This site was stopped while the request was in flight.")
+		writeError(w, http.StatusServiceUnavailable, "This site was stopped while the request was in flight.", id)
 		return
 	}
-	status, msg := classify(err, in.set.headerTimeout)
+	status, msg := classify(err)
 	target := ""
 	if ri := routeOf(r.Context()); ri != nil {
 		target = ri.target.addr
 	}
 	switch {
 	case r.Context().Err() != nil:
-		in.log.Debug("request abandoned by the client", "host", r.Host, "path", r.URL.Path, "err", err)
+		in.log.Debug("request abandoned by the client", "request_id", id, "host", r.Host, "path", r.URL.Path, "err", err)
 	default:
-		in.log.Warn("proxy error", "status", status, "host", r.Host, "target", target, "err", err)
+		in.log.Warn("proxy error", "request_id", id, "status", status, "host", r.Host, "target", target, "err", err)
 	}
-	writeError(w, status, msg)
+	writeError(w, status, msg, id)
 }
 
 // redirect answers 308 with the request's HTTPS URL.
@@ -241,7 +249,7 @@ func (in *instance) redirect(w http.ResponseWriter, r *http.Request) {
 	}
 	u := "https://" + host + r.URL.RequestURI()
 	w.Header().Set("Location", u)
-	writeError(w, http.StatusPermanentRedirect, "This site is served over HTTPS: "+printable(u))
+	writeError(w, http.StatusPermanentRedirect, "This site is served over HTTPS: "+printable(u), newRequestID())
 }
 
 // enter counts a request in flight; false once the instance is stopping.

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/burrowproject/burrow/internal/testutil"
 )
@@ -45,6 +46,28 @@ func TestHTTPS(t *testing.T) {
 		if res.ProtoMajor != 2 || !strings.HasPrefix(body, want+" /p host="+host) || !strings.Contains(body, "xfp=https") {
 			t.Errorf("https://%s: HTTP/%d %q", host, res.ProtoMajor, body)
 		}
+	}
+	// HTTP/1.1 over TLS: Request.TLS is set (X-Forwarded-Proto https), and
+	// request heads are checked as on a plain entry.
+	h1 := func(payload string) string {
+		t.Helper()
+		conn, err := tls.Dial("tcp", secure, &tls.Config{ServerName: "self.example.com", InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		_ = conn.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := io.WriteString(conn, payload); err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(conn)
+		return string(b)
+	}
+	if got := h1("GET /h1 HTTP/1.1\r\nHost: self.example.com\r\nConnection: close\r\n\r\n"); !strings.Contains(got, "A /h1 host=self.example.com") || !strings.Contains(got, "xfp=https") {
+		t.Errorf("HTTP/1.1 over TLS: %q", got)
+	}
+	if got := h1("POST /h1 HTTP/1.1\r\nHost: self.example.com\r\nContent-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /never HTTP/1.1\r\nHost: self.example.com\r\n\r\n"); !strings.HasPrefix(got, "HTTP/1.1 400 ") || strings.Contains(got, "never") {
+		t.Errorf("CL.TE over TLS: %q", got)
 	}
 	// No SNI: the lowest instance id's certificate, then 404 for an unknown host.
 	conn, err := tls.Dial("tcp", secure, &tls.Config{InsecureSkipVerify: true})

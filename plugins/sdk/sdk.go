@@ -18,11 +18,12 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"time"
 )
 
 // Version is the semantic version of this contract. A handler reports the
 // version it was built against in its Descriptor.
-const Version = "1.1.0"
+const Version = "1.2.0"
 
 // Capability flags a handler advertises in its Descriptor.
 const (
@@ -78,6 +79,7 @@ type LinkRequest struct {
 const (
 	MetaClientAddr = "client_addr" // the user's remote address, host:port
 	MetaHost       = "host"        // the HTTP host name a request was routed by
+	MetaRequestID  = "request_id"  // names the request in the host's log lines and its error pages
 )
 
 // HandoffOptions tune what the host does with a handed-off connection.
@@ -85,6 +87,19 @@ type HandoffOptions struct {
 	// FailReply is written to the connection when the link cannot be opened,
 	// before it is closed (e.g. an HTTP 502 page). Empty means close silently.
 	FailReply []byte
+	// Upgrade, when set (since sdk 1.2.0), is the protocol an HTTP/1.1
+	// client asked to switch to, and the preamble is its request head. The
+	// host then becomes a byte pipe only once the backend answers 101
+	// Switching Protocols for that protocol; any other answer reaches the
+	// client as one response with Connection: close and the connection
+	// ends (see internal/upgrade). Empty: the host joins at once, as before.
+	Upgrade string
+	// Pending, with Upgrade, are the bytes the client sent after its request
+	// head; the host writes them to the backend only after the 101.
+	Pending []byte
+	// HeadTimeout, with Upgrade, bounds the wait for the backend's response
+	// head; 0 means 60s.
+	HeadTimeout time.Duration
 }
 
 // Handler is a protocol handler. Its lifecycle is Describe, then Validate and

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/upgrade"
 	"github.com/burrowproject/burrow/plugins/sdk/fdlink"
 	pluginpb "github.com/burrowproject/burrow/plugins/sdk/proto"
 )
@@ -219,9 +220,10 @@ func (s *PluginServer) PacketConn(ctx context.Context, id string) (net.PacketCon
 // Logger implements Host.
 func (s *PluginServer) Logger(id string) *slog.Logger { return s.log.With("instance", id) }
 
-func linkBody(req LinkRequest, preamble, failReply []byte) ([]byte, error) {
+func linkBody(req LinkRequest, preamble []byte, opts HandoffOptions) ([]byte, error) {
 	return proto.Marshal(&pluginpb.FdLink{Instance: req.Instance, Network: req.Network, Target: req.Target,
-		Meta: req.Meta, Preamble: preamble, FailReply: failReply})
+		Meta: req.Meta, Preamble: preamble, FailReply: opts.FailReply,
+		Upgrade: opts.Upgrade, Pending: opts.Pending, HeadTimeoutMs: opts.HeadTimeout.Milliseconds()})
 }
 
 // Handoff implements Host: it sends c's descriptor to the host (op H) and
@@ -235,7 +237,7 @@ func (s *PluginServer) Handoff(ctx context.Context, c net.Conn, req LinkRequest,
 		req.Meta = map[string]string{MetaClientAddr: c.RemoteAddr().String()}
 	}
 	sc, isSocket := c.(syscall.Conn)
-	body, err := linkBody(req, preamble, opts.FailReply)
+	body, err := linkBody(req, preamble, opts)
 	if err != nil || !isSocket || len(body) > fdlink.MaxBody || s.link == nil {
 		return s.handoffByDial(ctx, c, req, preamble, opts)
 	}
@@ -251,8 +253,9 @@ func (s *PluginServer) Handoff(ctx context.Context, c net.Conn, req LinkRequest,
 	return nil
 }
 
-// handoffByDial serves a handoff the fd link cannot carry: it dials a link
-// and copies in the plugin.
+// handoffByDial serves a handoff the fd link cannot carry (a TLS
+// connection, say): it dials a link and copies in the plugin, gating an
+// upgrade on the backend's answer exactly as the host does.
 func (s *PluginServer) handoffByDial(ctx context.Context, c net.Conn, req LinkRequest, preamble []byte, opts HandoffOptions) error {
 	link, err := s.Dial(ctx, req)
 	if err == nil && len(preamble) > 0 {
@@ -265,12 +268,23 @@ func (s *PluginServer) handoffByDial(ctx context.Context, c net.Conn, req LinkRe
 			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = c.Write(opts.FailReply)
 		}
-		_ = c.Close()
+		upgrade.Linger(c)
 		return err
 	}
 	s.copies.Add(1)
 	go func() {
 		defer s.copies.Done()
+		if opts.Upgrade != "" {
+			switched, err := upgrade.Gate(c, link, preamble, upgrade.Options{Protocol: opts.Upgrade, Pending: opts.Pending,
+				Timeout: opts.HeadTimeout, RequestID: req.Meta[MetaRequestID]})
+			if !switched {
+				_ = link.Close()
+				if err != nil {
+					s.log.Warn("upgrade not switched", "instance", req.Instance, "request_id", req.Meta[MetaRequestID], "err", err)
+				}
+				return
+			}
+		}
 		_, _, _ = netx.Join(c, link, netx.JoinOptions{})
 	}()
 	return nil
@@ -316,7 +330,7 @@ func (s *PluginServer) ask(ctx context.Context, op byte, req LinkRequest, failRe
 	if op == fdlink.OpDial && req.Network == "udp" {
 		typ, packet = syscall.SOCK_SEQPACKET, true
 	}
-	body, err := linkBody(req, nil, failReply)
+	body, err := linkBody(req, nil, HandoffOptions{FailReply: failReply})
 	if err != nil || len(body) > fdlink.MaxBody {
 		return fail("link request too large", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/upgrade"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
 )
@@ -367,7 +368,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
-		h.refused(in, hdr, sdk.ErrSlotsFull)
+		h.refused(in, hdr, req.Meta, sdk.ErrSlotsFull)
 		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull))
 	}
 	if !in.track(c) {
@@ -375,12 +376,13 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrUnknownInstance))
 	}
 	preamble = slices.Clone(preamble) // the caller may reuse its buffer once we return
+	opts.Pending = slices.Clone(opts.Pending)
 	go func() {
 		defer in.joins.Done()
 		defer in.untrack(c)
 		defer release()
 		link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
-		if err == nil && len(opts.FailReply) > 0 {
+		if err == nil && (len(opts.FailReply) > 0 || opts.Upgrade != "") {
 			// The handler has something to say on failure: hear the agent
 			// before any byte reaches the user.
 			if err = link.AwaitVerdict(ctx); err != nil {
@@ -388,18 +390,29 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 			}
 		}
 		if err != nil {
-			h.refused(in, hdr, err)
-			_ = fail(err)
+			h.refused(in, hdr, req.Meta, err)
+			if len(opts.FailReply) > 0 {
+				// Off the handler's path, the answer can linger: bytes the
+				// client sent meanwhile must not turn it into a reset.
+				_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = c.Write(opts.FailReply)
+				upgrade.Linger(c)
+				return
+			}
+			_ = c.Close()
 			return
 		}
 		fromUser, toUser := in.Meter.Flows(req.Network)
 		fromUser.Count.Add(int64(len(preamble)))
+		if opts.Upgrade != "" && !in.gate(c, link, preamble, req.Meta[sdk.MetaRequestID], opts, fromUser, toUser) {
+			return
+		}
 		_, _, err = netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
 		// The link is closed now, so this returns at once: the verdict if
 		// it was read, or the error that ended the wait for it.
 		var ve *bridge.VerdictError
 		if verr := link.AwaitVerdict(context.Background()); errors.As(verr, &ve) {
-			h.refused(in, hdr, verr)
+			h.refused(in, hdr, req.Meta, verr)
 			return
 		}
 		if err != nil {
@@ -481,14 +494,41 @@ func (in *instance) stopForwardLocked() {
 }
 
 // refused logs a link that could not be opened, with the agent's reason
-// where there is one, and counts it.
-func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
+// where there is one (and the request id the user was shown, if any), and
+// counts it.
+func (h *Host) refused(in *instance, hdr bridge.LinkHeader, meta map[string]string, err error) {
 	h.linkFailed(err)
 	target := hdr.Target
 	if target == "" {
 		target = "agent default"
 	}
-	in.log.Warn("link failed", "target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason)
+	attrs := []any{"target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason}
+	if id := meta[sdk.MetaRequestID]; id != "" {
+		attrs = append(attrs, "request_id", id)
+	}
+	in.log.Warn("link failed", attrs...)
+}
+
+// gate holds a handed-off upgrade until the backend's answer (see
+// internal/upgrade) and reports whether it switched protocols. The link is
+// tracked meanwhile, so removing the instance ends a backend that never
+// answers; on false both ends are closed.
+func (in *instance) gate(c, link net.Conn, head []byte, requestID string, opts sdk.HandoffOptions, fromUser, toUser netx.Flow) bool {
+	in.mu.Lock()
+	in.conns[link] = struct{}{}
+	in.mu.Unlock()
+	defer in.untrack(link)
+	switched, err := upgrade.Gate(c, link, head, upgrade.Options{Protocol: opts.Upgrade, Pending: opts.Pending,
+		Timeout: opts.HeadTimeout, RequestID: requestID, FromUser: fromUser, ToUser: toUser})
+	if !switched {
+		_ = link.Close()
+		if err != nil {
+			in.log.Warn("upgrade not switched", "request_id", requestID, "err", err)
+		} else {
+			in.log.Debug("upgrade refused by the backend", "request_id", requestID)
+		}
+	}
+	return switched
 }
 
 // track records a handed-off connection and counts it in joins; false once
@@ -524,7 +564,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
-		h.refused(in, hdr, sdk.ErrSlotsFull)
+		h.refused(in, hdr, req.Meta, sdk.ErrSlotsFull)
 		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
 	}
 	timeout := in.OpenTimeout
@@ -541,7 +581,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	if err != nil {
 		release()
-		h.refused(in, hdr, err)
+		h.refused(in, hdr, req.Meta, err)
 		return nil, linkError(in.Spec.ID, hdr.Target, err)
 	}
 	var conn net.Conn = link

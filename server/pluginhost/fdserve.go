@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"syscall"
+	"time"
 
 	"google.golang.org/protobuf/proto"
 
@@ -91,7 +92,8 @@ func (p *proc) serveHandoff(msg fdlink.Message) {
 	}
 	// Handoff only checks the request and starts the host's own copy, so it
 	// runs inline: no goroutine hop on the connection-setup path.
-	opts := sdk.HandoffOptions{FailReply: r.GetFailReply()}
+	opts := sdk.HandoffOptions{FailReply: r.GetFailReply(), Upgrade: r.GetUpgrade(), Pending: r.GetPending(),
+		HeadTimeout: time.Duration(r.GetHeadTimeoutMs()) * time.Millisecond}
 	if err := in.host.Handoff(p.ctx, c, linkRequest(r), r.GetPreamble(), opts); err != nil {
 		p.log.Debug("handoff failed", "instance", in.spec.ID, "err", err)
 	}

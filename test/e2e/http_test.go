@@ -534,8 +534,8 @@ func wsClose(c *websocket.Conn) error {
 }
 
 // errorPages: 404 naming the host, 401 with WWW-Authenticate, 502 for an
-// offline agent and for a refused target (with the agent's reason), 504
-// after read=, 431 for oversize headers.
+// offline agent and for a refused target (the class only, with a request
+// id the log line shares), 504 after read=, 431 for oversize headers.
 func (w *httpWorld) errorPages(t *testing.T) {
 	t.Parallel()
 	c := w.client
@@ -575,10 +575,17 @@ func (w *httpWorld) errorPages(t *testing.T) {
 	refused := w.m.Get(w.ids["refused"]).URL
 	target := strings.SplitN(strings.TrimPrefix(refused, "http://"), "/", 2)[1]
 	target, _, _ = strings.Cut(target, "?")
-	expect("refused target", "refused.example.net", "/", http.StatusBadGateway, []string{target, "refused"})
+	// Anonymous users read the class of the failure and a request id; the
+	// instance's log line with that id names the target and the reason.
+	h, body = expect("refused target", "refused.example.net", "/", http.StatusBadGateway, []string{"refused the connection"})
+	id := h.Get("X-Request-Id")
+	if id == "" || strings.Contains(body, target) || !strings.Contains(body, "Request id: "+id) {
+		t.Errorf("refused target: page %q (X-Request-Id %q) must name the request id and not the target", body, id)
+	}
+	waitLogLine(t, w.m.Process, ready, "request_id="+id, target, "refused")
 
 	start := time.Now()
-	expect("backend hangs, read=300ms", "slow.example.net", "/hang", http.StatusGatewayTimeout, []string{"300ms"})
+	expect("backend hangs, read=300ms", "slow.example.net", "/hang", http.StatusGatewayTimeout, []string{"did not answer in time"})
 	if d := time.Since(start); d < 300*time.Millisecond || d > 5*time.Second {
 		t.Errorf("504 after %v, want soon after 300ms", d)
 	}

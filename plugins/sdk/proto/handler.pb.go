@@ -752,13 +752,19 @@ func (x *FdListen) GetTicket() uint64 {
 // connection) and of op D (plugin -> host, with one end of a new
 // socketpair that becomes the link).
 type FdLink struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Instance      string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
-	Network       string                 `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
-	Target        string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
-	Meta          map[string]string      `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
-	Preamble      []byte                 `protobuf:"bytes,5,opt,name=preamble,proto3" json:"preamble,omitempty"`                    // H only: bytes already read from the connection
-	FailReply     []byte                 `protobuf:"bytes,6,opt,name=fail_reply,json=failReply,proto3" json:"fail_reply,omitempty"` // H only: written to the connection if no link opens
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Instance  string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	Network   string                 `protobuf:"bytes,2,opt,name=network,proto3" json:"network,omitempty"`
+	Target    string                 `protobuf:"bytes,3,opt,name=target,proto3" json:"target,omitempty"`
+	Meta      map[string]string      `protobuf:"bytes,4,rep,name=meta,proto3" json:"meta,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Preamble  []byte                 `protobuf:"bytes,5,opt,name=preamble,proto3" json:"preamble,omitempty"`                    // H only: bytes already read from the connection
+	FailReply []byte                 `protobuf:"bytes,6,opt,name=fail_reply,json=failReply,proto3" json:"fail_reply,omitempty"` // H only: written to the connection if no link opens
+	// H only (sdk 1.2.0): the protocol the client asked to switch to. The
+	// host then gates the hand-off on the backend's 101 for it (see
+	// internal/upgrade); hosts and plugins without it join blindly.
+	Upgrade       string `protobuf:"bytes,7,opt,name=upgrade,proto3" json:"upgrade,omitempty"`
+	Pending       []byte `protobuf:"bytes,8,opt,name=pending,proto3" json:"pending,omitempty"`                                     // H with upgrade: bytes the client sent after its head, sent on only after the 101
+	HeadTimeoutMs int64  `protobuf:"varint,9,opt,name=head_timeout_ms,json=headTimeoutMs,proto3" json:"head_timeout_ms,omitempty"` // H with upgrade: how long the backend may take for its response head; 0 = default
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -835,6 +841,27 @@ func (x *FdLink) GetFailReply() []byte {
 	return nil
 }
 
+func (x *FdLink) GetUpgrade() string {
+	if x != nil {
+		return x.Upgrade
+	}
+	return ""
+}
+
+func (x *FdLink) GetPending() []byte {
+	if x != nil {
+		return x.Pending
+	}
+	return nil
+}
+
+func (x *FdLink) GetHeadTimeoutMs() int64 {
+	if x != nil {
+		return x.HeadTimeoutMs
+	}
+	return 0
+}
+
 var File_handler_proto protoreflect.FileDescriptor
 
 const file_handler_proto_rawDesc = "" +
@@ -893,7 +920,7 @@ const file_handler_proto_rawDesc = "" +
 	"\bFdListen\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x16\n" +
-	"\x06ticket\x18\x03 \x01(\x04R\x06ticket\"\x82\x02\n" +
+	"\x06ticket\x18\x03 \x01(\x04R\x06ticket\"\xde\x02\n" +
 	"\x06FdLink\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x16\n" +
@@ -901,7 +928,10 @@ const file_handler_proto_rawDesc = "" +
 	"\x04meta\x18\x04 \x03(\v2\".burrow.plugin.v1.FdLink.MetaEntryR\x04meta\x12\x1a\n" +
 	"\bpreamble\x18\x05 \x01(\fR\bpreamble\x12\x1d\n" +
 	"\n" +
-	"fail_reply\x18\x06 \x01(\fR\tfailReply\x1a7\n" +
+	"fail_reply\x18\x06 \x01(\fR\tfailReply\x12\x18\n" +
+	"\aupgrade\x18\a \x01(\tR\aupgrade\x12\x18\n" +
+	"\apending\x18\b \x01(\fR\apending\x12&\n" +
+	"\x0fhead_timeout_ms\x18\t \x01(\x03R\rheadTimeoutMs\x1a7\n" +
 	"\tMetaEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x012\xf4\x02\n" +

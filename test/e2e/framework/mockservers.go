@@ -264,20 +264,27 @@ func (c *countingConn) Write(p []byte) (int, error) {
 // answered.
 func (f *Framework) CountedHTTPServer(handler http.Handler) (string, *Traffic) {
 	f.t.Helper()
+	traffic := &Traffic{}
+	addr := f.serveHTTP(handler, func(l net.Listener) net.Listener { return countingListener{Listener: l, t: traffic} })
+	return addr, traffic
+}
+
+// serveHTTP serves handler on a loopback listener, wrapped by wrap, until
+// cleanup, and returns its address.
+func (f *Framework) serveHTTP(handler http.Handler, wrap func(net.Listener) net.Listener) string {
+	f.t.Helper()
 	tl, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		f.t.Fatalf("e2e: http server listen: %v", err)
 	}
-	traffic := &Traffic{}
-	l := countingListener{Listener: tl, t: traffic}
 	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	var wg sync.WaitGroup
-	wg.Go(func() { _ = srv.Serve(l) })
+	wg.Go(func() { _ = srv.Serve(wrap(tl)) })
 	f.addCloser(func() error {
 		_ = srv.Close()
 		return waitGroupTimeout(&wg, mockStopWait, "http server")
 	})
-	return l.Addr().String(), traffic
+	return tl.Addr().String()
 }
 
 // WSEcho starts a WebSocket server that echoes text and binary messages
