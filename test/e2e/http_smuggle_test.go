@@ -224,7 +224,7 @@ func TestHTTPSmuggling(t *testing.T) {
 // smuggleAgent starts the agent of a smuggling spec, allowed to reach
 // target.
 func smuggleAgent(f *framework.Framework, m *framework.Master, key, target string) *framework.Process {
-	return f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug&allow=%s", key, m.BridgeAddr(), target))
+	return f.Burrow("agent", m.AgentURL(key, "allow="+target))
 }
 
 func smuggleOn(t *testing.T, backend string, https bool) {
