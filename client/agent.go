@@ -17,6 +17,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
@@ -37,7 +38,9 @@ type Config struct {
 	Key         string           // agent key; secret
 	Name        string           // agent name shown by the bridge
 	Version     string           // agent version shown by the bridge
-	Targets     []string         // default targets, used round-robin with failover
+	Targets     []string         // the target group for links that name none
+	Strategy    egress.Strategy  // how the group is used (lbs=)
+	DNS         time.Duration    // how long resolved names are cached (dns=); 0 = not cached
 	Allow       *allowlist.Allow // targets it may dial; nil allows all
 	TLS         TLSMode
 	Fingerprint string        // pins the bridge certificate (implies TLSOn)
@@ -56,7 +59,8 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer *net.Dialer
-	next   atomic.Uint32          // round-robin over default targets
+	res    *egress.Resolver       // resolves every target through the dns= cache
+	group  *egress.Group          // the default targets; nil = none
 	links  atomic.Int64           // open links, for status
 	up     atomic.Bool            // a session to the bridge is live
 	down   atomic.Pointer[string] // why the last attempt to connect failed; nil once connected
@@ -122,7 +126,15 @@ func New(cfg Config) (*Agent, error) {
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, dialer: d}, nil
+	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, res: egress.NewResolver(cfg.DNS, nil)}
+	if len(cfg.Targets) > 0 {
+		g, err := egress.NewGroup(egress.Config{Targets: cfg.Targets, Strategy: cfg.Strategy, Resolver: a.res, Log: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.group = g
+	}
+	return a, nil
 }
 
 // Run keeps the tunnel up until ctx ends. It returns nil then; a refused key

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -89,44 +91,49 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 	log.Debug("link closed", "target", target, "err", err)
 }
 
-// dialTarget dials the link's target, or the default targets in turn.
+// dialTarget dials the link's target, or the agent's target group. Names
+// are resolved through the agent's cache (dns=), and every address is
+// checked against allow= before it is dialled.
 func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, net.Conn, error) {
+	dial := a.dialFunc(h)
+	network := h.Network.String()
 	if h.Target != "" {
-		c, err := a.dial(ctx, h, h.Target)
+		if !a.cfg.Allow.MayPermit(h.Target) {
+			return h.Target, nil, fmt.Errorf("target %s is not in this agent's allow list", h.Target)
+		}
+		c, err := a.res.Dial(ctx, network, h.Target, dial)
 		return h.Target, c, err
 	}
-	n := len(a.cfg.Targets)
-	if n == 0 {
+	if a.group == nil {
 		return "", nil, errors.New("the link names no target and the agent has no default target")
 	}
-	start := int(a.next.Add(1) - 1)
-	var errs []error
-	for i := range n {
-		target := a.cfg.Targets[(start+i)%n]
-		c, err := a.dial(ctx, h, target)
-		if err == nil {
-			return target, c, nil
-		}
-		errs = append(errs, err)
-	}
-	return a.cfg.Targets[start%n], nil, errors.Join(errs...)
+	return a.group.Dial(ctx, network, dial)
 }
 
-func (a *Agent) dial(ctx context.Context, h bridge.LinkHeader, target string) (net.Conn, error) {
-	addr, err := a.cfg.Allow.Resolve(ctx, net.DefaultResolver, target)
-	if err != nil {
-		return nil, err
-	}
-	network := h.Network.String()
-	c, err := a.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	if h.Flags&bridge.FlagProxyProtocol != 0 && h.Network == bridge.NetworkTCP {
-		if _, err := c.Write(proxyHeader(h.Source, c.LocalAddr())); err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("send PROXY header to %s: %w", target, err)
+// dialFunc dials one resolved address of a target for link h.
+func (a *Agent) dialFunc(h bridge.LinkHeader) egress.DialFunc {
+	return func(ctx context.Context, network, target string, addr netip.AddrPort) (net.Conn, error) {
+		if !a.cfg.Allow.PermitsAddr(target, addr.Addr()) {
+			if host, _, _ := net.SplitHostPort(target); isIP(host) {
+				return nil, fmt.Errorf("target %s is not in this agent's allow list", target)
+			}
+			return nil, fmt.Errorf("target %s resolves outside this agent's allow list", target)
 		}
+		c, err := a.dialer.DialContext(ctx, network, addr.String())
+		if err != nil {
+			return nil, err
+		}
+		if h.Flags&bridge.FlagProxyProtocol != 0 && h.Network == bridge.NetworkTCP {
+			if err := egress.SendProxyHeader(c, h.Source, target); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+		}
+		return c, nil
 	}
-	return c, nil
+}
+
+func isIP(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
 }

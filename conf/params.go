@@ -80,6 +80,7 @@ type Params struct {
 	NoTCP   bool          // notcp: TCP forwarding disabled
 	NoUDP   bool          // noudp: UDP forwarding disabled
 	Mode    int           // mode: 0 auto, 1, 2 (meaning depends on server/client)
+	LBS     int           // lbs: target group strategy 0 round-robin, 1 lowest latency, 2 primary-backup
 	Min     int           // min: client minimum pool size, default 64, >= 1
 	Max     int           // max: server maximum pool size, default 1024, >= 1
 	Type    int           // type: pool transport 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2
@@ -155,6 +156,8 @@ var paramSpecs = []paramSpec{
 	{name: "notcp", set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
 	{name: "noudp", set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
 	{name: "mode", set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
+	// lbs: server, client (the egress side's target group strategy).
+	{name: "lbs", set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
 	{name: "min", set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
 	{name: "max", set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
 	{name: "type", set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},

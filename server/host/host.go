@@ -47,10 +47,17 @@ type Instance struct {
 	OpenTimeout time.Duration // for Dial; 0 = 15s
 }
 
+// Link is an open link: a connection to the target, whose verdict (did
+// the far side reach the target) AwaitVerdict reads.
+type Link interface {
+	net.Conn
+	AwaitVerdict(ctx context.Context) error
+}
+
 // Host serves instances on one Linker. It is safe for concurrent use.
 type Host struct {
-	linker Linker
-	log    *slog.Logger
+	open func(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (Link, error)
+	log  *slog.Logger
 
 	mu          sync.Mutex
 	instances   map[string]*instance
@@ -114,10 +121,21 @@ type forward struct {
 
 // New returns a Host opening links through linker.
 func New(linker Linker, log *slog.Logger) *Host {
+	open := func(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (Link, error) {
+		l, err := linker.OpenLink(ctx, key, h, preamble)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	return newHost(open, log)
+}
+
+func newHost(open func(context.Context, string, bridge.LinkHeader, []byte) (Link, error), log *slog.Logger) *Host {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Host{linker: linker, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
+	return &Host{open: open, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
 }
 
 // Add binds inst's sockets and registers it; the handler's Start comes next.
@@ -312,7 +330,8 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 			return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 		}
 	case target == "" && len(targets) > 0:
-		target = targets[int(in.next.Add(1)-1)%len(targets)]
+		// Modulo in uint32: never negative, even where int is 32 bits.
+		target = targets[(in.next.Add(1)-1)%uint32(len(targets))]
 	case target != "" && !slices.Contains(targets, target):
 		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 	}
@@ -377,7 +396,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		defer in.joins.Done()
 		defer in.untrack(c)
 		defer release()
-		link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
+		link, err := h.open(ctx, in.AgentKey, hdr, preamble)
 		if err == nil && len(opts.FailReply) > 0 {
 			// The handler has something to say on failure: hear the agent
 			// before any byte reaches the user.
@@ -531,7 +550,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	link, err := h.linker.OpenLink(octx, in.AgentKey, hdr, nil)
+	link, err := h.open(octx, in.AgentKey, hdr, nil)
 	if err == nil {
 		if err = link.AwaitVerdict(octx); err != nil {
 			_ = link.Close()
@@ -543,8 +562,8 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 		return nil, linkError(in.Spec.ID, hdr.Target, err)
 	}
 	var conn net.Conn = link
-	if hdr.Network == bridge.NetworkUDP {
-		conn = bridge.NewDatagramConn(link)
+	if bl, ok := link.(*bridge.Link); ok && hdr.Network == bridge.NetworkUDP {
+		conn = bridge.NewDatagramConn(bl) // a direct link is a UDP socket already
 	}
 	return in.Meter.WrapLink(conn, req.Network, release), nil
 }

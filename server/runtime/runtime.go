@@ -21,6 +21,7 @@ import (
 	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 	httph "github.com/burrowproject/burrow/plugins/http"
 	"github.com/burrowproject/burrow/plugins/sdk"
@@ -206,6 +207,9 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 	case conf.SchemeServer:
 		return rt.startServer(ctx, id, inst, log)
 	case conf.SchemeClient:
+		if clientMode(inst) == clientSingle {
+			return rt.startSingle(ctx, id, inst, log)
+		}
 		return rt.startClient(id, inst, log)
 	default:
 		return rt.startHandler(ctx, id, inst, log)
@@ -263,28 +267,13 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	user := inst.Clone()
 	user.Listen, user.Targets = inst.Targets[0], nil
 	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
-	var units []*unit
-	for _, scheme := range []string{conf.SchemeTCP, conf.SchemeUDP} {
-		if (scheme == conf.SchemeTCP && inst.Params.NoTCP) || (scheme == conf.SchemeUDP && inst.Params.NoUDP) {
-			continue
-		}
-		u, err := rt.startUnit(ctx, h, id+"/"+scheme, scheme, user, key, meter, log)
-		if err != nil {
-			stopUnits(context.Background(), units)
-			closeBridge()
-			return nil, err
-		}
-		units = append(units, u)
+	units, err := rt.startForwarders(ctx, h, id, user, key, meter, log)
+	if err != nil {
+		closeBridge()
+		return nil, err
 	}
 	r := &Running{done: make(chan struct{})}
-	r.health = func() error {
-		for _, u := range units {
-			if err := rt.unitHealth(u.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	r.health = func() error { return unitsHealth(rt, units) }
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1
@@ -308,7 +297,8 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	name, _ := os.Hostname()
 	cfg := client.Config{
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
-		Targets: inst.Targets, Allow: allow, Fingerprint: inst.Params.FP, ServerName: inst.Params.SNI,
+		Targets: inst.Targets, Strategy: egress.Strategy(inst.Params.LBS), DNS: inst.Params.DNS,
+		Allow: allow, Fingerprint: inst.Params.FP, ServerName: inst.Params.SNI,
 		DialTimeout: 10 * time.Second, Idle: inst.Params.Read, Logger: log,
 	}
 	if inst.Params.TLS != conf.TLSOff {
@@ -331,7 +321,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	r.health = agent.Health
 	r.stats = func() Stats {
 		a := agent.Stats()
-		s := Stats{Mode: 2, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
+		s := Stats{Mode: clientDual, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
 		if agent.Connected() {
 			s.Pool = 1
 		}

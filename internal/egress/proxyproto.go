@@ -1,4 +1,4 @@
-package client
+package egress
 
 import (
 	"fmt"
@@ -6,9 +6,9 @@ import (
 	"net/netip"
 )
 
-// proxyHeader is a PROXY protocol v1 line telling the target who the user
+// ProxyHeader is a PROXY protocol v1 line telling the target who the user
 // is. When the source is unknown it says so ("PROXY UNKNOWN").
-func proxyHeader(source string, local net.Addr) []byte {
+func ProxyHeader(source string, local net.Addr) []byte {
 	src, err := netip.ParseAddrPort(source)
 	dst, ok := local.(*net.TCPAddr)
 	if err != nil || !ok {
@@ -24,4 +24,13 @@ func proxyHeader(source string, local net.Addr) []byte {
 		return []byte("PROXY UNKNOWN\r\n")
 	}
 	return fmt.Appendf(nil, "PROXY %s %s %s %d %d\r\n", family, srcIP, dstIP, src.Port(), dstAP.Port())
+}
+
+// SendProxyHeader writes the PROXY line for a user at source to c, a
+// fresh TCP connection to the target.
+func SendProxyHeader(c net.Conn, source, target string) error {
+	if _, err := c.Write(ProxyHeader(source, c.LocalAddr())); err != nil {
+		return fmt.Errorf("send PROXY header to %s: %w", target, err)
+	}
+	return nil
 }
