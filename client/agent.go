@@ -17,6 +17,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
@@ -41,6 +42,7 @@ type Config struct {
 	Targets     []string         // the target group for links that name none
 	Strategy    egress.Strategy  // how the group is used (lbs=)
 	DNS         time.Duration    // how long resolved names are cached (dns=); 0 = not cached
+	Block       block.Set        // protocols whose links are closed on their first bytes (block=)
 	Allow       *allowlist.Allow // targets it may dial; nil allows all
 	TLS         TLSMode
 	Fingerprint string        // pins the bridge certificate (implies TLSOn)

@@ -14,6 +14,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/netx"
 )
@@ -81,13 +82,17 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source)
-	var link net.Conn = st
+	link := block.Wrap(st, a.cfg.Block)
 	rx, tx := &a.tcpRx, &a.tcpTx
 	if h.Network == bridge.NetworkUDP {
 		link = bridge.NewDatagramConn(st)
 		rx, tx = &a.udpRx, &a.udpTx
 	}
 	_, _, err = netx.Join(link, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
+	if protocol, ok := block.IsBlocked(err); ok {
+		log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+		return
+	}
 	log.Debug("link closed", "target", target, "err", err)
 }
 

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/egress"
+	"github.com/burrowproject/burrow/internal/netx"
 )
 
 // Direct reaches an instance's targets itself, with no agent in between:
@@ -80,6 +82,10 @@ func (d *Direct) open(ctx context.Context, _ string, h bridge.LinkHeader, preamb
 type tcpLink struct{ *net.TCPConn }
 
 func (tcpLink) AwaitVerdict(context.Context) error { return nil }
+
+// WriteTo hides TCPConn's, which allocates a buffer of its own: the copy
+// loop's pooled buffers are better.
+func (l tcpLink) WriteTo(w io.Writer) (int64, error) { return netx.Copy(w, l.TCPConn, netx.Flow{}) }
 
 type udpLink struct{ *net.UDPConn }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
@@ -45,6 +46,10 @@ type Instance struct {
 	// are CIDRs and wildcards). A link must then name its target.
 	Patterns    *allowlist.Allow
 	OpenTimeout time.Duration // for Dial; 0 = 15s
+	// Block closes connections whose first bytes speak a blocked protocol
+	// (block=); it applies to handed-off connections the handler has not
+	// read from (no preamble).
+	Block block.Set
 }
 
 // Link is an open link: a connection to the target, whose verdict (did
@@ -88,6 +93,9 @@ func (h *Host) linkFailed(err error) {
 		reason = "target_not_allowed"
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		reason = "timeout"
+	}
+	if _, ok := block.IsBlocked(err); ok {
+		reason = "blocked"
 	}
 	h.onLinkError(reason)
 }
@@ -411,7 +419,16 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		}
 		fromUser, toUser := in.Meter.Flows(req.Network)
 		fromUser.Count.Add(int64(len(preamble)))
-		_, _, err = netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		user := c
+		if len(preamble) == 0 {
+			user = block.Wrap(c, in.Block)
+		}
+		_, _, err = netx.Join(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		if protocol, ok := block.IsBlocked(err); ok {
+			h.linkFailed(err)
+			in.log.Warn("blocked protocol", "protocol", protocol, "client", req.Meta[sdk.MetaClientAddr])
+			return
+		}
 		// The link is closed now, so this returns at once: the verdict if
 		// it was read, or the error that ended the wait for it.
 		var ve *bridge.VerdictError

@@ -21,6 +21,7 @@ import (
 	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 	httph "github.com/burrowproject/burrow/plugins/http"
@@ -298,6 +299,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	cfg := client.Config{
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
 		Targets: inst.Targets, Strategy: egress.Strategy(inst.Params.LBS), DNS: inst.Params.DNS,
+		Block: block.Parse(inst.Params.Block),
 		Allow: allow, Fingerprint: inst.Params.FP, ServerName: inst.Params.SNI,
 		DialTimeout: 10 * time.Second, Idle: inst.Params.Read, Logger: log,
 	}

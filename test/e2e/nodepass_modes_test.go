@@ -128,3 +128,121 @@ func TestTargetGroupFailover(t *testing.T) {
 		t.Fatalf("the log does not name the dead target %s", dead)
 	}
 }
+
+// banner starts a TCP server that speaks first: it sends a line on accept
+// and then echoes.
+func banner(t *testing.T) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_, _ = c.Write([]byte("220 ready\r\n"))
+				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+				buf := make([]byte, 512)
+				for {
+					n, err := c.Read(buf)
+					if err != nil {
+						return
+					}
+					_, _ = c.Write(buf[:n])
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// firstBytes sends p on a fresh connection to addr and returns what comes
+// back before the connection ends (bounded).
+func firstBytes(t *testing.T, addr string, p []byte) string {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(p); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	var got []byte
+	buf := make([]byte, 512)
+	for len(got) < len(p)+16 {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if err != nil {
+			break
+		}
+	}
+	return string(got)
+}
+
+// block=123 on a single-end client and on a server: SOCKS, HTTP and TLS
+// first bytes close the connection before any byte reaches the target,
+// each counted and logged; other protocols pass, and a server that speaks
+// first is heard without the user sending anything.
+func TestBlockProtocols(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	echo, talker := f.TCPEcho(), banner(t)
+	single, talk := f.Port(), f.Port()
+	m.Create(clientURL(framework.Addr(single), []string{echo}, "mode=1", "block=123"), "single")
+	m.Create(clientURL(framework.Addr(talk), []string{talker}, "mode=1", "block=123"), "talker")
+	key := newKey(t)
+	tunnel, user := f.Port(), f.Port()
+	srv := m.Create(fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?block=2", key, tunnel, user), "server")
+	m.Create(clientURL(key+"@"+framework.Addr(tunnel), []string{echo}, "mode=2"), "agent")
+	m.WaitInstance(srv.ID, ready, "with its client", func(in framework.Instance) bool { return in.Pool >= 1 })
+	f.ExpectTCPEcho(framework.Addr(single)).Eventually(ready).Ensure()
+	f.ExpectTCPEcho(framework.Addr(user)).Eventually(ready).Ensure()
+
+	blocked := map[string][]byte{
+		"SOCKS5": {5, 1, 0},
+		"SOCKS4": {4, 1, 0, 80, 127, 0, 0, 1, 0},
+		"HTTP":   []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
+		"TLS":    {0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00},
+	}
+	for name, p := range blocked {
+		if got := firstBytes(t, framework.Addr(single), p); got != "" {
+			t.Errorf("%s through block=123: %q came back, want the connection closed", name, got)
+		}
+	}
+	if got := firstBytes(t, framework.Addr(user), blocked["HTTP"]); got != "" {
+		t.Errorf("HTTP through a block=2 server: %q came back", got)
+	}
+	if got := firstBytes(t, framework.Addr(user), blocked["SOCKS5"]); got != string(blocked["SOCKS5"]) {
+		t.Errorf("SOCKS5 through a block=2 server: %q, want it echoed", got)
+	}
+	if got := firstBytes(t, framework.Addr(single), []byte("SSH-2.0-test\r\n")); got != "SSH-2.0-test\r\n" {
+		t.Errorf("a clean protocol came back as %q", got)
+	}
+	// Server speaks first: the banner arrives although the user sends nothing.
+	c, err := net.DialTimeout("tcp", framework.Addr(talk), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	if string(buf[:n]) != "220 ready\r\n" {
+		t.Fatalf("banner through block=123: %q, %v", buf[:n], err)
+	}
+	if err := m.WaitLogN(`msg="blocked protocol"`, len(blocked)+1, ready); err != nil {
+		t.Fatal(err)
+	}
+	r := m.MustDo(200, "GET", "//metrics", nil)
+	if want := fmt.Sprintf(`burrow_link_errors_total{reason="blocked"} %d`, len(blocked)+1); !strings.Contains(string(r.Body), want+"\n") {
+		t.Fatalf("/metrics lacks %q", want)
+	}
+}
