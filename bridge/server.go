@@ -179,12 +179,14 @@ func (s *Server) handshake(raw net.Conn) {
 		return
 	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
+	heartbeatDone := sess.heartbeat()
 	select {
 	case <-mux.CloseChan():
 	case <-counted.dead:
 	}
 	s.pools.remove(sess)
 	_ = mux.Close()
+	heartbeatDone()
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 

@@ -61,11 +61,12 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer *net.Dialer
-	res    *egress.Resolver       // resolves every target through the dns= cache
-	group  *egress.Group          // the default targets; nil = none
-	links  atomic.Int64           // open links, for status
-	up     atomic.Bool            // a session to the bridge is live
-	down   atomic.Pointer[string] // why the last attempt to connect failed; nil once connected
+	res    *egress.Resolver                 // resolves every target through the dns= cache
+	group  *egress.Group                    // the default targets; nil = none
+	links  atomic.Int64                     // open links, for status
+	up     atomic.Bool                      // a session to the bridge is live
+	down   atomic.Pointer[string]           // why the last attempt to connect failed; nil once connected
+	hb     atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -211,10 +212,11 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	defer wg.Wait()
 	defer sess.Close()
 	var links sync.Map // stream id -> the link's target connection, for aborts
+	hb := a.startHeartbeat(sess, &wg)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.serveControl(sess.Control, &links)
+		a.serveControl(sess.Control, &links, hb)
 	}()
 	for {
 		st, err := sess.AcceptStream()

@@ -2,10 +2,8 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -44,20 +42,20 @@ func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Ma
 	a.serveLink(ctx, st, h, links)
 }
 
-// serveControl reads aborts until the control stream ends: each names a
-// link the bridge closed before it ended here, whose target connection is
-// closed at once, which ends the link's copy.
-func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
+// serveControl reads the control stream until it ends: heartbeats go to
+// hb; every other message names a link the bridge closed before it ended
+// here, whose target connection is closed at once, which ends the link's
+// copy.
+func (a *Agent) serveControl(st *smux.Stream, links *sync.Map, hb *bridge.Heartbeat) {
 	defer st.Close()
-	var msg [4]byte
-	for {
-		if _, err := io.ReadFull(st, msg[:]); err != nil {
+	bridge.ReadControl(st, func(msg uint32) {
+		if hb.Handle(msg) {
 			return
 		}
-		if c, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
+		if c, ok := links.Load(msg); ok {
 			_ = c.(net.Conn).Close()
 		}
-	}
+	})
 }
 
 // serveLink dials a link's target, answers the verdict and copies until

@@ -278,7 +278,7 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1
-		s.Pool = srv.Sessions(key)
+		s.Pool, s.Ping = srv.Sessions(key), srv.Ping(key)
 		return s
 	}
 	r.stop = func(ctx context.Context) error {
@@ -323,7 +323,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	r.health = agent.Health
 	r.stats = func() Stats {
 		a := agent.Stats()
-		s := Stats{Mode: clientDual, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
+		s := Stats{Mode: clientDual, Ping: agent.Ping(), TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
 		if agent.Connected() {
 			s.Pool = 1
 		}
@@ -380,7 +380,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1
-		s.Pool = shared.Server.Sessions(key)
+		s.Pool, s.Ping = shared.Server.Sessions(key), shared.Server.Ping(key)
 		return s
 	}
 	r.stop = func(ctx context.Context) error {

@@ -246,3 +246,49 @@ func TestBlockProtocols(t *testing.T) {
 		t.Fatalf("/metrics lacks %q", want)
 	}
 }
+
+// ping (the tunnel's heartbeat round trip), pool (live tunnel sessions)
+// and tcps/udps (live connections and sessions) move on both ends of a
+// pair, in GET and in the periodic SSE updates.
+func TestRuntimeFieldsMove(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	sse := m.Subscribe()
+	echo := f.TCPUDPEcho()
+	key := newKey(t)
+	tunnel, user := f.Port(), f.Port()
+	srv := m.Create(fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d", key, tunnel, user), "server")
+	m.WaitInstance(srv.ID, ready, "running", func(in framework.Instance) bool { return in.Status == "running" })
+	cl := m.Create(clientURL(key+"@"+framework.Addr(tunnel), []string{echo}, "mode=2"), "agent")
+	for _, id := range []string{srv.ID, cl.ID} {
+		m.WaitInstance(id, ready, "with ping and pool", func(in framework.Instance) bool { return in.Ping >= 1 && in.Pool == 1 })
+	}
+	c, err := net.Dial("tcp", framework.Addr(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	f.ExpectTCPEcho(framework.Addr(user)).Ensure() // the held connection is linked too
+	u, err := net.Dial("udp", framework.Addr(user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	udpExact(t, framework.Addr(user), 1, 10) // its own session, ended by idle later
+	if _, err := u.Write([]byte("hold")); err != nil {
+		t.Fatal(err)
+	}
+	m.WaitInstance(srv.ID, ready, "with a live tcp connection and udp sessions", func(in framework.Instance) bool { return in.TCPs == 1 && in.UDPs >= 1 })
+	m.WaitInstance(cl.ID, ready, "with a live link", func(in framework.Instance) bool { return in.TCPs >= 1 })
+	mustWait(t, sse, 2*reportInterval+3*time.Second, "an update with ping, pool and tcps", func(evs []framework.SSEEvent) bool {
+		for _, ev := range evs {
+			if in := ev.Instance; ev.Type == "update" && in != nil && in.ID == srv.ID && in.Ping >= 1 && in.Pool == 1 && in.TCPs == 1 {
+				return true
+			}
+		}
+		return false
+	})
+	_ = c.Close()
+	m.WaitInstance(srv.ID, ready, "with no live tcp connection", func(in framework.Instance) bool { return in.TCPs == 0 })
+}
