@@ -187,6 +187,10 @@ func (a *Agent) Run(ctx context.Context) error {
 func (a *Agent) dialConfig(useTLS bool) bridge.DialConfig {
 	dc := bridge.DialConfig{
 		Addr: a.cfg.Bridge, Key: a.cfg.Key, AgentName: a.cfg.Name, AgentVersion: a.cfg.Version,
+		Flow: bridge.FlowAny,
+	}
+	if len(a.cfg.Targets) == 0 {
+		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
 	}
 	if useTLS {
 		name := a.cfg.ServerName
@@ -213,6 +217,9 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	defer sess.Close()
 	var links sync.Map // stream id -> the link's target connection, for aborts
 	hb := a.startHeartbeat(sess, &wg)
+	if sess.Flow == bridge.FlowForward {
+		wg.Go(func() { a.serveForward(sess) })
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

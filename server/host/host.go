@@ -420,7 +420,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		fromUser, toUser := in.Meter.Flows(req.Network)
 		fromUser.Count.Add(int64(len(preamble)))
 		user := c
-		if len(preamble) == 0 {
+		if len(preamble) == 0 && hdr.Network == bridge.NetworkTCP {
 			user = block.Wrap(c, in.Block)
 		}
 		_, _, err = netx.Join(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})

@@ -243,28 +243,15 @@ func BridgeTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
 // instance's listen address, and TCP and UDP forwarding on its first target
 // through whichever agent connects with the tunnel key.
 func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	tc, err := BridgeTLS(inst.Params, log)
+	if serverMode(inst) == serverForward {
+		return rt.startForwardServer(id, inst, log)
+	}
+	key := inst.TunnelKey()
+	srv, closeBridge, err := serveBridge(inst, log, bridge.Config{})
 	if err != nil {
 		return nil, err
 	}
-	key := inst.TunnelKey()
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key), TLS: tc, Logger: log})
-	ln, err := net.Listen("tcp", inst.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
-	}
 	h := rt.newHost(srv, log)
-	serveCtx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(serveCtx, ln)
-	}()
-	closeBridge := func() {
-		cancel()
-		<-served
-		_ = srv.Close()
-	}
 	user := inst.Clone()
 	user.Listen, user.Targets = inst.Targets[0], nil
 	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
@@ -277,7 +264,7 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	r.health = func() error { return unitsHealth(rt, units) }
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
-		s.Mode = 1
+		s.Mode = serverReverse
 		s.Pool, s.Ping = srv.Sessions(key), srv.Ping(key)
 		return s
 	}

@@ -79,11 +79,7 @@ func (rt *Runtime) startSingle(ctx context.Context, id string, inst *conf.Instan
 	if err != nil {
 		return nil, err
 	}
-	d := &net.Dialer{Timeout: 10 * time.Second}
-	if ip := inst.Params.Dial; ip != "" && ip != "auto" {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
-	}
-	h := host.NewDirect(&host.Direct{Group: group, Dialer: d}, log)
+	h := host.NewDirect(&host.Direct{Group: group, Dialer: targetDialer(inst)}, log)
 	if rt.opts.OnLinkError != nil {
 		h.OnLinkError(rt.opts.OnLinkError)
 	}
@@ -107,6 +103,16 @@ func (rt *Runtime) startSingle(ctx context.Context, id string, inst *conf.Instan
 		return nil
 	}
 	return r, nil
+}
+
+// targetDialer dials an instance's targets: 10 s timeout, from dial= when
+// it names a source IP.
+func targetDialer(inst *conf.Instance) *net.Dialer {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if ip := inst.Params.Dial; ip != "" && ip != "auto" {
+		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
+	}
+	return d
 }
 
 // startForwarders starts the tcp and udp units of a server or single-end

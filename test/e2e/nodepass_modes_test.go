@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"net"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -77,7 +78,7 @@ func TestClientAutoDualEnd(t *testing.T) {
 	key := newKey(t)
 	tunnel, user := f.Port(), f.Port()
 	srv := m.Create(fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d", key, tunnel, user), "server")
-	m.WaitInstance(srv.ID, ready, "running", func(in framework.Instance) bool { return in.Status == "running" })
+	waitMode(m, srv.ID, 1) // auto: its target address is free here, so reverse
 	cl := m.Create(clientURL(key+"@"+framework.Addr(tunnel), []string{echo}), "auto")
 	waitMode(m, cl.ID, 2)
 	m.WaitInstance(srv.ID, ready, "with its client", func(in framework.Instance) bool { return in.Pool >= 1 })
@@ -291,4 +292,52 @@ func TestRuntimeFieldsMove(t *testing.T) {
 	})
 	_ = c.Close()
 	m.WaitInstance(srv.ID, ready, "with no live tcp connection", func(in framework.Instance) bool { return in.TCPs == 0 })
+}
+
+// Server forward mode (mode=2, and mode=0 when the server cannot bind its
+// target): the client listens on its target address for users, the server
+// dials its own target; TCP and UDP both ways, exact counters on both
+// ends. A client without a target cannot serve a forward-mode server: the
+// handshake refuses it, with the reason on both sides.
+func TestServerForwardMode(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	echo := f.TCPUDPEcho()
+	var list []counted
+	var users []string
+	for _, mode := range []string{"mode=2", "mode=0"} { // mode=0: echo's address is taken here
+		key := newKey(t)
+		tunnel, user := f.Port(), f.Port()
+		srv := m.Create(fmt.Sprintf("server://%s@127.0.0.1:%d/%s?%s", key, tunnel, echo, mode), "server-"+mode)
+		waitMode(m, srv.ID, 2)
+		cl := m.Create(clientURL(key+"@"+framework.Addr(tunnel), []string{framework.Addr(user)}, "mode=2"), "client-"+mode)
+		waitMode(m, cl.ID, 2)
+		m.WaitInstance(srv.ID, ready, "with its client", func(in framework.Instance) bool { return in.Pool == 1 })
+		f.ExpectTCPEcho(framework.Addr(user)).Eventually(ready).Ensure()
+		f.ExpectUDPEcho(framework.Addr(user)).Eventually(ready).Ensure()
+		list = append(list, counted{m: m, id: srv.ID}, counted{m: m, id: cl.ID})
+		users = append(users, framework.Addr(user))
+
+		if mode == "mode=2" {
+			lone := m.Create(fmt.Sprintf("client://%s@127.0.0.1:%d?mode=2", key, tunnel), "targetless")
+			in := m.WaitInstance(lone.ID, ready, "in error", func(in framework.Instance) bool { return in.Status == "error" })
+			if !strings.Contains(in.Reason, "mode mismatch") || !strings.Contains(in.Reason, "forward mode") {
+				t.Errorf("targetless client on a forward server: reason %q, want the mode mismatch explained", in.Reason)
+			}
+			if err := m.WaitLog("agent cannot carry this server's mode", ready); err != nil {
+				t.Error(err)
+			}
+			m.MustDo(http.StatusNoContent, http.MethodDelete, "/instances/"+lone.ID, nil)
+		}
+	}
+	settle(t, list)
+	for _, user := range users {
+		f.ExpectTCPEcho(user).Payload(framework.RandomBytes(tcpPayload)).Ensure()
+		udpExact(t, user, udpCount, udpDatagram)
+	}
+	for i := range list {
+		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
+	}
+	expectCounters(t, list)
 }
