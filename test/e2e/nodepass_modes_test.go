@@ -341,3 +341,36 @@ func TestServerForwardMode(t *testing.T) {
 	}
 	expectCounters(t, list)
 }
+
+// A relay chain of three masters on loopback, as NodePass users build one
+// across machines: entry and transit are single-end clients, the exit a
+// server/client pair in front of the service. TCP and UDP go end to end,
+// and every hop counts exactly the bytes sent.
+func TestRelayChainThreeMasters(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	entry, transit, exit := f.Master("entry"), f.Master("transit"), f.Master("exit")
+	echo := f.TCPUDPEcho()
+	entryPort, transitPort, exitPort, tunnel := f.Port(), f.Port(), f.Port(), f.Port()
+	key := newKey(t)
+
+	srv := exit.Create(fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?mode=1", key, tunnel, exitPort), "exit-server")
+	cl := exit.Create(clientURL(key+"@"+framework.Addr(tunnel), []string{echo}, "mode=2"), "exit-client")
+	exit.WaitInstance(srv.ID, ready, "with its client", func(in framework.Instance) bool { return in.Pool == 1 })
+	hop2 := transit.Create(clientURL(framework.Addr(transitPort), []string{framework.Addr(exitPort)}, "mode=1"), "transit")
+	hop1 := entry.Create(clientURL(framework.Addr(entryPort), []string{framework.Addr(transitPort)}, "mode=1"), "entry")
+	waitMode(transit, hop2.ID, 1)
+	waitMode(entry, hop1.ID, 1)
+
+	user := framework.Addr(entryPort)
+	f.ExpectTCPEcho(user).Eventually(ready).Ensure()
+	f.ExpectUDPEcho(user).Eventually(ready).Ensure()
+	list := []counted{{m: entry, id: hop1.ID}, {m: transit, id: hop2.ID}, {m: exit, id: srv.ID}, {m: exit, id: cl.ID}}
+	settle(t, list)
+	f.ExpectTCPEcho(user).Payload(framework.RandomBytes(tcpPayload)).Ensure()
+	udpExact(t, user, udpCount, udpDatagram)
+	for i := range list {
+		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
+	}
+	expectCounters(t, list)
+}
