@@ -113,8 +113,10 @@ func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, ne
 	return a.group.Dial(ctx, network, dial)
 }
 
-// dialFunc dials one resolved address of a target for link h.
+// dialFunc dials one resolved address of a target for link h, once
+// allow= permits it.
 func (a *Agent) dialFunc(h bridge.LinkHeader) egress.DialFunc {
+	dial := egress.NetDialer(a.dialer, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
 	return func(ctx context.Context, network, target string, addr netip.AddrPort) (net.Conn, error) {
 		if !a.cfg.Allow.PermitsAddr(target, addr.Addr()) {
 			if host, _, _ := net.SplitHostPort(target); isIP(host) {
@@ -122,17 +124,7 @@ func (a *Agent) dialFunc(h bridge.LinkHeader) egress.DialFunc {
 			}
 			return nil, fmt.Errorf("target %s resolves outside this agent's allow list", target)
 		}
-		c, err := a.dialer.DialContext(ctx, network, addr.String())
-		if err != nil {
-			return nil, err
-		}
-		if h.Flags&bridge.FlagProxyProtocol != 0 && h.Network == bridge.NetworkTCP {
-			if err := egress.SendProxyHeader(c, h.Source, target); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
-		}
-		return c, nil
+		return dial(ctx, network, target, addr)
 	}
 }
 

@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/netip"
@@ -33,4 +34,22 @@ func SendProxyHeader(c net.Conn, source, target string) error {
 		return fmt.Errorf("send PROXY header to %s: %w", target, err)
 	}
 	return nil
+}
+
+// NetDialer returns a DialFunc that dials with d and, when proxy is set,
+// sends a TCP target the PROXY line for the user at source first.
+func NetDialer(d *net.Dialer, proxy bool, source string) DialFunc {
+	return func(ctx context.Context, network, target string, addr netip.AddrPort) (net.Conn, error) {
+		c, err := d.DialContext(ctx, network, addr.String())
+		if err != nil {
+			return nil, err
+		}
+		if proxy && network == "tcp" {
+			if err := SendProxyHeader(c, source, target); err != nil {
+				_ = c.Close()
+				return nil, err
+			}
+		}
+		return c, nil
+	}
 }

@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
@@ -37,19 +36,7 @@ const defaultDialTimeout = 10 * time.Second // as an agent's
 // open dials the link's target (or the group) and writes the preamble.
 func (d *Direct) open(ctx context.Context, _ string, h bridge.LinkHeader, preamble []byte) (Link, error) {
 	network := h.Network.String()
-	dial := func(ctx context.Context, network, target string, addr netip.AddrPort) (net.Conn, error) {
-		c, err := d.Dialer.DialContext(ctx, network, addr.String())
-		if err != nil {
-			return nil, err
-		}
-		if h.Flags&bridge.FlagProxyProtocol != 0 && h.Network == bridge.NetworkTCP {
-			if err := egress.SendProxyHeader(c, h.Source, target); err != nil {
-				_ = c.Close()
-				return nil, err
-			}
-		}
-		return c, nil
-	}
+	dial := egress.NetDialer(d.Dialer, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
 	var c net.Conn
 	var err error
 	if h.Target != "" {

@@ -68,13 +68,9 @@ func serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge.Config) (*bri
 // dials its own targets for each, through the host's data path (counted,
 // slot=, rate=, read=, proxy=, block=).
 func (rt *Runtime) startForwardServer(id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	group, err := newGroup(inst, log)
+	h, err := rt.directHost(inst, log)
 	if err != nil {
 		return nil, err
-	}
-	h := host.NewDirect(&host.Direct{Group: group, Dialer: targetDialer(inst)}, log)
-	if rt.opts.OnLinkError != nil {
-		h.OnLinkError(rt.opts.OnLinkError)
 	}
 	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
 	fid := id + "/forward"

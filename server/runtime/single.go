@@ -60,12 +60,22 @@ func canBind(addr string, tcp, udp bool) bool {
 	return tcp || udp
 }
 
-// newGroup is an instance's target group with its dns= cache and lbs=.
-func newGroup(inst *conf.Instance, log *slog.Logger) (*egress.Group, error) {
-	return egress.NewGroup(egress.Config{
+// directHost is a host that dials inst's target group itself (dns=
+// cache, lbs=, dial=), for the ends that reach the targets without an
+// agent: a single-end client and a forward-mode server.
+func (rt *Runtime) directHost(inst *conf.Instance, log *slog.Logger) (*host.Host, error) {
+	group, err := egress.NewGroup(egress.Config{
 		Targets: inst.Targets, Strategy: egress.Strategy(inst.Params.LBS),
 		Resolver: egress.NewResolver(inst.Params.DNS, nil), Log: log,
 	})
+	if err != nil {
+		return nil, err
+	}
+	h := host.NewDirect(&host.Direct{Group: group, Dialer: targetDialer(inst)}, log)
+	if rt.opts.OnLinkError != nil {
+		h.OnLinkError(rt.opts.OnLinkError)
+	}
+	return h, nil
 }
 
 // startSingle runs a client in single-end mode: TCP and UDP listeners on
@@ -75,13 +85,9 @@ func (rt *Runtime) startSingle(ctx context.Context, id string, inst *conf.Instan
 	if len(inst.Targets) == 0 {
 		return nil, errors.New("a single-end client (mode=1) needs a target to forward to")
 	}
-	group, err := newGroup(inst, log)
+	h, err := rt.directHost(inst, log)
 	if err != nil {
 		return nil, err
-	}
-	h := host.NewDirect(&host.Direct{Group: group, Dialer: targetDialer(inst)}, log)
-	if rt.opts.OnLinkError != nil {
-		h.OnLinkError(rt.opts.OnLinkError)
 	}
 	user := inst.Clone()
 	user.Targets = nil // the group picks them

@@ -24,6 +24,27 @@ func clientURL(tunnel string, targets []string, query ...string) string {
 	return fmt.Sprintf("client://%s/%s%s", tunnel, strings.Join(targets, ","), q)
 }
 
+// oneRound is what exactTraffic sends through each user address, as the
+// counters tcprx, tcptx, udprx, udptx show it.
+var oneRound = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
+
+// exactTraffic settles the counters of list, sends one round (tcpPayload
+// bytes echoed over TCP, udpCount datagrams of udpDatagram bytes) through
+// each user address, and waits until every instance in list shows exactly
+// one round: each carries the traffic of one of the addresses.
+func exactTraffic(t *testing.T, f *framework.Framework, list []counted, users ...string) {
+	t.Helper()
+	settle(t, list)
+	for _, user := range users {
+		f.ExpectTCPEcho(user).Payload(framework.RandomBytes(tcpPayload)).Ensure()
+		udpExact(t, user, udpCount, udpDatagram)
+	}
+	for i := range list {
+		list[i].want = oneRound
+	}
+	expectCounters(t, list)
+}
+
 // waitMode waits until instance id runs in mode.
 func waitMode(m *framework.Master, id string, mode int) framework.Instance {
 	return m.WaitInstance(id, ready, fmt.Sprintf("running in mode %d", mode), func(in framework.Instance) bool {
@@ -50,13 +71,7 @@ func TestClientSingleEnd(t *testing.T) {
 		f.ExpectTCPEcho(framework.Addr(port)).Eventually(ready).Ensure()
 		f.ExpectUDPEcho(framework.Addr(port)).Eventually(ready).Ensure()
 	}
-	settle(t, list)
-	for i, port := range []int{forced, auto} {
-		f.ExpectTCPEcho(framework.Addr(port)).Payload(framework.RandomBytes(tcpPayload)).Ensure()
-		udpExact(t, framework.Addr(port), udpCount, udpDatagram)
-		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
-	}
-	expectCounters(t, list)
+	exactTraffic(t, f, list, framework.Addr(forced), framework.Addr(auto))
 
 	c, err := net.Dial("tcp", framework.Addr(forced))
 	if err != nil {
@@ -163,7 +178,7 @@ func banner(t *testing.T) string {
 }
 
 // firstBytes sends p on a fresh connection to addr and returns what comes
-// back before the connection ends (bounded).
+// back (an echo: up to len(p) bytes) before the connection ends (bounded).
 func firstBytes(t *testing.T, addr string, p []byte) string {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -177,7 +192,7 @@ func firstBytes(t *testing.T, addr string, p []byte) string {
 	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 	var got []byte
 	buf := make([]byte, 512)
-	for len(got) < len(p)+16 {
+	for len(got) < len(p) {
 		n, err := c.Read(buf)
 		got = append(got, buf[:n]...)
 		if err != nil {
@@ -331,15 +346,7 @@ func TestServerForwardMode(t *testing.T) {
 			m.MustDo(http.StatusNoContent, http.MethodDelete, "/instances/"+lone.ID, nil)
 		}
 	}
-	settle(t, list)
-	for _, user := range users {
-		f.ExpectTCPEcho(user).Payload(framework.RandomBytes(tcpPayload)).Ensure()
-		udpExact(t, user, udpCount, udpDatagram)
-	}
-	for i := range list {
-		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
-	}
-	expectCounters(t, list)
+	exactTraffic(t, f, list, users...)
 }
 
 // A relay chain of three masters on loopback, as NodePass users build one
@@ -366,11 +373,5 @@ func TestRelayChainThreeMasters(t *testing.T) {
 	f.ExpectTCPEcho(user).Eventually(ready).Ensure()
 	f.ExpectUDPEcho(user).Eventually(ready).Ensure()
 	list := []counted{{m: entry, id: hop1.ID}, {m: transit, id: hop2.ID}, {m: exit, id: srv.ID}, {m: exit, id: cl.ID}}
-	settle(t, list)
-	f.ExpectTCPEcho(user).Payload(framework.RandomBytes(tcpPayload)).Ensure()
-	udpExact(t, user, udpCount, udpDatagram)
-	for i := range list {
-		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
-	}
-	expectCounters(t, list)
+	exactTraffic(t, f, list, user)
 }

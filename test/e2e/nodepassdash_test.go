@@ -79,13 +79,7 @@ func TestNodePassDashFlow(t *testing.T) {
 		f.ExpectTCPEcho(framework.Addr(port)).Eventually(ready).Ensure()
 	}
 	list := []counted{{m: m, id: byURL.InstanceID}, {m: m, id: form.InstanceID}}
-	settle(t, list)
-	for i, port := range []int{urlPort, formPort} {
-		f.ExpectTCPEcho(framework.Addr(port)).Payload(framework.RandomBytes(tcpPayload)).Ensure()
-		udpExact(t, framework.Addr(port), udpCount, udpDatagram)
-		list[i].want = [4]int64{tcpPayload, tcpPayload, udpCount * udpDatagram, udpCount * udpDatagram}
-	}
-	expectCounters(t, list)
+	exactTraffic(t, f, list, framework.Addr(urlPort), framework.Addr(formPort))
 	const total = tcpPayload + udpCount*udpDatagram
 	d.WaitTunnel(2*reportInterval+3*time.Second, "by-url with its traffic", func(tn framework.DashTunnel) bool {
 		return tn.ID == byURL.ID && tn.TotalRx == total && tn.TotalTx == total
