@@ -205,5 +205,6 @@ func parseParams(scheme string, q url.Values) (Params, []string) {
 	if p.TLS == TLSFiles && (p.Crt == "" || p.KeyFile == "") {
 		problems = append(problems, "parameter tls=2 requires crt and key")
 	}
+	problems = append(problems, modeProblems(scheme, p, q)...)
 	return p, problems
 }

@@ -80,6 +80,10 @@ func Parse(raw string) (*Instance, error) {
 	var pProblems []string
 	inst.Params, pProblems = parseParams(inst.Scheme, q)
 	problems = append(problems, pProblems...)
+	if inst.Scheme == SchemeClient && inst.Params.Mode != 2 && len(inst.Targets) > 0 && strings.HasPrefix(inst.Listen, ":") {
+		// client://:1080/target: a single-end client on every interface.
+		problems = slices.DeleteFunc(problems, func(p string) bool { return p == msgClientNoHost })
+	}
 	if needsAgent(inst.Scheme) && inst.Params.Agent == "" {
 		problems = append(problems, "agent= is required for "+inst.Scheme)
 	}

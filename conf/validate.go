@@ -292,6 +292,11 @@ func validAllow(s string) bool {
 	return host == "*" || validHostPattern(host) || validHost(host)
 }
 
+// msgClientNoHost is checkListen's problem with a client whose authority
+// has a port but no host: fine for single-end forwarding (listen on every
+// interface), so Parse drops it unless the client is dual-end (mode=2).
+const msgClientNoHost = "client needs a bridge host"
+
 // checkListen returns the problems of the authority's host:port.
 func checkListen(scheme, listen string) []string {
 	if listen == "" {
@@ -306,7 +311,7 @@ func checkListen(scheme, listen string) []string {
 	}
 	var problems []string
 	if host == "" && scheme == SchemeClient {
-		problems = append(problems, "client needs a bridge host")
+		problems = append(problems, msgClientNoHost)
 	}
 	if host != "" && !validHost(host) {
 		problems = append(problems, fmt.Sprintf("listen host %q is not a host name or IP address", host))

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,6 +210,9 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 		return rt.startServer(ctx, id, inst, log)
 	case conf.SchemeClient:
 		if clientMode(inst) == clientSingle {
+			if problems := conf.SingleEndProblems(inst.Query); inst.Params.Mode == clientAuto && len(problems) > 0 {
+				return nil, fmt.Errorf("mode=0 chose single-end forwarding because %s can be bound here, and then: %s", inst.Listen, strings.Join(problems, "; "))
+			}
 			return rt.startSingle(ctx, id, inst, log)
 		}
 		return rt.startClient(id, inst, log)
