@@ -107,9 +107,10 @@ func TestClientAutoDualEnd(t *testing.T) {
 	}
 }
 
-// A target group with a dead first member, on a single-end client and on
-// the agent of a server/client pair: every user connection succeeds, and
-// the dead target is reported backing off.
+// A target group with a dead first member, on a single-end client
+// (primary-backup) and on the agent of a server/client pair (round-robin):
+// every user connection succeeds, and the dead target is reported backing
+// off.
 func TestTargetGroupFailover(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
@@ -117,7 +118,7 @@ func TestTargetGroupFailover(t *testing.T) {
 	echo := f.TCPUDPEcho()
 	dead := f.RefusingAddr()
 	single := f.Port()
-	one := m.Create(clientURL(framework.Addr(single), []string{dead, echo}, "mode=1"), "single")
+	one := m.Create(clientURL(framework.Addr(single), []string{dead, echo}, "mode=1", "lbs=2"), "single") // primary-backup
 	waitMode(m, one.ID, 1)
 
 	key := newKey(t)
@@ -374,4 +375,95 @@ func TestRelayChainThreeMasters(t *testing.T) {
 	f.ExpectUDPEcho(user).Eventually(ready).Ensure()
 	list := []counted{{m: entry, id: hop1.ID}, {m: transit, id: hop2.ID}, {m: exit, id: srv.ID}, {m: exit, id: cl.ID}}
 	exactTraffic(t, f, list, user)
+}
+
+// proxyEcho starts a TCP server that reads a PROXY v1 line first, sends
+// it to lines, then echoes.
+func proxyEcho(t *testing.T, lines chan<- string) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+				line, buf := make([]byte, 0, 108), make([]byte, 1)
+				for len(line) < 107 && !strings.HasSuffix(string(line), "\r\n") {
+					if _, err := c.Read(buf); err != nil {
+						return
+					}
+					line = append(line, buf[0])
+				}
+				select {
+				case lines <- string(line):
+				default:
+				}
+				b := make([]byte, 512)
+				for {
+					n, err := c.Read(b)
+					if err != nil {
+						return
+					}
+					_, _ = c.Write(b[:n])
+				}
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// A single-end client honours slot=, proxy= and read= through the host's
+// data path: the target hears who the user is, a second connection while
+// the only slot is taken is closed at once, an idle one is closed after
+// read=.
+func TestSingleEndLimits(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	lines := make(chan string, 4)
+	target := proxyEcho(t, lines)
+	port := f.Port()
+	in := m.Create(clientURL(framework.Addr(port), []string{target}, "mode=1", "slot=1", "proxy=1", "read=1s"), "limited")
+	waitMode(m, in.ID, 1)
+
+	a, err := net.DialTimeout("tcp", framework.Addr(port), 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	_ = a.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := a.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	if b := make([]byte, 1); func() bool { _, err := a.Read(b); return err != nil || b[0] != 'x' }() {
+		t.Fatal("no echo through the single-end client")
+	}
+	select {
+	case line := <-lines:
+		if want := fmt.Sprintf("PROXY TCP4 127.0.0.1 127.0.0.1 %s ", portOf(a.LocalAddr().String())); !strings.HasPrefix(line, want) {
+			t.Fatalf("PROXY line %q, want it to start %q", line, want)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the target got no PROXY line")
+	}
+	m.WaitInstance(in.ID, ready, "with its only slot taken", func(in framework.Instance) bool { return in.TCPs == 1 })
+	if got := firstBytes(t, framework.Addr(port), []byte("y")); got != "" {
+		t.Fatalf("a second connection past slot=1 got %q, want it closed", got)
+	}
+	// read=1s: a stays idle and is closed.
+	start := time.Now()
+	if n, err := a.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("idle connection read %d bytes, want it closed after read=1s", n)
+	}
+	if took := time.Since(start); took > 8*time.Second {
+		t.Fatalf("idle connection closed after %v", took)
+	}
+	f.ExpectTCPEcho(framework.Addr(port)).Eventually(ready).Ensure() // the slot is free again
 }
