@@ -25,7 +25,7 @@ func TestModeProblems(t *testing.T) {
 		"client://k@h:1/h:2?allow=10.0.0.0/8", // auto: checked when it starts
 		"server://:1/h:2?mode=2&lbs=1",
 		"server://:1/h:2?lbs=1",
-		"client://:1/h:2", // single-end on every interface
+		"client://:1/h:2?mode=1", // single-end on every interface
 	} {
 		if _, err := Parse(raw); err != nil {
 			t.Errorf("Parse(%s): %v", raw, err)

@@ -294,7 +294,7 @@ func validAllow(s string) bool {
 
 // msgClientNoHost is checkListen's problem with a client whose authority
 // has a port but no host: fine for single-end forwarding (listen on every
-// interface), so Parse drops it unless the client is dual-end (mode=2).
+// interface), so Parse drops it for a client with mode=1.
 const msgClientNoHost = "client needs a bridge host"
 
 // checkListen returns the problems of the authority's host:port.
