@@ -178,9 +178,9 @@ func banner(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// firstBytes sends p on a fresh connection to addr and returns what comes
+// echoBack sends p on a fresh connection to addr and returns what comes
 // back (an echo: up to len(p) bytes) before the connection ends (bounded).
-func firstBytes(t *testing.T, addr string, p []byte) string {
+func echoBack(t *testing.T, addr string, p []byte) string {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -230,17 +230,17 @@ func TestBlockProtocols(t *testing.T) {
 		"TLS":    {0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00},
 	}
 	for name, p := range blocked {
-		if got := firstBytes(t, framework.Addr(single), p); got != "" {
+		if got := echoBack(t, framework.Addr(single), p); got != "" {
 			t.Errorf("%s through block=123: %q came back, want the connection closed", name, got)
 		}
 	}
-	if got := firstBytes(t, framework.Addr(user), blocked["HTTP"]); got != "" {
+	if got := echoBack(t, framework.Addr(user), blocked["HTTP"]); got != "" {
 		t.Errorf("HTTP through a block=2 server: %q came back", got)
 	}
-	if got := firstBytes(t, framework.Addr(user), blocked["SOCKS5"]); got != string(blocked["SOCKS5"]) {
+	if got := echoBack(t, framework.Addr(user), blocked["SOCKS5"]); got != string(blocked["SOCKS5"]) {
 		t.Errorf("SOCKS5 through a block=2 server: %q, want it echoed", got)
 	}
-	if got := firstBytes(t, framework.Addr(single), []byte("SSH-2.0-test\r\n")); got != "SSH-2.0-test\r\n" {
+	if got := echoBack(t, framework.Addr(single), []byte("SSH-2.0-test\r\n")); got != "SSH-2.0-test\r\n" {
 		t.Errorf("a clean protocol came back as %q", got)
 	}
 	// Server speaks first: the banner arrives although the user sends nothing.
@@ -454,7 +454,7 @@ func TestSingleEndLimits(t *testing.T) {
 		t.Fatal("the target got no PROXY line")
 	}
 	m.WaitInstance(in.ID, ready, "with its only slot taken", func(in framework.Instance) bool { return in.TCPs == 1 })
-	if got := firstBytes(t, framework.Addr(port), []byte("y")); got != "" {
+	if got := echoBack(t, framework.Addr(port), []byte("y")); got != "" {
 		t.Fatalf("a second connection past slot=1 got %q, want it closed", got)
 	}
 	// read=1s: a stays idle and is closed.
