@@ -22,6 +22,9 @@ type DialConfig struct {
 	Dialer       *net.Dialer   // nil = default
 	Mux          *smux.Config  // nil = MuxConfig()
 	Timeout      time.Duration // for connect + TLS + hello; 0 = DefaultHandshakeTimeout
+	// Flow is what the agent can carry: FlowAny follows the bridge;
+	// FlowReverse for an agent that cannot listen for users.
+	Flow Flow
 }
 
 // RefusedError is the bridge's refusal of a hello.
@@ -43,6 +46,7 @@ func (e *RefusedError) Error() string {
 type Tunnel struct {
 	*smux.Session
 	Control *smux.Stream
+	Flow    Flow // the server's: FlowForward means the agent listens for users
 }
 
 // Dial connects to a bridge, says hello, and returns once the bridge has
@@ -77,7 +81,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		}
 		conn = tc
 	}
-	hello, err := AppendHello(nil, Hello{Version: ProtocolVersion, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion})
+	hello, err := AppendHello(nil, Hello{Version: HelloVersionFlow, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
 	if err != nil {
 		_ = raw.Close()
 		return nil, err
@@ -86,7 +90,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("send hello to bridge %s: %w", cfg.Addr, err)
 	}
-	reply, err := ReadHelloReply(conn)
+	reply, err := ReadHelloReplyFor(conn, HelloVersionFlow)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("read hello reply from bridge %s: %w", cfg.Addr, err)
@@ -113,7 +117,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	return &Tunnel{Session: sess, Control: ctrl}, nil
+	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow}, nil
 }
 
 // awaitReady accepts the session's control stream and reads the bridge's

@@ -23,6 +23,7 @@ type session struct {
 	version string
 	remote  string
 	since   time.Time
+	hb      atomic.Pointer[Heartbeat] // nil until the session is ready
 }
 
 // abortTimeout bounds the write of one message on the control stream.
@@ -67,8 +68,8 @@ func (p *pool) pick() *session {
 	if list == nil {
 		return nil
 	}
-	n := len(*list)
-	start := int(p.next.Add(1))
+	n := uint32(len(*list))
+	start := p.next.Add(1) // uint32 arithmetic: never a negative index
 	for i := range n {
 		s := (*list)[(start+i)%n]
 		if s.live() {

@@ -40,6 +40,11 @@ type Config struct {
 	Logger           *slog.Logger  // nil = discard
 	Mux              *smux.Config  // nil = MuxConfig()
 	HandshakeTimeout time.Duration // 0 = DefaultHandshakeTimeout
+	// Flow is the direction this bridge's tunnels carry users: reverse
+	// (the default) or forward, where agents listen for users and open
+	// links that Inbound serves.
+	Flow    Flow
+	Inbound InboundFunc
 }
 
 // Server is the bridge: it accepts agents and opens links through them.
@@ -133,7 +138,13 @@ func (s *Server) handshake(raw net.Conn) {
 		s.refuse(conn, log, StatusUnknownKey, "unknown key")
 		return
 	}
-	if _, err := conn.Write(AppendHelloReply(nil, HelloReply{Status: StatusOK})); err != nil {
+	flow, mismatch := s.agreeFlow(hello)
+	if mismatch != "" {
+		log.Warn("agent cannot carry this server's mode", "reason", mismatch)
+		s.refuse(conn, log, StatusModeMismatch, mismatch)
+		return
+	}
+	if _, err := conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: StatusOK, Flow: flow}, hello.Version)); err != nil {
 		log.Warn("agent hello reply failed", "err", err)
 		_ = conn.Close()
 		return
@@ -168,12 +179,15 @@ func (s *Server) handshake(raw net.Conn) {
 		return
 	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
+	heartbeatDone, inboundDone := sess.heartbeat(), s.serveInbound(sess, flow, log)
 	select {
 	case <-mux.CloseChan():
 	case <-counted.dead:
 	}
 	s.pools.remove(sess)
 	_ = mux.Close()
+	heartbeatDone()
+	inboundDone()
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 

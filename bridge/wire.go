@@ -4,7 +4,13 @@ package bridge
 //
 // An agent opens one TCP (optionally TLS) connection and writes a hello:
 //
-//	"BRRW" | version u8 | length u16 | key-len u8 key | name-len u8 name | agent-version-len u8 agent-version
+//	"BRRW" | version u8 | length u16 | key-len u8 key | name-len u8 name | agent-version-len u8 agent-version [| flow u8]
+//
+// Hello version 2 adds the flow byte: which direction the agent can carry
+// (any, or reverse only for an agent without targets), and the bridge's ok
+// reply to it ends with the flow the server runs (reverse: the bridge opens
+// links; forward: the agent listens for users and opens them). A server
+// and an agent that cannot agree are refused with StatusModeMismatch.
 //
 // The bridge answers with a hello reply and, when it is ok, both ends run an
 // smux session over the connection. The bridge opens one stream per link and
@@ -40,10 +46,36 @@ const Magic = "BRRW"
 // ProtocolVersion is the version of the hello and link header formats.
 const ProtocolVersion = 1
 
+// HelloVersionFlow is the hello version with the flow byte (see above);
+// bridges accept hellos of ProtocolVersion and HelloVersionFlow.
+const HelloVersionFlow = 2
+
+// Flow is the direction a tunnel carries users (a server's mode).
+type Flow uint8
+
+// Flows.
+const (
+	FlowAny     Flow = 0 // an agent that follows the bridge
+	FlowReverse Flow = 1 // users reach the server; the bridge opens links to the agent (server mode 1)
+	FlowForward Flow = 2 // users reach the agent; it opens links to the server, which dials (server mode 2)
+)
+
+func (f Flow) String() string {
+	switch f {
+	case FlowAny:
+		return "any"
+	case FlowReverse:
+		return "reverse"
+	case FlowForward:
+		return "forward"
+	}
+	return fmt.Sprintf("flow(%d)", uint8(f))
+}
+
 // Size limits of the wire formats.
 const (
 	MaxFieldLen    = 255 // any single string field in a hello or link header
-	MaxHelloBody   = 3 * (1 + MaxFieldLen)
+	MaxHelloBody   = 3*(1+MaxFieldLen) + 1
 	MaxLinkBody    = 2 + 3*(1+MaxFieldLen)
 	MaxReasonLen   = 1024 // hello-reply message and verdict reason
 	helloPrefixLen = len(Magic) + 1 + 2
@@ -60,6 +92,7 @@ type Hello struct {
 	Key          string // secret: never log it
 	AgentName    string
 	AgentVersion string
+	Flow         Flow // HelloVersionFlow only
 }
 
 // HelloStatus is the bridge's answer to a hello.
@@ -72,6 +105,7 @@ const (
 	StatusVersionMismatch HelloStatus = 2
 	StatusBadHello        HelloStatus = 3
 	StatusTLSRequired     HelloStatus = 4
+	StatusModeMismatch    HelloStatus = 5
 )
 
 func (s HelloStatus) String() string {
@@ -86,6 +120,8 @@ func (s HelloStatus) String() string {
 		return "bad hello"
 	case StatusTLSRequired:
 		return "tls required"
+	case StatusModeMismatch:
+		return "mode mismatch"
 	default:
 		return fmt.Sprintf("status %d", uint8(s))
 	}
@@ -95,6 +131,7 @@ func (s HelloStatus) String() string {
 type HelloReply struct {
 	Status  HelloStatus
 	Message string
+	Flow    Flow // in an ok reply to a HelloVersionFlow hello
 }
 
 // Network is the kind of traffic a link carries.
@@ -173,12 +210,19 @@ func AppendHello(b []byte, h Hello) ([]byte, error) {
 		return b, err
 	}
 	body := 3 + len(h.Key) + len(h.AgentName) + len(h.AgentVersion)
+	if h.Version >= HelloVersionFlow {
+		body++
+	}
 	b = append(b, Magic...)
 	b = append(b, h.Version)
 	b = binary.BigEndian.AppendUint16(b, uint16(body))
 	b = appendField(b, h.Key)
 	b = appendField(b, h.AgentName)
-	return appendField(b, h.AgentVersion), nil
+	b = appendField(b, h.AgentVersion)
+	if h.Version >= HelloVersionFlow {
+		b = append(b, byte(h.Flow))
+	}
+	return b, nil
 }
 
 // ReadHello decodes a hello. A hello of another version is returned with
@@ -192,8 +236,8 @@ func ReadHello(r io.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
 	}
 	h := Hello{Version: prefix[len(Magic)]}
-	if h.Version != ProtocolVersion {
-		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d", ErrVersion, h.Version, ProtocolVersion)
+	if h.Version != ProtocolVersion && h.Version != HelloVersionFlow {
+		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d and %d", ErrVersion, h.Version, ProtocolVersion, HelloVersionFlow)
 	}
 	n := int(binary.BigEndian.Uint16(prefix[len(Magic)+1:]))
 	if n > MaxHelloBody {
@@ -207,6 +251,12 @@ func ReadHello(r io.Reader) (Hello, error) {
 	h.Key = d.field()
 	h.AgentName = d.field()
 	h.AgentVersion = d.field()
+	if h.Version >= HelloVersionFlow {
+		h.Flow = Flow(d.byte())
+		if d.err == nil && h.Flow > FlowForward {
+			d.err = fmt.Errorf("%w: unknown flow %d", ErrMalformed, h.Flow)
+		}
+	}
 	if err := d.finish(); err != nil {
 		return h, fmt.Errorf("read hello: %w", err)
 	}
@@ -228,6 +278,33 @@ func ReadHelloReply(r io.Reader) (HelloReply, error) {
 		return HelloReply{}, fmt.Errorf("read hello reply: %w", err)
 	}
 	return HelloReply{Status: HelloStatus(status), Message: msg}, nil
+}
+
+// AppendHelloReplyFor encodes r as the answer to a hello of helloVersion:
+// an ok reply to a HelloVersionFlow hello ends with the flow byte.
+func AppendHelloReplyFor(b []byte, r HelloReply, helloVersion uint8) []byte {
+	b = AppendHelloReply(b, r)
+	if r.Status == StatusOK && helloVersion >= HelloVersionFlow {
+		b = append(b, byte(r.Flow))
+	}
+	return b
+}
+
+// ReadHelloReplyFor decodes the answer to a hello of helloVersion.
+func ReadHelloReplyFor(r io.Reader, helloVersion uint8) (HelloReply, error) {
+	reply, err := ReadHelloReply(r)
+	if err != nil || reply.Status != StatusOK || helloVersion < HelloVersionFlow {
+		return reply, err
+	}
+	var f [1]byte
+	if _, err := io.ReadFull(r, f[:]); err != nil {
+		return reply, fmt.Errorf("read hello reply flow: %w", truncatedBody(err))
+	}
+	reply.Flow = Flow(f[0])
+	if reply.Flow != FlowReverse && reply.Flow != FlowForward {
+		return reply, fmt.Errorf("read hello reply: %w: flow %d", ErrMalformed, f[0])
+	}
+	return reply, nil
 }
 
 // AppendLinkHeader encodes h after b.
@@ -387,6 +464,19 @@ func (d *decoder) field() string {
 	s := string(d.buf[1 : 1+n])
 	d.buf = d.buf[1+n:]
 	return s
+}
+
+func (d *decoder) byte() byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.buf) < 1 {
+		d.err = fmt.Errorf("%w: missing field", ErrMalformed)
+		return 0
+	}
+	c := d.buf[0]
+	d.buf = d.buf[1:]
+	return c
 }
 
 func (d *decoder) finish() error {

@@ -343,6 +343,8 @@ func consumed(data []byte, r *bytes.Reader) []byte { return data[:len(data)-r.Le
 func FuzzReadHello(f *testing.F) {
 	f.Add(mustHello(f, bridge.Hello{Version: 1, Key: "key", AgentName: "nas", AgentVersion: "1.0"}))
 	f.Add(mustHello(f, bridge.Hello{Version: 1}))
+	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionFlow, Key: "k", Flow: bridge.FlowReverse}))
+	f.Add([]byte("BRRW\x02\x00\x04\x00\x00\x00\x07"))
 	f.Add([]byte("BRRW\x63\x00\x00"))
 	f.Add([]byte("BRRW\x01\xff\xff"))
 	f.Add([]byte("BRRW\x01\x00\x03\x09ab"))

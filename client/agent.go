@@ -20,6 +20,8 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
+	"github.com/burrowproject/burrow/internal/block"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
@@ -41,7 +43,10 @@ type Config struct {
 	Key         string           // agent key; secret
 	Name        string           // agent name shown by the bridge
 	Version     string           // agent version shown by the bridge
-	Targets     []string         // default targets, used round-robin with failover; always allowed
+	Targets     []string         // the target group for links that name none; always allowed
+	Strategy    egress.Strategy  // how the group is used (lbs=)
+	DNS         time.Duration    // how long resolved names are cached (dns=); 0 = not cached
+	Block       block.Set        // protocols whose links are closed on their first bytes (block=)
 	Allow       *allowlist.Allow // what it may dial besides Targets; nil or empty: nothing else, "*": everything
 	TLS         TLSMode
 	Fingerprint string         // pins the bridge certificate
@@ -67,10 +72,12 @@ type Agent struct {
 	dialer *net.Dialer
 	tls    *tls.Config // nil with TLSOff
 	own    map[string]bool
-	next   atomic.Uint32          // round-robin over default targets
-	links  atomic.Int64           // open links, for status
-	up     atomic.Bool            // a session to the bridge is live
-	down   atomic.Pointer[string] // why the last attempt to connect failed; nil once connected
+	res    *egress.Resolver                 // resolves every target through the dns= cache
+	group  *egress.Group                    // the default targets; nil = none
+	links  atomic.Int64                     // open links, for status
+	up     atomic.Bool                      // a session to the bridge is live
+	down   atomic.Pointer[string]           // why the last attempt to connect failed; nil once connected
+	hb     atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -133,7 +140,14 @@ func New(cfg Config) (*Agent, error) {
 		}
 		d.LocalAddr = &net.TCPAddr{IP: ip}
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, own: make(map[string]bool, len(cfg.Targets))}
+	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil)}
+	if len(cfg.Targets) > 0 {
+		g, err := egress.NewGroup(egress.Config{Targets: cfg.Targets, Strategy: cfg.Strategy, Resolver: a.res, Log: cfg.Logger})
+		if err != nil {
+			return nil, fmt.Errorf("agent: %w", err)
+		}
+		a.group = g
+	}
 	for _, t := range cfg.Targets {
 		a.own[strings.ToLower(t)] = true
 	}
@@ -177,6 +191,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.logPolicy()
 	dc := bridge.DialConfig{
 		Addr: a.cfg.Bridge, Key: a.cfg.Key, AgentName: a.cfg.Name, AgentVersion: a.cfg.Version, TLS: a.tls,
+		Flow: bridge.FlowAny,
+	}
+	if len(a.cfg.Targets) == 0 {
+		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
 	}
 	for ctx.Err() == nil {
 		sess, err := bridge.Dial(ctx, dc)
@@ -226,10 +244,14 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	defer wg.Wait()
 	defer sess.Close()
 	var links sync.Map // stream id -> the link's target connection, for aborts
+	hb := a.startHeartbeat(sess, &wg)
+	if sess.Flow == bridge.FlowForward {
+		wg.Go(func() { a.serveForward(sess) })
+	}
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.serveControl(sess.Control, &links)
+		a.serveControl(sess.Control, &links, hb)
 	}()
 	for {
 		st, err := sess.AcceptStream()

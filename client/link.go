@@ -2,11 +2,9 @@ package client
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
-	"fmt"
-	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +13,8 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -43,20 +43,20 @@ func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Ma
 	a.serveLink(ctx, st, h, links)
 }
 
-// serveControl reads aborts until the control stream ends: each names a
-// link the bridge closed before it ended here, whose target connection is
-// closed at once, which ends the link's copy.
-func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
+// serveControl reads the control stream until it ends: heartbeats go to
+// hb; every other message names a link the bridge closed before it ended
+// here, whose target connection is closed at once, which ends the link's
+// copy.
+func (a *Agent) serveControl(st *smux.Stream, links *sync.Map, hb *bridge.Heartbeat) {
 	defer st.Close()
-	var msg [4]byte
-	for {
-		if _, err := io.ReadFull(st, msg[:]); err != nil {
+	bridge.ReadControl(st, func(msg uint32) {
+		if hb.Handle(msg) {
 			return
 		}
-		if c, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
+		if c, ok := links.Load(msg); ok {
 			_ = c.(net.Conn).Close()
 		}
-	}
+	})
 }
 
 // serveLink dials a link's target, answers the verdict and copies until
@@ -82,69 +82,52 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source)
-	var link net.Conn = st
+	link := block.Wrap(st, a.cfg.Block)
 	rx, tx := &a.tcpRx, &a.tcpTx
 	if h.Network == bridge.NetworkUDP {
 		link = bridge.NewDatagramConn(st)
 		rx, tx = &a.udpRx, &a.udpTx
 	}
 	_, _, err = netx.Join(link, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
+	if protocol, ok := block.IsBlocked(err); ok {
+		log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+		return
+	}
 	log.Debug("link closed", "target", target, "err", err)
 }
 
-// dialTarget dials the link's target, or the default targets in turn. A
-// target the link names is dialled only when it is one of the agent's own
-// targets or its allow= list permits it (names resolved and checked).
+// dialTarget dials the link's target, or the agent's target group (its
+// own targets, always allowed). A target the link names is dialled only
+// when it is one of the agent's own targets or its allow= list permits
+// it. Names are resolved through the agent's cache (dns=), and every
+// address checked against allow= before it is dialled.
 func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, net.Conn, error) {
+	network := h.Network.String()
 	if h.Target != "" {
-		addr, err := a.permit(ctx, h.Target)
-		if err != nil {
-			return h.Target, nil, err
+		own := a.own[strings.ToLower(h.Target)]
+		if !own && (a.cfg.Allow.Empty() || !a.cfg.Allow.MayPermit(h.Target)) {
+			return h.Target, nil, &allowlist.NotAllowedError{Target: h.Target}
 		}
-		c, err := a.dial(ctx, h, h.Target, addr)
+		c, err := a.res.Dial(ctx, network, h.Target, a.dialFunc(h, own))
 		return h.Target, c, err
 	}
-	n := len(a.cfg.Targets)
-	if n == 0 {
+	if a.group == nil {
 		return "", nil, errors.New("the link names no target and the agent has no default target")
 	}
-	start := int(a.next.Add(1) - 1)
-	var errs []error
-	for i := range n {
-		target := a.cfg.Targets[(start+i)%n]
-		c, err := a.dial(ctx, h, target, target)
-		if err == nil {
-			return target, c, nil
-		}
-		errs = append(errs, err)
-	}
-	return a.cfg.Targets[start%n], nil, errors.Join(errs...)
+	return a.group.Dial(ctx, network, a.dialFunc(h, true))
 }
 
-// permit returns the address to dial for a target a link names, or an
-// error wrapping allowlist.ErrNotAllowed.
-func (a *Agent) permit(ctx context.Context, target string) (string, error) {
-	if a.own[strings.ToLower(target)] {
-		return target, nil
+// dialFunc dials one resolved address of a target for link h: at once for
+// the agent's own targets, else once allow= permits the address.
+func (a *Agent) dialFunc(h bridge.LinkHeader, own bool) egress.DialFunc {
+	dial := egress.NetDialer(a.dialer, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
+	if own {
+		return dial
 	}
-	if a.cfg.Allow.Empty() {
-		return "", &allowlist.NotAllowedError{Target: target}
-	}
-	return a.cfg.Allow.Resolve(ctx, net.DefaultResolver, target)
-}
-
-// dial connects to addr, the checked address of target.
-func (a *Agent) dial(ctx context.Context, h bridge.LinkHeader, target, addr string) (net.Conn, error) {
-	network := h.Network.String()
-	c, err := a.dialer.DialContext(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	if h.Flags&bridge.FlagProxyProtocol != 0 && h.Network == bridge.NetworkTCP {
-		if _, err := c.Write(proxyHeader(h.Source, c.LocalAddr())); err != nil {
-			_ = c.Close()
-			return nil, fmt.Errorf("send PROXY header to %s: %w", target, err)
+	return func(ctx context.Context, network, target string, addr netip.AddrPort) (net.Conn, error) {
+		if !a.cfg.Allow.PermitsAddr(target, addr.Addr()) {
+			return nil, &allowlist.NotAllowedError{Target: target, Detail: "it resolves outside the allow list"}
 		}
+		return dial(ctx, network, target, addr)
 	}
-	return c, nil
 }

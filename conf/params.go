@@ -85,6 +85,7 @@ type Params struct {
 	NoTCP   bool          // notcp: TCP forwarding disabled
 	NoUDP   bool          // noudp: UDP forwarding disabled
 	Mode    int           // mode: 0 auto, 1, 2 (meaning depends on server/client)
+	LBS     int           // lbs: target group strategy 0 round-robin, 1 lowest latency, 2 primary-backup
 	Min     int           // min: client minimum pool size, default 64, >= 1
 	Max     int           // max: server maximum pool size, default 1024, >= 1
 	Type    int           // type: pool transport 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2
@@ -226,6 +227,8 @@ var paramSpecs = []paramSpec{
 	{name: "notcp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
 	{name: "noudp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
 	{name: "mode", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
+	// lbs: server, client (the egress side's target group strategy).
+	{name: "lbs", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
 	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
 	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
 	{name: "type", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
@@ -354,6 +357,7 @@ func parseParams(scheme string, q url.Values) (Params, []string) {
 	if p.TLSSet && p.TLS == TLSOff && (p.FP != "" || p.CA != "") {
 		problems = append(problems, "parameter tls=0 (plain TCP) cannot verify the bridge: drop fp= and ca=, or tls=0")
 	}
+	problems = append(problems, modeProblems(scheme, p, q)...)
 	return p, problems
 }
 

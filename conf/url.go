@@ -80,6 +80,11 @@ func Parse(raw string) (*Instance, error) {
 	var pProblems []string
 	inst.Params, pProblems = parseParams(inst.Scheme, q)
 	problems = append(problems, pProblems...)
+	if inst.Scheme == SchemeClient && inst.Params.Mode == 1 && len(inst.Targets) > 0 && strings.HasPrefix(inst.Listen, ":") {
+		// client://:1080/target?mode=1: a single-end client on every
+		// interface. Without mode=1 a missing host is a mistake.
+		problems = slices.DeleteFunc(problems, func(p string) bool { return p == msgClientNoHost })
+	}
 	problems = append(problems, schemeProblems(inst.Scheme, inst.Params)...)
 	if len(problems) > 0 {
 		return nil, fail(problems...)

@@ -329,6 +329,11 @@ func validAllow(s string) bool {
 	return host == "*" || validHostPattern(host) || validHost(host)
 }
 
+// msgClientNoHost is checkListen's problem with a client whose authority
+// has a port but no host: fine for single-end forwarding (listen on every
+// interface), so Parse drops it for a client with mode=1.
+const msgClientNoHost = "client needs a bridge host"
+
 // schemeProblems returns what is wrong with a scheme's parameters taken
 // together (each parameter on its own was checked by its setter).
 func schemeProblems(scheme string, p Params) []string {
@@ -408,7 +413,7 @@ func checkListen(scheme, listen string) []string {
 	}
 	var problems []string
 	if host == "" && scheme == SchemeClient {
-		problems = append(problems, "client needs a bridge host")
+		problems = append(problems, msgClientNoHost)
 	}
 	if host != "" && !validHost(host) {
 		problems = append(problems, fmt.Sprintf("listen host %q is not a host name or IP address", host))

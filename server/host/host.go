@@ -20,6 +20,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/internal/upgrade"
 	"github.com/burrowproject/burrow/plugins/sdk"
@@ -46,12 +47,23 @@ type Instance struct {
 	// are CIDRs and wildcards). A link must then name its target.
 	Patterns    *allowlist.Allow
 	OpenTimeout time.Duration // for Dial; 0 = 15s
+	// Block closes connections whose first bytes speak a blocked protocol
+	// (block=); it applies to handed-off connections the handler has not
+	// read from (no preamble).
+	Block block.Set
+}
+
+// Link is an open link: a connection to the target, whose verdict (did
+// the far side reach the target) AwaitVerdict reads.
+type Link interface {
+	net.Conn
+	AwaitVerdict(ctx context.Context) error
 }
 
 // Host serves instances on one Linker. It is safe for concurrent use.
 type Host struct {
-	linker Linker
-	log    *slog.Logger
+	open func(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (Link, error)
+	log  *slog.Logger
 
 	mu          sync.Mutex
 	instances   map[string]*instance
@@ -85,6 +97,9 @@ func (h *Host) linkFailed(err error) {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
 		reason = "timeout"
 	}
+	if _, ok := block.IsBlocked(err); ok {
+		reason = "blocked"
+	}
 	h.onLinkError(reason)
 }
 
@@ -117,10 +132,21 @@ type forward struct {
 
 // New returns a Host opening links through linker.
 func New(linker Linker, log *slog.Logger) *Host {
+	open := func(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (Link, error) {
+		l, err := linker.OpenLink(ctx, key, h, preamble)
+		if err != nil {
+			return nil, err
+		}
+		return l, nil
+	}
+	return newHost(open, log)
+}
+
+func newHost(open func(context.Context, string, bridge.LinkHeader, []byte) (Link, error), log *slog.Logger) *Host {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Host{linker: linker, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
+	return &Host{open: open, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
 }
 
 // Add binds inst's sockets and registers it; the handler's Start comes next.
@@ -315,7 +341,8 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 			return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 		}
 	case target == "" && len(targets) > 0:
-		target = targets[int(in.next.Add(1)-1)%len(targets)]
+		// Modulo in uint32: never negative, even where int is 32 bits.
+		target = targets[(in.next.Add(1)-1)%uint32(len(targets))]
 	case target != "" && !slices.Contains(targets, target):
 		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 	}
@@ -381,7 +408,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		defer in.joins.Done()
 		defer in.untrack(c)
 		defer release()
-		link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
+		link, err := h.open(ctx, in.AgentKey, hdr, preamble)
 		if err == nil && (len(opts.FailReply) > 0 || opts.Upgrade != "") {
 			// The handler has something to say on failure: hear the agent
 			// before any byte reaches the user.
@@ -407,7 +434,16 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		if opts.Upgrade != "" && !in.gate(c, link, preamble, req.Meta[sdk.MetaRequestID], opts, fromUser, toUser) {
 			return
 		}
-		_, _, err = netx.Join(c, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		user := c
+		if len(preamble) == 0 && hdr.Network == bridge.NetworkTCP {
+			user = block.Wrap(c, in.Block)
+		}
+		_, _, err = netx.Join(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
+		if protocol, ok := block.IsBlocked(err); ok {
+			h.linkFailed(err)
+			in.log.Warn("blocked protocol", "protocol", protocol, "client", req.Meta[sdk.MetaClientAddr])
+			return
+		}
 		// The link is closed now, so this returns at once: the verdict if
 		// it was read, or the error that ended the wait for it.
 		var ve *bridge.VerdictError
@@ -573,7 +609,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	octx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	link, err := h.linker.OpenLink(octx, in.AgentKey, hdr, nil)
+	link, err := h.open(octx, in.AgentKey, hdr, nil)
 	if err == nil {
 		if err = link.AwaitVerdict(octx); err != nil {
 			_ = link.Close()
@@ -585,8 +621,8 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 		return nil, linkError(in.Spec.ID, hdr.Target, err)
 	}
 	var conn net.Conn = link
-	if hdr.Network == bridge.NetworkUDP {
-		conn = bridge.NewDatagramConn(link)
+	if bl, ok := link.(*bridge.Link); ok && hdr.Network == bridge.NetworkUDP {
+		conn = bridge.NewDatagramConn(bl) // a direct link is a UDP socket already
 	}
 	return in.Meter.WrapLink(conn, req.Network, release), nil
 }

@@ -36,9 +36,14 @@ type Config struct {
 	Master  *conf.Instance // the master URL: its log and tls become instance defaults
 
 	ReportInterval time.Duration // periodic update events; default 5 s
-	RestartDelay   time.Duration // pause between stop and start; default 100 ms
-	StopTimeout    time.Duration // bound of one Stop; default 5 s
-	ErrorRetry     time.Duration // restart instances in error this often; default 1 h
+	// RestartDelay is the pause between stop and start; default 500 ms.
+	// NodePass pauses 100 ms, but its processes take longer to stop and
+	// start; NodePassDash polls its copy of the state every 200 ms and
+	// waits 5 s for a "stopped" it missed, so the stopped state must last
+	// longer than two of its polls.
+	RestartDelay time.Duration
+	StopTimeout  time.Duration // bound of one Stop; default 5 s
+	ErrorRetry   time.Duration // restart instances in error this often; default 1 h
 }
 
 // Manager manages the instances of one master. Create it with New, call
@@ -80,7 +85,7 @@ func New(cfg Config) (*Manager, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	cfg.ReportInterval = cmp.Or(cfg.ReportInterval, 5*time.Second)
-	cfg.RestartDelay = cmp.Or(cfg.RestartDelay, 100*time.Millisecond)
+	cfg.RestartDelay = cmp.Or(cfg.RestartDelay, 500*time.Millisecond)
 	cfg.StopTimeout = cmp.Or(cfg.StopTimeout, 5*time.Second)
 	cfg.ErrorRetry = cmp.Or(cfg.ErrorRetry, time.Hour)
 	m := &Manager{

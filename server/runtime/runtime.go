@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,6 +22,8 @@ import (
 	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
+	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/tlsx"
 	httph "github.com/burrowproject/burrow/plugins/http"
 	"github.com/burrowproject/burrow/plugins/sdk"
@@ -246,6 +249,12 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 	case conf.SchemeServer:
 		return rt.startServer(ctx, id, inst, log)
 	case conf.SchemeClient:
+		if clientMode(inst) == clientSingle {
+			if problems := conf.SingleEndProblems(inst.Query); inst.Params.Mode == clientAuto && len(problems) > 0 {
+				return nil, fmt.Errorf("mode=0 chose single-end forwarding because %s can be bound here, and then: %s", inst.Listen, strings.Join(problems, "; "))
+			}
+			return rt.startSingle(ctx, id, inst, log)
+		}
 		return rt.startClient(id, inst, log)
 	default:
 		return rt.startHandler(ctx, id, inst, log)
@@ -304,63 +313,29 @@ func ownBridgeTLS(p conf.Params, log *slog.Logger) (*tls.Config, error) {
 // instance's listen address, and TCP and UDP forwarding on its first target
 // through whichever agent connects with the tunnel key.
 func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
-	// Every server:// bridge serves TLS agents; at tls=0 (NodePass's
-	// default) it also takes plain ones.
-	crt, certKey := "", ""
-	if inst.Params.TLS == conf.TLSFiles {
-		crt, certKey = inst.Params.Crt, inst.Params.KeyFile
+	if serverMode(inst) == serverForward {
+		return rt.startForwardServer(id, inst, log)
 	}
-	tc, _, err := BridgeTLS(crt, certKey, rt.opts.BridgeCert, log)
+	key := inst.TunnelKey()
+	srv, closeBridge, err := rt.serveBridge(inst, log, bridge.Config{})
 	if err != nil {
 		return nil, err
 	}
-	key := inst.TunnelKey()
-	srv := bridge.NewServer(bridge.Config{Keys: bridge.NewKeySet(key), TLS: tc, AllowPlain: inst.Params.TLS == conf.TLSOff, Logger: log})
-	ln, err := net.Listen("tcp", inst.Listen)
-	if err != nil {
-		return nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
-	}
 	h := rt.newHost(srv, log)
-	serveCtx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(serveCtx, ln)
-	}()
-	closeBridge := func() {
-		cancel()
-		<-served
-		_ = srv.Close()
-	}
 	user := inst.Clone()
 	user.Listen, user.Targets = inst.Targets[0], nil
 	meter := flow.NewMeter(inst.Params.Slot, inst.Params.Rate)
-	var units []*unit
-	for _, scheme := range []string{conf.SchemeTCP, conf.SchemeUDP} {
-		if (scheme == conf.SchemeTCP && inst.Params.NoTCP) || (scheme == conf.SchemeUDP && inst.Params.NoUDP) {
-			continue
-		}
-		u, err := rt.startUnit(ctx, h, id+"/"+scheme, scheme, user, key, meter, log)
-		if err != nil {
-			stopUnits(context.Background(), units)
-			closeBridge()
-			return nil, err
-		}
-		units = append(units, u)
+	units, err := rt.startForwarders(ctx, h, id, user, key, meter, log)
+	if err != nil {
+		closeBridge()
+		return nil, err
 	}
 	r := &Running{done: make(chan struct{})}
-	r.health = func() error {
-		for _, u := range units {
-			if err := rt.unitHealth(u.id); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
+	r.health = func() error { return unitsHealth(rt, units) }
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
-		s.Mode = 1
-		s.Pool = srv.Sessions(key)
+		s.Mode = serverReverse
+		s.Pool, s.Ping = srv.Sessions(key), srv.Ping(key)
 		return s
 	}
 	r.stop = func(ctx context.Context) error {
@@ -381,7 +356,8 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	p := inst.Params
 	cfg := client.Config{
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
-		Targets: inst.Targets, Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
+		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
+		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
 		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a
@@ -413,7 +389,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 	r.health = agent.Health
 	r.stats = func() Stats {
 		a := agent.Stats()
-		s := Stats{Mode: 2, TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
+		s := Stats{Mode: clientDual, Ping: agent.Ping(), TCPs: int(a.Links), TCPRx: a.TCPRx, TCPTx: a.TCPTx, UDPRx: a.UDPRx, UDPTx: a.UDPTx}
 		if agent.Connected() {
 			s.Pool = 1
 		}
@@ -470,7 +446,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 	r.stats = func() Stats {
 		s := statsOf(meter.Snapshot())
 		s.Mode = 1
-		s.Pool = shared.Server.Sessions(key)
+		s.Pool, s.Ping = shared.Server.Sessions(key), shared.Server.Ping(key)
 		return s
 	}
 	r.stop = func(ctx context.Context) error {

@@ -330,7 +330,9 @@ func TestValidateErrors(t *testing.T) {
 	if _, err := alone.Start(context.Background(), "x", parse(t, "server://k@"+busy.Addr().String()+"/127.0.0.1:"+strconv.Itoa(port(t))), nil); err == nil {
 		t.Fatal("server on a bridge port in use started")
 	}
-	if _, err := alone.Start(context.Background(), "x", parse(t, fmt.Sprintf("server://k@127.0.0.1:%d/%s", port(t), busy.Addr())), nil); err == nil {
+	// mode=1 (reverse) must bind its target; mode=0 would fall back to
+	// forward mode, where the client listens for users instead.
+	if _, err := alone.Start(context.Background(), "x", parse(t, fmt.Sprintf("server://k@127.0.0.1:%d/%s?mode=1", port(t), busy.Addr())), nil); err == nil {
 		t.Fatal("server on a user port in use started")
 	}
 }

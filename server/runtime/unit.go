@@ -11,6 +11,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/allowlist"
+	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
 	"github.com/burrowproject/burrow/server/host"
@@ -62,6 +63,7 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		SharedTCP: shared, Patterns: patterns,
 		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
 		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
+		Block: blockOf(scheme, inst),
 	}, log)
 	if err != nil {
 		return nil, err
@@ -106,4 +108,13 @@ func specOf(id string, inst *conf.Instance) sdk.InstanceSpec {
 		ID: id, URL: inst.Redacted(), Scheme: inst.Scheme, Listen: inst.Listen,
 		Targets: inst.Targets, Agent: bridge.KeyID(inst.Params.Agent), Params: params,
 	}
+}
+
+// blockOf is the block= set of a tcp unit: the check reads the user's
+// first bytes, so it applies where the host copies them untouched.
+func blockOf(scheme string, inst *conf.Instance) block.Set {
+	if scheme != conf.SchemeTCP {
+		return 0
+	}
+	return block.Parse(inst.Params.Block)
 }

@@ -72,15 +72,19 @@ func (fb *fakeBridge) accept(timeout time.Duration) {
 		_ = c.Close()
 		fb.t.Fatalf("fake bridge: read hello: %v", err)
 	}
-	if string(prefix[:4]) != helloMagic || prefix[4] != 1 {
+	if string(prefix[:4]) != helloMagic || (prefix[4] != 1 && prefix[4] != bridge.HelloVersionFlow) {
 		_ = c.Close()
-		fb.t.Fatalf("fake bridge: hello starts %q, want BRRW version 1", prefix)
+		fb.t.Fatalf("fake bridge: hello starts %q, want BRRW version 1 or %d", prefix, bridge.HelloVersionFlow)
 	}
 	if _, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint16(prefix[5:]))); err != nil {
 		_ = c.Close()
 		fb.t.Fatalf("fake bridge: read hello body: %v", err)
 	}
-	if _, err := c.Write([]byte{0, 0, 0}); err != nil { // status ok, no message
+	reply := []byte{0, 0, 0} // status ok, no message
+	if prefix[4] >= bridge.HelloVersionFlow {
+		reply = append(reply, byte(bridge.FlowReverse)) // the flow: reverse, links come from the bridge
+	}
+	if _, err := c.Write(reply); err != nil {
 		_ = c.Close()
 		fb.t.Fatal(err)
 	}

@@ -229,7 +229,9 @@ func TestMasterClientRefusedThenRunning(t *testing.T) {
 	m.WaitInstance(fwd.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
 	f.ExpectTCPEcho(framework.Addr(user)).Eventually(ready).Ensure()
 
-	lost := m.Create(fmt.Sprintf("client://%s@%s/%s", key, f.RefusingAddr(), echo), "lost-agent")
+	// mode=2: in auto mode a client whose tunnel address is free here
+	// becomes a single-end forwarder on it (NodePass's rule).
+	lost := m.Create(fmt.Sprintf("client://%s@%s/%s?mode=2", key, f.RefusingAddr(), echo), "lost-agent")
 	in = m.WaitInstance(lost.ID, ready, "error (bridge unreachable)", func(in framework.Instance) bool { return in.Status == "error" })
 	if !strings.Contains(in.Reason, "refused") {
 		t.Errorf("unreachable-bridge client in error with reason %q, want the connect failure", in.Reason)

@@ -21,6 +21,7 @@ type Process struct {
 	f    *Framework
 	name string
 	args []string
+	env  []string // added to the inherited environment
 	dir  string
 	out  *logBuffer // output of every run, in order
 
@@ -49,6 +50,14 @@ func (f *Framework) Burrow(name, url string, extraArgs ...string) *Process {
 // specs that need a helper process, and for the framework's own tests).
 func (f *Framework) Command(name, program string, args ...string) *Process {
 	f.t.Helper()
+	return f.CommandEnv(name, nil, program, args...)
+}
+
+// CommandEnv is Command with env ("KEY=value") added to the environment
+// the program inherits. Its working directory is a fresh directory of its
+// own (Process.Dir).
+func (f *Framework) CommandEnv(name string, env []string, program string, args ...string) *Process {
+	f.t.Helper()
 	f.mu.Lock()
 	f.seq++
 	dir := filepath.Join(f.dir, fmt.Sprintf("%02d-%s", f.seq, sanitize(name)))
@@ -60,6 +69,7 @@ func (f *Framework) Command(name, program string, args ...string) *Process {
 		f:    f,
 		name: name,
 		args: append([]string{program}, args...),
+		env:  env,
 		dir:  dir,
 		out:  &logBuffer{},
 	}
@@ -77,6 +87,9 @@ func (p *Process) start() error {
 	defer p.mu.Unlock()
 	cmd := exec.Command(p.args[0], p.args[1:]...)
 	cmd.Dir = p.dir
+	if p.env != nil {
+		cmd.Env = append(os.Environ(), p.env...)
+	}
 	cmd.Stdout = p.out // the same writer for both: one pipe, ordered lines
 	cmd.Stderr = p.out
 	cmd.SysProcAttr = sysProcAttr()
@@ -102,6 +115,9 @@ func (p *Process) start() error {
 	}()
 	return nil
 }
+
+// Dir is the process's working directory.
+func (p *Process) Dir() string { return p.dir }
 
 // Name is the name the spec gave the process.
 func (p *Process) Name() string { return p.name }

@@ -1,4 +1,4 @@
-package client
+package egress
 
 import (
 	"net"
@@ -24,8 +24,8 @@ func TestProxyHeader(t *testing.T) {
 		{"203.0.113.9:1", &net.UDPAddr{IP: net.ParseIP("10.0.0.2"), Port: 1}, "PROXY UNKNOWN\r\n"},
 	}
 	for _, c := range cases {
-		if got := string(proxyHeader(c.source, c.local)); got != c.want {
-			t.Errorf("proxyHeader(%q, %v) = %q, want %q", c.source, c.local, got, c.want)
+		if got := string(ProxyHeader(c.source, c.local)); got != c.want {
+			t.Errorf("ProxyHeader(%q, %v) = %q, want %q", c.source, c.local, got, c.want)
 		}
 		if len(c.want) > 107 {
 			t.Errorf("PROXY v1 line longer than 107 bytes: %q", c.want)

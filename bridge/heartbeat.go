@@ -1,0 +1,132 @@
+package bridge
+
+import (
+	"encoding/binary"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Heartbeats on a session's control stream: either end sends PingMarker
+// every HeartbeatInterval, the other answers PongMarker at once, and the
+// sender keeps the round trip, reported as the tunnel's ping. Both are
+// control messages like the 4-byte aborts; smux stream ids grow by two per
+// stream, so a session would need two billion streams before an abort
+// could look like one.
+const (
+	PingMarker uint32 = 0xFFFF_FFFF
+	PongMarker uint32 = 0xFFFF_FFFE
+)
+
+// HeartbeatInterval is how often each end measures the round trip
+// (NodePass reports every 5 s).
+const HeartbeatInterval = 5 * time.Second
+
+// Heartbeat measures a tunnel's round trip over its control stream. Send
+// writes one control message; the owner feeds every message it reads to
+// Handle and runs Run until the session ends.
+type Heartbeat struct {
+	send func(msg uint32) error
+	sent atomic.Int64 // unix nanoseconds of the ping awaiting its pong; 0 = none
+	rtt  atomic.Int64 // last round trip, nanoseconds; 0 = none yet
+}
+
+// NewHeartbeat returns a Heartbeat writing its messages with send, which
+// must be safe to call from two goroutines.
+func NewHeartbeat(send func(msg uint32) error) *Heartbeat { return &Heartbeat{send: send} }
+
+// Handle consumes msg if it is a heartbeat and reports whether it was.
+func (h *Heartbeat) Handle(msg uint32) bool {
+	switch msg {
+	case PingMarker:
+		_ = h.send(PongMarker)
+	case PongMarker:
+		if sent := h.sent.Swap(0); sent != 0 {
+			h.rtt.Store(max(time.Now().UnixNano()-sent, 1))
+		}
+	default:
+		return false
+	}
+	return true
+}
+
+// Run pings now and then every HeartbeatInterval until done is closed or
+// a write fails.
+func (h *Heartbeat) Run(done <-chan struct{}) {
+	t := time.NewTicker(HeartbeatInterval)
+	defer t.Stop()
+	for {
+		h.sent.Store(time.Now().UnixNano())
+		if h.send(PingMarker) != nil {
+			return
+		}
+		select {
+		case <-done:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// RTT is the last measured round trip, 0 before the first pong.
+func (h *Heartbeat) RTT() time.Duration { return time.Duration(h.rtt.Load()) }
+
+// PingMillis is d in whole milliseconds, rounded up so that a measured
+// loopback tunnel reports 1, not 0 (which means "not measured").
+func PingMillis(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Millisecond - 1) / time.Millisecond)
+}
+
+// ReadControl reads 4-byte control messages from r, passing each to
+// handle, until r fails.
+func ReadControl(r io.Reader, handle func(msg uint32)) {
+	var msg [4]byte
+	for {
+		if _, err := io.ReadFull(r, msg[:]); err != nil {
+			return
+		}
+		handle(binary.BigEndian.Uint32(msg[:]))
+	}
+}
+
+// heartbeat starts the session's heartbeat: pings on its control stream
+// and a reader for the agent's answers and pings. The returned function
+// waits for both to end; call it after the session is closed.
+func (s *session) heartbeat() (wait func()) {
+	hb := NewHeartbeat(s.control)
+	s.hb.Store(hb)
+	done := make(chan struct{})
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		ReadControl(s.ctrl, func(msg uint32) { hb.Handle(msg) })
+	}()
+	go func() {
+		defer close(done)
+		hb.Run(s.mux.CloseChan())
+	}()
+	return func() { <-done; <-read }
+}
+
+// Ping is the round trip to the agents of key in milliseconds (the
+// fastest live session's), 0 while none is measured.
+func (s *Server) Ping(key string) int {
+	p := s.pools.get(key)
+	if p == nil {
+		return 0
+	}
+	var best time.Duration
+	if list := p.sessions.Load(); list != nil {
+		for _, sess := range *list {
+			if hb := sess.hb.Load(); hb != nil && sess.live() {
+				if d := hb.RTT(); d > 0 && (best == 0 || d < best) {
+					best = d
+				}
+			}
+		}
+	}
+	return PingMillis(best)
+}

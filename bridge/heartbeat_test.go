@@ -1,0 +1,57 @@
+package bridge_test
+
+import (
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+)
+
+// A ping is answered with a pong; a pong after our ping gives the round
+// trip; other messages are not heartbeats.
+func TestHeartbeat(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var sent []uint32
+	hb := bridge.NewHeartbeat(func(msg uint32) error {
+		mu.Lock()
+		defer mu.Unlock()
+		sent = append(sent, msg)
+		return nil
+	})
+	if !hb.Handle(bridge.PingMarker) || !hb.Handle(bridge.PongMarker) || hb.Handle(7) {
+		t.Fatal("Handle misclassified a message")
+	}
+	if hb.RTT() != 0 {
+		t.Fatal("a pong nobody asked for measured a round trip")
+	}
+	done := make(chan struct{})
+	ran := make(chan struct{})
+	go func() { defer close(ran); hb.Run(done) }() // pings at once
+	deadline := time.Now().Add(5 * time.Second)
+	for hb.RTT() == 0 && time.Now().Before(deadline) {
+		mu.Lock()
+		pinged := len(sent) > 1
+		mu.Unlock()
+		if pinged {
+			hb.Handle(bridge.PongMarker)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	close(done)
+	<-ran
+	if hb.RTT() <= 0 {
+		t.Fatal("no round trip measured")
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if sent[0] != bridge.PongMarker || sent[1] != bridge.PingMarker {
+		t.Fatalf("sent %x, want a pong then a ping", sent)
+	}
+	for d, want := range map[time.Duration]int{0: 0, time.Microsecond: 1, time.Millisecond: 1, 1500 * time.Microsecond: 2} {
+		if got := bridge.PingMillis(d); got != want {
+			t.Errorf("PingMillis(%v) = %d, want %d", d, got, want)
+		}
+	}
+}
