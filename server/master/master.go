@@ -31,6 +31,7 @@ type (
 type Deps struct {
 	Runtime instances.Runtime // required: runs the instances
 	Agents  AgentLister       // optional: connected agents
+	Schemes web.SchemeLister  // optional: handler schemes and their descriptors
 	Metrics *web.Metrics      // optional: registry to serve on /metrics (feed LinkError from the bridge)
 	Log     *slog.Logger      // optional: the master's logger
 	Version string            // Burrow's version, shown by /info
@@ -89,7 +90,7 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 	started := time.Now()
 	engine, err := web.New(web.Options{
 		Manager: m, Master: inst, Version: deps.Version, Started: started,
-		Agents: deps.Agents, Metrics: deps.Metrics, Log: log,
+		Agents: deps.Agents, Schemes: deps.Schemes, Metrics: deps.Metrics, Log: log,
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("master: %w", err), closeManager())
