@@ -43,7 +43,7 @@ export function trafficChart() {
     const g = canvas.getContext('2d');
     g.setTransform(dpr, 0, 0, dpr, 0, 0);
     g.clearRect(0, 0, w, ht);
-    const padL = 70, padR = 8, padT = 8, padB = 20;
+    const padL = 84, padR = 8, padT = 8, padB = 20;
     const pw = w - padL - padR, ph = ht - padT - padB;
     const top = niceMax(peak);
     g.font = '11px system-ui, sans-serif';
@@ -52,10 +52,10 @@ export function trafficChart() {
     g.lineWidth = 1;
     g.textAlign = 'right';
     g.textBaseline = 'middle';
-    for (let k = 0; k <= 3; k++) {
-      const y = padT + ph - (ph * k) / 3;
+    for (let k = 0; k <= 4; k++) {
+      const y = padT + ph - (ph * k) / 4;
       g.beginPath(); g.moveTo(padL, y + 0.5); g.lineTo(w - padR, y + 0.5); g.stroke();
-      g.fillText(fmtRate((top * k) / 3), padL - 6, y);
+      g.fillText(fmtRate((top * k) / 4), padL - 6, y);
     }
     g.textBaseline = 'top';
     g.textAlign = 'left';
@@ -81,10 +81,14 @@ export function trafficChart() {
   return { el, draw, canvas };
 }
 
-// niceMax rounds a peak up to 1, 2 or 5 times a power of ten (at least 1 KiB/s).
+// niceMax rounds a peak up to 1, 2 or 5 times a power of ten of a binary
+// unit (B, KiB, MiB...), at least 1 KiB/s, so the grid lines read well.
 function niceMax(v) {
   v = Math.max(v, 1024);
-  const p = Math.pow(10, Math.floor(Math.log10(v)));
-  for (const m of [1, 2, 5, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  let unit = 1;
+  while (v / unit >= 1000) unit *= 1024;
+  const x = v / unit;
+  const p = Math.pow(10, Math.floor(Math.log10(x)));
+  for (const m of [1, 2, 4, 5, 10]) if (m * p >= x) return m * p * unit;
+  return 10 * p * unit;
 }

@@ -112,7 +112,9 @@ export function paramsFor(scheme) {
 // one is about ('' when none): "parameter NAME: ...", "NAME= is required",
 // "listen ...", "target ...".
 export function problems(message) {
-  const text = String(message || '').replace(/^Invalid URL (format|scheme):\s*/, '');
+  const text = String(message || '')
+    .replace(/^Invalid URL (format|scheme):\s*/, '')
+    .replace(/^invalid instance URL "(?:[^"\\]|\\.)*":\s*/, '');
   return text.split(/;\s+/).filter(Boolean).map((part) => {
     let m = /^parameter ([A-Za-z0-9_.-]+)(?:[:=]|\b)/.exec(part);
     if (m) return { field: m[1], text: part };

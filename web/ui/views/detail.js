@@ -48,7 +48,8 @@ export function detailView(id) {
       return;
     }
     const sig = JSON.stringify([v.alias, v.status, v.restart]);
-    if (sig !== headSig && !head.contains(document.activeElement)) {
+    const editing = head.contains(document.activeElement) && document.activeElement.tagName === 'INPUT' && document.activeElement.type === 'text';
+    if (sig !== headSig && !editing) {
       headSig = sig;
       replace(head, h('h1', {}, v.alias || v.id, ' ', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status)),
         h('div', { class: 'head-tools' }, aliasEditor(v), restartToggle(v),
@@ -79,7 +80,7 @@ export function detailView(id) {
   function renderLogs() {
     const lines = state.logs.get(id) || [];
     const atEnd = logs.scrollTop + logs.clientHeight >= logs.scrollHeight - 4;
-    replace(logs, lines.length ? lines.map((l) => h('li', {}, h('time', { datetime: l.time }, new Date(l.time).toLocaleTimeString()), ' ', l.text))
+    replace(logs, lines.length ? lines.map((l) => h('li', {}, plain(l.text)))
       : h('li', { class: 'muted' }, 'No lines yet.'));
     if (atEnd) logs.scrollTop = logs.scrollHeight;
   }
@@ -87,12 +88,18 @@ export function detailView(id) {
   reveal.addEventListener('change', () => render());
   const off = subscribe(render);
   loadAgents().catch(() => {});
+  const timer = setInterval(() => loadAgents().catch(() => {}), 5000);
   fetchHistory();
   render();
-  return { el, unmount() { off(); } };
+  return { el, unmount() { clearInterval(timer); off(); } };
 }
 
 function kv(name, value, id, n) {
   return [h('dt', {}, name), h('dd', { id, 'data-n': n === undefined ? null : String(n) }, value)];
 }
 
+
+// plain drops terminal colour codes from a log line (it stays text).
+function plain(s) {
+  return String(s).replace(/\u001b\[[0-9;]*[A-Za-z]/g, '');
+}

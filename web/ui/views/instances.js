@@ -13,7 +13,7 @@ export function instancesView() {
   const tbody = h('tbody');
   const table = h('table', { class: 'list', id: 'instances-table' },
     h('caption', { class: 'sr-only' }, 'Instances'),
-    h('thead', {}, h('tr', {}, ['Status', 'Type', 'Alias', 'Listen → targets', 'Pool', 'Conns', 'Traffic ↓ / ↑', 'Rate ↓ / ↑', 'Auto-start', 'Actions']
+    h('thead', {}, h('tr', {}, ['Status', 'Type', 'Alias', 'Listen → targets', 'Pool', 'Conns', 'Traffic in / out', 'Rate in / out', 'Auto-start', 'Actions']
       .map((t) => h('th', { scope: 'col' }, t)))),
     tbody);
   const el = h('section', { class: 'view' },

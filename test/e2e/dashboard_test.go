@@ -1,0 +1,214 @@
+package e2e
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/burrowproject/burrow/test/e2e/framework"
+)
+
+// The master's dashboard in a real headless Chromium against the real
+// binary, agents and backends.
+
+// startDashboardAgent starts a targetless agent for the master's shared
+// bridge with key, allowed to dial allow (host:port). Every agent of these
+// specs starts here, so what agents need to reach a bridge (allow=, fp=)
+// is written once.
+func startDashboardAgent(f *framework.Framework, m *framework.Master, name, key, allow string) *framework.Process {
+	f.T().Helper()
+	return f.Burrow(name, fmt.Sprintf("client://%s@%s?log=debug&allow=%s", key, m.BridgeAddr(), allow))
+}
+
+func dashboardBase(m *framework.Master) string { return fmt.Sprintf("http://127.0.0.1:%d", m.Port) }
+
+// Log in with a wrong key, then the right one; an alias full of markup is
+// shown as text; rotate the key (the old one stops working, the page goes
+// on with the new one); log out.
+func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	const evil = `<img src=x onerror=alert(1)>`
+	in := m.Create(fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:9?agent=%s", f.Port(), newKey(t)), evil)
+	b := newBrowser(t, dashboardBase(m))
+
+	b.login("0123456789abcdef0123456789abcdef")
+	b.waitFor("the wrong key refused", `document.querySelector('#login-error').textContent.includes('Wrong API key')`, 10*time.Second)
+	b.shot("login-refused")
+	b.login(m.Key())
+	b.waitFor("the overview", `(document.querySelector('main h1') || {}).textContent === 'Overview'`, 10*time.Second)
+	b.waitFor("the instance count", `document.querySelector('#ov-instances .value').textContent === '1'`, 10*time.Second)
+	b.shot("overview")
+
+	b.goTo("#/instances", "Instances")
+	row := fmt.Sprintf(`tr[data-id=%q]`, in.ID)
+	b.waitFor("the instance row", fmt.Sprintf(`document.querySelector('%s') !== null`, row), 10*time.Second)
+	if got := b.text(row + " [data-alias]"); got != evil {
+		b.fatalf("alias shown as %q, want the text %q", got, evil)
+	}
+	if n := eval[int](b, `document.querySelectorAll('main img, img[src="x"]').length`); n != 0 {
+		b.fatalf("the alias became %d img element(s)", n)
+	}
+	b.do("open the detail page", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`location.hash = "#/instances/%s"`, in.ID)))
+	b.waitFor("the alias as the heading, in text", fmt.Sprintf(`document.querySelector('main h1')?.firstChild?.nodeValue === %q`, evil), 10*time.Second)
+	if n := eval[int](b, `document.querySelectorAll('main img').length`); n != 0 {
+		b.fatalf("the alias became %d img element(s) on the detail page", n)
+	}
+	if d := b.dialogsSeen(); len(d) != 0 {
+		b.fatalf("the alias opened JavaScript dialogs: %q", d)
+	}
+
+	// Rotate the key: confirmation, then the new key is shown and used.
+	old := m.Key()
+	b.do("rotate", chromedp.Click(chromedp.CSS("#rotate-key")))
+	b.confirmDialog("Rotate the API key")
+	b.waitFor("the new key", `(document.querySelector('#new-key') || {}).value?.length === 32`, 10*time.Second)
+	newKey := eval[string](b, `document.querySelector('#new-key').value`)
+	if newKey == old {
+		b.fatalf("the key did not change")
+	}
+	b.do("close the key dialog", chromedp.Click(chromedp.CSS("dialog[open] button")))
+	if r, err := m.DoKey(old, http.MethodGet, "/info", nil); err != nil || r.Status != http.StatusUnauthorized {
+		b.fatalf("the old key after rotation: %v %v", r, err)
+	}
+	m.SetKey(newKey)
+	m.MustDo(http.StatusOK, http.MethodGet, "/info", nil)
+	// The page goes on with the new key: its event stream reconnects and
+	// shows a change made now.
+	m.Patch(in.ID, `{"alias":"after rotation"}`)
+	b.goTo("#/instances", "Instances")
+	b.waitFor("the change after rotation", fmt.Sprintf(`document.querySelector('%s [data-alias]')?.textContent === 'after rotation'`, row), 15*time.Second)
+	b.waitFor("the stream live", `document.querySelector('#stream-state').textContent === 'Live'`, 10*time.Second)
+
+	b.do("log out", chromedp.Click(chromedp.CSS("#logout")))
+	b.waitFor("the login form", `document.querySelector('#login-key') !== null && sessionStorage.length === 0`, 5*time.Second)
+	b.check()
+}
+
+// Create an http instance through the form (a bad host= first: the
+// master's 400 appears next to the host field), watch its counters and
+// chart move while a client sends requests through a real agent, then
+// stop, start and delete it from the page.
+func TestDashboardCreateTrafficLifecycle(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	var hits atomic.Int64
+	backend := f.HTTPServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		_, _ = w.Write([]byte(strings.Repeat("burrow ", 2000)))
+	}))
+	key := newKey(t)
+	entry := framework.Addr(f.Port())
+	b := newBrowser(t, dashboardBase(m))
+	b.login(m.Key())
+	b.goTo("#/instances/new", "New instance")
+	b.waitFor("the scheme list", `document.querySelector('#f-scheme option[value="http"]') !== null`, 15*time.Second)
+	b.do("choose http", chromedp.SetValue(chromedp.CSS("#f-scheme"), "http"),
+		chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-scheme').dispatchEvent(new Event('change'))`))
+	b.waitFor("the http fields", `document.querySelector('#f-host') !== null`, 5*time.Second)
+	b.do("fill the form",
+		chromedp.SendKeys(chromedp.CSS("#f-alias"), "web"),
+		chromedp.SendKeys(chromedp.CSS("#f-listen"), entry),
+		chromedp.SendKeys(chromedp.CSS("#f-targets"), backend),
+		chromedp.SendKeys(chromedp.CSS("#f-agent"), key),
+		chromedp.SendKeys(chromedp.CSS("#f-host"), "bad_host!"))
+	if u := eval[string](b, `document.querySelector('#f-url').value`); u != fmt.Sprintf("http://%s/%s?agent=%s&host=bad_host!", entry, backend, key) {
+		b.fatalf("the form built %q", u)
+	}
+	b.do("submit", chromedp.Click(chromedp.CSS("#form-submit")))
+	b.waitFor("the 400 next to host", `document.querySelector('[data-error-for="host"]').textContent.includes('parameter host')`, 10*time.Second)
+	if eval[string](b, `document.activeElement.id`) != "f-host" || eval[string](b, `document.querySelector('#f-host').getAttribute('aria-invalid')`) != "true" {
+		b.fatalf("the host field is not marked and focused")
+	}
+	b.shot("form-error")
+	b.do("fix host", chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-host').value = ''`),
+		chromedp.SendKeys(chromedp.CSS("#f-host"), "app.example.com"),
+		chromedp.Click(chromedp.CSS("#form-submit")))
+	b.waitFor("the detail page", `location.hash.startsWith('#/instances/') && (document.querySelector('main h1') || {}).textContent.startsWith('web')`, 10*time.Second)
+	id := strings.TrimPrefix(eval[string](b, `location.hash`), "#/instances/")
+	b.waitFor("running", `document.querySelector('main h1 [data-status]')?.textContent === 'running'`, 15*time.Second)
+	startDashboardAgent(f, m, "agent", key, backend).MustWaitLog(logConnected, ready)
+
+	// Traffic through the entry, until the page shows counters and a chart
+	// that moved (the history is sampled every report interval).
+	client := entryClient(t, entry, 5*time.Second)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 2000; i++ { // bounded: about 40 s at most
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			_, _, _, _ = entryGet(client, "http://app.example.com/")
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	b.waitFor("counters moving", `Number(document.querySelector('#c-tcp')?.dataset.n) > 0`, 3*reportInterval)
+	b.waitFor("the chart moving", `Number(document.querySelector('#traffic-chart')?.dataset.total) > 0`, 4*reportInterval)
+	b.shot("detail")
+	if hits.Load() == 0 {
+		b.fatalf("the backend saw no request")
+	}
+
+	// Stop, start, delete.
+	b.do("stop", chromedp.Click(chromedp.CSS(`main .head-tools [data-action="stop"]`)))
+	b.confirmDialog("Stop instance web (" + id + ")")
+	b.waitFor("stopped", `document.querySelector('main h1 [data-status]')?.textContent === 'stopped'`, 15*time.Second)
+	m.WaitInstance(id, ready, "stopped", func(in framework.Instance) bool { return in.Status == "stopped" })
+	b.do("start", chromedp.Click(chromedp.CSS(`main .head-tools [data-action="start"]`)))
+	b.waitFor("running again", `document.querySelector('main h1 [data-status]')?.textContent === 'running'`, 15*time.Second)
+	b.goTo("#/instances", "Instances")
+	b.shot("instances")
+	b.do("delete", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id=%q] [data-action="delete"]`, id))))
+	b.confirmDialog("Delete instance web (" + id + ")")
+	b.waitFor("the row gone", fmt.Sprintf(`document.querySelector('tr[data-id=%q]') === null`, id), 10*time.Second)
+	if r, _ := m.Do(http.MethodGet, "/instances/"+id, nil); r == nil || r.Status != http.StatusNotFound {
+		b.fatalf("the instance still exists after delete: %v", r)
+	}
+	b.check()
+}
+
+// An agent appears on the Agents page when it connects, its pool stops
+// standing out, and it vanishes when it is killed.
+func TestDashboardAgentsAppearAndVanish(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	key := newKey(t)
+	echo := f.TCPEcho()
+	in := m.Create(fmt.Sprintf("tcp://127.0.0.1:%d/%s?agent=%s", f.Port(), echo, key), "ssh")
+	b := newBrowser(t, dashboardBase(m))
+	b.login(m.Key())
+	b.goTo("#/agents", "Agents")
+	orphan := `document.querySelector('#pools li.pool.orphan') !== null`
+	b.waitFor("the pool without an agent standing out", orphan+` && document.querySelector('#no-agents') !== null`, 10*time.Second)
+	if !strings.Contains(b.text("#pools li.pool.orphan"), "ssh ("+in.ID+")") {
+		b.fatalf("the pool does not list its instance: %q", b.text("#pools"))
+	}
+
+	agent := startDashboardAgent(f, m, "agent", key, echo)
+	agent.MustWaitLog(logConnected, ready)
+	b.waitFor("the agent listed", `document.querySelectorAll('#agents-table tbody tr').length === 1 && !(`+orphan+`)`, 15*time.Second)
+	b.shot("agents")
+	if got := b.text("#agents-table tbody tr td[data-label=Address]"); !strings.HasPrefix(got, "127.0.0.1:") {
+		b.fatalf("agent address %q", got)
+	}
+	if strings.Contains(b.text("main"), key) {
+		b.fatalf("the Agents page shows the agent key")
+	}
+	if err := agent.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	b.waitFor("the agent gone", `document.querySelector('#no-agents') !== null && `+orphan, 15*time.Second)
+	b.check()
+}
