@@ -52,7 +52,7 @@ export function overview() {
     } else {
       replace(bridge, h('h2', { id: 'bridge-title' }, 'Bridge'),
         h('p', { class: 'muted', id: 'bridge-none' },
-          'This master has no shared bridge (bridge= in its URL), so tcp, udp and http instances cannot link to agents.'));
+          'The master reports no shared bridge. Without one (bridge= in the master URL), tcp, udp and http instances cannot reach agents.'));
     }
   }
 
