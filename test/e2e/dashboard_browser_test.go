@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -251,4 +252,25 @@ func (b *browser) confirmDialog(want string) {
 	}
 	b.do("confirm", chromedp.Click(chromedp.CSS("dialog[open] button.danger")))
 	b.waitFor("the dialog to close", `document.querySelector('dialog[open]') === null`, 5*time.Second)
+}
+
+// scheme switches prefers-color-scheme to dark or light.
+func (b *browser) scheme(value string) {
+	b.t.Helper()
+	_, err := chromedp.Call(b.ctx, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{
+		Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: value}},
+	})
+	if err != nil {
+		b.fatalf("emulate prefers-color-scheme %s: %v", value, err)
+	}
+}
+
+// fitsWidth fails the spec if the current view scrolls sideways at a
+// viewport width (tables may scroll inside their own box).
+func (b *browser) fitsWidth(width int64, view string) {
+	b.t.Helper()
+	b.do("resize to "+fmt.Sprint(width), chromedp.EmulateViewport(width, 800))
+	if w := eval[int](b, `document.documentElement.scrollWidth`); w > int(width) {
+		b.fatalf("%s is %d px wide in a %d px viewport", view, w, width)
+	}
 }

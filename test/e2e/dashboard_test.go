@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
@@ -44,11 +45,38 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	b.login(m.Key())
 	b.waitFor("the overview", `(document.querySelector('main h1') || {}).textContent === 'Overview'`, 10*time.Second)
 	b.waitFor("the instance count", `document.querySelector('#ov-instances .value').textContent === '1'`, 10*time.Second)
+	// The bridge and the agent command line, when /info has them.
+	var info struct {
+		Bridge *struct{ Addr, Agent string } `json:"bridge"`
+	}
+	if err := m.MustDo(http.StatusOK, http.MethodGet, "/info", nil).JSON(&info); err != nil {
+		t.Fatal(err)
+	}
+	if info.Bridge != nil {
+		b.waitFor("the bridge address", fmt.Sprintf(`document.querySelector('#bridge-addr')?.textContent === %q`, info.Bridge.Addr), 5*time.Second)
+		if got := eval[string](b, `document.querySelector('#agent-command')?.value`); got != info.Bridge.Agent {
+			b.fatalf("agent command line %q, want %q", got, info.Bridge.Agent)
+		}
+	} else {
+		b.waitFor("no bridge said", `document.querySelector('#bridge-none') !== null`, 5*time.Second)
+	}
 	b.shot("overview")
+	// Phone width and dark: nothing scrolls sideways, the colours change.
+	light := eval[string](b, `getComputedStyle(document.body).backgroundColor`)
+	b.scheme("dark")
+	if dark := eval[string](b, `getComputedStyle(document.body).backgroundColor`); dark == light {
+		b.fatalf("prefers-color-scheme: dark keeps the background %s", light)
+	}
+	b.fitsWidth(375, "the overview")
+	b.shot("overview-phone-dark")
+	b.scheme("light")
+	b.do("wide again", chromedp.EmulateViewport(1280, 860))
 
 	b.goTo("#/instances", "Instances")
 	row := fmt.Sprintf(`tr[data-id=%q]`, in.ID)
 	b.waitFor("the instance row", fmt.Sprintf(`document.querySelector('%s') !== null`, row), 10*time.Second)
+	b.fitsWidth(375, "the instances table")
+	b.do("wide again", chromedp.EmulateViewport(1280, 860))
 	if got := b.text(row + " [data-alias]"); got != evil {
 		b.fatalf("alias shown as %q, want the text %q", got, evil)
 	}
@@ -169,7 +197,14 @@ func TestDashboardCreateTrafficLifecycle(t *testing.T) {
 	b.waitFor("running again", `document.querySelector('main h1 [data-status]')?.textContent === 'running'`, 15*time.Second)
 	b.goTo("#/instances", "Instances")
 	b.shot("instances")
-	b.do("delete", chromedp.Click(chromedp.CSS(fmt.Sprintf(`tr[data-id=%q] [data-action="delete"]`, id))))
+	// Escape cancels a confirmation; the instance stays.
+	del := chromedp.CSS(fmt.Sprintf(`tr[data-id=%q] [data-action="delete"]`, id))
+	b.do("delete", chromedp.Click(del))
+	b.waitFor("a confirmation dialog", `document.querySelector('dialog[open]') !== null`, 5*time.Second)
+	b.do("escape", chromedp.KeyEvent(kb.Escape))
+	b.waitFor("the dialog closed", `document.querySelector('dialog[open]') === null`, 5*time.Second)
+	m.MustDo(http.StatusOK, http.MethodGet, "/instances/"+id, nil)
+	b.do("delete", chromedp.Click(del))
 	b.confirmDialog("Delete instance web (" + id + ")")
 	b.waitFor("the row gone", fmt.Sprintf(`document.querySelector('tr[data-id=%q]') === null`, id), 10*time.Second)
 	if r, _ := m.Do(http.MethodGet, "/instances/"+id, nil); r == nil || r.Status != http.StatusNotFound {
