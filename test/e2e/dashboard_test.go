@@ -75,6 +75,10 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	b.goTo("#/instances", "Instances")
 	row := fmt.Sprintf(`tr[data-id=%q]`, in.ID)
 	b.waitFor("the instance row", fmt.Sprintf(`document.querySelector('%s') !== null`, row), 10*time.Second)
+	b.do("search", chromedp.SendKeys(chromedp.CSS("#filter-text"), "no such instance"))
+	b.waitFor("the row filtered out", fmt.Sprintf(`document.querySelector('%s').hidden && document.querySelector('#instances-count').textContent === '0 of 1 instances'`, row), 5*time.Second)
+	b.do("search by id", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const s = document.querySelector('#filter-text'); s.value = %q; s.dispatchEvent(new Event('input')); })()`, in.ID)))
+	b.waitFor("the row shown", fmt.Sprintf(`!document.querySelector('%s').hidden`, row), 5*time.Second)
 	b.fitsWidth(375, "the instances table")
 	b.do("wide again", chromedp.EmulateViewport(1280, 860))
 	if got := b.text(row + " [data-alias]"); got != evil {
@@ -195,6 +199,22 @@ func TestDashboardCreateTrafficLifecycle(t *testing.T) {
 	m.WaitInstance(id, ready, "stopped", func(in framework.Instance) bool { return in.Status == "stopped" })
 	b.do("start", chromedp.Click(chromedp.CSS(`main .head-tools [data-action="start"]`)))
 	b.waitFor("running again", `document.querySelector('main h1 [data-status]')?.textContent === 'running'`, 15*time.Second)
+	b.waitFor("log lines", `document.querySelectorAll('#detail-logs li:not(.muted)').length > 0`, 10*time.Second)
+
+	// Edit: the form comes filled in from the URL; a new host= is saved
+	// with PUT and shown.
+	b.do("edit", chromedp.Click(chromedp.CSS(`main .head-tools a[href$="/edit"]`)))
+	b.waitFor("the edit form", `document.querySelector('#f-host')?.value === 'app.example.com'`, 10*time.Second)
+	if got := eval[string](b, `document.querySelector('#f-agent').value`); got != key {
+		b.fatalf("the edit form's agent field holds %q", got)
+	}
+	b.do("change host", chromedp.Evaluate[chromedp.Void](`document.querySelector('#f-host').value = ''`),
+		chromedp.SendKeys(chromedp.CSS("#f-host"), "app2.example.com"), chromedp.Click(chromedp.CSS("#form-submit")))
+	b.waitFor("the new URL", `document.querySelector('#detail-url')?.textContent.includes('host=app2.example.com')`, 10*time.Second)
+	if got := m.Get(id); !strings.Contains(got.URL, "host=app2.example.com") {
+		b.fatalf("the master has URL %q after the edit", got.URL)
+	}
+
 	b.goTo("#/instances", "Instances")
 	b.shot("instances")
 	// Escape cancels a confirmation; the instance stays.
@@ -221,9 +241,28 @@ func TestDashboardAgentsAppearAndVanish(t *testing.T) {
 	m := f.Master("master")
 	key := newKey(t)
 	echo := f.TCPEcho()
-	in := m.Create(fmt.Sprintf("tcp://127.0.0.1:%d/%s?agent=%s", f.Port(), echo, key), "ssh")
 	b := newBrowser(t, dashboardBase(m))
 	b.login(m.Key())
+	// The instance comes from a pasted URL: the fields follow it.
+	raw := fmt.Sprintf("tcp://127.0.0.1:%d/%s?agent=%s&slot=10", f.Port(), echo, key)
+	b.goTo("#/instances/new", "New instance")
+	b.waitFor("the form", `document.querySelector('#f-url') !== null`, 15*time.Second)
+	b.do("paste a URL", chromedp.SendKeys(chromedp.CSS("#f-alias"), "ssh"),
+		chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`(() => { const u = document.querySelector('#f-url'); u.value = %q; u.dispatchEvent(new Event('input')); })()`, raw)))
+	if got := eval[string](b, `[document.querySelector('#f-scheme').value, document.querySelector('#f-listen').value, document.querySelector('#f-slot').value].join(' ')`); got != fmt.Sprintf("tcp 127.0.0.1:%s 10", strings.Split(strings.TrimPrefix(raw, "tcp://127.0.0.1:"), "/")[0]) {
+		b.fatalf("the fields after the paste: %q", got)
+	}
+	b.do("create", chromedp.Click(chromedp.CSS("#form-submit")))
+	b.waitFor("the detail page", `(document.querySelector('main h1') || {}).textContent?.startsWith('ssh')`, 10*time.Second)
+	var in framework.Instance
+	for _, v := range m.List() {
+		if v.Alias == "ssh" {
+			in = v
+		}
+	}
+	if !strings.Contains(in.URL, "slot=10") {
+		b.fatalf("the pasted URL became %q", in.URL)
+	}
 	b.goTo("#/agents", "Agents")
 	orphan := `document.querySelector('#pools li.pool.orphan') !== null`
 	b.waitFor("the pool without an agent standing out", orphan+` && document.querySelector('#no-agents') !== null`, 10*time.Second)

@@ -18,6 +18,9 @@ let current = null; // the mounted view: {unmount()}
 const stream = new EventStream({
   onEvent: applyEvent,
   onState: (s) => {
+    // A new stream starts with the whole state (its initial burst): drop
+    // what the last one left, such as instances deleted in between.
+    if (s === 'live') reset();
     state.stream = s;
     streamState.textContent = s === 'live' ? 'Live' : s === 'connecting' ? 'Connecting…' : 'Reconnecting…';
     streamState.className = 'stream ' + s;
