@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"strings"
@@ -44,6 +45,7 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	b.shot("login-refused")
 	b.login(m.Key())
 	b.waitFor("the overview", `(document.querySelector('main h1') || {}).textContent === 'Overview'`, 10*time.Second)
+	checkURLModule(b)
 	b.waitFor("the instance count", `document.querySelector('#ov-instances .value').textContent === '1'`, 10*time.Second)
 	// The bridge and the agent command line, when /info has them.
 	var info struct {
@@ -285,4 +287,30 @@ func TestDashboardAgentsAppearAndVanish(t *testing.T) {
 	}
 	b.waitFor("the agent gone", `document.querySelector('#no-agents') !== null && `+orphan, 15*time.Second)
 	b.check()
+}
+
+// checkURLModule runs the page's own URL code (web/ui/urls.js) on cases
+// whose answers are known: the master's 400 messages split into the
+// fields they name, a URL taken apart and put together again, secrets
+// masked for display.
+func checkURLModule(b *browser) {
+	b.t.Helper()
+	cases := map[string]string{
+		`u.problems('Invalid URL format: invalid instance URL "http://a:1/b:2?host=x;%20y": parameter host: "x; y" is not a host name; agent= is required for http').map((p) => p.field).join()`: "host,agent",
+		`u.problems('Invalid URL format: listen port 99999 out of range; target "x" is not host:port; parameter tls=2 requires crt and key').map((p) => p.field).join()`: "listen,targets,tls",
+		`u.problems('Invalid URL scheme: unknown scheme "ftp"').map((p) => p.field + ':' + p.text).join()`: `:unknown scheme "ftp"`,
+		`u.buildURL(u.parseURL('tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10'))`: "tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10",
+		`JSON.stringify(u.parseURL('client://s3cret@vps:10101?fp=ab:cd'))`: `{"scheme":"client","key":"s3cret","listen":"vps:10101","targets":[],"params":[["fp","ab:cd"]]}`,
+		`u.redact('http://key@:80/b:1?agent=pool&auth=u:p&host=a.b')`: "http://•••@:80/b:1?agent=•••&auth=•••&host=a.b",
+		`String(u.parseURL('not a url'))`: "null",
+	}
+	for expr, want := range cases {
+		js := `import('/ui/urls.js').then((u) => ` + expr + `)`
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+		cancel()
+		if err != nil || got != want {
+			b.fatalf("%s = %q (%v), want %q", expr, got, err, want)
+		}
+	}
 }

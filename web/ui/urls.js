@@ -115,7 +115,7 @@ export function problems(message) {
   const text = String(message || '')
     .replace(/^Invalid URL (format|scheme):\s*/, '')
     .replace(/^invalid instance URL "(?:[^"\\]|\\.)*":\s*/, '');
-  return text.split(/;\s+/).filter(Boolean).map((part) => {
+  return splitProblems(text).map((part) => {
     let m = /^parameter ([A-Za-z0-9_.-]+)(?:[:=]|\b)/.exec(part);
     if (m) return { field: m[1], text: part };
     m = /^([A-Za-z0-9_]+)= is required/.exec(part);
@@ -124,4 +124,25 @@ export function problems(message) {
     if (/^targets?\b/.test(part)) return { field: 'targets', text: part };
     return { field: '', text: part };
   });
+}
+
+// splitProblems splits at "; " outside double-quoted values (conf quotes
+// the values it names, and a value may hold "; ").
+function splitProblems(text) {
+  const out = [];
+  let cur = '', quoted = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted && c === '\\') { cur += c + (text[i + 1] || ''); i++; continue; }
+    if (c === '"') quoted = !quoted;
+    if (!quoted && c === ';' && text[i + 1] === ' ') {
+      if (cur.trim()) out.push(cur.trim());
+      cur = '';
+      i++;
+      continue;
+    }
+    cur += c;
+  }
+  if (cur.trim()) out.push(cur.trim());
+  return out;
 }
