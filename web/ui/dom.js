@@ -52,7 +52,7 @@ export function fmtBytes(n) {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
   let i = 0;
   while (Math.abs(n) >= 1024 && i < units.length - 1) { n /= 1024; i++; }
-  return (i === 0 ? String(Math.round(n)) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)) + ' ' + units[i];
+  return (i === 0 ? String(Math.round(n)) : String(Number(n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)))) + ' ' + units[i];
 }
 
 // fmtRate renders bytes per second.

@@ -88,7 +88,11 @@ function buildForm(list, editing) {
     inputs = {};
     const parts = [];
     const add = (name, labelText, input, help) => { inputs[name] = input; parts.push(field(name, labelText, input, help)); };
-    if (shape.key) add('userkey', shape.key, h('input', { type: 'password', autocomplete: 'off' }), 'Optional for server; both ends must use the same key.');
+    if (shape.key) {
+      add('userkey', shape.key, h('input', { type: 'password', autocomplete: 'off' }), current.kind === 'server'
+        ? 'The key agents must present; without one it is derived from the port, as NodePass does.'
+        : 'The key of the bridge or the instance this agent serves.');
+    }
     add('listen', shape.listen, h('input', { type: 'text', placeholder: current.kind === 'client' ? 'vps.example.com:10101' : '0.0.0.0:8080', spellcheck: 'false' }));
     add('targets', shape.targets, h('input', { type: 'text', placeholder: '127.0.0.1:3000', spellcheck: 'false' }),
       current.kind === 'handler' && !['tcp', 'udp', 'http'].includes(current.scheme) ? 'For plugins, patterns the plugin may link to.' : '');
@@ -107,8 +111,12 @@ function buildForm(list, editing) {
     inputs.targets.value = u.targets.join(',');
     const extra = [];
     for (const [k, v] of u.params) {
-      if (k !== 'userkey' && k !== 'listen' && k !== 'targets' && k !== 'extra' && inputs[k]) inputs[k].value = v;
-      else extra.push(k + '=' + v);
+      const input = !['userkey', 'listen', 'targets', 'extra'].includes(k) && inputs[k];
+      if (!input) { extra.push(k + '=' + v); continue; }
+      if (input.tagName === 'SELECT' && ![...input.options].some((o) => o.value === v)) {
+        input.append(h('option', { value: v }, v)); // keep a value the form does not offer
+      }
+      input.value = v;
     }
     inputs.extra.value = extra.join('&');
   }
