@@ -37,24 +37,28 @@ export function instancesView() {
     return [v.id, v.alias, v.type, listenTargets(v)].some((s) => String(s).toLowerCase().includes(q));
   }
 
+  // td is one cell; its content sits in one box so that the phone layout
+  // (label, then value) keeps it together.
+  const td = (label, cls, ...content) => h('td', { 'data-label': label, class: cls || null }, h('div', {}, ...content));
+
   function cells(v) {
     const pool = poolOf(v.id);
     const r = state.rates.get(v.id) || { rx: 0, tx: 0 };
     const noAgent = pool && pool.agents === 0;
+    const rx = (v.tcprx || 0) + (v.udprx || 0), tx = (v.tcptx || 0) + (v.udptx || 0);
     return [
-      h('td', { 'data-label': 'Status' }, h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status),
+      td('Status', '', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status),
         v.reason ? h('span', { class: 'reason', title: v.reason }, ' ' + v.reason) : null),
-      h('td', { 'data-label': 'Type' }, v.type),
-      h('td', { 'data-label': 'Alias' }, aliasEditor(v), h('div', {}, h('a', { href: '#/instances/' + encodeURIComponent(v.id), class: 'mono small-text' }, v.id))),
-      h('td', { 'data-label': 'Listen → targets', class: 'mono wrap' }, listenTargets(v)),
-      h('td', { 'data-label': 'Pool', class: noAgent ? 'warn' : '' }, pool ? [h('span', { class: 'mono' }, pool.pool),
-        noAgent ? h('span', { class: 'badge error', 'data-noagent': '' }, 'no agent') : ` (${pool.agents})`] : '—'),
-      h('td', { 'data-label': 'Conns' }, String((v.tcps || 0) + (v.udps || 0))),
-      h('td', { 'data-label': 'Traffic', 'data-rx': (v.tcprx || 0) + (v.udprx || 0) },
-        `${fmtBytes((v.tcprx || 0) + (v.udprx || 0))} / ${fmtBytes((v.tcptx || 0) + (v.udptx || 0))}`),
-      h('td', { 'data-label': 'Rate' }, `${fmtRate(r.rx)} / ${fmtRate(r.tx)}`),
-      h('td', { 'data-label': 'Auto-start' }, restartToggle(v)),
-      h('td', { 'data-label': 'Actions' }, actionButtons(v)),
+      td('Type', '', v.type),
+      td('Alias', '', aliasEditor(v), h('div', {}, h('a', { href: '#/instances/' + encodeURIComponent(v.id), class: 'mono small-text' }, v.id))),
+      td('Listen → targets', 'mono wrap', listenTargets(v)),
+      td('Pool', noAgent ? 'warn' : '', pool ? [h('span', { class: 'mono' }, pool.pool),
+        noAgent ? [' ', h('span', { class: 'badge error', 'data-noagent': '' }, 'no agent')] : ` (${pool.agents})`] : '—'),
+      td('Conns', '', String((v.tcps || 0) + (v.udps || 0))),
+      td('Traffic in / out', '', `${fmtBytes(rx)} / ${fmtBytes(tx)}`),
+      td('Rate in / out', '', `${fmtRate(r.rx)} / ${fmtRate(r.tx)}`),
+      td('Auto-start', '', restartToggle(v)),
+      td('Actions', '', actionButtons(v)),
     ];
   }
 
