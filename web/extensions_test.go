@@ -20,20 +20,33 @@ func TestInstanceHistory(t *testing.T) {
 	a.do(http.MethodPost, "/instances", `{"url":"server://:1/b:2"}`).json(t, &v)
 	waitFor(t, func() bool { return a.rt.run(v.ID) != nil })
 	var h History
-	waitFor(t, func() bool {
-		a.rt.run(v.ID).set(instances.Stats{TCPRx: 5000, TCPTx: 70, UDPRx: 100})
-		a.do(http.MethodGet, "/instances/"+v.ID+"/history", "").json(t, &h)
-		var rx int64
+	get := func(rng string) (rx, tx int64) {
+		a.do(http.MethodGet, "/instances/"+v.ID+"/history"+rng, "").json(t, &h)
 		for _, p := range h.Points {
-			rx += p.Rx
+			rx, tx = rx+p.Rx, tx+p.Tx
 		}
+		return rx, tx
+	}
+	// The first reading only sets the baseline: wait (sending only udptx)
+	// until readings count; every received byte set from then on must be
+	// in the history exactly.
+	run := a.rt.run(v.ID)
+	var n int64
+	waitFor(t, func() bool {
+		n++
+		run.set(instances.Stats{UDPTx: n})
+		_, tx := get("")
+		return tx > 0
+	})
+	run.set(instances.Stats{UDPTx: n, TCPRx: 5000, UDPRx: 100})
+	waitFor(t, func() bool {
+		rx, _ := get("")
 		return rx == 5100
 	})
 	if h.ID != v.ID || h.Range != "1h" || h.Step != 5 {
 		t.Errorf("history header %+v", h)
 	}
-	a.do(http.MethodGet, "/instances/"+v.ID+"/history?range=24h", "").json(t, &h)
-	if h.Range != "24h" || h.Step != 60 || len(h.Points) == 0 || h.Points[0].Tx != 70 {
+	if rx, _ := get("?range=24h"); h.Range != "24h" || h.Step != 60 || len(h.Points) == 0 || rx != 5100 {
 		t.Errorf("day history %+v", h)
 	}
 	expectStatus(t, a.do(http.MethodGet, "/instances/"+v.ID+"/history?range=7d", ""), 400, "Invalid range: want 1h or 24h")

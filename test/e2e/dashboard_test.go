@@ -295,16 +295,22 @@ func TestDashboardAgentsAppearAndVanish(t *testing.T) {
 // masked for display.
 func checkURLModule(b *browser) {
 	b.t.Helper()
-	cases := map[string]string{
-		`u.problems('Invalid URL format: invalid instance URL "http://a:1/b:2?host=x;%20y": parameter host: "x; y" is not a host name; agent= is required for http').map((p) => p.field).join()`: "host,agent",
-		`u.problems('Invalid URL format: listen port 99999 out of range; target "x" is not host:port; parameter tls=2 requires crt and key').map((p) => p.field).join()`:                         "listen,targets,tls",
-		`u.problems('Invalid URL scheme: unknown scheme "ftp"').map((p) => p.field + ':' + p.text).join()`:                                                                                       `:unknown scheme "ftp"`,
-		`u.buildURL(u.parseURL('tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10'))`:                                                                                        "tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10",
-		`JSON.stringify(u.parseURL('client://s3cret@vps:10101?fp=ab:cd'))`:                                                                                                                       `{"scheme":"client","key":"s3cret","listen":"vps:10101","targets":[],"params":[["fp","ab:cd"]]}`,
-		`u.redact('http://key@:80/b:1?agent=pool&auth=u:p&host=a.b')`:                                                                                                                            "http://•••@:80/b:1?agent=•••&auth=•••&host=a.b",
-		`String(u.parseURL('not a url'))`: "null",
+	cases := []struct{ expr, want string }{
+		{`u.problems('Invalid URL format: invalid instance URL "http://a:1/b:2?host=x;%20y": parameter host: "x; y" is not a host name; agent= is required for http').map((p) => p.field).join()`,
+			"host,agent"},
+		{`u.problems('Invalid URL format: listen port 99999 out of range; target "x" is not host:port; parameter tls=2 requires crt and key').map((p) => p.field).join()`,
+			"listen,targets,tls"},
+		{`u.problems('Invalid URL scheme: unknown scheme "ftp"').map((p) => p.field + ':' + p.text).join()`,
+			`:unknown scheme "ftp"`},
+		{`u.buildURL(u.parseURL('tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10'))`,
+			"tcp://k%40y@0.0.0.0:2222/127.0.0.1:22,10.0.0.1:23?agent=a%20b&slot=10"},
+		{`JSON.stringify(u.parseURL('client://s3cret@vps:10101?fp=ab:cd'))`,
+			`{"scheme":"client","key":"s3cret","listen":"vps:10101","targets":[],"params":[["fp","ab:cd"]]}`},
+		{`u.redact('http://key@:80/b:1?agent=pool&auth=u:p&host=a.b')`, "http://•••@:80/b:1?agent=•••&auth=•••&host=a.b"},
+		{`String(u.parseURL('not a url'))`, "null"},
 	}
-	for expr, want := range cases {
+	for _, c := range cases {
+		expr, want := c.expr, c.want
 		js := `import('/ui/urls.js').then((u) => ` + expr + `)`
 		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
 		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
