@@ -62,8 +62,11 @@ func TestPools(t *testing.T) {
 	a := newAPI(t, func(_ *instances.Config, o *Options) { o.Agents = agents })
 	var x, y, z instances.View
 	a.do(http.MethodPost, "/instances", `{"url":"server://:1/b:2"}`).json(t, &z) // no pool
-	a.do(http.MethodPost, "/instances", `{"url":"server://:3/b:2?agent=k1"}`).json(t, &x)
-	a.do(http.MethodPost, "/instances", `{"url":"server://:4/b:2?agent=k2"}`).json(t, &y)
+	for url, v := range map[string]*instances.View{"tcp://:3/b:2?agent=k1": &x, "udp://:4/b:2?agent=k2": &y} {
+		r := a.do(http.MethodPost, "/instances", `{"url":"`+url+`"}`)
+		expectStatus(t, r, http.StatusCreated, "")
+		r.json(t, v)
+	}
 	r := a.do(http.MethodGet, "/pools", "")
 	var pools []PoolInfo
 	r.json(t, &pools)
