@@ -48,7 +48,7 @@ export function detailView(id) {
       return;
     }
     const sig = JSON.stringify([v.alias, v.status, v.restart]);
-    const editing = head.contains(document.activeElement) && document.activeElement.tagName === 'INPUT' && document.activeElement.type === 'text';
+    const editing = head.contains(document.activeElement) && document.activeElement.type === 'text';
     if (sig !== headSig && !editing) {
       headSig = sig;
       replace(head, h('h1', {}, v.alias || v.id, ' ', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status)),

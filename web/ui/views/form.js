@@ -188,7 +188,13 @@ function buildForm(list, editing) {
     try {
       let v;
       if (editing) {
-        if (u !== editing.url) v = await request('PUT', '/instances/' + encodeURIComponent(editing.id), { url: u });
+        if (u !== editing.url) {
+          try {
+            v = await request('PUT', '/instances/' + encodeURIComponent(editing.id), { url: u });
+          } catch (e) {
+            if (e.status !== 409) throw e; // 409: the same URL once normalised, nothing to replace
+          }
+        }
         if (alias.value !== editing.alias) v = await request('PATCH', '/instances/' + encodeURIComponent(editing.id), { alias: alias.value });
         v = v || editing;
       } else {

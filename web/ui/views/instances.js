@@ -79,7 +79,8 @@ export function instancesView() {
       if (tr.parentNode !== tbody) tbody.append(tr);
       tr.hidden = !matches(v);
       if (!tr.hidden) shown++;
-      if (tr.contains(document.activeElement) && document.activeElement.tagName === 'INPUT') continue;
+      const editing = tr.contains(document.activeElement) && document.activeElement.type === 'text';
+      if (editing) continue; // an alias being edited: keep the row until it is saved or cancelled
       if (tr.dataset.sig === sig(v)) continue;
       tr.dataset.sig = sig(v);
       replace(tr, cells(v));
