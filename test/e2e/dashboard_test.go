@@ -83,6 +83,7 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	b.waitFor("the row shown", fmt.Sprintf(`!document.querySelector('%s').hidden`, row), 5*time.Second)
 	b.fitsWidth(375, "the instances table")
 	b.do("wide again", chromedp.EmulateViewport(1280, 860))
+
 	if got := b.text(row + " [data-alias]"); got != evil {
 		b.fatalf("alias shown as %q, want the text %q", got, evil)
 	}
@@ -97,6 +98,21 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	if d := b.dialogsSeen(); len(d) != 0 {
 		b.fatalf("the alias opened JavaScript dialogs: %q", d)
 	}
+	b.goTo("#/instances", "Instances")
+	// In place: the auto-start policy, and the alias (Escape cancels, Enter saves).
+	b.do("auto-start off", chromedp.Click(chromedp.CSS(row+" input[type=checkbox]")))
+	m.WaitInstance(in.ID, ready, "with auto-start off", func(v framework.Instance) bool { return !v.Restart })
+	b.do("edit the alias", chromedp.Click(chromedp.CSS(row+" .alias-edit button")))
+	b.do("cancel", chromedp.SendKeys(chromedp.CSS(row+" .alias-input"), "nope"), chromedp.KeyEvent(kb.Escape))
+	b.waitFor("the alias back", fmt.Sprintf(`document.querySelector('%s [data-alias]')?.textContent === %q`, row, evil), 5*time.Second)
+	if got := m.Get(in.ID).Alias; got != evil {
+		b.fatalf("Escape saved the alias %q", got)
+	}
+	b.do("edit the alias", chromedp.Click(chromedp.CSS(row+" .alias-edit button")))
+	b.do("save", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .alias-input').value = ''`, row)),
+		chromedp.SendKeys(chromedp.CSS(row+" .alias-input"), evil+" 2\n"))
+	m.WaitInstance(in.ID, ready, "with the new alias", func(v framework.Instance) bool { return v.Alias == evil+" 2" })
+	b.waitFor("the new alias shown", fmt.Sprintf(`document.querySelector('%s [data-alias]')?.textContent === %q`, row, evil+" 2"), 10*time.Second)
 
 	// Rotate the key: confirmation, then the new key is shown and used.
 	old := m.Key()
