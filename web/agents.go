@@ -2,9 +2,15 @@ package web
 
 import (
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/server/instances"
 )
 
 // AgentInfo describes one connected agent session. Pool identifies the
@@ -34,4 +40,49 @@ func (s *server) listAgents(c *gin.Context) {
 		list = append(list, s.opts.Agents.Agents()...)
 	}
 	c.JSON(http.StatusOK, list)
+}
+
+// PoolInfo is one agent pool: the instances that link through it (by
+// their agent= key) and how many agents are connected to it. Pool is the
+// same key hash as AgentInfo.Pool, never the key.
+type PoolInfo struct {
+	Pool      string   `json:"pool"`
+	Agents    int      `json:"agents"`
+	Instances []string `json:"instances"` // instance ids, oldest first
+}
+
+// listPools is GET <root>/pools (Burrow extension): every pool an instance
+// names or an agent is connected to, sorted by pool.
+func (s *server) listPools(c *gin.Context) {
+	byPool := map[string]*PoolInfo{}
+	get := func(pool string) *PoolInfo {
+		p := byPool[pool]
+		if p == nil {
+			p = &PoolInfo{Pool: pool, Instances: []string{}}
+			byPool[pool] = p
+		}
+		return p
+	}
+	for _, v := range s.m.List() {
+		if v.ID == instances.KeyID {
+			continue
+		}
+		in, err := conf.Parse(v.URL)
+		if err != nil || in.Params.Agent == "" {
+			continue
+		}
+		p := get(bridge.KeyID(in.Params.Agent))
+		p.Instances = append(p.Instances, v.ID)
+	}
+	if s.opts.Agents != nil {
+		for _, a := range s.opts.Agents.Agents() {
+			get(a.Pool).Agents++
+		}
+	}
+	out := make([]PoolInfo, 0, len(byPool))
+	for _, p := range byPool {
+		out = append(out, *p)
+	}
+	slices.SortFunc(out, func(a, b PoolInfo) int { return strings.Compare(a.Pool, b.Pool) })
+	c.JSON(http.StatusOK, out)
 }

@@ -47,11 +47,16 @@ func (s *server) failErr(c *gin.Context, err error) {
 	fail(c, status, e.Msg)
 }
 
-// notFound answers unknown paths with JSON. The empty id of
+// notFound serves the dashboard's pages (they are not API routes, so no
+// API prefix can collide with them) and answers other unknown paths with
+// JSON. The empty id of
 // "<root>/instances/" is a 400, like NodePass; "/instances/a/b" is an
 // unknown instance.
 func (s *server) notFound(c *gin.Context) {
 	p := c.Request.URL.Path
+	if s.ui.serve(c) {
+		return
+	}
 	switch {
 	case p == s.root+"/instances/":
 		fail(c, http.StatusBadRequest, msgIDRequired)

@@ -48,8 +48,8 @@ func TestAuthAndCORS(t *testing.T) {
 			cors(r)
 		}
 	}
-	// Outside the root: JSON 404, no redirect.
-	for _, p := range []string{"/", "/api", "/api/v1/", "/api/v2/instances", "/api/v1/instances/"} {
+	// Outside the root (and the dashboard's pages): JSON 404, no redirect.
+	for _, p := range []string{"/api", "/api/v1/", "/api/v2/instances", "/api/v1/instances/"} {
 		r := a.call(http.MethodGet, p, "", a.key)
 		if r.status != http.StatusNotFound && r.status != http.StatusBadRequest {
 			t.Errorf("GET %s: %d", p, r.status)

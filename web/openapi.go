@@ -132,6 +132,25 @@ func openAPIPaths() obj {
 			obj{"name": "target", "in": "query", "required": true, "schema": obj{"type": "string"}, "description": "host:port"})},
 		"/agents": obj{"get": op("listAgents", "Connected agents", "Agent sessions connected to the bridge.", tagExt,
 			obj{"200": resp("The agents", obj{"type": "array", "items": ref("AgentInfo")})})},
+		"/instances/{id}/history": obj{
+			"parameters": []obj{idParam},
+			"get": withParams(op("instanceHistory", "Traffic history of an instance",
+				"Bytes in (users to the service) and out per bucket, TCP and UDP together, and the connections open at "+
+					"its last sample: 5-second buckets over the last hour or 1-minute buckets over the last 24 hours. "+
+					"Kept in the master's memory only (720 and 1440 buckets per instance at most), sampled every report "+
+					"interval while the instance runs; buckets without samples are left out.", tagExt,
+				obj{"200": resp("The history", ref("History")), "400": errResp("Invalid range: want 1h or 24h"),
+					"404": errResp("Instance not found")}),
+				obj{"name": "range", "in": "query", "required": false,
+					"schema": obj{"type": "string", "enum": []string{"1h", "24h"}, "default": "1h"}, "description": "Window"}),
+		},
+		"/pools": obj{"get": op("listPools", "Agent pools",
+			"Every pool an instance names (agent=) or an agent is connected to: its instances and how many agents serve it.", tagExt,
+			obj{"200": resp("The pools", obj{"type": "array", "items": ref("PoolInfo")})})},
+		"/schemes": obj{"get": op("listSchemes", "Instance schemes",
+			"server, client, then every handler scheme (tcp, udp, http and the plugins found) with its own parameters "+
+				"from its descriptor. Plugins not running yet are launched to describe themselves.", tagExt,
+			obj{"200": resp("The schemes", obj{"type": "array", "items": ref("SchemeInfo")})})},
 		"/openapi.json": obj{"get": obj{"operationId": "openapi", "summary": "This document", "tags": tagExt,
 			"security": public, "responses": obj{"200": resp("OpenAPI document", obj{"type": "object"})}}},
 		"/docs": obj{"get": obj{"operationId": "docs", "summary": "Interactive documentation (works offline)", "tags": tagExt,
@@ -218,6 +237,26 @@ func openAPISchemas() obj {
 			"time":     obj{"type": "string", "format": "date-time"},
 			"instance": obj{"oneOf": []obj{ref("Instance"), {"type": "null"}}},
 			"logs":     str("Log line (log events), else \"\""),
+		}),
+		"History": object([]string{"id", "range", "step", "points"}, obj{
+			"id": str("Instance id"), "range": obj{"type": "string", "enum": []string{"1h", "24h"}},
+			"step": integer("Bucket width, seconds (5 or 60)"),
+			"points": obj{"type": "array", "items": object([]string{"t", "rx", "tx", "conns"}, obj{
+				"t": integer("Bucket start, Unix seconds"), "rx": integer("Bytes users sent in the bucket"),
+				"tx": integer("Bytes users received in the bucket"), "conns": integer("Open connections and UDP sessions at the bucket's last sample")})},
+		}),
+		"PoolInfo": object([]string{"pool", "agents", "instances"}, obj{
+			"pool":      str("Pool: the same short hash of the agent key as AgentInfo.pool"),
+			"agents":    integer("Agents connected to it"),
+			"instances": obj{"type": "array", "items": obj{"type": "string"}, "description": "Ids of the instances linking through it"}}),
+		"SchemeInfo": object([]string{"scheme", "kind", "plugin", "version", "params", "error"}, obj{
+			"scheme": str("URL scheme"), "kind": obj{"type": "string", "enum": []string{"server", "client", "handler"}},
+			"plugin": boolean("Served by a plugin process"), "version": str("Handler version"),
+			"params": obj{"type": "array", "items": object([]string{"name", "type", "default", "help"}, obj{
+				"name": str("Query parameter"), "type": obj{"type": "string", "enum": []string{"string", "int", "bool", "duration", "list"}},
+				"default": str("Default value, \"\" when none"), "help": str("One line of help")}),
+				"description": "The handler's own parameters (beyond the common ones)"},
+			"error": str("Why the handler could not describe itself, else \"\""),
 		}),
 		"AgentInfo": object([]string{"id", "pool", "name", "addr", "version", "connected", "streams", "bytes_in", "bytes_out"}, obj{
 			"id": str("Session id"), "pool": str("Agent pool: a short hash of its key, never the key"),

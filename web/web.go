@@ -1,7 +1,8 @@
 // Package web is the master's HTTP API: the NodePass-compatible REST and
 // SSE endpoints under the API root (<prefix>/v1), Burrow's extensions
-// (agents, Prometheus metrics), the OpenAPI document of all of it and an
-// offline, self-contained documentation page.
+// (agents, pools, schemes, traffic history, Prometheus metrics), the
+// OpenAPI document of all of it, an offline, self-contained documentation
+// page, and the dashboard served at / (see dashboard.go).
 //
 // Handlers live one resource per file; New wires them on a gin engine with
 // CORS on every response, OPTIONS answered before authentication, JSON
@@ -31,6 +32,7 @@ type Options struct {
 	Started time.Time          // master start, for /info uptime; default now
 	Agents  AgentLister        // connected agents; nil means none
 	Bridge  *BridgeInfo        // the shared bridge, shown by /info; nil when there is none
+	Schemes SchemeLister       // handler schemes and their descriptors; nil means none
 	Metrics *Metrics           // metrics registry; a fresh one when nil
 	Log     *slog.Logger
 
@@ -56,6 +58,7 @@ type server struct {
 	auth    *authLimiter
 	tcping  chan struct{} // semaphore: concurrent /tcping probes
 	metrics *Metrics
+	ui      *dashboard
 }
 
 // Root returns the API root of a master URL: its prefix plus "/v1".
@@ -92,6 +95,11 @@ func New(opts Options) (*gin.Engine, error) {
 		auth:   newAuthLimiter(opts.AuthFreeFailures, opts.AuthMaxDelay),
 		tcping: make(chan struct{}, maxTCPing), metrics: opts.Metrics,
 	}
+	ui, err := newDashboard(s.root)
+	if err != nil {
+		return nil, err
+	}
+	s.ui = ui
 	s.metrics.bind(opts.Manager, opts.Agents)
 
 	gin.SetMode(gin.ReleaseMode) // atomic; silences gin's route debug print
@@ -115,11 +123,14 @@ func New(opts Options) (*gin.Engine, error) {
 	api.PATCH("/instances/:id", s.patchInstance)
 	api.PUT("/instances/:id", s.putInstance)
 	api.DELETE("/instances/:id", s.deleteInstance)
+	api.GET("/instances/:id/history", s.instanceHistory)
 	api.GET("/events", s.events)
 	api.GET("/info", s.getInfo)
 	api.POST("/info", s.postInfo)
 	api.GET("/tcping", s.tcpingHandler)
 	api.GET("/agents", s.listAgents)
+	api.GET("/pools", s.listPools)
+	api.GET("/schemes", s.listSchemes)
 	api.Any("/openapi.json", s.openAPI)
 	api.Any("/docs", s.docs)
 	e.GET(metricsPath, s.metrics.handler())

@@ -86,8 +86,8 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 	}
 	rt = runtime.New(opts)
 	return master.Run(ctx, inst, master.Deps{
-		Runtime: runtimeAdapter{rt},
-		Agents:  agents, Bridge: info, Metrics: metrics, Log: log, Version: version,
+		Runtime: runtimeAdapter{rt}, Schemes: schemeLister{rt},
+		Agents: agents, Bridge: info, Metrics: metrics, Log: log, Version: version,
 	})
 }
 
@@ -140,6 +140,25 @@ func (l agentLister) Agents() []master.AgentInfo {
 			ID: a.ID, Pool: a.KeyID, Name: a.Name, Addr: a.RemoteAddr, Version: a.Version,
 			Connected: a.Since, Streams: a.OpenStreams, BytesIn: a.BytesIn, BytesOut: a.BytesOut,
 		})
+	}
+	return out
+}
+
+// schemeLister presents the runtime's handlers to the API (GET /schemes).
+type schemeLister struct{ rt *runtime.Runtime }
+
+func (l schemeLister) Schemes(ctx context.Context) []web.SchemeInfo {
+	list := l.rt.Handlers(ctx)
+	out := make([]web.SchemeInfo, 0, len(list))
+	for _, h := range list {
+		si := web.SchemeInfo{Scheme: h.Scheme, Plugin: h.Plugin, Version: h.Desc.Version}
+		if h.Err != nil {
+			si.Error = h.Err.Error()
+		}
+		for _, p := range h.Desc.Params {
+			si.Params = append(si.Params, web.ParamInfo{Name: p.Name, Type: p.Type, Default: p.Default, Help: p.Help})
+		}
+		out = append(out, si)
 	}
 	return out
 }

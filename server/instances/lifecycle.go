@@ -8,6 +8,7 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/events"
+	"github.com/burrowproject/burrow/server/history"
 )
 
 // Start starts every instance whose restart policy is true, waits until
@@ -287,9 +288,17 @@ func (m *Manager) report() {
 	if len(running) == 0 {
 		return
 	}
+	now := time.Now()
 	m.mu.RLock()
 	for _, in := range running {
-		if in.run != nil && in.run.level != conf.LogNone && !in.deleted {
+		if in.run == nil || in.deleted {
+			continue
+		}
+		t := in.totalsLocked()
+		m.history.Record(in.id, now, history.Totals{
+			Rx: t.TCPRx + t.UDPRx, Tx: t.TCPTx + t.UDPTx, Conns: in.tcps + in.udps,
+		})
+		if in.run.level != conf.LogNone {
 			m.publishLocked(events.Update, m.viewLocked(in), "")
 		}
 	}

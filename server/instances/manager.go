@@ -24,6 +24,7 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/events"
+	"github.com/burrowproject/burrow/server/history"
 	"github.com/burrowproject/burrow/server/store"
 )
 
@@ -54,7 +55,8 @@ type Manager struct {
 	bus     *events.Bus
 	rt      Runtime
 	store   *store.Store
-	created bool // the API key was created by New
+	history *history.Set // traffic of every instance, fed by the report loop
+	created bool         // the API key was created by New
 
 	runCtx    context.Context // passed to Runtime.Start; cancelled by Close
 	cancelRun context.CancelFunc
@@ -89,7 +91,7 @@ func New(cfg Config) (*Manager, error) {
 	cfg.StopTimeout = cmp.Or(cfg.StopTimeout, 5*time.Second)
 	cfg.ErrorRetry = cmp.Or(cfg.ErrorRetry, time.Hour)
 	m := &Manager{
-		cfg: cfg, log: cfg.Log, bus: cfg.Bus, rt: cfg.Runtime, store: cfg.Store,
+		cfg: cfg, log: cfg.Log, bus: cfg.Bus, rt: cfg.Runtime, store: cfg.Store, history: history.New(),
 		quit: make(chan struct{}), byID: make(map[string]*instance),
 	}
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())

@@ -237,6 +237,7 @@ func (m *Manager) Delete(_ context.Context, id string) error {
 		m.mu.Lock()
 		in.deleted = true
 		delete(m.byID, in.id)
+		m.history.Forget(in.id)
 		m.publishLocked(events.Delete, m.viewLocked(in), "")
 		m.mu.Unlock()
 		m.persist()

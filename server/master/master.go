@@ -33,6 +33,7 @@ type Deps struct {
 	Runtime instances.Runtime // required: runs the instances
 	Agents  AgentLister       // optional: connected agents
 	Bridge  *BridgeInfo       // optional: the shared bridge, for /info and the banner
+	Schemes web.SchemeLister  // optional: handler schemes and their descriptors
 	Metrics *web.Metrics      // optional: registry to serve on /metrics (feed LinkError from the bridge)
 	Log     *slog.Logger      // optional: the master's logger
 	Version string            // Burrow's version, shown by /info
@@ -91,7 +92,7 @@ func Run(ctx context.Context, inst *conf.Instance, deps Deps) (err error) {
 	started := time.Now()
 	engine, err := web.New(web.Options{
 		Manager: m, Master: inst, Version: deps.Version, Started: started,
-		Agents: deps.Agents, Bridge: deps.Bridge, Metrics: deps.Metrics, Log: log,
+		Agents: deps.Agents, Bridge: deps.Bridge, Schemes: deps.Schemes, Metrics: deps.Metrics, Log: log,
 	})
 	if err != nil {
 		return errors.Join(fmt.Errorf("master: %w", err), closeManager())
