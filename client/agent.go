@@ -55,7 +55,8 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	dialer *net.Dialer
+	dialer *net.Dialer // tcp targets
+	udp    *net.Dialer // udp targets: the same source IP as a UDP address
 	next   atomic.Uint32          // round-robin over default targets
 	links  atomic.Int64           // open links, for status
 	up     atomic.Bool            // a session to the bridge is live
@@ -114,15 +115,17 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.Fingerprint != "" {
 		cfg.TLS = TLSOn
 	}
-	d := &net.Dialer{Timeout: cfg.DialTimeout}
+	d, ud := &net.Dialer{Timeout: cfg.DialTimeout}, &net.Dialer{Timeout: cfg.DialTimeout}
 	if cfg.SourceIP != "" {
 		ip := net.ParseIP(cfg.SourceIP)
 		if ip == nil {
 			return nil, fmt.Errorf("agent: source address %q is not an IP", cfg.SourceIP)
 		}
-		d.LocalAddr = &net.TCPAddr{IP: ip}
+		// A dialer refuses a local address of another network, so each
+		// network gets its own.
+		d.LocalAddr, ud.LocalAddr = &net.TCPAddr{IP: ip}, &net.UDPAddr{IP: ip}
 	}
-	return &Agent{cfg: cfg, log: cfg.Logger, dialer: d}, nil
+	return &Agent{cfg: cfg, log: cfg.Logger, dialer: d, udp: ud}, nil
 }
 
 // Run keeps the tunnel up until ctx ends. It returns nil then; a refused key

@@ -117,8 +117,11 @@ func (a *Agent) dial(ctx context.Context, h bridge.LinkHeader, target string) (n
 	if err != nil {
 		return nil, err
 	}
-	network := h.Network.String()
-	c, err := a.dialer.DialContext(ctx, network, addr)
+	d := a.dialer
+	if h.Network == bridge.NetworkUDP {
+		d = a.udp
+	}
+	c, err := d.DialContext(ctx, h.Network.String(), addr)
 	if err != nil {
 		return nil, err
 	}
