@@ -13,6 +13,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -79,13 +80,13 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source)
-	var link net.Conn = st
-	rx, tx := &a.tcpRx, &a.tcpTx
 	if h.Network == bridge.NetworkUDP {
-		link = bridge.NewDatagramConn(st)
-		rx, tx = &a.udpRx, &a.udpTx
+		// A UDP link holds no buffer while it waits (see dgram): an agent
+		// serving thousands of idle UDP sessions stays small.
+		err = dgram.Join(bridge.NewDatagramConn(st), conn, dgram.Shared, dgram.JoinOptions{AToB: &a.udpRx, BToA: &a.udpTx, Idle: a.cfg.Idle})
+	} else {
+		_, _, err = netx.Join(st, conn, netx.JoinOptions{AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle})
 	}
-	_, _, err = netx.Join(link, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
 	log.Debug("link closed", "target", target, "err", err)
 }
 
