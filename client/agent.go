@@ -55,8 +55,8 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	dialer *net.Dialer // tcp targets
-	udp    *net.Dialer // udp targets: the same source IP as a UDP address
+	dialer *net.Dialer            // tcp targets
+	udp    *net.Dialer            // udp targets: the same source IP as a UDP address
 	next   atomic.Uint32          // round-robin over default targets
 	links  atomic.Int64           // open links, for status
 	up     atomic.Bool            // a session to the bridge is live
