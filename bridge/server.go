@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,8 +25,9 @@ import (
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
-// DefaultHandshakeTimeout bounds how long an agent may take to say hello.
-const DefaultHandshakeTimeout = 10 * time.Second
+// DefaultHandshakeTimeout bounds how long an agent may take to connect,
+// finish TLS and say hello.
+const DefaultHandshakeTimeout = 5 * time.Second
 
 // Config configures a Server.
 type Config struct {
@@ -34,6 +36,13 @@ type Config struct {
 	Logger           *slog.Logger  // nil = discard
 	Mux              *smux.Config  // nil = MuxConfig()
 	HandshakeTimeout time.Duration // 0 = DefaultHandshakeTimeout
+	// MaxHandshakes bounds the handshakes in progress at once, and
+	// SourceHandshakes those from one source IP; connections beyond them
+	// are closed at once. 0 = DefaultMaxHandshakes, DefaultSourceHandshakes.
+	MaxHandshakes, SourceHandshakes int
+	// OnRefuse, if set, is told the reason (a Refused constant) of every
+	// connection refused before it authenticated, e.g. to feed a metric.
+	OnRefuse func(reason string)
 }
 
 // Server is the bridge: it accepts agents and opens links through them.
@@ -41,6 +50,7 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	pools *pools
+	guard *guard
 
 	nextID atomic.Uint64 // session ids
 	mu     sync.Mutex
@@ -60,7 +70,16 @@ func NewServer(cfg Config) *Server {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{})}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.SourceHandshakes <= 0 {
+		cfg.SourceHandshakes = DefaultSourceHandshakes
+	}
+	return &Server{
+		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}),
+		guard: newGuard(cfg.MaxHandshakes, cfg.SourceHandshakes),
+	}
 }
 
 // Serve accepts agents on ln until ln is closed or ctx ends. It closes ln
@@ -68,16 +87,35 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("bridge listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
 	netx.AcceptLoop(ctx, ln, s.log, func(c net.Conn) {
+		ip := sourceIP(c)
+		if ok, reason := s.guard.admit(ip); !ok {
+			_ = c.Close() // at once: a refused stranger costs no goroutine
+			s.refused(reason)
+			return
+		}
 		if !s.track(c) {
+			s.guard.done(ip, false)
 			_ = c.Close()
 			return
 		}
 		go func() {
 			defer s.wg.Done()
-			s.handshake(c)
+			s.serveConn(c, ip)
 		}()
 	})
 	return nil
+}
+
+// refused counts a connection closed before its handshake and logs, at
+// most once per interval, how many were.
+func (s *Server) refused(reason string) {
+	if s.cfg.OnRefuse != nil {
+		s.cfg.OnRefuse(reason)
+	}
+	if ok, n := s.guard.logRefused(); ok {
+		s.log.Warn("bridge refusing connections before their handshake", "last_reason", reason, "refused", n,
+			"max_handshakes", s.cfg.MaxHandshakes, "per_source", s.cfg.SourceHandshakes)
+	}
 }
 
 // track records an agent connection and counts its goroutine in wg; false
@@ -99,58 +137,24 @@ func (s *Server) untrack(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// handshake runs the hello exchange on c and, when it succeeds, adds an
-// smux session over c to the key's pool.
-func (s *Server) handshake(raw net.Conn) {
+// serveConn runs the handshake on c and, when it succeeds, serves an smux
+// session over c in the key's pool until it ends.
+func (s *Server) serveConn(raw net.Conn, ip netip.Addr) {
 	defer s.untrack(raw)
 	remote := raw.RemoteAddr().String()
-	log := s.log.With("remote", remote)
-	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-
-	var conn net.Conn = raw
-	if s.cfg.TLS != nil {
-		br := bufio.NewReaderSize(raw, 1)
-		first, err := br.Peek(1)
-		if err != nil {
-			log.Debug("agent closed before hello", "err", err)
-			_ = raw.Close()
-			return
+	conn, hello, err := s.handshake(raw)
+	s.guard.done(ip, err != nil)
+	if err != nil {
+		_ = raw.Close()
+		if s.cfg.OnRefuse != nil {
+			s.cfg.OnRefuse(RefusedFailed)
 		}
-		if first[0] != 0x16 { // not a TLS record: a plain hello to a TLS bridge
-			s.refuse(raw, log, StatusTLSRequired, "this bridge requires TLS")
-			return
+		if ok, suppressed := s.guard.logSource(ip); ok {
+			s.log.Warn("agent handshake failed", "remote", remote, "err", err, "suppressed", suppressed)
 		}
-		tc := tls.Server(&peekedConn{Conn: raw, r: br}, s.cfg.TLS)
-		if err := tc.Handshake(); err != nil {
-			log.Warn("agent TLS handshake failed", "err", err)
-			_ = raw.Close()
-			return
-		}
-		conn = tc
-	}
-
-	hello, err := ReadHello(conn)
-	switch {
-	case errors.Is(err, ErrVersion):
-		s.refuse(conn, log, StatusVersionMismatch, fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version))
-		return
-	case err != nil:
-		log.Warn("agent hello rejected", "err", err)
-		s.refuse(conn, log, StatusBadHello, "malformed hello")
 		return
 	}
-	log = log.With("key_id", KeyID(hello.Key))
-	if !s.cfg.Keys.Accepts(hello.Key) {
-		s.refuse(conn, log, StatusUnknownKey, "unknown key")
-		return
-	}
-	if _, err := conn.Write(AppendHelloReply(nil, HelloReply{Status: StatusOK})); err != nil {
-		log.Warn("agent hello reply failed", "err", err)
-		_ = conn.Close()
-		return
-	}
-	_ = raw.SetDeadline(time.Time{})
-
+	log := s.log.With("remote", remote, "key_id", KeyID(hello.Key))
 	counted := newTunnelConn(conn)
 	mux, err := smux.Client(counted, s.cfg.Mux)
 	if err != nil {
@@ -188,6 +192,45 @@ func (s *Server) handshake(raw net.Conn) {
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 
+// handshake runs TLS (when configured) and the hello exchange on raw
+// within the handshake timeout, and returns the connection to serve the
+// session on. A refused agent is told why; the error says it too.
+func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, error) {
+	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	var conn net.Conn = raw
+	if s.cfg.TLS != nil {
+		br := bufio.NewReaderSize(raw, 1)
+		first, err := br.Peek(1)
+		if err != nil {
+			return nil, Hello{}, fmt.Errorf("closed before hello: %w", err)
+		}
+		if first[0] != 0x16 { // not a TLS record: a plain hello to a TLS bridge
+			return nil, Hello{}, refuse(raw, StatusTLSRequired, "this bridge requires TLS")
+		}
+		tc := tls.Server(&peekedConn{Conn: raw, r: br}, s.cfg.TLS)
+		if err := tc.Handshake(); err != nil {
+			return nil, Hello{}, fmt.Errorf("TLS handshake: %w", err)
+		}
+		conn = tc
+	}
+	hello, err := ReadHello(conn)
+	switch {
+	case errors.Is(err, ErrVersion):
+		return nil, hello, refuse(conn, StatusVersionMismatch, fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version))
+	case err != nil:
+		_ = refuse(conn, StatusBadHello, "malformed hello")
+		return nil, hello, fmt.Errorf("hello: %w", err)
+	}
+	if !s.cfg.Keys.Accepts(hello.Key) {
+		return nil, hello, fmt.Errorf("%w (key id %s)", refuse(conn, StatusUnknownKey, "unknown key"), KeyID(hello.Key))
+	}
+	if _, err := conn.Write(AppendHelloReply(nil, HelloReply{Status: StatusOK})); err != nil {
+		return nil, hello, fmt.Errorf("hello reply: %w", err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return conn, hello, nil
+}
+
 func (s *Server) addSession(sess *session) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -198,10 +241,11 @@ func (s *Server) addSession(sess *session) bool {
 	return true
 }
 
-func (s *Server) refuse(c net.Conn, log *slog.Logger, status HelloStatus, msg string) {
-	log.Warn("agent refused", "reason", status.String())
+// refuse tells an agent why its handshake is refused and returns the
+// error that says it.
+func refuse(c net.Conn, status HelloStatus, msg string) error {
 	_, _ = c.Write(AppendHelloReply(nil, HelloReply{Status: status, Message: msg}))
-	_ = c.Close()
+	return fmt.Errorf("agent refused: %s: %s", status, msg)
 }
 
 // Revoke closes every session of key, e.g. when no instance names it any

@@ -1,0 +1,96 @@
+package bridge_test
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/testutil"
+)
+
+// refusals counts the bridge's OnRefuse reasons.
+type refusals struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (r *refusals) add(reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.n == nil {
+		r.n = make(map[string]int)
+	}
+	r.n[reason]++
+}
+
+func (r *refusals) get(reason string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.n[reason]
+}
+
+// closedAtOnce reports whether the bridge closed c without a word.
+func closedAtOnce(c net.Conn) bool {
+	_ = c.SetReadDeadline(time.Now().Add(testutil.Wait))
+	n, err := c.Read(make([]byte, 1))
+	return n == 0 && (errors.Is(err, io.EOF) || isReset(err))
+}
+
+// Idle connections beyond the caps are closed at once and counted; a
+// source whose handshakes fail waits; an agent from elsewhere still gets in.
+func TestStrangersAreBounded(t *testing.T) {
+	t.Parallel()
+	var r refusals
+	const maxHS, perSource = 6, 4
+	srv, addr := startBridge(t, bridge.Config{
+		Keys: bridge.NewKeySet("k"), HandshakeTimeout: 500 * time.Millisecond,
+		MaxHandshakes: maxHS, SourceHandshakes: perSource, OnRefuse: r.add,
+	})
+	var idle []net.Conn
+	t.Cleanup(func() {
+		for _, c := range idle {
+			_ = c.Close()
+		}
+	})
+	open := func(src string) net.Conn {
+		t.Helper()
+		c, err := dialFrom(src, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+		return c
+	}
+	for range perSource {
+		open("127.0.0.2")
+	}
+	// The handshakes above are taken in their own time: wait until the
+	// next one from that source is refused for being one too many.
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
+		return closedAtOnce(open("127.0.0.2")) && r.get(bridge.RefusedSourceBusy) > 0
+	}, "a fifth handshake from one source refused")
+	open("127.0.0.3")
+	open("127.0.0.3")
+	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
+		return closedAtOnce(open("127.0.0.4")) && r.get(bridge.RefusedBusy) > 0
+	}, "a handshake beyond the global cap refused")
+
+	// The idle ones time out: failures. Junk makes 127.0.0.5 wait.
+	testutil.Eventually(t, testutil.Wait, 20*time.Millisecond, func() bool { return r.get(bridge.RefusedFailed) >= maxHS }, "idle handshakes time out")
+	for range 4 {
+		rawExchangeFrom(t, "127.0.0.5", addr, []byte("GET / HTTP/1.1\r\n\r\n"), true)
+	}
+	if !closedAtOnce(open("127.0.0.5")) || r.get(bridge.RefusedBackoff) == 0 {
+		t.Fatalf("a failing source was not made to wait: %d backoff refusals", r.get(bridge.RefusedBackoff))
+	}
+	sess, err := dial(testutil.Context(t), addr, "k")
+	if err != nil {
+		t.Fatalf("agent after the strangers: %v", err)
+	}
+	defer sess.Close()
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.Online("k") }, "agent online")
+}

@@ -1,0 +1,180 @@
+package bridge
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+)
+
+// Defaults of the bridge's bounds on unauthenticated peers.
+const (
+	DefaultMaxHandshakes    = 128 // handshakes in progress at once
+	DefaultSourceHandshakes = 16  // of them from one source IP
+)
+
+// Reasons the OnRefuse hook is given.
+const (
+	RefusedBusy       = "busy"        // MaxHandshakes handshakes were in progress
+	RefusedSourceBusy = "source_busy" // SourceHandshakes from this IP were in progress
+	RefusedBackoff    = "backoff"     // the source failed recently and must wait
+	RefusedFailed     = "failed"      // the handshake itself failed (timeout, bad hello or TLS, unknown key)
+)
+
+// Bounds of the per-source table.
+const (
+	guardSources  = 10000            // source IPs remembered at most
+	guardForget   = 10 * time.Minute // failures older than this are forgotten
+	guardFree     = 3                // failures a source may have before it waits
+	guardBase     = time.Second      // first wait; doubles with each further failure
+	guardMaxDelay = 60 * time.Second // longest wait
+	guardLogEvery = 10 * time.Second // at most one log line per source (and one for refusals) this often
+)
+
+// guard bounds what peers that have not authenticated cost the bridge:
+// handshakes in progress (in all and per source IP), and a growing wait
+// for sources whose handshakes fail, during which their connections are
+// closed at once. It remembers at most guardSources sources: entries are
+// forgotten guardForget after their last failure, and a full table drops
+// the idle ones first.
+type guard struct {
+	max, perSource int
+	now            func() time.Time
+
+	mu      sync.Mutex
+	active  int
+	sources map[netip.Addr]*source
+	refused int       // connections refused since the last refusal log line
+	logged  time.Time // when that line was last written
+}
+
+// source is what the guard knows about one IP.
+type source struct {
+	active     int       // handshakes in progress
+	fails      int       // failures since the last success, within guardForget
+	last       time.Time // last failure
+	until      time.Time // no handshake before this
+	logged     time.Time // last log line about this source
+	suppressed int       // lines not written since
+}
+
+func newGuard(max, perSource int) *guard {
+	return &guard{max: max, perSource: perSource, now: time.Now, sources: make(map[netip.Addr]*source)}
+}
+
+// sourceIP is the IP a connection comes from; connections without one
+// (pipes in tests) share the zero address.
+func sourceIP(c net.Conn) netip.Addr {
+	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
+		return ta.AddrPort().Addr().Unmap()
+	}
+	return netip.Addr{}
+}
+
+// admit reserves a handshake for ip, or says why not.
+func (g *guard) admit(ip netip.Addr) (ok bool, reason string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	now := g.now()
+	s := g.sources[ip]
+	switch {
+	case g.active >= g.max:
+		return false, RefusedBusy
+	case s != nil && s.active >= g.perSource:
+		return false, RefusedSourceBusy
+	case s != nil && now.Before(s.until):
+		return false, RefusedBackoff
+	}
+	if s == nil {
+		if len(g.sources) >= guardSources {
+			g.pruneLocked(now)
+		}
+		s = &source{}
+		g.sources[ip] = s
+	}
+	s.active++
+	g.active++
+	return true, ""
+}
+
+// done ends a handshake admit reserved. A failure counts toward the
+// source's wait; a success forgets the source's failures.
+func (g *guard) done(ip netip.Addr, failed bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.active--
+	s := g.sources[ip]
+	if s == nil {
+		return
+	}
+	s.active--
+	now := g.now()
+	switch {
+	case !failed:
+		s.fails, s.until = 0, time.Time{}
+	default:
+		if now.Sub(s.last) > guardForget {
+			s.fails = 0
+		}
+		s.fails++
+		s.last = now
+		if s.fails > guardFree {
+			s.until = now.Add(min(guardBase<<min(s.fails-guardFree-1, 16), guardMaxDelay))
+		}
+	}
+	if s.active == 0 && s.fails == 0 && s.suppressed == 0 {
+		delete(g.sources, ip)
+	}
+}
+
+// logSource reports whether a line about ip may be logged now, and how
+// many were suppressed since the last one. Call it during a handshake
+// admit reserved.
+func (g *guard) logSource(ip netip.Addr) (ok bool, suppressed int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[ip]
+	if s == nil {
+		return true, 0
+	}
+	now := g.now()
+	if now.Sub(s.logged) < guardLogEvery {
+		s.suppressed++
+		return false, 0
+	}
+	suppressed, s.suppressed, s.logged = s.suppressed, 0, now
+	return true, suppressed
+}
+
+// logRefused counts a refused connection and reports whether a line may be
+// logged now, with the count since the last one.
+func (g *guard) logRefused() (ok bool, count int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.refused++
+	now := g.now()
+	if now.Sub(g.logged) < guardLogEvery {
+		return false, 0
+	}
+	count, g.refused, g.logged = g.refused, 0, now
+	return true, count
+}
+
+// pruneLocked makes room: it forgets sources with no handshake in progress
+// whose failures are old, then, if the table is still full, any source with
+// no handshake in progress. Sources with one stay (at most max of them).
+func (g *guard) pruneLocked(now time.Time) {
+	for ip, s := range g.sources {
+		if s.active == 0 && now.Sub(s.last) > guardForget && now.After(s.until) {
+			delete(g.sources, ip)
+		}
+	}
+	for ip, s := range g.sources {
+		if len(g.sources) < guardSources*3/4 {
+			return
+		}
+		if s.active == 0 {
+			delete(g.sources, ip)
+		}
+	}
+}
