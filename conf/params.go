@@ -96,6 +96,14 @@ type Params struct {
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Idle        time.Duration // idle: UDP session idle timeout, default 60s, > 0
+
+	// Bounds on what strangers may hold (see README, security).
+
+	Handshakes       int           // handshakes: bridge handshakes in progress at once, default 128, >= 1
+	HandshakesPerIP  int           // hsperip: of them from one source IP, default 16, >= 1
+	HandshakeTimeout time.Duration // hstimeout: time an agent has to connect and say hello, default 5s, > 0
+	Sessions         int           // sessions: UDP sessions of an instance at once, default 8192, >= 1
+	PerSource        int           // persource: UDP sessions from one source IP at once, default 256, >= 1
 }
 
 // DefaultParams returns the parameters of a URL that gives none.
@@ -111,6 +119,12 @@ func DefaultParams() Params {
 		Data:     "./data",
 		Handlers: "process",
 		Idle:     60 * time.Second,
+
+		Handshakes:       128,
+		HandshakesPerIP:  16,
+		HandshakeTimeout: 5 * time.Second,
+		Sessions:         8192,
+		PerSource:        256,
 	}
 }
 
@@ -168,6 +182,13 @@ var paramSpecs = []paramSpec{
 	{name: "data", set: func(p *Params, v string) string { p.Data = v; return "" }},
 	{name: "handlers", set: setHandlers},
 	{name: "idle", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+	// Bridge bounds: master, server, and tcp/udp/http run alone with bridge=.
+	{name: "handshakes", set: intParam(func(p *Params) *int { return &p.Handshakes }, 1, -1)},
+	{name: "hsperip", set: intParam(func(p *Params) *int { return &p.HandshakesPerIP }, 1, -1)},
+	{name: "hstimeout", set: durationParam(func(p *Params) *time.Duration { return &p.HandshakeTimeout }, 1)},
+	// UDP session bounds: udp, server.
+	{name: "sessions", set: intParam(func(p *Params) *int { return &p.Sessions }, 1, -1)},
+	{name: "persource", set: intParam(func(p *Params) *int { return &p.PerSource }, 1, -1)},
 }
 
 // isSecretParam reports whether the value of query parameter name is secret.

@@ -22,14 +22,17 @@ import (
 // runtime that runs every instance, and the admin API.
 func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
 	metrics := web.NewMetrics()
-	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError}
+	opts := runtime.Options{
+		Version: version, Logger: log, OnLinkError: metrics.LinkError,
+		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped,
+	}
 	var agents master.AgentLister
 	if addr := inst.Params.Bridge; addr != "" {
 		tc, err := runtime.BridgeTLS(inst.Params, log)
 		if err != nil {
 			return err
 		}
-		shared := runtime.NewSharedBridge(tc, log)
+		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(inst.Params, tc, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
