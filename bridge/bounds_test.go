@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -40,14 +41,15 @@ func closedAtOnce(c net.Conn) bool {
 	return n == 0 && (errors.Is(err, io.EOF) || isReset(err))
 }
 
-// Idle connections beyond the caps are closed at once and counted; a
-// source whose handshakes fail waits; an agent from elsewhere still gets in.
+// Idle connections beyond the per-source cap are closed at once, beyond
+// the global cap the oldest makes room, all counted; a source whose
+// handshakes fail waits; an agent from elsewhere still gets in.
 func TestStrangersAreBounded(t *testing.T) {
 	t.Parallel()
 	var r refusals
 	const maxHS, perSource = 6, 4
 	srv, addr := startBridge(t, bridge.Config{
-		Keys: bridge.NewKeySet("k"), HandshakeTimeout: 500 * time.Millisecond,
+		Keys: bridge.NewKeySet("k"), HandshakeTimeout: time.Second,
 		MaxHandshakes: maxHS, SourceHandshakes: perSource, OnRefuse: r.add,
 	})
 	var idle []net.Conn
@@ -75,9 +77,20 @@ func TestStrangersAreBounded(t *testing.T) {
 	}, "a fifth handshake from one source refused")
 	open("127.0.0.3")
 	open("127.0.0.3")
+	// Every slot taken: the next connection gets one, and the oldest
+	// handshake is closed to make room.
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
-		return closedAtOnce(open("127.0.0.4")) && r.get(bridge.RefusedBusy) > 0
-	}, "a handshake beyond the global cap refused")
+		open("127.0.0.4")
+		return r.get(bridge.RefusedBusy) > 0
+	}, "a handshake beyond the global cap makes room")
+	if !closedAtOnce(idle[0]) {
+		t.Fatal("the oldest handshake was not closed")
+	}
+	newest := idle[len(idle)-1]
+	_ = newest.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	if _, err := newest.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the newest handshake was not kept: %v", err)
+	}
 
 	// The idle ones time out: failures. Junk makes 127.0.0.5 wait.
 	testutil.Eventually(t, testutil.Wait, 20*time.Millisecond, func() bool { return r.get(bridge.RefusedFailed) >= maxHS }, "idle handshakes time out")

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"container/list"
 	"net"
 	"net/netip"
 	"sync"
@@ -15,7 +16,7 @@ const (
 
 // Reasons the OnRefuse hook is given.
 const (
-	RefusedBusy       = "busy"        // MaxHandshakes handshakes were in progress
+	RefusedBusy       = "busy"        // the oldest of MaxHandshakes handshakes in progress, closed to make room
 	RefusedSourceBusy = "source_busy" // SourceHandshakes from this IP were in progress
 	RefusedBackoff    = "backoff"     // the source failed recently and must wait
 	RefusedFailed     = "failed"      // the handshake itself failed (timeout, bad hello or TLS, unknown key)
@@ -34,18 +35,29 @@ const (
 // guard bounds what peers that have not authenticated cost the bridge:
 // handshakes in progress (in all and per source IP), and a growing wait
 // for sources whose handshakes fail, during which their connections are
-// closed at once. It remembers at most guardSources sources: entries are
-// forgotten guardForget after their last failure, and a full table drops
-// the idle ones first.
+// closed at once. When max handshakes are in progress, the oldest is
+// closed to make room for the new one: strangers who open connections and
+// say nothing churn among themselves, while an agent, whose handshake takes
+// a round trip or two, gets through. It remembers at most guardSources
+// sources: entries are forgotten guardForget after their last failure, and
+// a full table drops the idle ones first.
 type guard struct {
 	max, perSource int
 	now            func() time.Time
 
 	mu      sync.Mutex
-	active  int
+	active  list.List // *ticket, oldest first
 	sources map[netip.Addr]*source
 	refused int       // connections refused since the last refusal log line
 	logged  time.Time // when that line was last written
+}
+
+// ticket is one handshake in progress.
+type ticket struct {
+	ip      netip.Addr
+	conn    net.Conn
+	elem    *list.Element
+	evicted bool // closed to make room; its slot is already free
 }
 
 // source is what the guard knows about one IP.
@@ -71,19 +83,26 @@ func sourceIP(c net.Conn) netip.Addr {
 	return netip.Addr{}
 }
 
-// admit reserves a handshake for ip, or says why not.
-func (g *guard) admit(ip netip.Addr) (ok bool, reason string) {
+// admit reserves a handshake for c from ip, or says why not. When every
+// slot is taken it frees the oldest: victim, which the caller closes.
+func (g *guard) admit(c net.Conn, ip netip.Addr) (t *ticket, victim net.Conn, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
 	s := g.sources[ip]
 	switch {
-	case g.active >= g.max:
-		return false, RefusedBusy
 	case s != nil && s.active >= g.perSource:
-		return false, RefusedSourceBusy
+		return nil, nil, RefusedSourceBusy
 	case s != nil && now.Before(s.until):
-		return false, RefusedBackoff
+		return nil, nil, RefusedBackoff
+	}
+	if g.active.Len() >= g.max {
+		old := g.active.Remove(g.active.Front()).(*ticket)
+		old.evicted = true
+		if vs := g.sources[old.ip]; vs != nil {
+			vs.active--
+		}
+		victim = old.conn
 	}
 	if s == nil {
 		if len(g.sources) >= guardSources {
@@ -93,17 +112,22 @@ func (g *guard) admit(ip netip.Addr) (ok bool, reason string) {
 		g.sources[ip] = s
 	}
 	s.active++
-	g.active++
-	return true, ""
+	t = &ticket{ip: ip, conn: c}
+	t.elem = g.active.PushBack(t)
+	return t, victim, ""
 }
 
 // done ends a handshake admit reserved. A failure counts toward the
-// source's wait; a success forgets the source's failures.
-func (g *guard) done(ip netip.Addr, failed bool) {
+// source's wait; a success forgets the source's failures. A handshake
+// closed to make room counts as neither.
+func (g *guard) done(t *ticket, failed bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.active--
-	s := g.sources[ip]
+	if t.evicted {
+		return
+	}
+	g.active.Remove(t.elem)
+	s := g.sources[t.ip]
 	if s == nil {
 		return
 	}
@@ -123,8 +147,15 @@ func (g *guard) done(ip netip.Addr, failed bool) {
 		}
 	}
 	if s.active == 0 && s.fails == 0 && s.suppressed == 0 {
-		delete(g.sources, ip)
+		delete(g.sources, t.ip)
 	}
+}
+
+// wasEvicted reports whether t was closed to make room.
+func (g *guard) wasEvicted(t *ticket) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return t.evicted
 }
 
 // logSource reports whether a line about ip may be logged now, and how

@@ -1,6 +1,7 @@
 package bridge
 
 import (
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -10,20 +11,45 @@ func TestGuardCapsHandshakes(t *testing.T) {
 	t.Parallel()
 	g := newGuard(3, 2)
 	a, b := netip.MustParseAddr("192.0.2.1"), netip.MustParseAddr("192.0.2.2")
+	conns := make([]net.Conn, 5)
+	for i := range conns {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		conns[i] = c1
+	}
+	var tickets []*ticket
 	for i, want := range []string{"", "", RefusedSourceBusy} {
-		if ok, reason := g.admit(a); ok != (want == "") || reason != want {
-			t.Fatalf("handshake %d from a: %v %q, want %q", i, ok, reason, want)
+		tk, victim, reason := g.admit(conns[i], a)
+		if (tk != nil) != (want == "") || reason != want || victim != nil {
+			t.Fatalf("handshake %d from a: %v %v %q, want %q", i, tk, victim, reason, want)
+		}
+		if tk != nil {
+			tickets = append(tickets, tk)
 		}
 	}
-	if ok, _ := g.admit(b); !ok {
+	tb, victim, _ := g.admit(conns[2], b)
+	if tb == nil || victim != nil {
 		t.Fatal("b refused with one slot left")
 	}
-	if ok, reason := g.admit(b); ok || reason != RefusedBusy {
-		t.Fatalf("fourth handshake: %v %q, want busy", ok, reason)
+	// Full: the oldest handshake gives way to the new one.
+	tb2, victim, reason := g.admit(conns[3], b)
+	if tb2 == nil || victim != conns[0] || reason != "" {
+		t.Fatalf("fourth handshake: %v, victim %v, %q; want admitted with the oldest closed", tb2, victim, reason)
 	}
-	g.done(a, false)
-	if ok, _ := g.admit(b); !ok {
-		t.Fatal("b refused after a slot was freed")
+	if !g.wasEvicted(tickets[0]) {
+		t.Fatal("the oldest handshake is not marked as closed to make room")
+	}
+	g.done(tickets[0], true) // its goroutine ends: neither a slot nor a failure
+	if g.active.Len() != 3 || g.sources[a].active != 1 || g.sources[a].fails != 0 {
+		t.Fatalf("after an eviction: %d in progress, a has %d and %d failures", g.active.Len(), g.sources[a].active, g.sources[a].fails)
+	}
+	// a has a slot again (one of its two was freed).
+	if tk, _, reason := g.admit(conns[4], a); tk == nil {
+		t.Fatalf("a refused (%s) after its handshake was closed", reason)
+	}
+	for _, tk := range []*ticket{tickets[1], tb, tb2} {
+		g.done(tk, false)
 	}
 }
 
@@ -35,10 +61,11 @@ func TestGuardBacksOffFailingSource(t *testing.T) {
 	ip := netip.MustParseAddr("192.0.2.7")
 	fail := func() {
 		t.Helper()
-		if ok, reason := g.admit(ip); !ok {
+		tk, _, reason := g.admit(nil, ip)
+		if tk == nil {
 			t.Fatalf("refused (%s) outside a wait", reason)
 		}
-		g.done(ip, true)
+		g.done(tk, true)
 	}
 	for range guardFree {
 		fail() // free failures: no wait
@@ -48,8 +75,8 @@ func TestGuardBacksOffFailingSource(t *testing.T) {
 	for range 9 {
 		start := now
 		for {
-			if ok, reason := g.admit(ip); ok {
-				g.done(ip, true)
+			if tk, _, reason := g.admit(nil, ip); tk != nil {
+				g.done(tk, true)
 				break
 			} else if reason != RefusedBackoff {
 				t.Fatalf("refused for %q, want backoff", reason)
@@ -68,10 +95,11 @@ func TestGuardBacksOffFailingSource(t *testing.T) {
 	}
 	// A success forgets the failures.
 	now = now.Add(guardMaxDelay)
-	if ok, _ := g.admit(ip); !ok {
+	tk, _, _ := g.admit(nil, ip)
+	if tk == nil {
 		t.Fatal("refused after the longest wait")
 	}
-	g.done(ip, false)
+	g.done(tk, false)
 	if len(g.sources) != 0 {
 		t.Fatalf("%d sources remembered after a success", len(g.sources))
 	}
@@ -81,7 +109,7 @@ func TestGuardBacksOffFailingSource(t *testing.T) {
 	}
 	now = now.Add(guardForget + time.Second)
 	fail()
-	if ok, _ := g.admit(ip); !ok {
+	if tk, _, _ := g.admit(nil, ip); tk == nil {
 		t.Fatal("an old failure still counted")
 	}
 }
@@ -94,10 +122,11 @@ func TestGuardTableBounded(t *testing.T) {
 		b := base
 		b[1], b[2], b[3] = byte(i>>16), byte(i>>8), byte(i)
 		ip := netip.AddrFrom4(b)
-		if ok, reason := g.admit(ip); !ok {
+		tk, _, reason := g.admit(nil, ip)
+		if tk == nil {
 			t.Fatalf("source %d refused: %s", i, reason)
 		}
-		g.done(ip, true)
+		g.done(tk, true)
 		if len(g.sources) > guardSources {
 			t.Fatalf("%d sources remembered, bound %d", len(g.sources), guardSources)
 		}
@@ -110,7 +139,7 @@ func TestGuardLogsOncePerInterval(t *testing.T) {
 	g := newGuard(10, 10)
 	g.now = func() time.Time { return now }
 	ip := netip.MustParseAddr("192.0.2.9")
-	g.admit(ip)
+	g.admit(nil, ip)
 	lines := 0
 	for range 50 {
 		if ok, _ := g.logSource(ip); ok {

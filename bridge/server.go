@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,9 +35,10 @@ type Config struct {
 	Logger           *slog.Logger  // nil = discard
 	Mux              *smux.Config  // nil = MuxConfig()
 	HandshakeTimeout time.Duration // 0 = DefaultHandshakeTimeout
-	// MaxHandshakes bounds the handshakes in progress at once, and
-	// SourceHandshakes those from one source IP; connections beyond them
-	// are closed at once. 0 = DefaultMaxHandshakes, DefaultSourceHandshakes.
+	// MaxHandshakes bounds the handshakes in progress at once (beyond it
+	// the oldest is closed to make room), and SourceHandshakes those from
+	// one source IP (beyond it a new connection is closed at once).
+	// 0 = DefaultMaxHandshakes, DefaultSourceHandshakes.
 	MaxHandshakes, SourceHandshakes int
 	// OnRefuse, if set, is told the reason (a Refused constant) of every
 	// connection refused before it authenticated, e.g. to feed a metric.
@@ -87,20 +87,24 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("bridge listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
 	netx.AcceptLoop(ctx, ln, s.log, func(c net.Conn) {
-		ip := sourceIP(c)
-		if ok, reason := s.guard.admit(ip); !ok {
+		t, victim, reason := s.guard.admit(c, sourceIP(c))
+		if t == nil {
 			_ = c.Close() // at once: a refused stranger costs no goroutine
 			s.refused(reason)
 			return
 		}
+		if victim != nil {
+			_ = victim.Close() // its handshake fails at once and frees its goroutine
+			s.refused(RefusedBusy)
+		}
 		if !s.track(c) {
-			s.guard.done(ip, false)
+			s.guard.done(t, false)
 			_ = c.Close()
 			return
 		}
 		go func() {
 			defer s.wg.Done()
-			s.serveConn(c, ip)
+			s.serveConn(c, t)
 		}()
 	})
 	return nil
@@ -139,17 +143,21 @@ func (s *Server) untrack(c net.Conn) {
 
 // serveConn runs the handshake on c and, when it succeeds, serves an smux
 // session over c in the key's pool until it ends.
-func (s *Server) serveConn(raw net.Conn, ip netip.Addr) {
+func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	defer s.untrack(raw)
 	remote := raw.RemoteAddr().String()
 	conn, hello, err := s.handshake(raw)
-	s.guard.done(ip, err != nil)
+	if err != nil && s.guard.wasEvicted(t) {
+		_ = raw.Close() // closed to make room: counted then
+		return
+	}
+	s.guard.done(t, err != nil)
 	if err != nil {
 		_ = raw.Close()
 		if s.cfg.OnRefuse != nil {
 			s.cfg.OnRefuse(RefusedFailed)
 		}
-		if ok, suppressed := s.guard.logSource(ip); ok {
+		if ok, suppressed := s.guard.logSource(t.ip); ok {
 			s.log.Warn("agent handshake failed", "remote", remote, "err", err, "suppressed", suppressed)
 		}
 		return
