@@ -3,6 +3,7 @@ package udp
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -28,7 +29,15 @@ type forwarder struct {
 	sessions map[netip.AddrPort]*session
 	bySource map[netip.Addr]int // sessions per source IP
 	wg       sync.WaitGroup
+
+	dropMu  sync.Mutex
+	drops   map[string]int // by reason, since the last log line
+	dropLog time.Time      // when that line was written
 }
+
+// dropLogEvery bounds the lines about dropped datagrams to one per
+// instance per interval, whatever a flood sends.
+const dropLogEvery = 10 * time.Second
 
 // session is one sender's datagrams.
 type session struct {
@@ -42,6 +51,7 @@ func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim l
 	f := &forwarder{
 		h: h, id: id, pc: pc, host: host, lim: lim, log: host.Logger(id),
 		sessions: make(map[netip.AddrPort]*session), bySource: make(map[netip.Addr]int),
+		drops: make(map[string]int),
 	}
 	if u, ok := pc.(*net.UDPConn); ok {
 		f.udp = u
@@ -72,7 +82,7 @@ func (f *forwarder) run(ctx context.Context) {
 		}
 		s, reason := f.session(ctx, peer)
 		if s == nil {
-			f.h.dropped(reason)
+			f.drop(reason)
 			continue
 		}
 		s.active.Store(true)
@@ -81,8 +91,22 @@ func (f *forwarder) run(ctx context.Context) {
 		case s.queue <- b:
 		default:
 			f.h.pool.Put(b)
-			f.h.dropped(DropQueueFull)
+			f.drop(DropQueueFull)
 		}
+	}
+}
+
+// drop counts a dropped datagram and logs, at most once per dropLogEvery,
+// how many were dropped and why.
+func (f *forwarder) drop(reason string) {
+	f.h.dropped(reason)
+	f.dropMu.Lock()
+	defer f.dropMu.Unlock()
+	f.drops[reason]++
+	if now := time.Now(); now.Sub(f.dropLog) >= dropLogEvery {
+		f.log.Warn("udp datagrams dropped", "by_reason", fmt.Sprint(f.drops), "sessions_limit", f.lim.sessions, "persource_limit", f.lim.perSource)
+		clear(f.drops)
+		f.dropLog = now
 	}
 }
 
@@ -160,9 +184,16 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 	link, err := f.host.Dial(ctx, sdk.LinkRequest{Instance: f.id, Network: "udp",
 		Meta: map[string]string{sdk.MetaClientAddr: s.peer.String()}})
 	if err != nil {
-		f.h.dropped(DropNoLink)
 		f.log.Debug("udp session not opened", "peer", s.peer.String(), "err", err)
-		return
+		for { // what waited for the link is lost with it
+			select {
+			case b := <-s.queue:
+				f.h.pool.Put(b)
+				f.drop(DropNoLink)
+			default:
+				return
+			}
+		}
 	}
 	stop := context.AfterFunc(ctx, func() { _ = link.Close() })
 	defer stop()

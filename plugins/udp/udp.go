@@ -48,7 +48,7 @@ const (
 	DropSourceLimit  = "source_limit"  // the sender's IP has persource= sessions
 	DropSessionLimit = "session_limit" // the instance has sessions= sessions
 	DropQueueFull    = "queue_full"    // the session's queue was full
-	DropNoLink       = "no_link"       // the session's link could not be opened
+	DropNoLink       = "no_link"       // queued for a link that could not be opened
 )
 
 // Handler forwards UDP datagrams. Build it with New.
