@@ -226,4 +226,15 @@ func TestUDPBurstOfNewSenders(t *testing.T) {
 			t.Errorf("%s: %d bytes of resident memory per UDP session, bound %d", name, per, udpSessionBytes)
 		}
 	}
+	// The same senders against an instance with the default bounds: one
+	// source IP gets persource=256 sessions, no more.
+	cappedPort := f.UDPPort()
+	capped := m.Create(fmt.Sprintf("udp://127.0.0.1:%d/%s?agent=%s", cappedPort, backend.LocalAddr(), key), "udp-capped")
+	m.WaitInstance(capped.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
+	burst(t, from, framework.Addr(cappedPort))
+	m.WaitInstance(capped.ID, ready, "256 sessions from one source", func(in framework.Instance) bool { return in.UDPs == 256 })
+	time.Sleep(300 * time.Millisecond) // any session beyond the bound would have opened by now
+	if n := m.Get(capped.ID).UDPs; n != 256 {
+		t.Errorf("%d sessions from one source IP, default bound 256", n)
+	}
 }
