@@ -5,34 +5,12 @@ import (
 	"io"
 	"net"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/testutil"
 )
-
-// refusals counts the bridge's OnRefuse reasons.
-type refusals struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (r *refusals) add(reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.n == nil {
-		r.n = make(map[string]int)
-	}
-	r.n[reason]++
-}
-
-func (r *refusals) get(reason string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.n[reason]
-}
 
 // closedAtOnce reports whether the bridge closed c without a word.
 func closedAtOnce(c net.Conn) bool {
@@ -46,11 +24,11 @@ func closedAtOnce(c net.Conn) bool {
 // handshakes fail waits; an agent from elsewhere still gets in.
 func TestStrangersAreBounded(t *testing.T) {
 	t.Parallel()
-	var r refusals
+	var r testutil.Counts
 	const maxHS, perSource = 6, 4
 	srv, addr := startBridge(t, bridge.Config{
 		Keys: bridge.NewKeySet("k"), HandshakeTimeout: time.Second,
-		MaxHandshakes: maxHS, SourceHandshakes: perSource, OnRefuse: r.add,
+		MaxHandshakes: maxHS, SourceHandshakes: perSource, OnRefuse: r.Add,
 	})
 	var idle []net.Conn
 	t.Cleanup(func() {
@@ -73,7 +51,7 @@ func TestStrangersAreBounded(t *testing.T) {
 	// The handshakes above are taken in their own time: wait until the
 	// next one from that source is refused for being one too many.
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
-		return closedAtOnce(open("127.0.0.2")) && r.get(bridge.RefusedSourceBusy) > 0
+		return closedAtOnce(open("127.0.0.2")) && r.Get(bridge.RefusedSourceBusy) > 0
 	}, "a fifth handshake from one source refused")
 	open("127.0.0.3")
 	open("127.0.0.3")
@@ -81,7 +59,7 @@ func TestStrangersAreBounded(t *testing.T) {
 	// handshake is closed to make room.
 	testutil.Eventually(t, testutil.Wait, 10*time.Millisecond, func() bool {
 		open("127.0.0.4")
-		return r.get(bridge.RefusedBusy) > 0
+		return r.Get(bridge.RefusedBusy) > 0
 	}, "a handshake beyond the global cap makes room")
 	if !closedAtOnce(idle[0]) {
 		t.Fatal("the oldest handshake was not closed")
@@ -93,12 +71,12 @@ func TestStrangersAreBounded(t *testing.T) {
 	}
 
 	// The idle ones time out: failures. Junk makes 127.0.0.5 wait.
-	testutil.Eventually(t, testutil.Wait, 20*time.Millisecond, func() bool { return r.get(bridge.RefusedFailed) >= maxHS }, "idle handshakes time out")
+	testutil.Eventually(t, testutil.Wait, 20*time.Millisecond, func() bool { return r.Get(bridge.RefusedFailed) >= maxHS }, "idle handshakes time out")
 	for range 4 {
 		rawExchangeFrom(t, "127.0.0.5", addr, []byte("GET / HTTP/1.1\r\n\r\n"), true)
 	}
-	if !closedAtOnce(open("127.0.0.5")) || r.get(bridge.RefusedBackoff) == 0 {
-		t.Fatalf("a failing source was not made to wait: %d backoff refusals", r.get(bridge.RefusedBackoff))
+	if !closedAtOnce(open("127.0.0.5")) || r.Get(bridge.RefusedBackoff) == 0 {
+		t.Fatalf("a failing source was not made to wait: %d backoff refusals", r.Get(bridge.RefusedBackoff))
 	}
 	sess, err := dial(testutil.Context(t), addr, "k")
 	if err != nil {

@@ -3,7 +3,6 @@ package udp_test
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +13,6 @@ import (
 	"github.com/burrowproject/burrow/server/flow"
 	"github.com/burrowproject/burrow/server/host"
 )
-
-// drops counts the handler's OnDrop reasons.
-type drops struct {
-	mu sync.Mutex
-	n  map[string]int
-}
-
-func (d *drops) add(reason string) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.n == nil {
-		d.n = map[string]int{}
-	}
-	d.n[reason]++
-}
-
-func (d *drops) get(reason string) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	return d.n[reason]
-}
 
 func peerFrom(t *testing.T, src, addr string) *net.UDPConn {
 	t.Helper()
@@ -68,8 +46,8 @@ func TestSessionLimits(t *testing.T) {
 	t.Parallel()
 	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
-	var d drops
-	hd.OnDrop(d.add)
+	var d testutil.Counts
+	hd.OnDrop(d.Add)
 	m := flow.NewMeter(0, 0)
 	addr := startInstance(t, h, hd, "lim", map[string]string{"persource": "3", "sessions": "4", "idle": "2s"}, []string{testutil.ServeUDPEcho(t)}, m)
 
@@ -78,13 +56,13 @@ func TestSessionLimits(t *testing.T) {
 	}
 	late := peerFrom(t, "127.0.0.1", addr)
 	noReply(t, late, "a4")
-	if d.get(udp.DropSourceLimit) != 1 {
-		t.Fatalf("%d source_limit drops, want 1", d.get(udp.DropSourceLimit))
+	if d.Get(udp.DropSourceLimit) != 1 {
+		t.Fatalf("%d source_limit drops, want 1", d.Get(udp.DropSourceLimit))
 	}
 	exchange(t, peerFrom(t, "127.0.0.2", addr), []byte("b"))
 	noReply(t, peerFrom(t, "127.0.0.2", addr), "b2")
-	if d.get(udp.DropSessionLimit) != 1 || m.Snapshot().UDPs != 4 {
-		t.Fatalf("%d session_limit drops with %d sessions, want 1 and 4 sessions", d.get(udp.DropSessionLimit), m.Snapshot().UDPs)
+	if d.Get(udp.DropSessionLimit) != 1 || m.Snapshot().UDPs != 4 {
+		t.Fatalf("%d session_limit drops with %d sessions, want 1 and 4 sessions", d.Get(udp.DropSessionLimit), m.Snapshot().UDPs)
 	}
 	// Sessions ended by idle free their places.
 	testutil.Eventually(t, 3*testutil.Wait, 20*time.Millisecond, func() bool { return m.Snapshot().UDPs == 0 }, "idle sessions reaped")
@@ -132,8 +110,8 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 	h := tunneltest.Start(t, "k").Host()
 	gh := &gatedHost{Host: h, open: make(chan struct{})}
 	hd := udp.New()
-	var d drops
-	hd.OnDrop(d.add)
+	var d testutil.Counts
+	hd.OnDrop(d.Add)
 	m := flow.NewMeter(0, 0)
 	spec := sdk.InstanceSpec{ID: "gate", Scheme: "udp", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
@@ -164,7 +142,7 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return d.get(udp.DropQueueFull) == extra },
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return d.Get(udp.DropQueueFull) == extra },
 		"datagrams beyond a waiting session's queue dropped while no link has opened")
 	close(gh.open)
 	buf := make([]byte, 64)
