@@ -18,29 +18,31 @@ const (
 const (
 	RefusedBusy       = "busy"        // the oldest of MaxHandshakes handshakes in progress, closed to make room
 	RefusedSourceBusy = "source_busy" // SourceHandshakes from this IP were in progress
-	RefusedBackoff    = "backoff"     // the source failed recently and must wait
 	RefusedFailed     = "failed"      // the handshake itself failed (timeout, bad hello or TLS, unknown key)
+	RefusedDelayed    = "delayed"     // of those, answered only after the source's wait
 )
 
 // Bounds of the per-source table.
 const (
-	guardSources  = 10000            // source IPs remembered at most
-	guardForget   = 10 * time.Minute // failures older than this are forgotten
-	guardFree     = 3                // failures a source may have before it waits
-	guardBase     = time.Second      // first wait; doubles with each further failure
-	guardMaxDelay = 60 * time.Second // longest wait
-	guardLogEvery = 10 * time.Second // at most one log line per source (and one for refusals) this often
+	guardSources  = 10000                  // source IPs remembered at most
+	guardForget   = 10 * time.Minute       // failures older than this are forgotten
+	guardFree     = 3                      // failures a source may have before its refusals wait
+	guardBase     = 250 * time.Millisecond // first wait; doubles with each further failure
+	guardMaxDelay = 3 * time.Second        // longest wait: below an agent's 5 s handshake timeout, so it still hears why
+	guardLogEvery = 10 * time.Second       // at most one log line per source (and one for refusals) this often
 )
 
 // guard bounds what peers that have not authenticated cost the bridge:
-// handshakes in progress (in all and per source IP), and a growing wait
-// for sources whose handshakes fail, during which their connections are
-// closed at once. When max handshakes are in progress, the oldest is
+// handshakes in progress, in all and per source IP, and a growing wait
+// before a source whose handshakes keep failing hears its refusal. Only
+// the refusal waits, holding one of the source's slots: a guesser is slowed
+// down, while an agent with the right key behind the same address (a NAT)
+// is served at once. When max handshakes are in progress, the oldest is
 // closed to make room for the new one: strangers who open connections and
-// say nothing churn among themselves, while an agent, whose handshake takes
-// a round trip or two, gets through. It remembers at most guardSources
-// sources: entries are forgotten guardForget after their last failure, and
-// a full table drops the idle ones first.
+// say nothing churn among themselves, while an agent, whose handshake
+// takes a round trip or two, gets through. It remembers at most
+// guardSources sources: entries are forgotten guardForget after their last
+// failure, and a full table drops the idle ones first.
 type guard struct {
 	max, perSource int
 	now            func() time.Time
@@ -57,7 +59,9 @@ type ticket struct {
 	ip      netip.Addr
 	conn    net.Conn
 	elem    *list.Element
-	evicted bool // closed to make room; its slot is already free
+	evicted bool          // closed to make room; its slot is already free
+	gone    chan struct{} // closed with evicted
+	exited  chan struct{} // closed when the handshake's goroutine is done with it
 }
 
 // source is what the guard knows about one IP.
@@ -65,7 +69,6 @@ type source struct {
 	active     int       // handshakes in progress
 	fails      int       // failures since the last success, within guardForget
 	last       time.Time // last failure
-	until      time.Time // no handshake before this
 	logged     time.Time // last log line about this source
 	suppressed int       // lines not written since
 }
@@ -84,25 +87,24 @@ func sourceIP(c net.Conn) netip.Addr {
 }
 
 // admit reserves a handshake for c from ip, or says why not. When every
-// slot is taken it frees the oldest: victim, which the caller closes.
-func (g *guard) admit(c net.Conn, ip netip.Addr) (t *ticket, victim net.Conn, reason string) {
+// slot is taken it frees the oldest: victim, whose connection the caller
+// closes.
+func (g *guard) admit(c net.Conn, ip netip.Addr) (t, victim *ticket, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
 	s := g.sources[ip]
-	switch {
-	case s != nil && s.active >= g.perSource:
+	if s != nil && s.active >= g.perSource {
 		return nil, nil, RefusedSourceBusy
-	case s != nil && now.Before(s.until):
-		return nil, nil, RefusedBackoff
 	}
 	if g.active.Len() >= g.max {
 		old := g.active.Remove(g.active.Front()).(*ticket)
 		old.evicted = true
+		close(old.gone)
 		if vs := g.sources[old.ip]; vs != nil {
 			vs.active--
 		}
-		victim = old.conn
+		victim = old
 	}
 	if s == nil {
 		if len(g.sources) >= guardSources {
@@ -112,15 +114,46 @@ func (g *guard) admit(c net.Conn, ip netip.Addr) (t *ticket, victim net.Conn, re
 		g.sources[ip] = s
 	}
 	s.active++
-	t = &ticket{ip: ip, conn: c}
+	t = &ticket{ip: ip, conn: c, gone: make(chan struct{}), exited: make(chan struct{})}
 	t.elem = g.active.PushBack(t)
 	return t, victim, ""
 }
 
-// done ends a handshake admit reserved. A failure counts toward the
-// source's wait; a success forgets the source's failures. A handshake
-// closed to make room counts as neither.
-func (g *guard) done(t *ticket, failed bool) {
+// failed counts a failed handshake toward its source's wait and returns
+// how long its refusal waits (0 while the source has failures to spare).
+// Call release after the wait.
+func (g *guard) failed(t *ticket) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	s := g.sources[t.ip]
+	if s == nil {
+		return 0
+	}
+	now := g.now()
+	if now.Sub(s.last) > guardForget {
+		s.fails = 0
+	}
+	s.fails++
+	s.last = now
+	if s.fails <= guardFree {
+		return 0
+	}
+	return min(guardBase<<min(s.fails-guardFree-1, 16), guardMaxDelay)
+}
+
+// succeeded forgets the source's failures and ends the handshake.
+func (g *guard) succeeded(t *ticket) {
+	g.mu.Lock()
+	if s := g.sources[t.ip]; s != nil {
+		s.fails = 0
+	}
+	g.mu.Unlock()
+	g.release(t)
+}
+
+// release ends a handshake admit reserved, unless it was closed to make
+// room (its slot was freed then).
+func (g *guard) release(t *ticket) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if t.evicted {
@@ -132,20 +165,6 @@ func (g *guard) done(t *ticket, failed bool) {
 		return
 	}
 	s.active--
-	now := g.now()
-	switch {
-	case !failed:
-		s.fails, s.until = 0, time.Time{}
-	default:
-		if now.Sub(s.last) > guardForget {
-			s.fails = 0
-		}
-		s.fails++
-		s.last = now
-		if s.fails > guardFree {
-			s.until = now.Add(min(guardBase<<min(s.fails-guardFree-1, 16), guardMaxDelay))
-		}
-	}
 	if s.active == 0 && s.fails == 0 && s.suppressed == 0 {
 		delete(g.sources, t.ip)
 	}
@@ -196,7 +215,7 @@ func (g *guard) logRefused() (ok bool, count int) {
 // no handshake in progress. Sources with one stay (at most max of them).
 func (g *guard) pruneLocked(now time.Time) {
 	for ip, s := range g.sources {
-		if s.active == 0 && now.Sub(s.last) > guardForget && now.After(s.until) {
+		if s.active == 0 && now.Sub(s.last) > guardForget {
 			delete(g.sources, ip)
 		}
 	}

@@ -56,6 +56,7 @@ type Server struct {
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // every agent connection, until it ends
 	closed bool
+	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 }
 
@@ -77,7 +78,7 @@ func NewServer(cfg Config) *Server {
 		cfg.SourceHandshakes = DefaultSourceHandshakes
 	}
 	return &Server{
-		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}),
+		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}), done: make(chan struct{}),
 		guard: newGuard(cfg.MaxHandshakes, cfg.SourceHandshakes),
 	}
 }
@@ -94,20 +95,40 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return
 		}
 		if victim != nil {
-			_ = victim.Close() // its handshake fails at once and frees its goroutine
 			s.refused(RefusedBusy)
+			s.evict(victim)
 		}
 		if !s.track(c) {
-			s.guard.done(t, false)
+			s.guard.release(t)
+			close(t.exited)
 			_ = c.Close()
 			return
 		}
 		go func() {
 			defer s.wg.Done()
+			defer close(t.exited)
 			s.serveConn(c, t)
 		}()
 	})
 	return nil
+}
+
+// evictWait bounds how long the accept loop waits for the goroutine of a
+// handshake closed to make room to end.
+const evictWait = 100 * time.Millisecond
+
+// evict closes the connection of a handshake that makes room for a new one
+// and waits (briefly) for its goroutine to end, so a flood of connections
+// is held back in the kernel's backlog rather than piling up goroutines
+// here.
+func (s *Server) evict(victim *ticket) {
+	_ = victim.conn.Close() // its handshake fails at once
+	timer := time.NewTimer(evictWait)
+	defer timer.Stop()
+	select {
+	case <-victim.exited:
+	case <-timer.C:
+	}
 }
 
 // refused counts a connection closed before its handshake and logs, at
@@ -147,21 +168,11 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	defer s.untrack(raw)
 	remote := raw.RemoteAddr().String()
 	conn, hello, err := s.handshake(raw)
-	if err != nil && s.guard.wasEvicted(t) {
-		_ = raw.Close() // closed to make room: counted then
-		return
-	}
-	s.guard.done(t, err != nil)
 	if err != nil {
-		_ = raw.Close()
-		if s.cfg.OnRefuse != nil {
-			s.cfg.OnRefuse(RefusedFailed)
-		}
-		if ok, suppressed := s.guard.logSource(t.ip); ok {
-			s.log.Warn("agent handshake failed", "remote", remote, "err", err, "suppressed", suppressed)
-		}
+		s.fail(raw, t, err)
 		return
 	}
+	s.guard.succeeded(t)
 	log := s.log.With("remote", remote, "key_id", KeyID(hello.Key))
 	counted := newTunnelConn(conn)
 	mux, err := smux.Client(counted, s.cfg.Mux)
@@ -200,9 +211,48 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 
+// fail ends a failed handshake: counted, logged at most once per source
+// per interval, and, after the source's wait, answered with the refusal
+// when there is one (a *refusal), then closed. The wait ends early when
+// the connection is closed to make room or the server closes.
+func (s *Server) fail(raw net.Conn, t *ticket, err error) {
+	defer s.guard.release(t)
+	defer raw.Close()
+	if s.guard.wasEvicted(t) {
+		return // closed to make room: counted then
+	}
+	delay := s.guard.failed(t)
+	if s.cfg.OnRefuse != nil {
+		s.cfg.OnRefuse(RefusedFailed)
+		if delay > 0 {
+			s.cfg.OnRefuse(RefusedDelayed)
+		}
+	}
+	if ok, suppressed := s.guard.logSource(t.ip); ok {
+		s.log.Warn("agent handshake failed", "remote", raw.RemoteAddr().String(), "err", err, "suppressed", suppressed, "delay", delay)
+	}
+	var r *refusal
+	if !errors.As(err, &r) {
+		return
+	}
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-t.gone:
+			return
+		case <-s.done:
+			return
+		}
+	}
+	_ = raw.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = r.conn.Write(AppendHelloReply(nil, HelloReply{Status: r.status, Message: r.msg}))
+}
+
 // handshake runs TLS (when configured) and the hello exchange on raw
 // within the handshake timeout, and returns the connection to serve the
-// session on. A refused agent is told why; the error says it too.
+// session on. A refusal the agent is to hear is a *refusal, not yet sent.
 func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, error) {
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	var conn net.Conn = raw
@@ -213,7 +263,7 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, error) {
 			return nil, Hello{}, fmt.Errorf("closed before hello: %w", err)
 		}
 		if first[0] != 0x16 { // not a TLS record: a plain hello to a TLS bridge
-			return nil, Hello{}, refuse(raw, StatusTLSRequired, "this bridge requires TLS")
+			return nil, Hello{}, &refusal{conn: raw, status: StatusTLSRequired, msg: "this bridge requires TLS"}
 		}
 		tc := tls.Server(&peekedConn{Conn: raw, r: br}, s.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
@@ -224,13 +274,13 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, error) {
 	hello, err := ReadHello(conn)
 	switch {
 	case errors.Is(err, ErrVersion):
-		return nil, hello, refuse(conn, StatusVersionMismatch, fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version))
+		return nil, hello, &refusal{conn: conn, status: StatusVersionMismatch,
+			msg: fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version)}
 	case err != nil:
-		_ = refuse(conn, StatusBadHello, "malformed hello")
-		return nil, hello, fmt.Errorf("hello: %w", err)
+		return nil, hello, &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
 	}
 	if !s.cfg.Keys.Accepts(hello.Key) {
-		return nil, hello, fmt.Errorf("%w (key id %s)", refuse(conn, StatusUnknownKey, "unknown key"), KeyID(hello.Key))
+		return nil, hello, &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}
 	}
 	if _, err := conn.Write(AppendHelloReply(nil, HelloReply{Status: StatusOK})); err != nil {
 		return nil, hello, fmt.Errorf("hello reply: %w", err)
@@ -249,11 +299,20 @@ func (s *Server) addSession(sess *session) bool {
 	return true
 }
 
-// refuse tells an agent why its handshake is refused and returns the
-// error that says it.
-func refuse(c net.Conn, status HelloStatus, msg string) error {
-	_, _ = c.Write(AppendHelloReply(nil, HelloReply{Status: status, Message: msg}))
-	return fmt.Errorf("agent refused: %s: %s", status, msg)
+// refusal is a handshake the bridge refuses with a reply the agent is to
+// hear: conn is where to write it.
+type refusal struct {
+	conn   net.Conn
+	status HelloStatus
+	msg    string
+	cause  error // detail for the log, not sent
+}
+
+func (r *refusal) Error() string {
+	if r.cause != nil {
+		return fmt.Sprintf("agent refused: %s: %s: %v", r.status, r.msg, r.cause)
+	}
+	return fmt.Sprintf("agent refused: %s: %s", r.status, r.msg)
 }
 
 // Revoke closes every session of key, e.g. when no instance names it any
@@ -268,6 +327,9 @@ func (s *Server) Revoke(key string) {
 // Call it after the listener passed to Serve is closed.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	for c := range s.conns {
 		_ = c.Close()
