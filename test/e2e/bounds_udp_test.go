@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -24,11 +25,13 @@ const udpSessionBytes = 32 << 10
 // udpReadBuffer is the receive buffer the udp entry asks for (udp.readBuffer).
 const udpReadBuffer = 4 << 20
 
-// boundsAgent starts the agent of a bounds spec: `client://key@bridge/target`.
-// It is the one place this file starts agents.
-func boundsAgent(f *framework.Framework, name, key, bridge, target string) *framework.Process {
+// boundsAgent starts the agent of a bounds spec: `client://key@bridge/target`,
+// with extra query parameters ("dial=127.0.0.1"). It is the one place the
+// bounds specs start agents.
+func boundsAgent(f *framework.Framework, name, key, bridge, target string, query ...string) *framework.Process {
 	f.T().Helper()
-	p := f.Burrow(name, fmt.Sprintf("client://%s@%s/%s?log=info", key, bridge, target))
+	q := strings.Join(append([]string{"log=info"}, query...), "&")
+	p := f.Burrow(name, fmt.Sprintf("client://%s@%s/%s?%s", key, bridge, target, q))
 	p.MustWaitLog(logConnected, ready)
 	return p
 }
@@ -237,4 +240,17 @@ func TestUDPBurstOfNewSenders(t *testing.T) {
 	if n := m.Get(capped.ID).UDPs; n != 256 {
 		t.Errorf("%d sessions from one source IP, default bound 256", n)
 	}
+}
+
+// dial= gives the agent's UDP dials a UDP source address: a TCP one made
+// every UDP link fail.
+func TestUDPThroughAgentWithDial(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	key, user, echo := newKey(t), f.UDPPort(), f.UDPEcho()
+	in := m.Create(fmt.Sprintf("udp://127.0.0.1:%d/%s?agent=%s", user, echo, key), "udp-dial")
+	boundsAgent(f, "agent", key, m.BridgeAddr(), echo, "dial=127.0.0.1")
+	m.WaitInstance(in.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
+	f.ExpectUDPEcho(framework.Addr(user)).Sizes(1, 1400, 9000).Eventually(ready).Ensure()
 }
