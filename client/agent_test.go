@@ -346,7 +346,8 @@ func TestSourceIPServesUDPAndTCP(t *testing.T) {
 	srv, addr := startBridge(t, "k")
 	udpEcho := testutil.ServeUDPEcho(t)
 	tcpEcho := testutil.ServeTCP(t, testutil.Echo)
-	startAgent(t, Config{Bridge: addr, Key: "k", SourceIP: "127.0.0.1"})
+	// Its own targets: an agent dials only what it was told.
+	startAgent(t, Config{Bridge: addr, Key: "k", SourceIP: "127.0.0.1", Targets: []string{udpEcho, tcpEcho}})
 	online(t, srv, "k")
 	for _, tc := range []struct {
 		network bridge.Network
