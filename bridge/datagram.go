@@ -6,21 +6,24 @@ import (
 	"io"
 	"net"
 	"sync"
+
+	"github.com/burrowproject/burrow/internal/dgram"
 )
 
 // MaxDatagram is the largest datagram a link carries.
-const MaxDatagram = 65535
+const MaxDatagram = dgram.Max
 
 // DatagramConn carries datagrams over a stream, each as a 2-byte big-endian
 // length and the payload. Every Write sends one datagram and every Read
 // returns one, like a connected UDP socket. A datagram larger than the
-// buffer given to Read is truncated, as UDP does.
+// buffer given to Read is truncated, as UDP does. It holds no buffer of its
+// own: ReadPacket and Write use the shared dgram pool for one datagram at a
+// time.
 type DatagramConn struct {
 	net.Conn
-	rmu  sync.Mutex
-	hdr  [2]byte
-	wmu  sync.Mutex
-	wbuf []byte
+	rmu sync.Mutex
+	hdr [2]byte
+	wmu sync.Mutex
 }
 
 // NewDatagramConn frames datagrams over c.
@@ -52,16 +55,38 @@ func (d *DatagramConn) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// ReadPacket implements dgram.PacketReader: it waits for a datagram's
+// length, then reads the datagram into a buffer of that size from pool.
+func (d *DatagramConn) ReadPacket(pool *dgram.Pool) (*[]byte, error) {
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if _, err := io.ReadFull(d.Conn, d.hdr[:]); err != nil {
+		if err == io.ErrUnexpectedEOF {
+			err = fmt.Errorf("read datagram length: %w", err)
+		}
+		return nil, err
+	}
+	n := int(binary.BigEndian.Uint16(d.hdr[:]))
+	b := pool.Get(n)
+	if _, err := io.ReadFull(d.Conn, *b); err != nil {
+		pool.Put(b)
+		return nil, fmt.Errorf("read datagram of %d bytes: %w", n, noEOF(err))
+	}
+	return b, nil
+}
+
 // Write sends p as one datagram.
 func (d *DatagramConn) Write(p []byte) (int, error) {
 	if len(p) > MaxDatagram {
 		return 0, fmt.Errorf("datagram of %d bytes exceeds %d", len(p), MaxDatagram)
 	}
+	frame := dgram.Shared.Get(2 + len(p)) // one write: one tunnel frame
+	defer dgram.Shared.Put(frame)
+	binary.BigEndian.PutUint16(*frame, uint16(len(p)))
+	copy((*frame)[2:], p)
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
-	d.wbuf = binary.BigEndian.AppendUint16(d.wbuf[:0], uint16(len(p)))
-	d.wbuf = append(d.wbuf, p...)
-	if _, err := d.Conn.Write(d.wbuf); err != nil {
+	if _, err := d.Conn.Write(*frame); err != nil {
 		return 0, err
 	}
 	return len(p), nil

@@ -24,8 +24,9 @@ import (
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
-// DefaultHandshakeTimeout bounds how long an agent may take to say hello.
-const DefaultHandshakeTimeout = 10 * time.Second
+// DefaultHandshakeTimeout bounds how long an agent may take to connect,
+// finish TLS and say hello.
+const DefaultHandshakeTimeout = 5 * time.Second
 
 // Config configures a Server.
 type Config struct {
@@ -45,6 +46,14 @@ type Config struct {
 	// links that Inbound serves.
 	Flow    Flow
 	Inbound InboundFunc
+	// MaxHandshakes bounds the handshakes in progress at once (beyond it
+	// the oldest is closed to make room), and SourceHandshakes those from
+	// one source IP (beyond it a new connection is closed at once).
+	// 0 = DefaultMaxHandshakes, DefaultSourceHandshakes.
+	MaxHandshakes, SourceHandshakes int
+	// OnRefuse, if set, is told the reason (a Refused constant) of every
+	// connection refused before it authenticated, e.g. to feed a metric.
+	OnRefuse func(reason string)
 }
 
 // Server is the bridge: it accepts agents and opens links through them.
@@ -52,11 +61,13 @@ type Server struct {
 	cfg   Config
 	log   *slog.Logger
 	pools *pools
+	guard *guard
 
 	nextID atomic.Uint64 // session ids
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // every agent connection, until it ends
 	closed bool
+	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
 }
 
@@ -71,7 +82,16 @@ func NewServer(cfg Config) *Server {
 	if cfg.HandshakeTimeout <= 0 {
 		cfg.HandshakeTimeout = DefaultHandshakeTimeout
 	}
-	return &Server{cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{})}
+	if cfg.MaxHandshakes <= 0 {
+		cfg.MaxHandshakes = DefaultMaxHandshakes
+	}
+	if cfg.SourceHandshakes <= 0 {
+		cfg.SourceHandshakes = DefaultSourceHandshakes
+	}
+	return &Server{
+		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}), done: make(chan struct{}),
+		guard: newGuard(cfg.MaxHandshakes, cfg.SourceHandshakes),
+	}
 }
 
 // Serve accepts agents on ln until ln is closed or ctx ends. It closes ln
@@ -79,16 +99,59 @@ func NewServer(cfg Config) *Server {
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	s.log.Info("bridge listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
 	netx.AcceptLoop(ctx, ln, s.log, func(c net.Conn) {
+		t, victim, reason := s.guard.admit(c, sourceIP(c))
+		if t == nil {
+			_ = c.Close() // at once: a refused stranger costs no goroutine
+			s.refused(reason)
+			return
+		}
+		if victim != nil {
+			s.refused(RefusedBusy)
+			s.evict(victim)
+		}
 		if !s.track(c) {
+			s.guard.release(t)
+			close(t.exited)
 			_ = c.Close()
 			return
 		}
 		go func() {
 			defer s.wg.Done()
-			s.handshake(c)
+			defer close(t.exited)
+			s.serveConn(c, t)
 		}()
 	})
 	return nil
+}
+
+// evictWait bounds how long the accept loop waits for the goroutine of a
+// handshake closed to make room to end.
+const evictWait = 100 * time.Millisecond
+
+// evict closes the connection of a handshake that makes room for a new one
+// and waits (briefly) for its goroutine to end, so a flood of connections
+// is held back in the kernel's backlog rather than piling up goroutines
+// here.
+func (s *Server) evict(victim *ticket) {
+	_ = victim.conn.Close() // its handshake fails at once
+	timer := time.NewTimer(evictWait)
+	defer timer.Stop()
+	select {
+	case <-victim.exited:
+	case <-timer.C:
+	}
+}
+
+// refused counts a connection closed before its handshake and logs, at
+// most once per interval, how many were.
+func (s *Server) refused(reason string) {
+	if s.cfg.OnRefuse != nil {
+		s.cfg.OnRefuse(reason)
+	}
+	if ok, n := s.guard.logRefused(); ok {
+		s.log.Warn("bridge refusing connections before their handshake", "last_reason", reason, "refused", n,
+			"max_handshakes", s.cfg.MaxHandshakes, "per_source", s.cfg.SourceHandshakes)
+	}
 }
 
 // track records an agent connection and counts its goroutine in wg; false
@@ -110,47 +173,18 @@ func (s *Server) untrack(c net.Conn) {
 	s.mu.Unlock()
 }
 
-// handshake runs the hello exchange on c and, when it succeeds, adds an
-// smux session over c to the key's pool.
-func (s *Server) handshake(raw net.Conn) {
+// serveConn runs the handshake on c and, when it succeeds, serves an smux
+// session over c in the key's pool until it ends.
+func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	defer s.untrack(raw)
 	remote := raw.RemoteAddr().String()
-	log := s.log.With("remote", remote)
-	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-
-	conn, ok := s.secure(raw, log)
-	if !ok {
+	conn, hello, flow, err := s.handshake(raw)
+	if err != nil {
+		s.fail(raw, t, err)
 		return
 	}
-
-	hello, err := ReadHello(conn)
-	switch {
-	case errors.Is(err, ErrVersion):
-		s.refuse(conn, log, StatusVersionMismatch, fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version))
-		return
-	case err != nil:
-		log.Warn("agent hello rejected", "err", err)
-		s.refuse(conn, log, StatusBadHello, "malformed hello")
-		return
-	}
-	log = log.With("key_id", KeyID(hello.Key))
-	if !s.cfg.Keys.Accepts(hello.Key) {
-		s.refuse(conn, log, StatusUnknownKey, "unknown key")
-		return
-	}
-	flow, mismatch := s.agreeFlow(hello)
-	if mismatch != "" {
-		log.Warn("agent cannot carry this server's mode", "reason", mismatch)
-		s.refuse(conn, log, StatusModeMismatch, mismatch)
-		return
-	}
-	if _, err := conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: StatusOK, Flow: flow}, hello.Version)); err != nil {
-		log.Warn("agent hello reply failed", "err", err)
-		_ = conn.Close()
-		return
-	}
-	_ = raw.SetDeadline(time.Time{})
-
+	s.guard.succeeded(t)
+	log := s.log.With("remote", remote, "key_id", KeyID(hello.Key))
 	counted := newTunnelConn(conn)
 	mux, err := smux.Client(counted, s.cfg.Mux)
 	if err != nil {
@@ -191,37 +225,103 @@ func (s *Server) handshake(raw net.Conn) {
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 
+// fail ends a failed handshake: counted, logged at most once per source
+// per interval, and, after the source's wait, answered with the refusal
+// when there is one (a *refusal), then closed. The wait ends early when
+// the connection is closed to make room or the server closes.
+func (s *Server) fail(raw net.Conn, t *ticket, err error) {
+	defer s.guard.release(t)
+	defer raw.Close()
+	if s.guard.wasEvicted(t) {
+		return // closed to make room: counted then
+	}
+	delay := s.guard.failed(t)
+	if s.cfg.OnRefuse != nil {
+		s.cfg.OnRefuse(RefusedFailed)
+		if delay > 0 {
+			s.cfg.OnRefuse(RefusedDelayed)
+		}
+	}
+	if ok, suppressed := s.guard.logSource(t.ip); ok {
+		s.log.Warn("agent handshake failed", "remote", raw.RemoteAddr().String(), "err", err, "suppressed", suppressed, "delay", delay)
+	}
+	var r *refusal
+	if !errors.As(err, &r) {
+		return
+	}
+	if delay > 0 {
+		timer := time.NewTimer(delay)
+		defer timer.Stop()
+		select {
+		case <-timer.C:
+		case <-t.gone:
+			return
+		case <-s.done:
+			return
+		}
+	}
+	_ = raw.SetWriteDeadline(time.Now().Add(time.Second))
+	_, _ = r.conn.Write(AppendHelloReply(nil, HelloReply{Status: r.status, Message: r.msg}))
+}
+
+// handshake runs TLS (when the agent opens it) and the hello exchange on
+// raw within the handshake timeout, and returns the connection to serve the
+// session on and the flow both ends agreed on. A refusal the agent is to
+// hear is a *refusal, not yet sent.
+func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
+	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	conn, err := s.secure(raw)
+	if err != nil {
+		return nil, Hello{}, 0, err
+	}
+	hello, err := ReadHello(conn)
+	switch {
+	case errors.Is(err, ErrVersion):
+		return nil, hello, 0, &refusal{conn: conn, status: StatusVersionMismatch,
+			msg: fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version)}
+	case err != nil:
+		return nil, hello, 0, &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
+	}
+	if !s.cfg.Keys.Accepts(hello.Key) {
+		return nil, hello, 0, &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}
+	}
+	flow, mismatch := s.agreeFlow(hello)
+	if mismatch != "" {
+		s.log.Warn("agent cannot carry this server's mode", "remote", raw.RemoteAddr().String(), "key_id", KeyID(hello.Key), "reason", mismatch)
+		return nil, hello, 0, &refusal{conn: conn, status: StatusModeMismatch, msg: mismatch}
+	}
+	if _, err := conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: StatusOK, Flow: flow}, hello.Version)); err != nil {
+		return nil, hello, 0, fmt.Errorf("hello reply: %w", err)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return conn, hello, flow, nil
+}
+
 // secure peeks at the first byte of raw: a TLS record (an agent that opens
 // TLS first) is served with the bridge's certificate, a plain hello is
 // accepted only without TLS or with AllowPlain. It returns the connection
-// to read the hello from, or false after closing raw.
-func (s *Server) secure(raw net.Conn, log *slog.Logger) (net.Conn, bool) {
+// to read the hello from, or why not (a *refusal when the agent is to hear
+// it).
+func (s *Server) secure(raw net.Conn) (net.Conn, error) {
 	br := bufio.NewReaderSize(raw, 16)
 	first, err := br.Peek(1)
 	if err != nil {
-		log.Debug("agent closed before hello", "err", err)
-		_ = raw.Close()
-		return nil, false
+		return nil, fmt.Errorf("closed before hello: %w", err)
 	}
 	peeked := &peekedConn{Conn: raw, r: br}
 	switch {
 	case first[0] == tlsHandshakeRecord && s.cfg.TLS == nil:
-		log.Warn("agent refused", "reason", "this bridge has no TLS certificate")
-		_ = raw.Close()
-		return nil, false
+		return nil, errors.New("TLS to a bridge that has no TLS certificate")
 	case first[0] == tlsHandshakeRecord:
 		tc := tls.Server(peeked, s.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
-			log.Warn("agent TLS handshake failed", "err", err)
-			_ = raw.Close()
-			return nil, false
+			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
-		return tc, true
+		return tc, nil
 	case s.cfg.TLS != nil && !s.cfg.AllowPlain:
-		s.refuse(raw, log, StatusTLSRequired, "this bridge requires TLS")
-		return nil, false
+		return nil, &refusal{conn: raw, status: StatusTLSRequired, msg: "this bridge requires TLS"}
 	}
-	return peeked, true
+	return peeked, nil
 }
 
 // tlsHandshakeRecord is the first byte of a TLS ClientHello record.
@@ -237,10 +337,20 @@ func (s *Server) addSession(sess *session) bool {
 	return true
 }
 
-func (s *Server) refuse(c net.Conn, log *slog.Logger, status HelloStatus, msg string) {
-	log.Warn("agent refused", "reason", status.String())
-	_, _ = c.Write(AppendHelloReply(nil, HelloReply{Status: status, Message: msg}))
-	_ = c.Close()
+// refusal is a handshake the bridge refuses with a reply the agent is to
+// hear: conn is where to write it.
+type refusal struct {
+	conn   net.Conn
+	status HelloStatus
+	msg    string
+	cause  error // detail for the log, not sent
+}
+
+func (r *refusal) Error() string {
+	if r.cause != nil {
+		return fmt.Sprintf("agent refused: %s: %s: %v", r.status, r.msg, r.cause)
+	}
+	return fmt.Sprintf("agent refused: %s: %s", r.status, r.msg)
 }
 
 // Revoke closes every session of key, e.g. when no instance names it any
@@ -255,6 +365,9 @@ func (s *Server) Revoke(key string) {
 // Call it after the listener passed to Serve is closed.
 func (s *Server) Close() error {
 	s.mu.Lock()
+	if !s.closed {
+		close(s.done)
+	}
 	s.closed = true
 	for c := range s.conns {
 		_ = c.Close()

@@ -69,7 +69,8 @@ type Config struct {
 type Agent struct {
 	cfg    Config
 	log    *slog.Logger
-	dialer *net.Dialer
+	dialer *net.Dialer // tcp targets
+	udp    *net.Dialer // udp targets: the same source IP as a UDP address
 	tls    *tls.Config // nil with TLSOff
 	own    map[string]bool
 	res    *egress.Resolver                 // resolves every target through the dns= cache
@@ -132,15 +133,17 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.TLS == TLSOff && (cfg.Fingerprint != "" || cfg.RootCAs != nil) {
 		return nil, errors.New("agent: a pin or CA bundle needs TLS; plain TCP (tls=0) cannot verify the bridge")
 	}
-	d := &net.Dialer{Timeout: cfg.DialTimeout}
+	d, ud := &net.Dialer{Timeout: cfg.DialTimeout}, &net.Dialer{Timeout: cfg.DialTimeout}
 	if cfg.SourceIP != "" {
 		ip := net.ParseIP(cfg.SourceIP)
 		if ip == nil {
 			return nil, fmt.Errorf("agent: source address %q is not an IP", cfg.SourceIP)
 		}
-		d.LocalAddr = &net.TCPAddr{IP: ip}
+		// A dialer refuses a local address of another network, so each
+		// network gets its own.
+		d.LocalAddr, ud.LocalAddr = &net.TCPAddr{IP: ip}, &net.UDPAddr{IP: ip}
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil)}
+	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, udp: ud, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil)}
 	if len(cfg.Targets) > 0 {
 		g, err := egress.NewGroup(egress.Config{Targets: cfg.Targets, Strategy: cfg.Strategy, Resolver: a.res, Log: cfg.Logger})
 		if err != nil {

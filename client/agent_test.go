@@ -367,3 +367,37 @@ func TestBackoffOnRefusedKey(t *testing.T) {
 		t.Fatal("refused agent is connected")
 	}
 }
+
+// dial= (SourceIP) must give UDP links a UDP local address: a TCP one
+// makes every UDP dial fail.
+func TestSourceIPServesUDPAndTCP(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, "k")
+	udpEcho := testutil.ServeUDPEcho(t)
+	tcpEcho := testutil.ServeTCP(t, testutil.Echo)
+	// Its own targets: an agent dials only what it was told.
+	startAgent(t, Config{Bridge: addr, Key: "k", SourceIP: "127.0.0.1", Targets: []string{udpEcho, tcpEcho}})
+	online(t, srv, "k")
+	for _, tc := range []struct {
+		network bridge.Network
+		target  string
+	}{{bridge.NetworkUDP, udpEcho}, {bridge.NetworkTCP, tcpEcho}} {
+		l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: tc.network, Target: tc.target})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var c net.Conn = l
+		if tc.network == bridge.NetworkUDP {
+			c = bridge.NewDatagramConn(l)
+		}
+		_ = c.SetDeadline(time.Now().Add(testutil.Wait))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			t.Fatal(err)
+		}
+		buf := make([]byte, 64)
+		if n, err := io.ReadAtLeast(c, buf, 4); err != nil || string(buf[:n]) != "ping" {
+			t.Fatalf("%s link from source 127.0.0.1: got %q, %v", tc.network, buf[:n], err)
+		}
+		_ = c.Close()
+	}
+}

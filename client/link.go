@@ -14,6 +14,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/block"
+	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/netx"
 )
@@ -82,16 +83,16 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source)
-	link := block.Wrap(st, a.cfg.Block)
-	rx, tx := &a.tcpRx, &a.tcpTx
 	if h.Network == bridge.NetworkUDP {
-		link = bridge.NewDatagramConn(st)
-		rx, tx = &a.udpRx, &a.udpTx
-	}
-	_, _, err = netx.Join(link, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
-	if protocol, ok := block.IsBlocked(err); ok {
-		log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
-		return
+		// A UDP link holds no buffer while it waits (see dgram): an agent
+		// serving thousands of idle UDP sessions stays small.
+		err = dgram.Join(bridge.NewDatagramConn(st), conn, dgram.Shared, dgram.JoinOptions{AToB: &a.udpRx, BToA: &a.udpTx, Idle: a.cfg.Idle})
+	} else {
+		_, _, err = netx.Join(block.Wrap(st, a.cfg.Block), conn, netx.JoinOptions{AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle})
+		if protocol, ok := block.IsBlocked(err); ok {
+			log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+			return
+		}
 	}
 	log.Debug("link closed", "target", target, "err", err)
 }
@@ -120,7 +121,11 @@ func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, ne
 // dialFunc dials one resolved address of a target for link h: at once for
 // the agent's own targets, else once allow= permits the address.
 func (a *Agent) dialFunc(h bridge.LinkHeader, own bool) egress.DialFunc {
-	dial := egress.NetDialer(a.dialer, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
+	d := a.dialer
+	if h.Network == bridge.NetworkUDP {
+		d = a.udp // a UDP source address for dial=
+	}
+	dial := egress.NetDialer(d, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
 	if own {
 		return dial
 	}

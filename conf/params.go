@@ -107,6 +107,14 @@ type Params struct {
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Plugins     string        // plugins: the plugin directory (master); "" = "plugins" next to the binary
 	Idle        time.Duration // idle: UDP session idle timeout, default 60s, > 0
+
+	// Bounds on what strangers may hold (see README, security).
+
+	Handshakes       int           // handshakes: bridge handshakes in progress at once, default 128, >= 1
+	HandshakesPerIP  int           // hsperip: of them from one source IP, default 16, >= 1
+	HandshakeTimeout time.Duration // hstimeout: time an agent has to connect and say hello, default 5s, > 0
+	Sessions         int           // sessions: UDP sessions of an instance at once, default 8192, >= 1
+	PerSource        int           // persource: UDP sessions from one source IP at once, default 256, >= 1
 }
 
 // DefaultParams returns the parameters of a URL that gives none.
@@ -123,6 +131,12 @@ func DefaultParams() Params {
 		Data:      "./data",
 		Handlers:  "process",
 		Idle:      60 * time.Second,
+
+		Handshakes:       128,
+		HandshakesPerIP:  16,
+		HandshakeTimeout: 5 * time.Second,
+		Sessions:         8192,
+		PerSource:        256,
 	}
 }
 
@@ -248,6 +262,14 @@ var paramSpecs = []paramSpec{
 	{name: "handlers", on: onMaster, set: setHandlers},
 	{name: "plugins", on: onMaster, set: func(p *Params, v string) string { p.Plugins = v; return "" }},
 	{name: "idle", on: onServer | onUDP, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+	// Bridge bounds: the master's shared bridge, a server's, and tcp, udp,
+	// http and plugins run alone with bridge=.
+	{name: "handshakes", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.Handshakes }, 1, -1)},
+	{name: "hsperip", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.HandshakesPerIP }, 1, -1)},
+	{name: "hstimeout", on: onMaster | onServer | onHandler, set: durationParam(func(p *Params) *time.Duration { return &p.HandshakeTimeout }, 1)},
+	// UDP session bounds.
+	{name: "sessions", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.Sessions }, 1, -1)},
+	{name: "persource", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.PerSource }, 1, -1)},
 }
 
 // specNamed returns the parameter called name, or nil.

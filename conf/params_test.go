@@ -96,6 +96,14 @@ func TestParamsValid(t *testing.T) {
 		{"handlers=process", func(p Params) bool { return p.Handlers == "process" }},
 		{"idle=5m", func(p Params) bool { return p.Idle == 5*time.Minute }},
 		{"idle=30", func(p Params) bool { return p.Idle == 30*time.Second }},
+		{"handshakes=512", func(p Params) bool { return p.Handshakes == 512 }},
+		{"hsperip=4", func(p Params) bool { return p.HandshakesPerIP == 4 }},
+		{"hstimeout=2s", func(p Params) bool { return p.HandshakeTimeout == 2*time.Second }},
+		{"sessions=100", func(p Params) bool { return p.Sessions == 100 }},
+		{"persource=8", func(p Params) bool { return p.PerSource == 8 }},
+		{"log=info", func(p Params) bool {
+			return p.Handshakes == 128 && p.HandshakesPerIP == 16 && p.HandshakeTimeout == 5*time.Second && p.Sessions == 8192 && p.PerSource == 256
+		}},
 	}
 	for _, tt := range tests {
 		raw := urlTaking(t, tt.query)
@@ -159,6 +167,11 @@ func TestParamsInvalid(t *testing.T) {
 		{"handlers=thread", `parameter handlers: "thread" is not process or inprocess`},
 		{"idle=0", `parameter idle: "0" must be positive`},
 		{"idle=x", `parameter idle: "x" is not a duration`},
+		{"handshakes=0", `parameter handshakes: "0" must be >= 1`},
+		{"hsperip=x", `parameter hsperip: "x" is not an integer`},
+		{"hstimeout=0", `parameter hstimeout: "0" must be positive`},
+		{"sessions=-1", `parameter sessions: "-1" must be >= 1`},
+		{"persource=0", `parameter persource: "0" must be >= 1`},
 	}
 	for _, tt := range tests {
 		raw := urlTaking(t, tt.query)

@@ -19,9 +19,11 @@ const metricsPath = "/metrics"
 // default). Build it in main, hand LinkError to the bridge, and pass it to
 // the master; instance and agent figures are read at scrape time.
 type Metrics struct {
-	reg        *prometheus.Registry
-	linkErrors *prometheus.CounterVec
-	src        atomic.Pointer[metricSources]
+	reg           *prometheus.Registry
+	linkErrors    *prometheus.CounterVec
+	bridgeRefused *prometheus.CounterVec
+	udpDropped    *prometheus.CounterVec
+	src           atomic.Pointer[metricSources]
 }
 
 type metricSources struct {
@@ -38,11 +40,19 @@ func NewMetrics() *Metrics {
 			Name: "burrow_link_errors_total",
 			Help: "Links (user connections through an agent) that failed, by reason.",
 		}, []string{"reason"}),
+		bridgeRefused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "burrow_bridge_refused_total",
+			Help: "Connections to a bridge refused before they authenticated, by reason (busy, source_busy, backoff, failed).",
+		}, []string{"reason"}),
+		udpDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "burrow_udp_dropped_total",
+			Help: "Datagrams a udp entry dropped, by reason (session_limit, source_limit, queue_full, no_link).",
+		}, []string{"reason"}),
 	}
 	mt.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		mt.linkErrors,
+		mt.linkErrors, mt.bridgeRefused, mt.udpDropped,
 		&stateCollector{mt: mt},
 	)
 	return mt
@@ -51,6 +61,14 @@ func NewMetrics() *Metrics {
 // LinkError counts one failed link. reason should be a short, bounded
 // identifier ("dial_refused", "no_agent", "timeout", ...).
 func (mt *Metrics) LinkError(reason string) { mt.linkErrors.WithLabelValues(reason).Inc() }
+
+// BridgeRefused counts one connection a bridge refused before it
+// authenticated; reason is one of the bridge.Refused constants.
+func (mt *Metrics) BridgeRefused(reason string) { mt.bridgeRefused.WithLabelValues(reason).Inc() }
+
+// UDPDropped counts one datagram a udp entry dropped; reason is one of the
+// udp.Drop constants.
+func (mt *Metrics) UDPDropped(reason string) { mt.udpDropped.WithLabelValues(reason).Inc() }
 
 // Registry returns the registry, for callers that add their own collectors.
 func (mt *Metrics) Registry() *prometheus.Registry { return mt.reg }

@@ -34,7 +34,10 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 	if created {
 		log.Info("bridge certificate created", "dir", inst.Params.Data, "fp", tlsx.Fingerprint(cert.Certificate[0]))
 	}
-	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert}
+	opts := runtime.Options{
+		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
+		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped,
+	}
 	var (
 		agents master.AgentLister
 		info   *master.BridgeInfo
@@ -52,7 +55,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		if p.BridgeTLS == conf.TLSOff {
 			log.Warn("bridgetls=0: the shared bridge also accepts plain agents, whose key travels in clear text")
 		}
-		shared := runtime.NewSharedBridge(tc, p.BridgeTLS == conf.TLSOff, log)
+		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(p, tc, p.BridgeTLS == conf.TLSOff, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {

@@ -171,6 +171,8 @@ func TestAgentOfflineDropsDatagrams(t *testing.T) {
 	t.Parallel()
 	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
+	var d testutil.Counts
+	hd.OnDrop(d.Add)
 	m := flow.NewMeter(0, 0)
 	spec := sdk.InstanceSpec{ID: "off", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "nobody", Meter: m, UDP: true}, nil); err != nil {
@@ -192,4 +194,5 @@ func TestAgentOfflineDropsDatagrams(t *testing.T) {
 	if s := m.Snapshot(); s.UDPs != 0 || s.UDPRx != 0 {
 		t.Fatalf("figures with no agent: %+v", s)
 	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return d.Get(udp.DropNoLink) == 1 }, "the datagram counted as dropped: no link")
 }

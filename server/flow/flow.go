@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -122,6 +123,21 @@ func (c *Conn) Read(p []byte) (int, error) {
 		}
 	}
 	return n, err
+}
+
+// ReadPacket implements dgram.PacketReader over a datagram link: one
+// datagram in a pooled buffer, counted and limited as Read is.
+func (c *Conn) ReadPacket(pool *dgram.Pool) (*[]byte, error) {
+	b, err := dgram.ReadPacket(c.Conn, pool)
+	if err != nil {
+		return nil, err
+	}
+	c.out.Count.Add(int64(len(*b)))
+	if err := netx.Wait(c.out.Limit, len(*b)); err != nil {
+		pool.Put(b)
+		return nil, err
+	}
+	return b, nil
 }
 
 // Close closes the link and releases its slot.

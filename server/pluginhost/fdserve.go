@@ -12,6 +12,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/sdk/fdlink"
@@ -131,6 +132,10 @@ func (p *proc) serveDial(msg fdlink.Message) {
 		if err := fdlink.WriteVerdict(c, ""); err != nil {
 			_ = c.Close()
 			_ = link.Close()
+			return
+		}
+		if want == syscall.SOCK_SEQPACKET {
+			_ = dgram.Join(c, link, dgram.Shared, dgram.JoinOptions{})
 			return
 		}
 		_, _, _ = netx.Join(c, link, netx.JoinOptions{})

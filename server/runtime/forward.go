@@ -49,7 +49,10 @@ func (rt *Runtime) serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge
 	if err != nil {
 		return nil, nil, err
 	}
-	cfg.Keys, cfg.TLS, cfg.AllowPlain, cfg.Logger = bridge.NewKeySet(inst.TunnelKey()), tc, inst.Params.TLS == conf.TLSOff, log
+	bounds := BridgeConfig(inst.Params, tc, inst.Params.TLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse)
+	cfg.Keys, cfg.TLS, cfg.AllowPlain, cfg.Logger = bridge.NewKeySet(inst.TunnelKey()), bounds.TLS, bounds.AllowPlain, bounds.Logger
+	cfg.OnRefuse, cfg.HandshakeTimeout = bounds.OnRefuse, bounds.HandshakeTimeout
+	cfg.MaxHandshakes, cfg.SourceHandshakes = bounds.MaxHandshakes, bounds.SourceHandshakes
 	srv := bridge.NewServer(cfg)
 	ln, err := net.Listen("tcp", inst.Listen)
 	if err != nil {

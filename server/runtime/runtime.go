@@ -43,6 +43,11 @@ type Options struct {
 	// OnLinkError, if set, is told the reason of every failed link on the
 	// hosts this runtime creates (see host.OnLinkError).
 	OnLinkError func(reason string)
+	// OnBridgeRefuse, if set, is told the reason of every connection the
+	// bridges this runtime builds refuse before it authenticated (see
+	// bridge.Config.OnRefuse); OnUDPDrop of every datagram the built-in
+	// udp handler drops (see udp.Handler.OnDrop).
+	OnBridgeRefuse, OnUDPDrop func(reason string)
 	// Plugins, if set, runs handlers as go-plugin processes: every scheme
 	// it has a binary for is served by that process, built-in or not.
 	// Schemes it lacks fall back to the built-ins linked in.
@@ -72,9 +77,25 @@ type SharedBridge struct {
 // host for handler instances on top. It serves TLS agents with tlsConf and
 // plain ones only with allowPlain (or without tlsConf).
 func NewSharedBridge(tlsConf *tls.Config, allowPlain bool, log *slog.Logger) *SharedBridge {
+	return NewSharedBridgeConfig(bridge.Config{TLS: tlsConf, AllowPlain: allowPlain, Logger: log})
+}
+
+// NewSharedBridgeConfig is NewSharedBridge with the bridge's configuration
+// (see BridgeConfig); its Keys are the set instances add.
+func NewSharedBridgeConfig(cfg bridge.Config) *SharedBridge {
 	keys := bridge.NewKeySet()
-	srv := bridge.NewServer(bridge.Config{Keys: keys, TLS: tlsConf, AllowPlain: allowPlain, Logger: log})
-	return &SharedBridge{Server: srv, Keys: keys, Host: host.New(srv, log)}
+	cfg.Keys = keys
+	srv := bridge.NewServer(cfg)
+	return &SharedBridge{Server: srv, Keys: keys, Host: host.New(srv, cfg.Logger)}
+}
+
+// BridgeConfig is the configuration of a bridge for the parameters p
+// (handshakes=, hsperip=, hstimeout=), without its Keys.
+func BridgeConfig(p conf.Params, tlsConf *tls.Config, allowPlain bool, log *slog.Logger, onRefuse func(reason string)) bridge.Config {
+	return bridge.Config{
+		TLS: tlsConf, AllowPlain: allowPlain, Logger: log, OnRefuse: onRefuse, HandshakeTimeout: p.HandshakeTimeout,
+		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP,
+	}
 }
 
 // Runtime starts instances. It is safe for concurrent use.
@@ -96,9 +117,13 @@ func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	udpHandler := udp.New()
+	if opts.OnUDPDrop != nil {
+		udpHandler.OnDrop(opts.OnUDPDrop)
+	}
 	rt := &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
 		conf.SchemeTCP:  tcp.New(),
-		conf.SchemeUDP:  udp.New(),
+		conf.SchemeUDP:  udpHandler,
 		conf.SchemeHTTP: httph.New(),
 	}}
 	if opts.Plugins != nil {
@@ -416,7 +441,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 		if err != nil {
 			return nil, err
 		}
-		shared = NewSharedBridge(tc, inst.Params.BridgeTLS == conf.TLSOff, log)
+		shared = NewSharedBridgeConfig(BridgeConfig(inst.Params, tc, inst.Params.BridgeTLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse))
 		if rt.opts.OnLinkError != nil {
 			shared.Host.OnLinkError(rt.opts.OnLinkError)
 		}

@@ -1,0 +1,124 @@
+//go:build unix
+
+package dgram_test
+
+import (
+	"bytes"
+	"net"
+	"os"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/dgram"
+	"github.com/burrowproject/burrow/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
+
+func TestPoolClasses(t *testing.T) {
+	t.Parallel()
+	var p dgram.Pool
+	for _, tc := range []struct{ n, cap int }{{0, 512}, {1, 512}, {512, 512}, {513, 2048}, {9000, 16 << 10}, {dgram.Max, dgram.Max + 2}, {dgram.Max + 2, dgram.Max + 2}} {
+		b := p.Get(tc.n)
+		if len(*b) != tc.n || cap(*b) != tc.cap {
+			t.Errorf("Get(%d): len %d cap %d, want cap %d", tc.n, len(*b), cap(*b), tc.cap)
+		}
+		p.Put(b)
+	}
+	foreign := make([]byte, 100, 1000)
+	p.Put(&foreign) // not a class size: dropped, never handed out
+	if b := p.Get(100); cap(*b) != 512 {
+		t.Fatalf("a foreign buffer of cap %d came back", cap(*b))
+	}
+	if c := p.Copy([]byte("abc")); string(*c) != "abc" {
+		t.Fatalf("Copy = %q", *c)
+	}
+}
+
+// socketpair returns both ends of a SOCK_SEQPACKET pair as conns.
+func socketpair(t *testing.T) (net.Conn, net.Conn) {
+	t.Helper()
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_SEQPACKET, 0)
+	if err != nil {
+		t.Skipf("no seqpacket socket pairs here: %v", err)
+	}
+	var conns [2]net.Conn
+	for i, fd := range fds {
+		f := os.NewFile(uintptr(fd), "socketpair")
+		c, err := net.FileConn(f)
+		_ = f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns[i] = c
+		t.Cleanup(func() { _ = c.Close() })
+	}
+	return conns[0], conns[1]
+}
+
+func TestReadPacketSocketPair(t *testing.T) {
+	t.Parallel()
+	a, b := socketpair(t)
+	var p dgram.Pool
+	for _, size := range []int{1, 700, 9000, 60000} {
+		msg := bytes.Repeat([]byte{byte(size)}, size)
+		if _, err := a.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		got, err := dgram.ReadPacket(b, &p)
+		if err != nil || !bytes.Equal(*got, msg) {
+			t.Fatalf("datagram of %d bytes read as %d, %v", size, len(*got), err)
+		}
+		// Only the datagram's size class is kept, not a 64 KiB buffer.
+		if size < 16<<10 && cap(*got) > 16<<10 {
+			t.Errorf("a %d-byte datagram holds a buffer of %d", size, cap(*got))
+		}
+		p.Put(got)
+	}
+	_ = a.Close()
+	if _, err := dgram.ReadPacket(b, &p); err == nil {
+		t.Fatal("no error after the peer closed")
+	}
+}
+
+// Join relays both ways over a UDP socket and a socket pair, counts, and
+// ends both at the idle period.
+func TestJoinRelaysCountsAndIdles(t *testing.T) {
+	t.Parallel()
+	echo := testutil.ServeUDPEcho(t)
+	udp, err := net.Dial("udp", echo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, link := socketpair(t)
+	var in, out atomic.Int64
+	done := make(chan error, 1)
+	go func() {
+		done <- dgram.Join(link, udp, dgram.Shared, dgram.JoinOptions{AToB: &in, BToA: &out, Idle: 300 * time.Millisecond})
+	}()
+	_ = user.SetDeadline(time.Now().Add(testutil.Wait))
+	buf := make([]byte, 2048)
+	for i := range 5 {
+		msg := bytes.Repeat([]byte{'x'}, 100+i)
+		if _, err := user.Write(msg); err != nil {
+			t.Fatal(err)
+		}
+		n, err := user.Read(buf)
+		if err != nil || !bytes.Equal(buf[:n], msg) {
+			t.Fatalf("echo %d: %q, %v", i, buf[:n], err)
+		}
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Join ended with %v after the idle period", err)
+		}
+	case <-time.After(testutil.Wait):
+		t.Fatal("Join did not end at the idle period")
+	}
+	if want := int64(100 + 101 + 102 + 103 + 104); in.Load() != want || out.Load() != want {
+		t.Fatalf("counted %d in, %d out; want %d each way", in.Load(), out.Load(), want)
+	}
+}

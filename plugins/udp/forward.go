@@ -1,0 +1,255 @@
+package udp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/dgram"
+	"github.com/burrowproject/burrow/plugins/sdk"
+)
+
+// forwarder serves one instance's socket.
+type forwarder struct {
+	h    *Handler
+	id   string
+	pc   net.PacketConn
+	udp  *net.UDPConn // pc, when it is one: reads without allocating
+	host sdk.Host
+	lim  limits
+	log  *slog.Logger
+
+	mu       sync.Mutex
+	sessions map[netip.AddrPort]*session
+	bySource map[netip.Addr]int // sessions per source IP
+	wg       sync.WaitGroup
+
+	dropMu  sync.Mutex
+	drops   map[string]int // by reason, since the last log line
+	dropLog time.Time      // when that line was written
+}
+
+// dropLogEvery bounds the lines about dropped datagrams to one per
+// instance per interval, whatever a flood sends.
+const dropLogEvery = 10 * time.Second
+
+// session is one sender's datagrams.
+type session struct {
+	peer   netip.AddrPort
+	queue  chan *[]byte // pooled buffers, one datagram each
+	active atomic.Bool
+	cancel context.CancelFunc
+}
+
+func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim limits) *forwarder {
+	f := &forwarder{
+		h: h, id: id, pc: pc, host: host, lim: lim, log: host.Logger(id),
+		sessions: make(map[netip.AddrPort]*session), bySource: make(map[netip.Addr]int),
+		drops: make(map[string]int),
+	}
+	if u, ok := pc.(*net.UDPConn); ok {
+		f.udp = u
+		if err := u.SetReadBuffer(readBuffer); err != nil {
+			f.log.Debug("udp receive buffer not enlarged", "err", err)
+		}
+	}
+	return f
+}
+
+func (f *forwarder) run(ctx context.Context) {
+	stop := context.AfterFunc(ctx, func() { _ = f.pc.Close() })
+	defer stop()
+	ctx, cancel := context.WithCancel(ctx)
+	defer f.wg.Wait()
+	defer cancel()
+	f.wg.Add(1)
+	go f.reapIdle(ctx)
+	buf := make([]byte, dgram.Max) // the only full-size buffer: datagrams are copied out of it
+	for {
+		n, peer, err := f.read(buf)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			f.log.Warn("udp read failed", "err", err)
+			continue
+		}
+		s, reason := f.session(ctx, peer)
+		if s == nil {
+			f.drop(reason)
+			continue
+		}
+		s.active.Store(true)
+		b := f.h.pool.Copy(buf[:n])
+		select {
+		case s.queue <- b:
+		default:
+			f.h.pool.Put(b)
+			f.drop(DropQueueFull)
+		}
+	}
+}
+
+// drop counts a dropped datagram and logs, at most once per dropLogEvery,
+// how many were dropped and why.
+func (f *forwarder) drop(reason string) {
+	f.h.dropped(reason)
+	f.dropMu.Lock()
+	defer f.dropMu.Unlock()
+	f.drops[reason]++
+	if now := time.Now(); now.Sub(f.dropLog) >= dropLogEvery {
+		f.log.Warn("udp datagrams dropped", "by_reason", fmt.Sprint(f.drops), "sessions_limit", f.lim.sessions, "persource_limit", f.lim.perSource)
+		clear(f.drops)
+		f.dropLog = now
+	}
+}
+
+// read reads one datagram and its sender.
+func (f *forwarder) read(buf []byte) (int, netip.AddrPort, error) {
+	if f.udp != nil {
+		n, ap, err := f.udp.ReadFromUDPAddrPort(buf)
+		return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), err
+	}
+	n, addr, err := f.pc.ReadFrom(buf)
+	if err != nil {
+		return 0, netip.AddrPort{}, err
+	}
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok {
+		return 0, netip.AddrPort{}, errors.New("udp read: sender is not a UDP address")
+	}
+	ap := ua.AddrPort()
+	return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), nil
+}
+
+// session returns the sender's session, starting it if the limits allow;
+// else nil and the reason. It never waits: the link opens in the
+// session's goroutine.
+func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session, string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s := f.sessions[peer]; s != nil {
+		return s, ""
+	}
+	switch {
+	case len(f.sessions) >= f.lim.sessions:
+		return nil, DropSessionLimit
+	case f.bySource[peer.Addr()] >= f.lim.perSource:
+		return nil, DropSourceLimit
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	s := &session{peer: peer, queue: make(chan *[]byte, QueueLen), cancel: cancel}
+	f.sessions[peer] = s
+	f.bySource[peer.Addr()]++
+	f.wg.Add(1)
+	go func() {
+		defer f.wg.Done()
+		defer f.forget(s)
+		f.serve(sctx, s)
+	}()
+	return s, ""
+}
+
+// forget removes an ended session and frees what it queued.
+func (f *forwarder) forget(s *session) {
+	f.mu.Lock()
+	if f.sessions[s.peer] == s {
+		delete(f.sessions, s.peer)
+		if f.bySource[s.peer.Addr()]--; f.bySource[s.peer.Addr()] <= 0 {
+			delete(f.bySource, s.peer.Addr())
+		}
+	}
+	f.mu.Unlock()
+	s.cancel()
+	for {
+		select {
+		case b := <-s.queue:
+			f.h.pool.Put(b)
+		default:
+			return
+		}
+	}
+}
+
+// serve opens the session's link and pumps datagrams both ways until the
+// session is idle, the link fails, or the instance stops.
+func (f *forwarder) serve(ctx context.Context, s *session) {
+	peer := net.UDPAddrFromAddrPort(s.peer)
+	link, err := f.host.Dial(ctx, sdk.LinkRequest{Instance: f.id, Network: "udp",
+		Meta: map[string]string{sdk.MetaClientAddr: s.peer.String()}})
+	if err != nil {
+		f.log.Debug("udp session not opened", "peer", s.peer.String(), "err", err)
+		for { // what waited for the link is lost with it
+			select {
+			case b := <-s.queue:
+				f.h.pool.Put(b)
+				f.drop(DropNoLink)
+			default:
+				return
+			}
+		}
+	}
+	stop := context.AfterFunc(ctx, func() { _ = link.Close() })
+	defer stop()
+	replies := make(chan struct{})
+	defer func() {
+		_ = link.Close() // ends the reply pump
+		<-replies
+	}()
+	go func() {
+		defer close(replies)
+		for {
+			b, err := dgram.ReadPacket(link, f.h.pool)
+			if err != nil {
+				s.cancel()
+				return
+			}
+			s.active.Store(true)
+			_, err = f.pc.WriteTo(*b, peer)
+			f.h.pool.Put(b)
+			if err != nil && ctx.Err() == nil {
+				f.log.Debug("udp reply failed", "peer", s.peer.String(), "err", err)
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case b := <-s.queue:
+			_, err := link.Write(*b)
+			f.h.pool.Put(b)
+			if err != nil {
+				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
+				return
+			}
+		}
+	}
+}
+
+// reapIdle ends sessions that saw no datagram for a whole idle period.
+func (f *forwarder) reapIdle(ctx context.Context) {
+	defer f.wg.Done()
+	t := time.NewTicker(f.lim.idle)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		f.mu.Lock()
+		for _, s := range f.sessions {
+			if !s.active.Swap(false) {
+				s.cancel()
+			}
+		}
+		f.mu.Unlock()
+	}
+}
