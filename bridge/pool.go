@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/xtaci/smux"
+
+	"github.com/burrowproject/burrow/internal/roundrobin"
 )
 
 // session is one connected agent.
@@ -58,7 +60,7 @@ func (s *session) live() bool { return !s.mux.IsClosed() && s.conn.alive() }
 // edited, so pick reads it without a lock.
 type pool struct {
 	sessions atomic.Pointer[[]*session]
-	next     atomic.Uint32
+	next     roundrobin.Counter
 }
 
 // pick returns a live session, round-robin, or nil.
@@ -68,7 +70,7 @@ func (p *pool) pick() *session {
 		return nil
 	}
 	n := len(*list)
-	start := int(p.next.Add(1))
+	start := p.next.Next(n)
 	for i := range n {
 		s := (*list)[(start+i)%n]
 		if s.live() {

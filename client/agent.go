@@ -17,6 +17,7 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
+	"github.com/burrowproject/burrow/internal/roundrobin"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
@@ -56,7 +57,7 @@ type Agent struct {
 	cfg    Config
 	log    *slog.Logger
 	dialer *net.Dialer
-	next   atomic.Uint32          // round-robin over default targets
+	next   roundrobin.Counter     // round-robin over default targets
 	links  atomic.Int64           // open links, for status
 	up     atomic.Bool            // a session to the bridge is live
 	down   atomic.Pointer[string] // why the last attempt to connect failed; nil once connected

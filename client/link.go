@@ -99,7 +99,7 @@ func (a *Agent) dialTarget(ctx context.Context, h bridge.LinkHeader) (string, ne
 	if n == 0 {
 		return "", nil, errors.New("the link names no target and the agent has no default target")
 	}
-	start := int(a.next.Add(1) - 1)
+	start := a.next.Next(n)
 	var errs []error
 	for i := range n {
 		target := a.cfg.Targets[(start+i)%n]

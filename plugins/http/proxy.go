@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/roundrobin"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
@@ -41,7 +42,7 @@ type instance struct {
 	log     *slog.Logger
 	targets []*target
 	byPool  map[string]*target // outgoing URL host -> target
-	next    atomic.Uint32
+	next    roundrobin.Counter
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
 	lim     limits
@@ -198,7 +199,7 @@ func (in *instance) pick() *target {
 	if n == 1 {
 		return in.targets[0]
 	}
-	start := int(in.next.Add(1) - 1)
+	start := in.next.Next(n)
 	now := time.Now().UnixNano()
 	for i := range n {
 		if t := in.targets[(start+i)%n]; t.until.Load() <= now {

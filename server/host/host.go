@@ -15,12 +15,12 @@ import (
 	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/roundrobin"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
 )
@@ -96,7 +96,7 @@ type instance struct {
 	log    *slog.Logger
 	ln     net.Listener
 	pc     net.PacketConn
-	next   atomic.Uint32
+	next   roundrobin.Counter
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // handed-off user connections in flight
 	joins  sync.WaitGroup
@@ -312,7 +312,7 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 			return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 		}
 	case target == "" && len(targets) > 0:
-		target = targets[int(in.next.Add(1)-1)%len(targets)]
+		target = targets[in.next.Next(len(targets))]
 	case target != "" && !slices.Contains(targets, target):
 		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 	}
