@@ -15,6 +15,15 @@ import (
 // ErrNoAgent means no agent of the requested key is connected.
 var ErrNoAgent = errors.New("agent offline")
 
+// ErrLinkReset is returned by a link's reads and writes once its agent
+// reported that the target connection failed (see ControlReset).
+var ErrLinkReset = errors.New("link reset by the agent")
+
+// ErrTunnelLost is returned by a link's reads when the tunnel under it
+// ended before the agent ended the link: smux reports that as a plain EOF,
+// which would make a cut-off transfer look complete.
+var ErrTunnelLost = errors.New("tunnel to the agent lost")
+
 // VerdictError is the agent's refusal of a link: it could not or would not
 // reach the target. Reason is the agent's own text.
 type VerdictError struct {
@@ -23,6 +32,10 @@ type VerdictError struct {
 }
 
 func (e *VerdictError) Error() string { return e.Reason }
+
+// VerdictTimeout bounds the wait for an agent's verdict when the caller
+// gives no deadline of its own (a Read before AwaitVerdict).
+const VerdictTimeout = 15 * time.Second
 
 // Link is a stream to an agent for one target. Its first Read (or WriteTo)
 // consumes the agent's verdict and fails with a *VerdictError when the
@@ -34,7 +47,9 @@ type Link struct {
 	target    string
 	once      sync.Once
 	verdict   error
-	ended     atomic.Bool // the agent ended the stream (EOF read) or refused the link
+	ended     atomic.Bool            // the agent ended the stream (EOF read) or refused the link
+	abort     atomic.Bool            // abort on Close even if ended: a reset either way
+	reset     atomic.Pointer[string] // the agent's reason, once it reset the link
 	closeOnce sync.Once
 }
 
@@ -72,7 +87,9 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 			return nil, fmt.Errorf("write link header to agent %s: %w", sess.name, err)
 		}
 		_ = st.SetWriteDeadline(time.Time{})
-		return &Link{Stream: st, sess: sess, target: h.Target}, nil
+		l := &Link{Stream: st, sess: sess, target: h.Target}
+		sess.links.Store(st.ID(), l)
+		return l, nil
 	}
 }
 
@@ -91,9 +108,15 @@ func (s *Server) Open(ctx context.Context, key string, h LinkHeader) (*Link, err
 }
 
 // AwaitVerdict reads the agent's verdict once; later calls return the same
-// result. It gives up when ctx ends.
+// result. It gives up when ctx ends, or after VerdictTimeout when ctx has
+// no deadline: an agent that never answers cannot hold a link forever.
 func (l *Link) AwaitVerdict(ctx context.Context) error {
 	l.once.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, VerdictTimeout)
+			defer cancel()
+		}
 		if d, ok := ctx.Deadline(); ok {
 			_ = l.Stream.SetReadDeadline(d)
 		}
@@ -124,29 +147,81 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 	return l.verdict
 }
 
-// Read reads the verdict first, then payload.
+// Read reads the verdict first, then payload. It fails with ErrLinkReset
+// once the agent reset the link, and with ErrTunnelLost instead of EOF
+// when the tunnel ended under it.
 func (l *Link) Read(p []byte) (int, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
 	n, err := l.Stream.Read(p)
-	if err == io.EOF {
-		l.ended.Store(true)
+	if err != nil {
+		err = l.readErr(err)
 	}
 	return n, err
 }
 
 // WriteTo reads the verdict first, then hands the stream's buffers to w
-// without copying them.
+// without copying them. Its end is checked like Read's.
 func (l *Link) WriteTo(w io.Writer) (int64, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
 	n, err := l.Stream.WriteTo(w)
 	if err == nil { // WriteTo ends without error exactly at EOF
-		l.ended.Store(true)
+		err = l.readErr(io.EOF)
+		if err == io.EOF {
+			err = nil
+		}
+	} else if rerr := l.readErr(err); errors.Is(rerr, ErrLinkReset) {
+		err = rerr
 	}
 	return n, err
+}
+
+// Write writes payload; once the agent reset the link it fails with
+// ErrLinkReset, not with the closed-pipe error of a stream closed here.
+func (l *Link) Write(p []byte) (int, error) {
+	n, err := l.Stream.Write(p)
+	if err != nil {
+		if r := l.reset.Load(); r != nil {
+			err = fmt.Errorf("%w: %s", ErrLinkReset, *r)
+		}
+	}
+	return n, err
+}
+
+// readErr says what a read error of the stream means: the agent's reset,
+// a lost tunnel, or (EOF on a live tunnel) the agent's orderly end.
+func (l *Link) readErr(err error) error {
+	if r := l.reset.Load(); r != nil {
+		return fmt.Errorf("%w: %s", ErrLinkReset, *r)
+	}
+	if err == io.EOF || err == io.ErrClosedPipe {
+		if l.sess != nil && !l.sess.live() {
+			return ErrTunnelLost
+		}
+		if err == io.EOF {
+			l.ended.Store(true)
+		}
+	}
+	return err
+}
+
+// Reset ends the link abortively: the agent is told on the control stream
+// even if it already ended its side, and resets its target connection. It
+// is how netx.Join passes on a failure of the user's side.
+func (l *Link) Reset() error {
+	l.abort.Store(true)
+	return l.Close()
+}
+
+// resetByAgent records the agent's report that the target failed and
+// closes the link, which unblocks its reader with ErrLinkReset and aborts
+// the stream, the agent's cue to close its end.
+func (l *Link) resetByAgent(reason string) {
+	l.reset.Store(&reason)
+	_ = l.Reset()
 }
 
 // Close closes the stream. A link the agent has not ended yet is also
@@ -155,7 +230,11 @@ func (l *Link) WriteTo(w io.Writer) (int64, error) {
 // connection and go on writing into a stream nobody reads.
 func (l *Link) Close() error {
 	l.closeOnce.Do(func() {
-		if !l.ended.Load() && l.sess != nil {
+		if l.sess == nil {
+			return
+		}
+		l.sess.links.Delete(l.Stream.ID())
+		if !l.ended.Load() || l.abort.Load() {
 			l.sess.abort(l.Stream.ID())
 		}
 	})

@@ -2,6 +2,8 @@ package bridge
 
 import (
 	"encoding/binary"
+	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -25,6 +27,7 @@ type session struct {
 	version string
 	remote  string
 	since   time.Time
+	links   sync.Map // stream id -> *Link, while open: the agent may reset it
 }
 
 // abortTimeout bounds the write of one message on the control stream.
@@ -51,6 +54,31 @@ func (s *session) control(id uint32) error {
 	_ = s.ctrl.SetWriteDeadline(time.Now().Add(abortTimeout))
 	_, err := s.ctrl.Write(msg[:])
 	return err
+}
+
+// readControl reads the agent's control messages until the control stream
+// ends: each reset names a link whose target failed. A malformed message
+// ends the session, since the stream can no longer be trusted.
+func (s *session) readControl(log *slog.Logger) {
+	for {
+		m, err := ReadControl(s.ctrl)
+		switch {
+		case errors.Is(err, ErrUnknownControl):
+			continue
+		case err != nil:
+			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrVersion) {
+				log.Warn("bad control message from agent: closing its session", "err", err)
+				_ = s.mux.Close()
+			}
+			return
+		}
+		if v, ok := s.links.Load(m.Stream); ok {
+			log.Debug("link reset by agent", "stream", m.Stream, "reason", m.Reason)
+			v.(*Link).resetByAgent(m.Reason)
+			continue
+		}
+		s.abort(m.Stream) // the link is gone here already: release the agent's end
+	}
 }
 
 // live reports whether the session can carry new links.

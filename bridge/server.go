@@ -179,12 +179,18 @@ func (s *Server) handshake(raw net.Conn) {
 		return
 	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
+	ctrlDone := make(chan struct{})
+	go func() {
+		defer close(ctrlDone)
+		sess.readControl(log)
+	}()
 	select {
 	case <-mux.CloseChan():
 	case <-counted.dead:
 	}
 	s.pools.remove(sess)
 	_ = mux.Close()
+	<-ctrlDone
 	log.Info("agent disconnected", "name", hello.AgentName)
 }
 

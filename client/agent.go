@@ -197,7 +197,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer sess.Close()
-	var links sync.Map // stream id -> the link's target connection, for aborts
+	var links sync.Map // stream id -> *link, for aborts
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
@@ -211,7 +211,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.serveStream(ctx, st, &links)
+			a.serveStream(ctx, sess, st, &links)
 		}()
 	}
 }

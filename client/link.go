@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -19,9 +20,15 @@ import (
 // headerTimeout bounds how long the bridge may take to send a link header.
 const headerTimeout = 10 * time.Second
 
+// resetLinger bounds how long a link the agent reset waits for the
+// bridge's abort (its acknowledgement) before the stream is closed anyway.
+// Closing earlier would send a FIN, which the bridge might read as an
+// orderly end before it reads the reset.
+const resetLinger = 5 * time.Second
+
 // serveStream reads a stream's link header and serves the link. links maps
-// the session's open links to their target connections, for aborts.
-func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Map) {
+// the session's open links by stream id, for the bridge's aborts.
+func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *sync.Map) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
@@ -38,12 +45,12 @@ func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Ma
 	}
 	a.links.Add(1)
 	defer a.links.Add(-1)
-	a.serveLink(ctx, st, h, links)
+	a.serveLink(ctx, tun, st, h, links)
 }
 
 // serveControl reads aborts until the control stream ends: each names a
-// link the bridge closed before it ended here, whose target connection is
-// closed at once, which ends the link's copy.
+// link the bridge closed before it ended here (or acknowledges a reset),
+// whose target connection is reset at once, which ends the link's copy.
 func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
 	defer st.Close()
 	var msg [4]byte
@@ -51,15 +58,102 @@ func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
 		if _, err := io.ReadFull(st, msg[:]); err != nil {
 			return
 		}
-		if c, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
-			_ = c.(net.Conn).Close()
+		if l, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
+			l.(*link).aborted()
 		}
 	}
 }
 
+// link is the agent's end of one link: the stream and the target
+// connection it is joined to. It carries failures both ways: a stream
+// that ends because the tunnel died reads as ErrTunnelLost, not EOF, and
+// Reset (the target failed) tells the bridge instead of sending a FIN.
+type link struct {
+	*smux.Stream
+	tun       *bridge.Tunnel
+	target    net.Conn
+	resetSent atomic.Bool
+	abort     chan struct{} // closed when the bridge aborted the link
+	abortOnce sync.Once
+}
+
+// aborted handles the bridge's abort: the user's side failed or left, so
+// the target connection is reset.
+func (l *link) aborted() {
+	l.abortOnce.Do(func() {
+		close(l.abort)
+		_ = netx.Reset(l.target)
+	})
+}
+
+func (l *link) Read(p []byte) (int, error) {
+	n, err := l.Stream.Read(p)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
+// WriteTo hands the stream's buffers to w; its end is checked like Read's.
+func (l *link) WriteTo(w io.Writer) (int64, error) {
+	n, err := l.Stream.WriteTo(w)
+	if err == nil && !l.tun.Alive() {
+		err = bridge.ErrTunnelLost
+	}
+	return n, err
+}
+
+func (l *link) readErr(err error) error {
+	if (err == io.EOF || err == io.ErrClosedPipe) && !l.tun.Alive() {
+		return bridge.ErrTunnelLost
+	}
+	return err
+}
+
+// Reset tells the bridge the target failed; the stream stays open until
+// the bridge's abort acknowledges it (see serveLink).
+func (l *link) Reset() error {
+	select {
+	case <-l.abort:
+		return l.Stream.Close()
+	default:
+	}
+	if l.resetSent.CompareAndSwap(false, true) {
+		if err := l.tun.Reset(l.ID(), "target connection failed"); err != nil {
+			l.resetSent.Store(false)
+			return l.Stream.Close()
+		}
+	}
+	return nil
+}
+
+// Close closes the stream, unless a reset is waiting for its abort.
+func (l *link) Close() error {
+	if l.resetSent.Load() {
+		return nil
+	}
+	return l.Stream.Close()
+}
+
+// linger waits, after a reset, for the bridge's abort, the tunnel's end or
+// resetLinger, then closes the stream.
+func (l *link) linger() {
+	if !l.resetSent.Load() {
+		return
+	}
+	t := time.NewTimer(resetLinger)
+	defer t.Stop()
+	select {
+	case <-l.abort:
+	case <-l.tun.CloseChan():
+	case <-t.C:
+	}
+	_ = l.Stream.Close()
+}
+
 // serveLink dials a link's target, answers the verdict and copies until
 // either side ends.
-func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHeader, links *sync.Map) {
+func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *sync.Map) {
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 
 	target, conn, err := a.dialTarget(ctx, h)
@@ -71,7 +165,8 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 	}
 	// Registered before the verdict: the bridge may close (and abort) the
 	// link as soon as it has read it.
-	links.Store(st.ID(), conn)
+	l := &link{Stream: st, tun: tun, target: conn, abort: make(chan struct{})}
+	links.Store(st.ID(), l)
 	defer links.Delete(st.ID())
 	if _, err := st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
 		_ = conn.Close()
@@ -79,13 +174,14 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source)
-	var link net.Conn = st
+	var stream net.Conn = l
 	rx, tx := &a.tcpRx, &a.tcpTx
 	if h.Network == bridge.NetworkUDP {
-		link = bridge.NewDatagramConn(st)
+		stream = bridge.NewDatagramConn(l)
 		rx, tx = &a.udpRx, &a.udpTx
 	}
-	_, _, err = netx.Join(link, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
+	_, _, err = netx.Join(stream, conn, netx.JoinOptions{AToB: netx.Flow{Count: rx}, BToA: netx.Flow{Count: tx}, Idle: a.cfg.Idle})
+	l.linger()
 	log.Debug("link closed", "target", target, "err", err)
 }
 

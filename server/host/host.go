@@ -380,10 +380,12 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		link, err := h.linker.OpenLink(ctx, in.AgentKey, hdr, preamble)
 		if err == nil && len(opts.FailReply) > 0 {
 			// The handler has something to say on failure: hear the agent
-			// before any byte reaches the user.
-			if err = link.AwaitVerdict(ctx); err != nil {
+			// before any byte reaches the user, within the open timeout.
+			vctx, cancel := context.WithTimeout(ctx, in.openTimeout())
+			if err = link.AwaitVerdict(vctx); err != nil {
 				_ = link.Close()
 			}
+			cancel()
 		}
 		if err != nil {
 			h.refused(in, hdr, err)
@@ -508,6 +510,14 @@ func (in *instance) untrack(c net.Conn) {
 	in.mu.Unlock()
 }
 
+// openTimeout bounds opening a link and hearing the agent's verdict.
+func (in *instance) openTimeout() time.Duration {
+	if in.OpenTimeout <= 0 {
+		return 15 * time.Second
+	}
+	return in.OpenTimeout
+}
+
 // Dial implements sdk.Host: it returns the link once the agent has reached
 // the target, counted and limited by the host.
 func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) {
@@ -525,11 +535,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 		h.refused(in, hdr, sdk.ErrSlotsFull)
 		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
 	}
-	timeout := in.OpenTimeout
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
-	octx, cancel := context.WithTimeout(ctx, timeout)
+	octx, cancel := context.WithTimeout(ctx, in.openTimeout())
 	defer cancel()
 	link, err := h.linker.OpenLink(octx, in.AgentKey, hdr, nil)
 	if err == nil {

@@ -44,7 +44,14 @@ type Options struct {
 	// it has a binary for is served by that process, built-in or not.
 	// Schemes it lacks fall back to the built-ins linked in.
 	Plugins PluginSource
+	// CallTimeout bounds every call to a handler that is not bounded by
+	// the handler itself (Validate; Describe and Start of an instance):
+	// a plugin that hangs must not hang the API. 0 = DefaultCallTimeout.
+	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout is Options.CallTimeout's default.
+const DefaultCallTimeout = 30 * time.Second
 
 // PluginSource hands out process-backed handlers (*pluginhost.Host).
 type PluginSource interface {
@@ -86,6 +93,9 @@ type Runtime struct {
 func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = DefaultCallTimeout
 	}
 	rt := &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
 		conf.SchemeTCP:  tcp.New(),
@@ -190,7 +200,15 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 			return fmt.Errorf("targets: %w", err)
 		}
 	}
-	return h.Validate(context.Background(), specOf("", inst))
+	ctx, cancel := context.WithTimeout(context.Background(), rt.opts.CallTimeout)
+	defer cancel()
+	if err := h.Validate(ctx, specOf("", inst)); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s handler: no answer to validate within %s: %w", inst.Scheme, rt.opts.CallTimeout, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // Start runs inst as instance id until Stop. It returns once the instance

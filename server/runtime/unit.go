@@ -31,6 +31,8 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	if handler == nil {
 		return nil, fmt.Errorf("no handler for scheme %q", scheme)
 	}
+	ctx, cancel := context.WithTimeout(ctx, rt.opts.CallTimeout)
+	defer cancel()
 	desc, err := handler.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe %s handler: %w", scheme, err)
