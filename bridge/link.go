@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -168,25 +169,28 @@ func (l *Link) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	n, err := l.Stream.WriteTo(w)
-	if err == nil { // WriteTo ends without error exactly at EOF
-		err = l.readErr(io.EOF)
-		if err == io.EOF {
+	switch {
+	case err == nil: // WriteTo ends without error exactly at EOF
+		if err = l.readErr(io.EOF); err == io.EOF {
 			err = nil
 		}
-	} else if rerr := l.readErr(err); errors.Is(rerr, ErrLinkReset) {
-		err = rerr
+	case err == io.ErrClosedPipe: // the stream's own end, not w's
+		err = l.readErr(err)
+	default:
+		if rerr := l.readErr(err); errors.Is(rerr, ErrLinkReset) {
+			err = rerr
+		}
 	}
 	return n, err
 }
 
 // Write writes payload; once the agent reset the link it fails with
-// ErrLinkReset, not with the closed-pipe error of a stream closed here.
+// ErrLinkReset, and on a dead tunnel with ErrTunnelLost, not with the
+// closed-pipe error that reads as an orderly end.
 func (l *Link) Write(p []byte) (int, error) {
 	n, err := l.Stream.Write(p)
 	if err != nil {
-		if r := l.reset.Load(); r != nil {
-			err = fmt.Errorf("%w: %s", ErrLinkReset, *r)
-		}
+		err = l.readErr(err)
 	}
 	return n, err
 }
@@ -197,7 +201,7 @@ func (l *Link) readErr(err error) error {
 	if r := l.reset.Load(); r != nil {
 		return fmt.Errorf("%w: %s", ErrLinkReset, *r)
 	}
-	if err == io.EOF || err == io.ErrClosedPipe {
+	if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) {
 		if l.sess != nil && !l.sess.live() {
 			return ErrTunnelLost
 		}

@@ -97,14 +97,26 @@ func (l *link) Read(p []byte) (int, error) {
 // WriteTo hands the stream's buffers to w; its end is checked like Read's.
 func (l *link) WriteTo(w io.Writer) (int64, error) {
 	n, err := l.Stream.WriteTo(w)
-	if err == nil && !l.tun.Alive() {
-		err = bridge.ErrTunnelLost
+	if err == nil || err == io.ErrClosedPipe { // the stream's end, not w's
+		if err = l.readErr(io.EOF); err == io.EOF {
+			err = nil
+		}
+	}
+	return n, err
+}
+
+// Write writes to the stream; on a dead tunnel it fails with
+// ErrTunnelLost, not with the closed-pipe error of an orderly end.
+func (l *link) Write(p []byte) (int, error) {
+	n, err := l.Stream.Write(p)
+	if err != nil {
+		err = l.readErr(err)
 	}
 	return n, err
 }
 
 func (l *link) readErr(err error) error {
-	if (err == io.EOF || err == io.ErrClosedPipe) && !l.tun.Alive() {
+	if (err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed)) && !l.tun.Alive() {
 		return bridge.ErrTunnelLost
 	}
 	return err
