@@ -363,3 +363,24 @@ func TestValidateHasADeadline(t *testing.T) {
 		t.Fatal("Validate of a hanging plugin still waiting after 5s")
 	}
 }
+
+// A plugin host's report of an error is about one run: a manual restart
+// that serves again reports healthy, not the stale error.
+func TestRestartClearsPluginError(t *testing.T) {
+	t.Parallel()
+	rt := runtime.New(runtime.Options{Shared: runtime.NewSharedBridge(nil, nil)})
+	raw := fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:22?agent=k", port(t))
+	r, err := rt.Start(context.Background(), "p", parse(t, raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.PluginState("p", "error", "plugin burrow-tcp (pid 1) died")
+	if r.Health() == nil {
+		t.Fatal("no error after the plugin host reported one")
+	}
+	stop(t, r)
+	r = start(t, rt, "p", raw)
+	if err := r.Health(); err != nil {
+		t.Fatalf("health after a manual restart that serves: %v", err)
+	}
+}

@@ -23,6 +23,7 @@ type unit struct {
 	host    *host.Host
 	shared  bool        // shares its listener: stop under mu
 	mu      *sync.Mutex // the runtime's sharedMu
+	health  *sync.Map   // the runtime's health reports: forgotten at stop
 }
 
 // startUnit binds the sockets the handler needs and starts it.
@@ -60,11 +61,14 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	if err != nil {
 		return nil, err
 	}
+	// What a plugin host said about an earlier run of this unit is stale
+	// once it starts again: a Start that succeeds means it serves.
+	rt.health.Delete(id)
 	if err := handler.Start(ctx, spec, h); err != nil {
 		h.Remove(id, 0)
 		return nil, fmt.Errorf("start %s handler: %w", scheme, err)
 	}
-	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu}, nil
+	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu, health: &rt.health}, nil
 }
 
 // stopUnits stops each handler, then lets its connections in flight finish
@@ -80,6 +84,7 @@ func stopUnits(ctx context.Context, units []*unit) {
 		}
 		_ = u.handler.Stop(ctx, u.id)
 		u.host.Remove(u.id, grace)
+		u.health.Delete(u.id)
 		if u.shared {
 			u.mu.Unlock()
 		}
