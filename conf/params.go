@@ -96,6 +96,7 @@ type Params struct {
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Idle        time.Duration // idle: UDP session idle timeout, default 60s, > 0
+	LinkLog     int           // linklog: failed-link warnings an instance logs per 10 s, default 5, >= 0 (server, tcp, udp, http, plugins)
 }
 
 // DefaultParams returns the parameters of a URL that gives none.
@@ -111,6 +112,7 @@ func DefaultParams() Params {
 		Data:     "./data",
 		Handlers: "process",
 		Idle:     60 * time.Second,
+		LinkLog:  5,
 	}
 }
 
@@ -168,6 +170,9 @@ var paramSpecs = []paramSpec{
 	{name: "data", set: func(p *Params, v string) string { p.Data = v; return "" }},
 	{name: "handlers", set: setHandlers},
 	{name: "idle", common: true, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+	// server, tcp, udp, http and plugin schemes: the host logs at most this
+	// many failed links per instance per 10 s and counts the rest.
+	{name: "linklog", common: true, set: intParam(func(p *Params) *int { return &p.LinkLog }, 0, -1)},
 }
 
 // isSecretParam reports whether the value of query parameter name is secret.

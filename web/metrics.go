@@ -21,6 +21,7 @@ const metricsPath = "/metrics"
 type Metrics struct {
 	reg        *prometheus.Registry
 	linkErrors *prometheus.CounterVec
+	quieted    prometheus.Counter
 	src        atomic.Pointer[metricSources]
 }
 
@@ -38,11 +39,16 @@ func NewMetrics() *Metrics {
 			Name: "burrow_link_errors_total",
 			Help: "Links (user connections through an agent) that failed, by reason.",
 		}, []string{"reason"}),
+		quieted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "burrow_link_logs_suppressed_total",
+			Help: "Failed-link warnings not logged (nor sent as SSE log events) because an instance exceeded linklog= per 10 s.",
+		}),
 	}
 	mt.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		mt.linkErrors,
+		mt.quieted,
 		&stateCollector{mt: mt},
 	)
 	return mt
@@ -51,6 +57,9 @@ func NewMetrics() *Metrics {
 // LinkError counts one failed link. reason should be a short, bounded
 // identifier ("dial_refused", "no_agent", "timeout", ...).
 func (mt *Metrics) LinkError(reason string) { mt.linkErrors.WithLabelValues(reason).Inc() }
+
+// LogSuppressed counts n failed-link warnings an instance held back.
+func (mt *Metrics) LogSuppressed(n int) { mt.quieted.Add(float64(n)) }
 
 // Registry returns the registry, for callers that add their own collectors.
 func (mt *Metrics) Registry() *prometheus.Registry { return mt.reg }

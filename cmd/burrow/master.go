@@ -22,7 +22,7 @@ import (
 // runtime that runs every instance, and the admin API.
 func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
 	metrics := web.NewMetrics()
-	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError}
+	opts := runtime.Options{Version: version, Logger: log, OnLinkError: metrics.LinkError, OnLogSuppressed: metrics.LogSuppressed}
 	var agents master.AgentLister
 	if addr := inst.Params.Bridge; addr != "" {
 		tc, err := runtime.BridgeTLS(inst.Params, log)
@@ -31,6 +31,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		}
 		shared := runtime.NewSharedBridge(tc, log)
 		shared.Host.OnLinkError(metrics.LinkError)
+		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("shared bridge: %w", err)

@@ -220,9 +220,14 @@ func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if ri := routeOf(r.Context()); ri != nil {
 		target = ri.target.addr
 	}
+	var le *sdk.LinkError
 	switch {
 	case r.Context().Err() != nil:
 		in.log.Debug("request abandoned by the client", "host", r.Host, "path", r.URL.Path, "err", err)
+	case errors.As(err, &le):
+		// The link failed: the host has logged it, within linklog=, so a
+		// flood of requests to a site whose agent is offline stays bounded.
+		in.log.Debug("proxy error", "status", status, "host", r.Host, "target", target, "err", err)
 	default:
 		in.log.Warn("proxy error", "status", status, "host", r.Host, "target", target, "err", err)
 	}

@@ -45,6 +45,12 @@ type Instance struct {
 	// are CIDRs and wildcards). A link must then name its target.
 	Patterns    *allowlist.Allow
 	OpenTimeout time.Duration // for Dial; 0 = 15s
+	// LinkLog is how many failed-link warnings the instance logs per
+	// LinkLogWindow (linklog=); the rest are counted, reported in one
+	// line at the window's end, and told to OnLogSuppressed. 0 =
+	// DefaultLinkLog; <0 = none, only the counts.
+	LinkLog       int
+	LinkLogWindow time.Duration // 0 = DefaultLinkLogWindow
 }
 
 // Host serves instances on one Linker. It is safe for concurrent use.
@@ -56,7 +62,13 @@ type Host struct {
 	instances   map[string]*instance
 	shared      map[string]*sharedListener // by listen address
 	onLinkError func(reason string)
+	onQuiet     func(n int)
 }
+
+// OnLogSuppressed sets fn to be told how many failed-link warnings an
+// instance held back (see Instance.LinkLog), e.g. to feed a metric. Call
+// it before the host serves.
+func (h *Host) OnLogSuppressed(fn func(n int)) { h.onQuiet = fn }
 
 // OnLinkError sets fn to be called with a short reason (no_agent,
 // agent_refused, slots_full, target_not_allowed, timeout, other) for every
@@ -104,6 +116,8 @@ type instance struct {
 
 	fwdMu sync.Mutex // serialises starting and stopping the forward loop
 	fwd   *forward   // the host's own accept loop (Forward); nil = none
+
+	quiet *quiet // bounds the failed-link warnings
 }
 
 // forward is an instance's host-side accept loop.
@@ -130,6 +144,16 @@ func (h *Host) Add(inst Instance, log *slog.Logger) error {
 	if in.Meter == nil {
 		in.Meter = flow.NewMeter(0, 0)
 	}
+	limit := inst.LinkLog
+	switch {
+	case limit == 0:
+		limit = DefaultLinkLog
+	case limit < 0:
+		limit = 0
+	}
+	in.quiet = newQuiet(limit, inst.LinkLogWindow, func(n int) {
+		log.Warn("failed links not logged", "suppressed", n, "window", in.quiet.window.String())
+	})
 	var err error
 	switch {
 	case inst.TCP && inst.SharedTCP:
@@ -208,6 +232,7 @@ func (h *Host) Remove(id string, grace time.Duration) {
 	if in == nil {
 		return
 	}
+	defer in.quiet.stop()
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
@@ -340,7 +365,8 @@ func linkError(id, target string, err error) *sdk.LinkError {
 // returns: opening the link, waiting for the agent's verdict and copying
 // happen in the host's own goroutine, so a handler's accept loop never
 // waits on the tunnel. A link that fails is logged with the agent's reason,
-// and the user gets opts.FailReply before the connection closes.
+// and the user gets opts.FailReply before the connection closes, or a
+// reset when there is none.
 func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, preamble []byte, opts sdk.HandoffOptions) error {
 	in, err := h.get(req.Instance)
 	if err != nil {
@@ -348,10 +374,12 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		return err
 	}
 	fail := func(err error) error {
-		if len(opts.FailReply) > 0 {
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write(opts.FailReply)
+		if len(opts.FailReply) == 0 {
+			_ = netx.Reset(c) // the user hears a failure, not an empty answer
+			return err
 		}
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(opts.FailReply)
 		_ = c.Close()
 		return err
 	}
@@ -481,14 +509,26 @@ func (in *instance) stopForwardLocked() {
 }
 
 // refused logs a link that could not be opened, with the agent's reason
-// where there is one, and counts it.
+// where there is one, and counts it. At most LinkLog lines per window are
+// written; the rest are counted (see quiet).
 func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
 	h.linkFailed(err)
+	ok, earlier := in.quiet.allow()
+	if !ok {
+		if h.onQuiet != nil {
+			h.onQuiet(1)
+		}
+		return
+	}
 	target := hdr.Target
 	if target == "" {
 		target = "agent default"
 	}
-	in.log.Warn("link failed", "target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason)
+	attrs := []any{"target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason}
+	if earlier > 0 {
+		attrs = append(attrs, "suppressed", earlier)
+	}
+	in.log.Warn("link failed", attrs...)
 }
 
 // track records a handed-off connection and counts it in joins; false once

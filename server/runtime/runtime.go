@@ -40,6 +40,9 @@ type Options struct {
 	// OnLinkError, if set, is told the reason of every failed link on the
 	// hosts this runtime creates (see host.OnLinkError).
 	OnLinkError func(reason string)
+	// OnLogSuppressed, if set, is told how many failed-link warnings the
+	// hosts this runtime creates held back (see host.OnLogSuppressed).
+	OnLogSuppressed func(n int)
 	// Plugins, if set, runs handlers as go-plugin processes: every scheme
 	// it has a binary for is served by that process, built-in or not.
 	// Schemes it lacks fall back to the built-ins linked in.
@@ -232,10 +235,18 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 
 func (rt *Runtime) newHost(l host.Linker, log *slog.Logger) *host.Host {
 	h := host.New(l, log)
+	rt.hook(h)
+	return h
+}
+
+// hook gives h the runtime's link-error and suppressed-log hooks.
+func (rt *Runtime) hook(h *host.Host) {
 	if rt.opts.OnLinkError != nil {
 		h.OnLinkError(rt.opts.OnLinkError)
 	}
-	return h
+	if rt.opts.OnLogSuppressed != nil {
+		h.OnLogSuppressed(rt.opts.OnLogSuppressed)
+	}
 }
 
 // BridgeTLS builds a bridge's TLS configuration for a tls= mode (nil for
@@ -377,9 +388,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 			return nil, err
 		}
 		shared = NewSharedBridge(tc, log)
-		if rt.opts.OnLinkError != nil {
-			shared.Host.OnLinkError(rt.opts.OnLinkError)
-		}
+		rt.hook(shared.Host)
 		ln, err := net.Listen("tcp", inst.Params.Bridge)
 		if err != nil {
 			return nil, fmt.Errorf("listen for agents on %s: %w", inst.Params.Bridge, err)

@@ -57,6 +57,7 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		SharedTCP: shared, Patterns: patterns,
 		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
 		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
+		LinkLog: linkLog(inst.Params.LinkLog),
 	}, log)
 	if err != nil {
 		return nil, err
@@ -69,6 +70,15 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		return nil, fmt.Errorf("start %s handler: %w", scheme, err)
 	}
 	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu, health: &rt.health}, nil
+}
+
+// linkLog maps linklog= (0 = no warnings) to host.Instance.LinkLog (0 =
+// the default, <0 = none).
+func linkLog(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }
 
 // stopUnits stops each handler, then lets its connections in flight finish

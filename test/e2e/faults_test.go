@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -74,4 +78,92 @@ func TestAgentKilledMidDownloadResetsUser(t *testing.T) {
 	if got >= size {
 		t.Fatalf("user got the whole download (%d bytes) from a killed agent", got)
 	}
+}
+
+// A flood of connections to a port whose agent is offline: each link
+// fails, but the instance writes at most linklog= warnings per 10 s (to
+// the master's log and as SSE log events); the rest are counted in
+// burrow_link_logs_suppressed_total and reported in one line, with the
+// count, at the end of the window.
+func TestFailedLinkFloodIsBounded(t *testing.T) {
+	t.Parallel()
+	const flood, limit = 200, 3
+	f := framework.New(t)
+	m := f.Master("master")
+	addr := framework.Addr(f.Port())
+	id := m.Create(fmt.Sprintf("tcp://%s/127.0.0.1:1?agent=%s&linklog=%d", addr, newKey(t), limit), "offline").ID
+	m.WaitInstance(id, ready, "running", func(in framework.Instance) bool { return in.Status == "running" })
+	s := m.Subscribe()
+	mustWait(t, s, ready, "the initial burst", func(evs []framework.SSEEvent) bool { return len(evs) >= 1 })
+
+	for i := range flood {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("connection %d through an offline agent got data", i)
+		}
+		c.Close()
+	}
+	// Within a window (10 s) plus slack, the summaries with the counts
+	// held back account for every failure.
+	var warnings, suppressed int
+	count := func(evs []framework.SSEEvent) int {
+		warnings, suppressed = 0, 0
+		for _, e := range evs {
+			if e.Type != "log" || e.Instance == nil || e.Instance.ID != id {
+				continue
+			}
+			if strings.Contains(e.Logs, "link failed") {
+				warnings++
+			}
+			if strings.Contains(e.Logs, "failed links not logged") {
+				n, _ := strconv.Atoi(logField(e.Logs, "suppressed"))
+				suppressed += n
+			}
+		}
+		return warnings + suppressed
+	}
+	evs, err := s.Wait(25*time.Second, func(evs []framework.SSEEvent) bool { return count(evs) >= flood })
+	count(evs)
+	if err != nil {
+		t.Errorf("SSE: %d warnings + %d reported as suppressed within 25s, want all %d failures accounted for: %v", warnings, suppressed, flood, err)
+	}
+	t.Logf("%d failed links: %d warnings, %d suppressed", flood, warnings, suppressed)
+	if warnings > 2*limit { // at most two windows' worth, should the flood straddle one
+		t.Errorf("%d failed-link log events for %d failures, want at most %d", warnings, flood, 2*limit)
+	}
+	if warnings+suppressed != flood {
+		t.Errorf("%d warnings + %d suppressed = %d, want exactly the %d failures", warnings, suppressed, warnings+suppressed, flood)
+	}
+	if n := strings.Count(m.RunOutput(), `msg="link failed"`); n > 2*limit {
+		t.Errorf("the master logged %d failed-link lines for %d failures, want at most %d", n, flood, 2*limit)
+	}
+	r := m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil)
+	if got := metricValue(string(r.Body), "burrow_link_logs_suppressed_total"); got != float64(suppressed) {
+		t.Errorf("burrow_link_logs_suppressed_total = %v, want %d", got, suppressed)
+	}
+}
+
+// logField returns the value of key=value in a logfmt line.
+func logField(line, key string) string {
+	for f := range strings.FieldsSeq(line) {
+		if v, ok := strings.CutPrefix(f, key+"="); ok {
+			return strings.Trim(v, `"`)
+		}
+	}
+	return ""
+}
+
+// metricValue returns the value of an unlabelled metric in Prometheus text.
+func metricValue(text, name string) float64 {
+	for line := range strings.SplitSeq(text, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, _ := strconv.ParseFloat(strings.TrimSpace(v), 64)
+			return f
+		}
+	}
+	return -1
 }
