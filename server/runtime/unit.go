@@ -81,12 +81,19 @@ func linkLog(n int) int {
 	return n
 }
 
+// stopCallTimeout bounds a handler's Stop when the caller gives no deadline.
+const stopCallTimeout = 10 * time.Second
+
 // stopUnits stops each handler, then lets its connections in flight finish
 // until ctx's deadline (at once without one) before closing them.
 func stopUnits(ctx context.Context, units []*unit) {
 	var grace time.Duration
 	if d, ok := ctx.Deadline(); ok {
 		grace = time.Until(d)
+	} else { // a plugin's Stop must not hang the caller either
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, stopCallTimeout)
+		defer cancel()
 	}
 	for _, u := range units {
 		if u.shared {
