@@ -44,14 +44,15 @@ const VerdictTimeout = 15 * time.Second
 // a round trip. AwaitVerdict reads it explicitly.
 type Link struct {
 	*smux.Stream
-	sess      *session
-	target    string
-	once      sync.Once
-	verdict   error
-	ended     atomic.Bool            // the agent ended the stream (EOF read) or refused the link
-	abort     atomic.Bool            // abort on Close even if ended: a reset either way
-	reset     atomic.Pointer[string] // the agent's reason, once it reset the link
-	closeOnce sync.Once
+	sess       *session
+	target     string
+	once       sync.Once
+	verdict    error
+	ended      atomic.Bool            // the agent ended the stream (EOF read) or refused the link
+	abort      atomic.Bool            // abort on Close even if ended: a reset either way
+	reset      atomic.Pointer[string] // the agent's reason, once it reset the link
+	closeOnce  sync.Once
+	lingerOnce sync.Once
 }
 
 // OpenLink opens a stream to an agent of key and writes the link header and
@@ -196,43 +197,78 @@ func (l *Link) Write(p []byte) (int, error) {
 }
 
 // readErr says what a read error of the stream means: the agent's reset,
-// a lost tunnel, or (EOF on a live tunnel) the agent's orderly end.
+// a lost tunnel, a reset from this side, or (EOF on a live tunnel) the
+// agent's orderly end.
 func (l *Link) readErr(err error) error {
 	if r := l.reset.Load(); r != nil {
 		return fmt.Errorf("%w: %s", ErrLinkReset, *r)
 	}
-	if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) {
-		if l.sess != nil && !l.sess.live() {
+	if l.abort.Load() {
+		return errResetHere
+	}
+	if l.sess != nil && !l.sess.live() {
+		if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) {
 			return ErrTunnelLost
 		}
-		if err == io.EOF {
-			l.ended.Store(true)
-		}
+		return fmt.Errorf("%w: %w", ErrTunnelLost, err)
+	}
+	if err == io.EOF {
+		l.ended.Store(true)
 	}
 	return err
 }
 
+// errResetHere is what a link's reads and writes return once it was reset
+// on this side: closed, as far as the caller is concerned.
+var errResetHere = fmt.Errorf("link reset: %w", net.ErrClosed)
+
+// resetLinger bounds how long a link reset on this side keeps its stream
+// open for the agent to act on the abort first: closing it at once would
+// send a FIN, which the agent might read as the user's orderly end of the
+// upload before it reads the abort.
+const resetLinger = 5 * time.Second
+
 // Reset ends the link abortively: the agent is told on the control stream
-// even if it already ended its side, and resets its target connection. It
-// is how netx.Join passes on a failure of the user's side.
+// (even if it already ended its side) and resets its target connection. It
+// is how netx.Join passes on a failure of the user's side. Blocked reads
+// and writes return at once; the stream itself is closed after
+// resetLinger, or when the session ends.
 func (l *Link) Reset() error {
 	l.abort.Store(true)
-	return l.Close()
+	l.release()
+	_ = l.Stream.SetDeadline(time.Unix(1, 0)) // unblock, without a FIN
+	l.lingerOnce.Do(func() { time.AfterFunc(resetLinger, func() { _ = l.Stream.Close() }) })
+	return nil
 }
 
-// resetByAgent records the agent's report that the target failed and
-// closes the link, which unblocks its reader with ErrLinkReset and aborts
-// the stream, the agent's cue to close its end.
+// resetByAgent records the agent's report that the target failed, aborts
+// the stream (the agent's cue to close its end) and closes it, which
+// unblocks its reader with ErrLinkReset.
 func (l *Link) resetByAgent(reason string) {
 	l.reset.Store(&reason)
-	_ = l.Reset()
+	l.abort.Store(true)
+	l.release()
+	// The agent's copy is over and it waits only for the abort, sent
+	// first: the stream can close now.
+	_ = l.Stream.Close()
 }
 
 // Close closes the stream. A link the agent has not ended yet is also
 // aborted on the control stream: smux would only send the agent a FIN,
 // which looks like a half-close, and the agent would keep its target
-// connection and go on writing into a stream nobody reads.
+// connection and go on writing into a stream nobody reads. After Reset,
+// Close leaves the stream to Reset's linger.
 func (l *Link) Close() error {
+	l.release()
+	if l.abort.Load() {
+		return nil
+	}
+	return l.Stream.Close()
+}
+
+// release forgets the link in its session and, unless the agent ended it
+// (and it was not reset), aborts it there. Once.
+func (l *Link) release() {
 	l.closeOnce.Do(func() {
 		if l.sess == nil {
 			return
@@ -242,5 +278,4 @@ func (l *Link) Close() error {
 			l.sess.abort(l.Stream.ID())
 		}
 	})
-	return l.Stream.Close()
 }

@@ -43,6 +43,21 @@ func readUntilErr(t *testing.T, l net.Conn) (int, error) {
 	return total, nil
 }
 
+// linkTo runs a bridge and an agent allowed to dial backend, and opens a
+// link to it, closed when the test ends.
+func linkTo(t *testing.T, backend string) *bridge.Link {
+	t.Helper()
+	srv, addr := startBridge(t, "k")
+	startAgent(t, Config{Bridge: addr, Key: "k", Allow: allowOnly(t, backend)})
+	online(t, srv, "k")
+	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: backend})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.Close() })
+	return l
+}
+
 // download is a backend that sends size bytes, then ends the way end says.
 func download(size int, end func(net.Conn)) func(net.Conn) {
 	return func(c net.Conn) {
@@ -63,7 +78,9 @@ func download(size int, end func(net.Conn)) func(net.Conn) {
 func TestBackendResetReachesBridgeAsReset(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, "k")
-	backend := testutil.ServeTCP(t, download(1<<20, func(c net.Conn) { _ = netx.Reset(c) }))
+	// More than the socket buffers hold: the reset comes after the agent has
+	// been reading, never before its connect has returned.
+	backend := testutil.ServeTCP(t, download(16<<20, func(c net.Conn) { _ = netx.Reset(c) }))
 	startAgent(t, Config{Bridge: addr, Key: "k", Allow: allowOnly(t, backend)})
 	online(t, srv, "k")
 
@@ -85,17 +102,8 @@ func TestBackendResetReachesBridgeAsReset(t *testing.T) {
 // An orderly end stays one: the bridge reads every byte, then EOF.
 func TestBackendOrderlyEndIsEOF(t *testing.T) {
 	t.Parallel()
-	srv, addr := startBridge(t, "k")
 	const size = 1 << 20
-	backend := testutil.ServeTCP(t, download(size, func(c net.Conn) { _ = c.Close() }))
-	startAgent(t, Config{Bridge: addr, Key: "k", Allow: allowOnly(t, backend)})
-	online(t, srv, "k")
-
-	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: backend})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
+	l := linkTo(t, testutil.ServeTCP(t, download(size, func(c net.Conn) { _ = c.Close() })))
 	n, err := readUntilErr(t, l)
 	if err != io.EOF || n != size {
 		t.Fatalf("link read %d bytes, then %v; want %d, then EOF", n, err, size)
@@ -106,20 +114,12 @@ func TestBackendOrderlyEndIsEOF(t *testing.T) {
 // the agent reset its backend connection.
 func TestBridgeResetResetsBackend(t *testing.T) {
 	t.Parallel()
-	srv, addr := startBridge(t, "k")
 	got := make(chan error, 1)
-	backend := testutil.ServeTCP(t, func(c net.Conn) {
+	l := linkTo(t, testutil.ServeTCP(t, func(c net.Conn) {
 		_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, err := io.Copy(io.Discard, c)
 		got <- err
-	})
-	startAgent(t, Config{Bridge: addr, Key: "k", Allow: allowOnly(t, backend)})
-	online(t, srv, "k")
-
-	l, err := srv.Open(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: backend})
-	if err != nil {
-		t.Fatal(err)
-	}
+	}))
 	if _, err := l.Write([]byte("upload under way")); err != nil {
 		t.Fatal(err)
 	}

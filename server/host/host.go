@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"sync"
 	"time"
@@ -69,33 +68,6 @@ type Host struct {
 // instance held back (see Instance.LinkLog), e.g. to feed a metric. Call
 // it before the host serves.
 func (h *Host) OnLogSuppressed(fn func(n int)) { h.onQuiet = fn }
-
-// OnLinkError sets fn to be called with a short reason (no_agent,
-// agent_refused, slots_full, target_not_allowed, timeout, other) for every
-// link that fails, e.g. to feed a metric. Call it before the host serves.
-func (h *Host) OnLinkError(fn func(reason string)) { h.onLinkError = fn }
-
-// linkFailed reports a failed link to the hook.
-func (h *Host) linkFailed(err error) {
-	if h.onLinkError == nil {
-		return
-	}
-	var ve *bridge.VerdictError
-	reason := "other"
-	switch {
-	case errors.Is(err, bridge.ErrNoAgent), errors.Is(err, sdk.ErrNoAgent):
-		reason = "no_agent"
-	case errors.As(err, &ve):
-		reason = "agent_refused"
-	case errors.Is(err, sdk.ErrSlotsFull):
-		reason = "slots_full"
-	case errors.Is(err, sdk.ErrTargetNotAllowed):
-		reason = "target_not_allowed"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		reason = "timeout"
-	}
-	h.onLinkError(reason)
-}
 
 // sharedListener is one listener serving several instances.
 type sharedListener struct {
@@ -348,19 +320,6 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 	return h, nil
 }
 
-// linkError turns a bridge error into the sdk's LinkError.
-func linkError(id, target string, err error) *sdk.LinkError {
-	le := &sdk.LinkError{Instance: id, Target: target, Reason: err.Error(), Err: err}
-	var ve *bridge.VerdictError
-	switch {
-	case errors.As(err, &ve):
-		le.Reason = ve.Reason
-	case errors.Is(err, bridge.ErrNoAgent):
-		le.Reason, le.Err = "agent offline", sdk.ErrNoAgent
-	}
-	return le
-}
-
 // Handoff implements sdk.Host. It checks the request and takes a slot, then
 // returns: opening the link, waiting for the agent's verdict and copying
 // happen in the host's own goroutine, so a handler's accept loop never
@@ -506,29 +465,6 @@ func (in *instance) stopForwardLocked() {
 	in.fwd.cancel()
 	<-in.fwd.done
 	in.fwd = nil
-}
-
-// refused logs a link that could not be opened, with the agent's reason
-// where there is one, and counts it. At most LinkLog lines per window are
-// written; the rest are counted (see quiet).
-func (h *Host) refused(in *instance, hdr bridge.LinkHeader, err error) {
-	h.linkFailed(err)
-	ok, earlier := in.quiet.allow()
-	if !ok {
-		if h.onQuiet != nil {
-			h.onQuiet(1)
-		}
-		return
-	}
-	target := hdr.Target
-	if target == "" {
-		target = "agent default"
-	}
-	attrs := []any{"target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason}
-	if earlier > 0 {
-		attrs = append(attrs, "suppressed", earlier)
-	}
-	in.log.Warn("link failed", attrs...)
 }
 
 // track records a handed-off connection and counts it in joins; false once

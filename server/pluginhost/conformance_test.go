@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"syscall"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -81,7 +80,7 @@ func TestCrashRelaunch(t *testing.T) {
 	}
 	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return st.seen("crash-tcp", StateError) }, "instance state error")
 	// Made during the outage (the relaunch is at least 1s away): refused.
-	if err := refused(addr); err != nil {
+	if err := testutil.Refused(addr); err != nil {
 		t.Fatalf("connection made during the outage: %v", err)
 	}
 	// The handed-off connection never noticed.
@@ -303,7 +302,7 @@ func TestCrashLoopRetriesForeverAndRecovers(t *testing.T) {
 	}
 	// Far more attempts than the old limit of 5 crashes, none given up.
 	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return failures() >= 8 }, "relaunch retried")
-	if err := refused(addr); err != nil {
+	if err := testutil.Refused(addr); err != nil {
 		t.Fatalf("connection while the plugin is down: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -407,22 +406,4 @@ func TestHandlerErrors(t *testing.T) {
 	if _, err := ph.Handler("tcp"); err == nil {
 		t.Fatal("handler after close")
 	}
-}
-
-// refused checks that a connection to addr is refused: reset at connect or
-// at the first exchange, never accepted into silence.
-func refused(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = echoOnce(c, []byte("anyone?"))
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return nil
-	}
-	return fmt.Errorf("got %v, want a reset", err)
 }

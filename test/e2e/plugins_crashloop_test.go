@@ -1,14 +1,13 @@
 package e2e
 
 import (
-	"errors"
 	"fmt"
-	"net"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -18,25 +17,6 @@ func startCrashLoopAgent(f *framework.Framework, m *framework.Master, key, targe
 	a := f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug&allow=%s", key, m.BridgeAddr(), target))
 	a.MustWaitLog(logConnected, ready)
 	return a
-}
-
-// portRefuses reports whether a connection to addr is refused: reset at
-// connect or at its first exchange (nil), rather than accepted into a
-// backlog nobody serves (an error saying what happened instead).
-func portRefuses(addr string) error {
-	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	err = connEcho(c, []byte("anyone there?"))
-	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
-		return nil
-	}
-	return fmt.Errorf("connection to %s: %v, want a reset", addr, err)
 }
 
 // burrow-tcp killed six times within a minute (more than the old limit of
@@ -80,7 +60,7 @@ func TestPluginKilledSixTimesRecoversByItself(t *testing.T) {
 		if kill == 6 {
 			// The relaunch is at least 1.6s away now (the back-off has
 			// grown with every crash): the port must refuse meanwhile.
-			if err := portRefuses(addr); err != nil {
+			if err := testutil.Refused(addr); err != nil {
 				t.Errorf("after kill 6, while burrow-tcp is down: %v", err)
 			}
 			if in := m.Get(id); in.Status != "error" {
