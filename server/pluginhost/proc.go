@@ -298,6 +298,11 @@ func (p *proc) restartAll(l *launch, insts []*inst) {
 		}
 		if err := p.startOn(l, in); err != nil {
 			p.log.Error("instance not restarted", "instance", in.spec.ID, "err", err)
+			p.mu.Lock()
+			if p.insts[in.spec.ID] == in && in.refuse == nil { // nobody serves its listener: refuse
+				in.refuse = startRefuser(in.ln, p.log.With("instance", in.spec.ID))
+			}
+			p.mu.Unlock()
 			p.h.cfg.OnState(in.spec.ID, StateError, err.Error())
 			continue
 		}
