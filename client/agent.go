@@ -197,11 +197,11 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer sess.Close()
-	var links sync.Map // stream id -> *link, for aborts
+	links := newLinkTable() // for the bridge's aborts
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.serveControl(sess.Control, &links)
+		a.serveControl(sess.Control, links)
 	}()
 	for {
 		st, err := sess.AcceptStream()
@@ -211,7 +211,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.serveStream(ctx, sess, st, &links)
+			a.serveStream(ctx, sess, st, links)
 		}()
 	}
 }

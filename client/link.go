@@ -28,7 +28,7 @@ const resetLinger = 5 * time.Second
 
 // serveStream reads a stream's link header and serves the link. links maps
 // the session's open links by stream id, for the bridge's aborts.
-func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *sync.Map) {
+func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *linkTable) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
@@ -51,16 +51,14 @@ func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.St
 // serveControl reads aborts until the control stream ends: each names a
 // link the bridge closed before it ended here (or acknowledges a reset),
 // whose target connection is reset at once, which ends the link's copy.
-func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
+func (a *Agent) serveControl(st *smux.Stream, links *linkTable) {
 	defer st.Close()
 	var msg [4]byte
 	for {
 		if _, err := io.ReadFull(st, msg[:]); err != nil {
 			return
 		}
-		if l, ok := links.Load(binary.BigEndian.Uint32(msg[:])); ok {
-			l.(*link).aborted()
-		}
+		links.abort(binary.BigEndian.Uint32(msg[:]))
 	}
 }
 
@@ -71,19 +69,35 @@ func (a *Agent) serveControl(st *smux.Stream, links *sync.Map) {
 type link struct {
 	*smux.Stream
 	tun       *bridge.Tunnel
-	target    net.Conn
+	target    atomic.Pointer[net.Conn] // set once dialled
 	resetSent atomic.Bool
 	abort     chan struct{} // closed when the bridge aborted the link
 	abortOnce sync.Once
 }
 
 // aborted handles the bridge's abort: the user's side failed or left, so
-// the target connection is reset.
+// the target connection is reset (at once, or as soon as it is dialled:
+// the abort may come while the agent is still dialling).
 func (l *link) aborted() {
 	l.abortOnce.Do(func() {
 		close(l.abort)
-		_ = netx.Reset(l.target)
+		if c := l.target.Load(); c != nil {
+			_ = netx.Reset(*c)
+		}
 	})
+}
+
+// dialled records the target connection; false (and the connection reset)
+// when the bridge aborted the link meanwhile.
+func (l *link) dialled(c net.Conn) bool {
+	l.target.Store(&c)
+	select {
+	case <-l.abort:
+		_ = netx.Reset(c)
+		return false
+	default:
+		return true
+	}
 }
 
 func (l *link) Read(p []byte) (int, error) {
@@ -165,9 +179,14 @@ func (l *link) linger() {
 
 // serveLink dials a link's target, answers the verdict and copies until
 // either side ends.
-func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *sync.Map) {
+func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *linkTable) {
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 
+	// Registered before the dial: the bridge may abort the link (its user
+	// reset) before the target answers, and as soon as it read the verdict.
+	l := &link{Stream: st, tun: tun, abort: make(chan struct{})}
+	links.add(st.ID(), l)
+	defer links.remove(st.ID())
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
 		log.Warn("link refused", "target", target, "reason", err.Error())
@@ -175,11 +194,10 @@ func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stre
 		_ = st.Close()
 		return
 	}
-	// Registered before the verdict: the bridge may close (and abort) the
-	// link as soon as it has read it.
-	l := &link{Stream: st, tun: tun, target: conn, abort: make(chan struct{})}
-	links.Store(st.ID(), l)
-	defer links.Delete(st.ID())
+	if !l.dialled(conn) {
+		_ = st.Close()
+		return
+	}
 	if _, err := st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
 		_ = conn.Close()
 		_ = st.Close()

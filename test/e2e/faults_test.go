@@ -172,3 +172,47 @@ func metricValue(text, name string) float64 {
 	}
 	return -1
 }
+
+// The other way: a user that resets mid-upload makes the agent reset its
+// backend connection, and a user that ends the upload cleanly (FIN) ends
+// it cleanly at the backend, with every byte.
+func TestUploadEndsAtTheBackendAsTheUserEnded(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	sink := f.TCPSink()
+	p := newPair(f, sink.Addr)
+	upload := func(reset bool) {
+		c, err := net.DialTimeout("tcp", p.user(), 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(framework.RandomBytes(1 << 20)); err != nil {
+			t.Fatal(err)
+		}
+		if reset {
+			_ = c.(*net.TCPConn).SetLinger(0)
+			_ = c.Close()
+			return
+		}
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c) // until the end comes back
+	}
+	upload(false)
+	conns, err := sink.WaitClosed(1, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := conns[0]; c.Err != nil || c.Bytes != 1<<20 {
+		t.Fatalf("clean upload at the backend: %d bytes, %v; want %d, then EOF", c.Bytes, c.Err, 1<<20)
+	}
+	upload(true)
+	conns, err = sink.WaitClosed(2, 10*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := conns[1]; !errors.Is(c.Err, syscall.ECONNRESET) {
+		t.Fatalf("backend after the user reset: %d bytes, then %v; want ECONNRESET", c.Bytes, c.Err)
+	}
+}
