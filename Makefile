@@ -6,7 +6,7 @@ LDFLAGS  := -s -w -X main.version=$(VERSION)
 RUN_URL  ?= master://127.0.0.1:9090/api?log=info&bridge=127.0.0.1:8024&data=./data
 BENCHTIME ?= 1x
 
-.PHONY: all build plugins proto run test unit e2e bench lint fmt clean
+.PHONY: all build plugins proto run test unit e2e bench lint cross fmt clean
 
 all: build
 
@@ -31,8 +31,8 @@ proto:
 run: build
 	./$(BIN)/burrow "$(RUN_URL)"
 
-## test: vet, then every package test and the end-to-end suite against the real binary, with -race
-test: lint plugins
+## test: vet, the 32-bit cross-builds, then every package test and the end-to-end suite against the real binary, with -race
+test: lint cross plugins
 	$(GO) build -race -o $(BIN)/burrow-race ./cmd/burrow
 	BURROW_BIN=$(CURDIR)/$(BIN)/burrow-race BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -race -count=1 -timeout 10m ./...
 	cd plugins/examples/socks5 && $(GO) test -race -count=1 ./...
@@ -55,6 +55,15 @@ lint:
 	$(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+## cross: build and vet for 32-bit targets (GOARCH=386 and arm: NAS boxes, routers), and run the
+## packages whose arithmetic depends on the word size there (386 binaries run on an amd64 kernel)
+cross:
+	GOARCH=386 $(GO) build ./... && GOARCH=386 $(GO) vet ./...
+	GOARCH=arm $(GO) build ./... && GOARCH=arm $(GO) vet ./...
+	cd plugins/examples/socks5 && GOARCH=386 $(GO) build ./... && GOARCH=arm $(GO) build ./...
+	@if [ "$$($(GO) env GOHOSTARCH)" = amd64 ] && [ "$$($(GO) env GOHOSTOS)" = linux ]; then \
+		GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 ./internal/roundrobin/; fi
 
 fmt:
 	gofmt -w $$(git ls-files '*.go')

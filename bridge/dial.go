@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -42,11 +43,35 @@ func (e *RefusedError) Error() string {
 
 // Tunnel is the agent's end of a session: the smux session, on which the
 // bridge opens a stream per link, and the session's control stream, which
-// carries the bridge's aborts.
+// carries the bridge's aborts one way and the agent's resets the other.
 type Tunnel struct {
 	*smux.Session
 	Control *smux.Stream
 	Flow    Flow // the server's: FlowForward means the agent listens for users
+	conn    *tunnelConn
+	ctrlMu  sync.Mutex // one control message at a time
+}
+
+// Alive reports whether the connection under the tunnel has not failed.
+// A stream's EOF on a dead tunnel is a loss, not the bridge's orderly end.
+func (t *Tunnel) Alive() bool { return !t.IsClosed() && (t.conn == nil || t.conn.alive()) }
+
+// Reset tells the bridge that the target connection of link stream id
+// failed, so it resets the user's connection; it answers with an abort of
+// id. Bounded by abortTimeout.
+func (t *Tunnel) Reset(id uint32, reason string) error {
+	return t.Send(ControlMessage{Kind: ControlReset, Stream: id, Reason: reason})
+}
+
+// Send writes one control message to the bridge, bounded by abortTimeout.
+// Safe for concurrent use.
+func (t *Tunnel) Send(m ControlMessage) error {
+	msg := AppendControl(make([]byte, 0, 8+len(m.Reason)), m)
+	t.ctrlMu.Lock()
+	defer t.ctrlMu.Unlock()
+	_ = t.Control.SetWriteDeadline(time.Now().Add(abortTimeout))
+	_, err := t.Control.Write(msg)
+	return err
 }
 
 // Dial connects to a bridge, says hello, and returns once the bridge has
@@ -107,7 +132,8 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	if mc == nil {
 		mc = MuxConfig()
 	}
-	sess, err := smux.Server(newTunnelConn(conn), mc)
+	tc := newTunnelConn(conn)
+	sess, err := smux.Server(tc, mc)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("start tunnel session: %w", err)
@@ -117,7 +143,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow}, nil
+	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, conn: tc}, nil
 }
 
 // awaitReady accepts the session's control stream and reads the bridge's

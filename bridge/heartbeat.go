@@ -7,12 +7,14 @@ import (
 	"time"
 )
 
-// Heartbeats on a session's control stream: either end sends PingMarker
-// every HeartbeatInterval, the other answers PongMarker at once, and the
-// sender keeps the round trip, reported as the tunnel's ping. Both are
-// control messages like the 4-byte aborts; smux stream ids grow by two per
-// stream, so a session would need two billion streams before an abort
-// could look like one.
+// Heartbeats on a session's control stream: either end sends a ping every
+// HeartbeatInterval, the other answers a pong at once, and the sender keeps
+// the round trip, reported as the tunnel's ping. From the bridge they are
+// the 4-byte markers below, beside the aborts (smux stream ids grow by two
+// per stream, so a session would need two billion streams before an abort
+// could look like one); from the agent they are ControlMessages of kind
+// ControlPing and ControlPong (see control.go). Heartbeat speaks markers;
+// ControlKind.marker and ControlFor translate.
 const (
 	PingMarker uint32 = 0xFFFF_FFFF
 	PongMarker uint32 = 0xFFFF_FFFE
@@ -80,9 +82,10 @@ func PingMillis(d time.Duration) int {
 	return int((d + time.Millisecond - 1) / time.Millisecond)
 }
 
-// ReadControl reads 4-byte control messages from r, passing each to
-// handle, until r fails.
-func ReadControl(r io.Reader, handle func(msg uint32)) {
+// ReadMarkers reads the bridge's 4-byte control messages (the ready
+// marker, aborts, heartbeats) from r, passing each to handle, until r
+// fails. The agent's messages the other way are ControlMessages.
+func ReadMarkers(r io.Reader, handle func(msg uint32)) {
 	var msg [4]byte
 	for {
 		if _, err := io.ReadFull(r, msg[:]); err != nil {
@@ -92,23 +95,18 @@ func ReadControl(r io.Reader, handle func(msg uint32)) {
 	}
 }
 
-// heartbeat starts the session's heartbeat: pings on its control stream
-// and a reader for the agent's answers and pings. The returned function
-// waits for both to end; call it after the session is closed.
+// heartbeat starts the session's pings on its control stream; the agent's
+// answers and pings reach it through readControl. The returned function
+// waits for it to end; call it after the session is closed.
 func (s *session) heartbeat() (wait func()) {
 	hb := NewHeartbeat(s.control)
 	s.hb.Store(hb)
 	done := make(chan struct{})
-	read := make(chan struct{})
-	go func() {
-		defer close(read)
-		ReadControl(s.ctrl, func(msg uint32) { hb.Handle(msg) })
-	}()
 	go func() {
 		defer close(done)
 		hb.Run(s.mux.CloseChan())
 	}()
-	return func() { <-done; <-read }
+	return func() { <-done }
 }
 
 // Ping is the round trip to the agents of key in milliseconds (the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,6 +15,15 @@ import (
 
 // ErrNoAgent means no agent of the requested key is connected.
 var ErrNoAgent = errors.New("agent offline")
+
+// ErrLinkReset is returned by a link's reads and writes once its agent
+// reported that the target connection failed (see ControlReset).
+var ErrLinkReset = errors.New("link reset by the agent")
+
+// ErrTunnelLost is returned by a link's reads when the tunnel under it
+// ended before the agent ended the link: smux reports that as a plain EOF,
+// which would make a cut-off transfer look complete.
+var ErrTunnelLost = errors.New("tunnel to the agent lost")
 
 // VerdictError is the agent's refusal of a link: it could not or would not
 // reach the target. Reason is the agent's own text.
@@ -25,18 +35,25 @@ type VerdictError struct {
 
 func (e *VerdictError) Error() string { return e.Reason }
 
+// VerdictTimeout bounds the wait for an agent's verdict when the caller
+// gives no deadline of its own (a Read before AwaitVerdict).
+const VerdictTimeout = 15 * time.Second
+
 // Link is a stream to an agent for one target. Its first Read (or WriteTo)
 // consumes the agent's verdict and fails with a *VerdictError when the
 // agent refused, so a caller may write before the verdict arrives and save
 // a round trip. AwaitVerdict reads it explicitly.
 type Link struct {
 	*smux.Stream
-	sess      *session
-	target    string
-	once      sync.Once
-	verdict   error
-	ended     atomic.Bool // the agent ended the stream (EOF read) or refused the link
-	closeOnce sync.Once
+	sess       *session
+	target     string
+	once       sync.Once
+	verdict    error
+	ended      atomic.Bool            // the agent ended the stream (EOF read) or refused the link
+	abort      atomic.Bool            // abort on Close even if ended: a reset either way
+	reset      atomic.Pointer[string] // the agent's reason, once it reset the link
+	closeOnce  sync.Once
+	lingerOnce sync.Once
 }
 
 // OpenLink opens a stream to an agent of key and writes the link header and
@@ -73,7 +90,9 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 			return nil, fmt.Errorf("write link header to agent %s: %w", sess.name, err)
 		}
 		_ = st.SetWriteDeadline(time.Time{})
-		return &Link{Stream: st, sess: sess, target: h.Target}, nil
+		l := &Link{Stream: st, sess: sess, target: h.Target}
+		sess.links.Store(st.ID(), l)
+		return l, nil
 	}
 }
 
@@ -92,9 +111,15 @@ func (s *Server) Open(ctx context.Context, key string, h LinkHeader) (*Link, err
 }
 
 // AwaitVerdict reads the agent's verdict once; later calls return the same
-// result. It gives up when ctx ends.
+// result. It gives up when ctx ends, or after VerdictTimeout when ctx has
+// no deadline: an agent that never answers cannot hold a link forever.
 func (l *Link) AwaitVerdict(ctx context.Context) error {
 	l.once.Do(func() {
+		if _, ok := ctx.Deadline(); !ok {
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, VerdictTimeout)
+			defer cancel()
+		}
 		if d, ok := ctx.Deadline(); ok {
 			_ = l.Stream.SetReadDeadline(d)
 		}
@@ -125,40 +150,133 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 	return l.verdict
 }
 
-// Read reads the verdict first, then payload.
+// Read reads the verdict first, then payload. It fails with ErrLinkReset
+// once the agent reset the link, and with ErrTunnelLost instead of EOF
+// when the tunnel ended under it.
 func (l *Link) Read(p []byte) (int, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
 	n, err := l.Stream.Read(p)
-	if err == io.EOF {
-		l.ended.Store(true)
+	if err != nil {
+		err = l.readErr(err)
 	}
 	return n, err
 }
 
 // WriteTo reads the verdict first, then hands the stream's buffers to w
-// without copying them.
+// without copying them. Its end is checked like Read's.
 func (l *Link) WriteTo(w io.Writer) (int64, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
 	n, err := l.Stream.WriteTo(w)
-	if err == nil { // WriteTo ends without error exactly at EOF
-		l.ended.Store(true)
+	switch {
+	case err == nil: // WriteTo ends without error exactly at EOF
+		if err = l.readErr(io.EOF); err == io.EOF {
+			err = nil
+		}
+	case err == io.ErrClosedPipe: // the stream's own end, not w's
+		err = l.readErr(err)
+	default:
+		if rerr := l.readErr(err); errors.Is(rerr, ErrLinkReset) {
+			err = rerr
+		}
 	}
 	return n, err
+}
+
+// Write writes payload; once the agent reset the link it fails with
+// ErrLinkReset, and on a dead tunnel with ErrTunnelLost, not with the
+// closed-pipe error that reads as an orderly end.
+func (l *Link) Write(p []byte) (int, error) {
+	n, err := l.Stream.Write(p)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
+// readErr says what a read error of the stream means: the agent's reset,
+// a lost tunnel, a reset from this side, or (EOF on a live tunnel) the
+// agent's orderly end.
+func (l *Link) readErr(err error) error {
+	if r := l.reset.Load(); r != nil {
+		return fmt.Errorf("%w: %s", ErrLinkReset, *r)
+	}
+	if l.abort.Load() {
+		return errResetHere
+	}
+	if l.sess != nil && !l.sess.live() {
+		if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) {
+			return ErrTunnelLost
+		}
+		return fmt.Errorf("%w: %w", ErrTunnelLost, err)
+	}
+	if err == io.EOF {
+		l.ended.Store(true)
+	}
+	return err
+}
+
+// errResetHere is what a link's reads and writes return once it was reset
+// on this side: closed, as far as the caller is concerned.
+var errResetHere = fmt.Errorf("link reset: %w", net.ErrClosed)
+
+// resetLinger bounds how long a link reset on this side keeps its stream
+// open for the agent to act on the abort first: closing it at once would
+// send a FIN, which the agent might read as the user's orderly end of the
+// upload before it reads the abort.
+const resetLinger = 5 * time.Second
+
+// Reset ends the link abortively: the agent is told on the control stream
+// (even if it already ended its side) and resets its target connection. It
+// is how netx.Join passes on a failure of the user's side. Blocked reads
+// and writes return at once; the stream itself is closed after
+// resetLinger, or when the session ends.
+func (l *Link) Reset() error {
+	l.abort.Store(true)
+	l.release()
+	_ = l.Stream.SetDeadline(time.Unix(1, 0)) // unblock, without a FIN
+	l.lingerOnce.Do(func() { time.AfterFunc(resetLinger, func() { _ = l.Stream.Close() }) })
+	return nil
+}
+
+// resetByAgent records the agent's report that the target failed, aborts
+// the stream (the agent's cue to close its end) and closes it, which
+// unblocks its reader with ErrLinkReset.
+func (l *Link) resetByAgent(reason string) {
+	l.reset.Store(&reason)
+	l.abort.Store(true)
+	l.release()
+	// The agent's copy is over and it waits only for the abort, sent
+	// first: the stream can close now.
+	_ = l.Stream.Close()
 }
 
 // Close closes the stream. A link the agent has not ended yet is also
 // aborted on the control stream: smux would only send the agent a FIN,
 // which looks like a half-close, and the agent would keep its target
-// connection and go on writing into a stream nobody reads.
+// connection and go on writing into a stream nobody reads. After Reset,
+// Close leaves the stream to Reset's linger.
 func (l *Link) Close() error {
+	l.release()
+	if l.abort.Load() {
+		return nil
+	}
+	return l.Stream.Close()
+}
+
+// release forgets the link in its session and, unless the agent ended it
+// (and it was not reset), aborts it there. Once.
+func (l *Link) release() {
 	l.closeOnce.Do(func() {
-		if !l.ended.Load() && l.sess != nil {
+		if l.sess == nil {
+			return
+		}
+		l.sess.links.Delete(l.Stream.ID())
+		if !l.ended.Load() || l.abort.Load() {
 			l.sess.abort(l.Stream.ID())
 		}
 	})
-	return l.Stream.Close()
 }

@@ -2,12 +2,16 @@ package bridge
 
 import (
 	"encoding/binary"
+	"errors"
+	"log/slog"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
+
+	"github.com/burrowproject/burrow/internal/roundrobin"
 )
 
 // session is one connected agent.
@@ -24,6 +28,7 @@ type session struct {
 	remote  string
 	since   time.Time
 	hb      atomic.Pointer[Heartbeat] // nil until the session is ready
+	links   sync.Map                  // stream id -> *Link, while open: the agent may reset it
 }
 
 // abortTimeout bounds the write of one message on the control stream.
@@ -52,6 +57,38 @@ func (s *session) control(id uint32) error {
 	return err
 }
 
+// readControl reads the agent's control messages until the control stream
+// ends: a reset names a link whose target failed; pings and pongs are the
+// agent's half of the heartbeat. A malformed message ends the session,
+// since the stream can no longer be trusted.
+func (s *session) readControl(log *slog.Logger) {
+	for {
+		m, err := ReadControl(s.ctrl)
+		switch {
+		case errors.Is(err, ErrUnknownControl):
+			continue
+		case err != nil:
+			if errors.Is(err, ErrMalformed) || errors.Is(err, ErrVersion) {
+				log.Warn("bad control message from agent: closing its session", "err", err)
+				_ = s.mux.Close()
+			}
+			return
+		}
+		if m.Kind != ControlReset {
+			if hb := s.hb.Load(); hb != nil {
+				hb.Handle(m.Kind.marker())
+			}
+			continue
+		}
+		if v, ok := s.links.Load(m.Stream); ok {
+			log.Debug("link reset by agent", "stream", m.Stream, "reason", m.Reason)
+			v.(*Link).resetByAgent(m.Reason)
+			continue
+		}
+		s.abort(m.Stream) // the link is gone here already: release the agent's end
+	}
+}
+
 // live reports whether the session can carry new links.
 func (s *session) live() bool { return !s.mux.IsClosed() && s.conn.alive() }
 
@@ -59,7 +96,7 @@ func (s *session) live() bool { return !s.mux.IsClosed() && s.conn.alive() }
 // edited, so pick reads it without a lock.
 type pool struct {
 	sessions atomic.Pointer[[]*session]
-	next     atomic.Uint32
+	next     roundrobin.Counter
 }
 
 // pick returns a live session, round-robin, or nil.
@@ -68,8 +105,8 @@ func (p *pool) pick() *session {
 	if list == nil {
 		return nil
 	}
-	n := uint32(len(*list))
-	start := p.next.Add(1) // uint32 arithmetic: never a negative index
+	n := len(*list)
+	start := p.next.Next(n)
 	for i := range n {
 		s := (*list)[(start+i)%n]
 		if s.live() {

@@ -214,12 +214,18 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	}
 	log.Info("agent connected", "name", hello.AgentName, "version", hello.AgentVersion)
 	heartbeatDone, inboundDone := sess.heartbeat(), s.serveInbound(sess, flow, log)
+	ctrlDone := make(chan struct{})
+	go func() {
+		defer close(ctrlDone)
+		sess.readControl(log)
+	}()
 	select {
 	case <-mux.CloseChan():
 	case <-counted.dead:
 	}
 	s.pools.remove(sess)
 	_ = mux.Close()
+	<-ctrlDone
 	heartbeatDone()
 	inboundDone()
 	log.Info("agent disconnected", "name", hello.AgentName)

@@ -27,8 +27,10 @@ package bridge
 // pooled the session, and only then does the agent count itself connected.
 // smux has no reset, so a stream the bridge closes reaches the agent as a
 // FIN, like a half-close; when the bridge closes a link the agent has not
-// ended, it writes the stream's id (u32) on the control stream and the
-// agent drops that link's target connection.
+// ended (or resets it), it writes the stream's id (u32) on the control
+// stream and the agent resets that link's target connection. The other way,
+// the agent reports a failed target with a versioned reset message (see
+// control.go), so that the bridge resets the user's connection.
 //
 // All integers are big-endian. Every length is bounded; anything longer,
 // shorter, or of another version is refused with a reason.

@@ -246,7 +246,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	defer sess.Close()
-	var links sync.Map // stream id -> the link's target connection, for aborts
+	links := newLinkTable() // for the bridge's aborts
 	hb := a.startHeartbeat(sess, &wg)
 	if sess.Flow == bridge.FlowForward {
 		wg.Go(func() { a.serveForward(sess) })
@@ -254,7 +254,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		a.serveControl(sess.Control, &links, hb)
+		a.serveControl(sess.Control, links, hb)
 	}()
 	for {
 		st, err := sess.AcceptStream()
@@ -264,7 +264,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			a.serveStream(ctx, st, &links)
+			a.serveStream(ctx, sess, st, links)
 		}()
 	}
 }

@@ -3,10 +3,12 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -22,9 +24,15 @@ import (
 // headerTimeout bounds how long the bridge may take to send a link header.
 const headerTimeout = 10 * time.Second
 
+// resetLinger bounds how long a link the agent reset waits for the
+// bridge's abort (its acknowledgement) before the stream is closed anyway.
+// Closing earlier would send a FIN, which the bridge might read as an
+// orderly end before it reads the reset.
+const resetLinger = 5 * time.Second
+
 // serveStream reads a stream's link header and serves the link. links maps
-// the session's open links to their target connections, for aborts.
-func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Map) {
+// the session's open links by stream id, for the bridge's aborts.
+func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *linkTable) {
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
@@ -41,30 +49,147 @@ func (a *Agent) serveStream(ctx context.Context, st *smux.Stream, links *sync.Ma
 	}
 	a.links.Add(1)
 	defer a.links.Add(-1)
-	a.serveLink(ctx, st, h, links)
+	a.serveLink(ctx, tun, st, h, links)
 }
 
-// serveControl reads the control stream until it ends: heartbeats go to
-// hb; every other message names a link the bridge closed before it ended
-// here, whose target connection is closed at once, which ends the link's
-// copy.
-func (a *Agent) serveControl(st *smux.Stream, links *sync.Map, hb *bridge.Heartbeat) {
+// serveControl reads the bridge's control messages until the stream ends:
+// heartbeats go to hb; every other message names a link the bridge closed
+// before it ended here (or acknowledges a reset), whose target connection
+// is reset at once, which ends the link's copy.
+func (a *Agent) serveControl(st *smux.Stream, links *linkTable, hb *bridge.Heartbeat) {
 	defer st.Close()
-	bridge.ReadControl(st, func(msg uint32) {
-		if hb.Handle(msg) {
-			return
-		}
-		if c, ok := links.Load(msg); ok {
-			_ = c.(net.Conn).Close()
+	bridge.ReadMarkers(st, func(msg uint32) {
+		if !hb.Handle(msg) {
+			links.abort(msg)
 		}
 	})
 }
 
+// link is the agent's end of one link: the stream and the target
+// connection it is joined to. It carries failures both ways: a stream
+// that ends because the tunnel died reads as ErrTunnelLost, not EOF, and
+// Reset (the target failed) tells the bridge instead of sending a FIN.
+type link struct {
+	*smux.Stream
+	tun       *bridge.Tunnel
+	target    atomic.Pointer[net.Conn] // set once dialled
+	resetSent atomic.Bool
+	abort     chan struct{} // closed when the bridge aborted the link
+	abortOnce sync.Once
+}
+
+// aborted handles the bridge's abort: the user's side failed or left, so
+// the target connection is reset (at once, or as soon as it is dialled:
+// the abort may come while the agent is still dialling).
+func (l *link) aborted() {
+	l.abortOnce.Do(func() {
+		close(l.abort)
+		if c := l.target.Load(); c != nil {
+			_ = netx.Reset(*c)
+		}
+	})
+}
+
+// dialled records the target connection; false (and the connection reset)
+// when the bridge aborted the link meanwhile.
+func (l *link) dialled(c net.Conn) bool {
+	l.target.Store(&c)
+	select {
+	case <-l.abort:
+		_ = netx.Reset(c)
+		return false
+	default:
+		return true
+	}
+}
+
+func (l *link) Read(p []byte) (int, error) {
+	n, err := l.Stream.Read(p)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
+// WriteTo hands the stream's buffers to w; its end is checked like Read's.
+func (l *link) WriteTo(w io.Writer) (int64, error) {
+	n, err := l.Stream.WriteTo(w)
+	if err == nil || err == io.ErrClosedPipe { // the stream's end, not w's
+		if err = l.readErr(io.EOF); err == io.EOF {
+			err = nil
+		}
+	}
+	return n, err
+}
+
+// Write writes to the stream; on a dead tunnel it fails with
+// ErrTunnelLost, not with the closed-pipe error of an orderly end.
+func (l *link) Write(p []byte) (int, error) {
+	n, err := l.Stream.Write(p)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
+func (l *link) readErr(err error) error {
+	if (err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed)) && !l.tun.Alive() {
+		return bridge.ErrTunnelLost
+	}
+	return err
+}
+
+// Reset tells the bridge the target failed; the stream stays open until
+// the bridge's abort acknowledges it (see serveLink).
+func (l *link) Reset() error {
+	select {
+	case <-l.abort:
+		return l.Stream.Close()
+	default:
+	}
+	if l.resetSent.CompareAndSwap(false, true) {
+		if err := l.tun.Reset(l.ID(), "target connection failed"); err != nil {
+			l.resetSent.Store(false)
+			return l.Stream.Close()
+		}
+	}
+	return nil
+}
+
+// Close closes the stream, unless a reset is waiting for its abort.
+func (l *link) Close() error {
+	if l.resetSent.Load() {
+		return nil
+	}
+	return l.Stream.Close()
+}
+
+// linger waits, after a reset, for the bridge's abort, the tunnel's end or
+// resetLinger, then closes the stream.
+func (l *link) linger() {
+	if !l.resetSent.Load() {
+		return
+	}
+	t := time.NewTimer(resetLinger)
+	defer t.Stop()
+	select {
+	case <-l.abort:
+	case <-l.tun.CloseChan():
+	case <-t.C:
+	}
+	_ = l.Stream.Close()
+}
+
 // serveLink dials a link's target, answers the verdict and copies until
 // either side ends.
-func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHeader, links *sync.Map) {
+func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *linkTable) {
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 
+	// Registered before the dial: the bridge may abort the link (its user
+	// reset) before the target answers, and as soon as it read the verdict.
+	l := &link{Stream: st, tun: tun, abort: make(chan struct{})}
+	links.add(st.ID(), l)
+	defer links.remove(st.ID())
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
 		log.Warn("link refused", "target", target, "reason", err.Error())
@@ -73,10 +198,10 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 		_ = st.Close()
 		return
 	}
-	// Registered before the verdict: the bridge may close (and abort) the
-	// link as soon as it has read it.
-	links.Store(st.ID(), conn)
-	defer links.Delete(st.ID())
+	if !l.dialled(conn) {
+		_ = st.Close()
+		return
+	}
 	if _, err := st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
 		_ = conn.Close()
 		_ = st.Close()
@@ -86,13 +211,14 @@ func (a *Agent) serveLink(ctx context.Context, st *smux.Stream, h bridge.LinkHea
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent
 		// serving thousands of idle UDP sessions stays small.
-		err = dgram.Join(bridge.NewDatagramConn(st), conn, dgram.Shared, dgram.JoinOptions{AToB: &a.udpRx, BToA: &a.udpTx, Idle: a.cfg.Idle})
+		err = dgram.Join(bridge.NewDatagramConn(l), conn, dgram.Shared, dgram.JoinOptions{AToB: &a.udpRx, BToA: &a.udpTx, Idle: a.cfg.Idle})
 	} else {
-		_, _, err = netx.Join(block.Wrap(st, a.cfg.Block), conn, netx.JoinOptions{AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle})
-		if protocol, ok := block.IsBlocked(err); ok {
-			log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
-			return
-		}
+		_, _, err = netx.Join(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle})
+	}
+	l.linger()
+	if protocol, ok := block.IsBlocked(err); ok {
+		log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+		return
 	}
 	log.Debug("link closed", "target", target, "err", err)
 }

@@ -115,6 +115,7 @@ type Params struct {
 	HandshakeTimeout time.Duration // hstimeout: time an agent has to connect and say hello, default 5s, > 0
 	Sessions         int           // sessions: UDP sessions of an instance at once, default 8192, >= 1
 	PerSource        int           // persource: UDP sessions from one source IP at once, default 256, >= 1
+	LinkLog          int           // linklog: failed-link warnings an instance logs per 10 s, default 5, >= 0
 }
 
 // DefaultParams returns the parameters of a URL that gives none.
@@ -137,6 +138,7 @@ func DefaultParams() Params {
 		HandshakeTimeout: 5 * time.Second,
 		Sessions:         8192,
 		PerSource:        256,
+		LinkLog:          5,
 	}
 }
 
@@ -267,6 +269,9 @@ var paramSpecs = []paramSpec{
 	{name: "handshakes", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.Handshakes }, 1, -1)},
 	{name: "hsperip", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.HandshakesPerIP }, 1, -1)},
 	{name: "hstimeout", on: onMaster | onServer | onHandler, set: durationParam(func(p *Params) *time.Duration { return &p.HandshakeTimeout }, 1)},
+	// The host logs at most this many failed links per instance per 10 s
+	// and counts the rest.
+	{name: "linklog", on: onServer | onHandler, set: intParam(func(p *Params) *int { return &p.LinkLog }, 0, -1)},
 	// UDP session bounds.
 	{name: "sessions", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.Sessions }, 1, -1)},
 	{name: "persource", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.PerSource }, 1, -1)},

@@ -23,6 +23,7 @@ type Metrics struct {
 	linkErrors    *prometheus.CounterVec
 	bridgeRefused *prometheus.CounterVec
 	udpDropped    *prometheus.CounterVec
+	quieted       prometheus.Counter
 	src           atomic.Pointer[metricSources]
 }
 
@@ -48,11 +49,15 @@ func NewMetrics() *Metrics {
 			Name: "burrow_udp_dropped_total",
 			Help: "Datagrams a udp entry dropped, by reason (session_limit, source_limit, queue_full, no_link).",
 		}, []string{"reason"}),
+		quieted: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "burrow_link_logs_suppressed_total",
+			Help: "Failed-link warnings not logged (nor sent as SSE log events) because an instance exceeded linklog= per 10 s.",
+		}),
 	}
 	mt.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		mt.linkErrors, mt.bridgeRefused, mt.udpDropped,
+		mt.linkErrors, mt.bridgeRefused, mt.udpDropped, mt.quieted,
 		&stateCollector{mt: mt},
 	)
 	return mt
@@ -69,6 +74,9 @@ func (mt *Metrics) BridgeRefused(reason string) { mt.bridgeRefused.WithLabelValu
 // UDPDropped counts one datagram a udp entry dropped; reason is one of the
 // udp.Drop constants.
 func (mt *Metrics) UDPDropped(reason string) { mt.udpDropped.WithLabelValues(reason).Inc() }
+
+// LogSuppressed counts n failed-link warnings an instance held back.
+func (mt *Metrics) LogSuppressed(n int) { mt.quieted.Add(float64(n)) }
 
 // Registry returns the registry, for callers that add their own collectors.
 func (mt *Metrics) Registry() *prometheus.Registry { return mt.reg }

@@ -36,7 +36,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 	}
 	opts := runtime.Options{
 		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
-		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped,
+		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped, OnLogSuppressed: metrics.LogSuppressed,
 	}
 	var (
 		agents master.AgentLister
@@ -57,6 +57,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		}
 		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(p, tc, p.BridgeTLS == conf.TLSOff, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
+		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return fmt.Errorf("shared bridge: %w", err)

@@ -51,7 +51,8 @@ type JoinOptions struct {
 // Join copies a to b and b to a until both directions end, then closes both
 // connections. When one side reaches EOF the other side's write half is
 // closed (where the connection supports it), so protocols that half-close
-// keep working. An error in either direction closes both at once. It returns
+// keep working. An error in either direction resets both at once (see
+// Reset): a connection whose other end failed never ends cleanly. It returns
 // the bytes copied each way and the first error that was not an orderly end.
 func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
 	var (
@@ -99,16 +100,21 @@ func (e *endpoint) Write(p []byte) (int, error) {
 	return e.Conn.Write(p)
 }
 
-// half copies src to dst. On EOF it closes dst's write side; on an error it
-// closes both so the other direction ends too.
+// half copies src to dst. On EOF it closes dst's write side. On an error
+// that is not an orderly end it resets both connections: the copy failed
+// (a peer reset, a tunnel was lost, a link was aborted), and each peer must
+// hear a failure, not a clean end that would make a cut-off transfer look
+// complete. An orderly error (the other direction closed them) just closes.
 func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
 	n, err := copyFlow(dst, src.Conn, f, t)
 	if err != nil {
-		_ = src.Close()
-		_ = dst.Close()
 		if isOrderly(err) {
-			err = nil
+			_ = src.Close()
+			_ = dst.Close()
+			return n, nil
 		}
+		_ = Reset(src.Conn)
+		_ = Reset(dst.Conn)
 		return n, err
 	}
 	src.ended.Store(true)

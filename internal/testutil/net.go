@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -243,4 +244,34 @@ func EchoStream(addr string, msg []byte) error {
 		return fmt.Errorf("echo via %s: write: %w", addr, werr)
 	}
 	return nil
+}
+
+// Refused checks that a TCP connection to addr is refused: reset at connect
+// or at its first exchange (nil). A connection that is answered, ends
+// cleanly or hangs (accepted into a backlog nobody serves) is an error
+// that says which. Each step is bounded by 5s.
+func Refused(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.ECONNREFUSED) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	_, werr := c.Write([]byte("anyone there?"))
+	n, rerr := c.Read(make([]byte, 64))
+	for _, err := range []error{werr, rerr} {
+		if errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+			return nil
+		}
+	}
+	switch {
+	case rerr == nil:
+		return fmt.Errorf("connection to %s answered %d bytes, want a reset", addr, n)
+	case errors.Is(rerr, io.EOF):
+		return fmt.Errorf("connection to %s ended cleanly, want a reset", addr)
+	}
+	return fmt.Errorf("connection to %s: %v, want a reset", addr, rerr)
 }

@@ -17,6 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/roundrobin"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
@@ -41,7 +42,7 @@ type instance struct {
 	log     *slog.Logger
 	targets []*target
 	byPool  map[string]*target // outgoing URL host -> target
-	next    atomic.Uint32
+	next    roundrobin.Counter
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
 	lim     limits
@@ -203,7 +204,7 @@ func (in *instance) pick() *target {
 	if n == 1 {
 		return in.targets[0]
 	}
-	start := int(in.next.Add(1) - 1)
+	start := in.next.Next(n)
 	now := time.Now().UnixNano()
 	for i := range n {
 		if t := in.targets[(start+i)%n]; t.until.Load() <= now {
@@ -227,9 +228,14 @@ func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if ri := routeOf(r.Context()); ri != nil {
 		target = ri.target.addr
 	}
+	var le *sdk.LinkError
 	switch {
 	case r.Context().Err() != nil:
 		in.log.Debug("request abandoned by the client", "request_id", id, "host", r.Host, "path", r.URL.Path, "err", err)
+	case errors.As(err, &le):
+		// The link failed: the host has logged it, within linklog=, so a
+		// flood of requests to a site whose agent is offline stays bounded.
+		in.log.Debug("proxy error", "request_id", id, "status", status, "host", r.Host, "target", target, "err", err)
 	default:
 		in.log.Warn("proxy error", "request_id", id, "status", status, "host", r.Host, "target", target, "err", err)
 	}

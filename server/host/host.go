@@ -12,16 +12,15 @@ import (
 	"log/slog"
 	"maps"
 	"net"
-	"os"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/roundrobin"
 	"github.com/burrowproject/burrow/internal/upgrade"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
@@ -51,6 +50,12 @@ type Instance struct {
 	// (block=); it applies to handed-off connections the handler has not
 	// read from (no preamble).
 	Block block.Set
+	// LinkLog is how many failed-link warnings the instance logs per
+	// LinkLogWindow (linklog=); the rest are counted, reported in one
+	// line at the window's end, and told to OnLogSuppressed. 0 =
+	// DefaultLinkLog; <0 = none, only the counts.
+	LinkLog       int
+	LinkLogWindow time.Duration // 0 = DefaultLinkLogWindow
 }
 
 // Link is an open link: a connection to the target, whose verdict (did
@@ -69,39 +74,13 @@ type Host struct {
 	instances   map[string]*instance
 	shared      map[string]*sharedListener // by listen address
 	onLinkError func(reason string)
+	onQuiet     func(n int)
 }
 
-// OnLinkError sets fn to be called with a short reason (no_agent,
-// agent_not_allowed, agent_refused, slots_full, target_not_allowed, timeout, other) for every
-// link that fails, e.g. to feed a metric. Call it before the host serves.
-func (h *Host) OnLinkError(fn func(reason string)) { h.onLinkError = fn }
-
-// linkFailed reports a failed link to the hook.
-func (h *Host) linkFailed(err error) {
-	if h.onLinkError == nil {
-		return
-	}
-	var ve *bridge.VerdictError
-	reason := "other"
-	switch {
-	case errors.Is(err, bridge.ErrNoAgent), errors.Is(err, sdk.ErrNoAgent):
-		reason = "no_agent"
-	case errors.As(err, &ve) && ve.NotAllowed:
-		reason = "agent_not_allowed"
-	case errors.As(err, &ve):
-		reason = "agent_refused"
-	case errors.Is(err, sdk.ErrSlotsFull):
-		reason = "slots_full"
-	case errors.Is(err, sdk.ErrTargetNotAllowed):
-		reason = "target_not_allowed"
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, os.ErrDeadlineExceeded):
-		reason = "timeout"
-	}
-	if _, ok := block.IsBlocked(err); ok {
-		reason = "blocked"
-	}
-	h.onLinkError(reason)
-}
+// OnLogSuppressed sets fn to be told how many failed-link warnings an
+// instance held back (see Instance.LinkLog), e.g. to feed a metric. Call
+// it before the host serves.
+func (h *Host) OnLogSuppressed(fn func(n int)) { h.onQuiet = fn }
 
 // sharedListener is one listener serving several instances.
 type sharedListener struct {
@@ -114,7 +93,7 @@ type instance struct {
 	log    *slog.Logger
 	ln     net.Listener
 	pc     net.PacketConn
-	next   atomic.Uint32
+	next   roundrobin.Counter
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // handed-off user connections in flight
 	joins  sync.WaitGroup
@@ -122,6 +101,8 @@ type instance struct {
 
 	fwdMu sync.Mutex // serialises starting and stopping the forward loop
 	fwd   *forward   // the host's own accept loop (Forward); nil = none
+
+	quiet *quiet // bounds the failed-link warnings
 }
 
 // forward is an instance's host-side accept loop.
@@ -159,6 +140,16 @@ func (h *Host) Add(inst Instance, log *slog.Logger) error {
 	if in.Meter == nil {
 		in.Meter = flow.NewMeter(0, 0)
 	}
+	limit := inst.LinkLog
+	switch {
+	case limit == 0:
+		limit = DefaultLinkLog
+	case limit < 0:
+		limit = 0
+	}
+	in.quiet = newQuiet(limit, inst.LinkLogWindow, func(n int) {
+		log.Warn("failed links not logged", "suppressed", n, "window", in.quiet.window.String())
+	})
 	var err error
 	switch {
 	case inst.TCP && inst.SharedTCP:
@@ -237,6 +228,7 @@ func (h *Host) Remove(id string, grace time.Duration) {
 	if in == nil {
 		return
 	}
+	defer in.quiet.stop()
 	in.mu.Lock()
 	in.closed = true
 	in.mu.Unlock()
@@ -341,8 +333,7 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 			return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 		}
 	case target == "" && len(targets) > 0:
-		// Modulo in uint32: never negative, even where int is 32 bits.
-		target = targets[(in.next.Add(1)-1)%uint32(len(targets))]
+		target = targets[in.next.Next(len(targets))]
 	case target != "" && !slices.Contains(targets, target):
 		return bridge.LinkHeader{}, sdk.ErrTargetNotAllowed
 	}
@@ -353,24 +344,12 @@ func (in *instance) header(req sdk.LinkRequest) (bridge.LinkHeader, error) {
 	return h, nil
 }
 
-// linkError turns a bridge error into the sdk's LinkError.
-func linkError(id, target string, err error) *sdk.LinkError {
-	le := &sdk.LinkError{Instance: id, Target: target, Reason: err.Error(), Err: err}
-	var ve *bridge.VerdictError
-	switch {
-	case errors.As(err, &ve):
-		le.Reason = ve.Reason
-	case errors.Is(err, bridge.ErrNoAgent):
-		le.Reason, le.Err = "agent offline", sdk.ErrNoAgent
-	}
-	return le
-}
-
 // Handoff implements sdk.Host. It checks the request and takes a slot, then
 // returns: opening the link, waiting for the agent's verdict and copying
 // happen in the host's own goroutine, so a handler's accept loop never
 // waits on the tunnel. A link that fails is logged with the agent's reason,
-// and the user gets opts.FailReply before the connection closes.
+// and the user gets opts.FailReply before the connection closes, or a
+// reset when there is none.
 func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, preamble []byte, opts sdk.HandoffOptions) error {
 	in, err := h.get(req.Instance)
 	if err != nil {
@@ -378,10 +357,12 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		return err
 	}
 	fail := func(err error) error {
-		if len(opts.FailReply) > 0 {
-			_ = c.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = c.Write(opts.FailReply)
+		if len(opts.FailReply) == 0 {
+			_ = netx.Reset(c) // the user hears a failure, not an empty answer
+			return err
 		}
+		_ = c.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.Write(opts.FailReply)
 		_ = c.Close()
 		return err
 	}
@@ -411,10 +392,12 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		link, err := h.open(ctx, in.AgentKey, hdr, preamble)
 		if err == nil && (len(opts.FailReply) > 0 || opts.Upgrade != "") {
 			// The handler has something to say on failure: hear the agent
-			// before any byte reaches the user.
-			if err = link.AwaitVerdict(ctx); err != nil {
+			// before any byte reaches the user, within the open timeout.
+			vctx, cancel := context.WithTimeout(ctx, in.openTimeout())
+			if err = link.AwaitVerdict(vctx); err != nil {
 				_ = link.Close()
 			}
+			cancel()
 		}
 		if err != nil {
 			h.refused(in, hdr, req.Meta, err)
@@ -426,7 +409,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 				upgrade.Linger(c)
 				return
 			}
-			_ = c.Close()
+			_ = netx.Reset(c) // the user hears a failure, not an empty answer
 			return
 		}
 		fromUser, toUser := in.Meter.Flows(req.Network)
@@ -529,22 +512,6 @@ func (in *instance) stopForwardLocked() {
 	in.fwd = nil
 }
 
-// refused logs a link that could not be opened, with the agent's reason
-// where there is one (and the request id the user was shown, if any), and
-// counts it.
-func (h *Host) refused(in *instance, hdr bridge.LinkHeader, meta map[string]string, err error) {
-	h.linkFailed(err)
-	target := hdr.Target
-	if target == "" {
-		target = "agent default"
-	}
-	attrs := []any{"target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason}
-	if id := meta[sdk.MetaRequestID]; id != "" {
-		attrs = append(attrs, "request_id", id)
-	}
-	in.log.Warn("link failed", attrs...)
-}
-
 // gate holds a handed-off upgrade until the backend's answer (see
 // internal/upgrade) and reports whether it switched protocols. The link is
 // tracked meanwhile, so removing the instance ends a backend that never
@@ -586,6 +553,14 @@ func (in *instance) untrack(c net.Conn) {
 	in.mu.Unlock()
 }
 
+// openTimeout bounds opening a link and hearing the agent's verdict.
+func (in *instance) openTimeout() time.Duration {
+	if in.OpenTimeout <= 0 {
+		return 15 * time.Second
+	}
+	return in.OpenTimeout
+}
+
 // Dial implements sdk.Host: it returns the link once the agent has reached
 // the target, counted and limited by the host.
 func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) {
@@ -603,11 +578,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 		h.refused(in, hdr, req.Meta, sdk.ErrSlotsFull)
 		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
 	}
-	timeout := in.OpenTimeout
-	if timeout <= 0 {
-		timeout = 15 * time.Second
-	}
-	octx, cancel := context.WithTimeout(ctx, timeout)
+	octx, cancel := context.WithTimeout(ctx, in.openTimeout())
 	defer cancel()
 	link, err := h.open(octx, in.AgentKey, hdr, nil)
 	if err == nil {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/burrowproject/burrow/conf"
 )
@@ -16,11 +17,13 @@ type fakeRuntime struct {
 	mu       sync.Mutex
 	runs     map[string]*fakeRun // latest run per id
 	starts   map[string]int
-	failNext map[string]error // Start of this id fails once with this error
+	failNext map[string]error         // Start of this id fails once with this error
+	order    []string                 // ids in the order Start was called
+	slow     map[string]time.Duration // Start of this id takes this long
 }
 
 func newFakeRuntime() *fakeRuntime {
-	return &fakeRuntime{runs: map[string]*fakeRun{}, starts: map[string]int{}, failNext: map[string]error{}}
+	return &fakeRuntime{runs: map[string]*fakeRun{}, starts: map[string]int{}, failNext: map[string]error{}, slow: map[string]time.Duration{}}
 }
 
 func (f *fakeRuntime) Validate(inst *conf.Instance) error {
@@ -32,6 +35,11 @@ func (f *fakeRuntime) Validate(inst *conf.Instance) error {
 }
 
 func (f *fakeRuntime) Start(_ context.Context, id string, _ *conf.Instance, log *slog.Logger) (Running, error) {
+	f.mu.Lock()
+	f.order = append(f.order, id)
+	d := f.slow[id]
+	f.mu.Unlock()
+	time.Sleep(d) // a handler that takes its time to start
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts[id]++

@@ -11,9 +11,12 @@ import (
 	"github.com/burrowproject/burrow/server/history"
 )
 
-// Start starts every instance whose restart policy is true, waits until
-// each is running or failed (or ctx ends), and starts the periodic report
-// loop. Call it once, before serving the API.
+// Start starts every instance whose restart policy is true, one after the
+// other in creation order (so of two that conflict, such as an HTTPS and a
+// plain instance on one shared entry port, the one created first serves
+// and the other fails alone, at every restart alike), waits until each is
+// running or failed (or ctx ends), and starts the periodic report loop.
+// Call it once, before serving the API.
 func (m *Manager) Start(ctx context.Context) error {
 	m.mu.Lock()
 	if m.started || m.closed {
@@ -22,13 +25,25 @@ func (m *Manager) Start(ctx context.Context) error {
 	}
 	m.started = true
 	var dones []chan struct{}
+	prev := make(chan struct{})
+	close(prev)
 	for _, in := range m.sortedLocked() {
 		if !in.restart {
 			continue
 		}
 		done := make(chan struct{})
 		dones = append(dones, done)
-		in.ops.Do(func() { defer close(done); m.doStart(in) })
+		after := prev
+		in.ops.Do(func() {
+			defer close(done)
+			select {
+			case <-after: // the instance created before it has started (or failed)
+			case <-m.quit:
+				return
+			}
+			m.doStart(in)
+		})
+		prev = done
 	}
 	m.wg.Add(1)
 	m.mu.Unlock()

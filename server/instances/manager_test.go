@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/burrowproject/burrow/server/events"
 )
@@ -468,5 +471,42 @@ func TestLogEventsAndMasterLog(t *testing.T) {
 	h.rt.run(quiet.ID).log.Error("silent")
 	if strings.Contains(h.logs.String(), "silent") {
 		t.Error("log=none instance logged")
+	}
+}
+
+// After a master restart, instances start one after the other in creation
+// order, even when an earlier one is slow to start; one that fails (say an
+// HTTPS instance on a port plain ones already serve) fails alone.
+func TestRestoreStartsInCreationOrder(t *testing.T) {
+	dir := t.TempDir()
+	h := newHarness(t, masterDebug, dir, nil)
+	var ids []string
+	for i := range 5 {
+		ids = append(ids, h.create(fmt.Sprintf("client://a:%d/b:2", i+1)).ID)
+		time.Sleep(2 * time.Millisecond) // distinct creation times
+	}
+	for _, id := range ids {
+		h.waitStatus(id, StatusRunning)
+	}
+	h.close()
+
+	rt := newFakeRuntime()
+	rt.slow[ids[0]] = 50 * time.Millisecond // the oldest is the slowest
+	rt.failStart(ids[2], errors.New("conflicts with an instance already serving"))
+	h2 := newHarness(t, masterDebug, dir, rt)
+	rt.mu.Lock()
+	order := slices.Clone(rt.order)
+	rt.mu.Unlock()
+	if !slices.Equal(order, ids) {
+		t.Fatalf("start order %v, want creation order %v", order, ids)
+	}
+	for i, id := range ids {
+		want := StatusRunning
+		if i == 2 {
+			want = StatusError
+		}
+		if got := h2.get(id); got.Status != want {
+			t.Errorf("instance %d (%s): %s (%q), want %s", i, id, got.Status, got.Reason, want)
+		}
 	}
 }

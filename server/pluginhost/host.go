@@ -11,11 +11,13 @@
 // (op D, through the instance's sdk.Host Dial), so the host still counts
 // and limits every byte.
 //
-// A plugin that dies is relaunched with backoff and jitter (a new go-plugin
-// Client, a new SecureConfig hash and a new fd link each time) and its
-// instances are started again on the same sockets; OnState reports each
-// instance going to error (with the plugin's last stderr lines) and back to
-// running, or to failed after too many crashes in a row.
+// A plugin that dies is relaunched with a capped backoff and jitter, for as
+// long as the host runs (a new go-plugin Client, a new SecureConfig hash
+// and a new fd link each time), and its instances are started again on the
+// same sockets. While it is down, their listeners refuse: the host accepts
+// and resets every connection rather than leave users in a backlog nobody
+// serves. OnState reports each instance going to error (with the plugin's
+// last stderr lines and the next attempt) and back to running.
 package pluginhost
 
 import (
@@ -36,7 +38,6 @@ import (
 const (
 	StateRunning = "running" // served again after a relaunch
 	StateError   = "error"   // the plugin died; a relaunch is pending
-	StateFailed  = "failed"  // gave up relaunching; Stop and Start it again
 )
 
 // Config configures a Host.
@@ -45,9 +46,9 @@ type Config struct {
 	Manifest string       // SHA-256 manifest; "" = Dir/plugins.sha256 (see ManifestName)
 	Logger   *slog.Logger // nil = discard; each plugin logs under "plugin"=<binary>
 	// OnState is told when an instance's state changes outside a Start or
-	// Stop call: the plugin died (StateError, reason with the last stderr
-	// lines), serves again (StateRunning), or was given up (StateFailed).
-	// It must not block.
+	// Stop call: the plugin died or a relaunch failed (StateError, reason
+	// with the last stderr lines and the next attempt), or it serves again
+	// (StateRunning). It must not block.
 	OnState func(instanceID, state, reason string)
 	// Env is the whole environment of plugin processes, besides what
 	// go-plugin and the fd link need; the server's own environment (API
@@ -59,9 +60,11 @@ type Config struct {
 	PingInterval time.Duration // health ping period and timeout; 0 = 5s, <0 = off
 	MinBackoff   time.Duration // first relaunch delay; 0 = 100ms
 	MaxBackoff   time.Duration // relaunch delay cap; 0 = 30s
-	MaxCrashes   int           // crashes within CrashWindow before failed; 0 = 5
-	CrashWindow  time.Duration // 0 = 1m
-	StderrLines  int           // stderr lines kept for crash reports; 0 = 20
+	// CrashWindow: a process that ran longer than this before dying
+	// relaunches after MinBackoff again; crashes within it are counted in
+	// the reason. 0 = 1m.
+	CrashWindow time.Duration
+	StderrLines int // stderr lines kept for crash reports; 0 = 20
 }
 
 func (c *Config) complete() {
@@ -88,9 +91,6 @@ func (c *Config) complete() {
 	}
 	if c.MaxBackoff <= 0 {
 		c.MaxBackoff = 30 * time.Second
-	}
-	if c.MaxCrashes <= 0 {
-		c.MaxCrashes = 5
 	}
 	if c.CrashWindow <= 0 {
 		c.CrashWindow = time.Minute

@@ -41,7 +41,7 @@ type proc struct {
 	mu          sync.Mutex
 	cur         *launch // the live launch; nil while down
 	supervising bool    // a supervisor owns relaunching
-	failed      error   // why relaunching was given up
+	down        string  // why the plugin is not running, while a relaunch is pending
 	changed     chan struct{}
 	insts       map[string]*inst
 	closed      bool
@@ -54,6 +54,9 @@ type inst struct {
 	host sdk.Host
 	ln   *os.File // the host's listener, dup'ed; sent at every launch
 	pc   *os.File // the host's UDP socket, dup'ed
+	// refuse resets connections on ln while the plugin is down; guarded
+	// by proc.mu.
+	refuse *refuser
 }
 
 func newProc(h *Host, bin binary) *proc {
@@ -84,6 +87,7 @@ func (p *proc) broadcast() {
 // ensure returns the live launch, launching the plugin if it is not
 // running, or waiting (until ctx ends) for a relaunch in progress.
 func (p *proc) ensure(ctx context.Context) (*launch, error) {
+	var wait *time.Timer // bounds the wait for a relaunch: StartTimeout
 	for {
 		p.mu.Lock()
 		switch {
@@ -95,13 +99,19 @@ func (p *proc) ensure(ctx context.Context) (*launch, error) {
 			p.mu.Unlock()
 			return l, nil
 		case p.supervising:
-			ch := p.changed
+			ch, down := p.changed, p.down
 			p.mu.Unlock()
+			if wait == nil {
+				wait = time.NewTimer(p.h.cfg.StartTimeout)
+				defer wait.Stop()
+			}
 			select {
 			case <-ch:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("plugin %s is restarting: %w", p.file(), ctx.Err())
+				return nil, fmt.Errorf("plugin %s is restarting (%s): %w", p.file(), down, ctx.Err())
+			case <-wait.C:
+				return nil, fmt.Errorf("plugin %s is down, relaunch pending: %s", p.file(), down)
 			}
 		}
 		p.mu.Unlock()
@@ -134,7 +144,7 @@ func (p *proc) firstLaunch() (*launch, error) {
 		l.kill()
 		return nil, fmt.Errorf("plugin %s: host closed", p.file())
 	}
-	p.cur, p.supervising, p.failed = l, true, nil
+	p.cur, p.supervising, p.down = l, true, ""
 	again := p.snapshot()
 	p.broadcast()
 	p.wg.Add(1)
@@ -153,7 +163,11 @@ func (p *proc) snapshot() []*inst {
 	return out
 }
 
-// supervise watches a launch and relaunches the plugin when it dies.
+// supervise watches a launch and relaunches the plugin when it dies, with
+// a capped back-off, for as long as the host runs: a plugin that cannot
+// run now may run later (a binary replaced, memory freed). While it is
+// down its instances' listeners refuse connections, and every instance
+// reports error with the reason; each comes back running by itself.
 func (p *proc) supervise(l *launch) {
 	defer p.wg.Done()
 	b := backoff.New(p.h.cfg.MinBackoff, p.h.cfg.MaxBackoff)
@@ -177,49 +191,103 @@ func (p *proc) supervise(l *launch) {
 		if p.cur == l {
 			p.cur = nil
 		}
-		insts := p.snapshot()
+		p.down = reason
+		p.refuseLocked()
 		p.broadcast()
 		p.mu.Unlock()
 		if p.ctx.Err() != nil {
 			return
 		}
 		p.log.Error("plugin died", "pid", l.pid, "why", l.why, "exit", l.exitStatus(), "stderr", p.stderr.Lines())
-		p.report(insts, StateError, reason)
-		for {
-			now := time.Now()
-			crashes = append(slices.DeleteFunc(crashes, func(t time.Time) bool { return now.Sub(t) > p.h.cfg.CrashWindow }), now)
-			if len(crashes) >= p.h.cfg.MaxCrashes {
-				p.giveUp(fmt.Errorf("%d crashes within %s; last: %s", len(crashes), p.h.cfg.CrashWindow, reason))
-				return
-			}
-			if !b.Sleep(p.ctx) {
-				return
-			}
-			nl, err := p.launcher()
-			if err != nil {
-				reason = err.Error()
-				p.log.Error("plugin relaunch failed", "err", err)
-				p.mu.Lock()
-				insts = p.snapshot()
-				p.mu.Unlock()
-				p.report(insts, StateError, reason)
-				continue
-			}
+		now := time.Now()
+		crashes = append(slices.DeleteFunc(crashes, func(t time.Time) bool { return now.Sub(t) > p.h.cfg.CrashWindow }), now)
+		nl := p.relaunch(b, reason, len(crashes))
+		if nl == nil {
+			return // the host is closing
+		}
+		l = nl
+	}
+}
+
+// relaunch launches the plugin again after each back-off until it runs or
+// the host closes (nil), reporting every instance in error meanwhile. On
+// success the refusals stop and the instances start on the new process.
+func (p *proc) relaunch(b *backoff.Backoff, reason string, crashes int) *launch {
+	for attempt := 1; ; attempt++ {
+		delay := b.Next()
+		p.reportDown(fmt.Sprintf("%s; %d crash(es) within %s, relaunch %d in %s",
+			reason, crashes, p.h.cfg.CrashWindow, attempt, delay.Round(time.Millisecond)))
+		t := time.NewTimer(delay)
+		select {
+		case <-t.C:
+		case <-p.ctx.Done():
+			t.Stop()
+			return nil
+		}
+		nl, err := p.launcher()
+		if err != nil {
+			reason = fmt.Sprintf("plugin %s could not be relaunched: %v", p.file(), err)
+			p.log.Error("plugin relaunch failed", "attempt", attempt, "err", err)
 			p.mu.Lock()
-			if p.closed {
-				p.mu.Unlock()
-				nl.kill()
-				return
-			}
-			p.cur = nl
-			insts = p.snapshot()
-			p.broadcast()
+			p.down = reason
 			p.mu.Unlock()
-			p.restartAll(nl, insts)
-			l = nl
-			break
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			nl.kill()
+			return nil
+		}
+		refusing := p.takeRefusersLocked()
+		p.mu.Unlock()
+		for _, r := range refusing { // before the plugin accepts on the same sockets
+			r.stop()
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			nl.kill()
+			return nil
+		}
+		p.cur, p.down = nl, ""
+		insts := p.snapshot()
+		p.broadcast()
+		p.mu.Unlock()
+		p.restartAll(nl, insts)
+		return nl
+	}
+}
+
+// reportDown reports every instance in error with reason.
+func (p *proc) reportDown(reason string) {
+	p.mu.Lock()
+	insts := p.snapshot()
+	p.mu.Unlock()
+	p.report(insts, StateError, reason)
+}
+
+// refuseLocked starts refusing on the listener of every instance that is
+// not refusing yet. p.mu is held.
+func (p *proc) refuseLocked() {
+	for _, in := range p.insts {
+		if in.refuse == nil {
+			in.refuse = startRefuser(in.ln, p.log.With("instance", in.spec.ID))
 		}
 	}
+}
+
+// takeRefusersLocked detaches every instance's refuser, for the caller to
+// stop outside p.mu. p.mu is held.
+func (p *proc) takeRefusersLocked() []*refuser {
+	var out []*refuser
+	for _, in := range p.insts {
+		if in.refuse != nil {
+			out = append(out, in.refuse)
+			in.refuse = nil
+		}
+	}
+	return out
 }
 
 // restartAll starts instances again on a new launch and reports each.
@@ -230,6 +298,11 @@ func (p *proc) restartAll(l *launch, insts []*inst) {
 		}
 		if err := p.startOn(l, in); err != nil {
 			p.log.Error("instance not restarted", "instance", in.spec.ID, "err", err)
+			p.mu.Lock()
+			if p.insts[in.spec.ID] == in && in.refuse == nil { // nobody serves its listener: refuse
+				in.refuse = startRefuser(in.ln, p.log.With("instance", in.spec.ID))
+			}
+			p.mu.Unlock()
 			p.h.cfg.OnState(in.spec.ID, StateError, err.Error())
 			continue
 		}
@@ -254,17 +327,6 @@ func (p *proc) report(insts []*inst, state, reason string) {
 	for _, in := range insts {
 		p.h.cfg.OnState(in.spec.ID, state, reason)
 	}
-}
-
-// giveUp stops relaunching; the next use of the handler launches afresh.
-func (p *proc) giveUp(err error) {
-	p.log.Error("plugin given up", "err", err)
-	p.mu.Lock()
-	p.supervising, p.failed = false, err
-	insts := p.snapshot()
-	p.broadcast()
-	p.mu.Unlock()
-	p.report(insts, StateFailed, err.Error())
 }
 
 // startOn sends an instance's sockets on l's fd link and starts it.
@@ -371,7 +433,10 @@ func (p *proc) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Host) 
 			delete(p.insts, spec.ID)
 		}
 		now := p.cur
+		refusing := in.refuse
+		in.refuse = nil
 		p.mu.Unlock()
+		refusing.stop()
 		if now != nil && now != l {
 			// A relaunch may have started it meanwhile.
 			sctx, cancel := context.WithTimeout(now.ctx, p.h.cfg.StartTimeout)
@@ -393,7 +458,12 @@ func (p *proc) Stop(ctx context.Context, id string) error {
 	in := p.insts[id]
 	delete(p.insts, id)
 	l := p.cur
+	var refusing *refuser
+	if in != nil {
+		refusing, in.refuse = in.refuse, nil
+	}
 	p.mu.Unlock()
+	refusing.stop()
 	if in == nil {
 		return fmt.Errorf("instance %s: %w", id, sdk.ErrUnknownInstance)
 	}
@@ -428,6 +498,7 @@ func (p *proc) close() {
 	}
 	p.wg.Wait()
 	for _, in := range insts {
+		in.refuse.stop() // the supervisor is gone: nobody else touches it
 		in.close()
 	}
 }

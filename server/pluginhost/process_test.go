@@ -50,13 +50,14 @@ func (s *states) all() []string {
 
 // TestCrashRelaunch kills the plugin while a handed-off connection is open:
 // that connection keeps working (the host owns it), a connection made
-// during the outage waits in the listener's backlog and is served after the
-// relaunch, the counters are exact, and the instance went to error and back
-// to running. It also covers the UDP instance (Dial links) recovering.
+// during the outage is refused (accepted and reset, not left in a backlog
+// nobody serves), connections after the relaunch are served, the counters
+// are exact, and the instance went to error and back to running. It also
+// covers the UDP instance (Dial links) recovering.
 func TestCrashRelaunch(t *testing.T) {
 	e := newEnv(t)
 	st := &states{}
-	ph := processHost(t, Config{OnState: st.on, MinBackoff: 300 * time.Millisecond, MaxBackoff: time.Second}, "tcp", "udp")
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 2 * time.Second, MaxBackoff: 3 * time.Second}, "tcp", "udp")
 	h := mustHandler(t, ph, "tcp")
 	addr, meter := e.start(h, "crash-tcp", "tcp")
 	uh := mustHandler(t, ph, "udp")
@@ -78,28 +79,31 @@ func TestCrashRelaunch(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool { return st.seen("crash-tcp", StateError) }, "instance state error")
-	// Made during the outage: queued in the host's listener backlog.
-	during, err := net.Dial("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
+	// Made during the outage (the relaunch is at least 1s away): refused.
+	if err := testutil.Refused(addr); err != nil {
+		t.Fatalf("connection made during the outage: %v", err)
 	}
-	defer during.Close()
 	// The handed-off connection never noticed.
 	if err := echoOnce(held, []byte("during the outage")); err != nil {
 		t.Fatalf("handed-off connection broken by the crash: %v", err)
-	}
-	if err := echoOnce(during, []byte("served after relaunch")); err != nil {
-		t.Fatalf("connection made during the outage: %v", err)
 	}
 	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return st.seen("crash-tcp", StateRunning) }, "instance state running")
 	if np := ph.PID("tcp"); np == 0 || np == pid {
 		t.Fatalf("pid after relaunch %d (was %d)", np, pid)
 	}
+	after, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer after.Close()
+	if err := echoOnce(after, []byte("served after relaunch")); err != nil {
+		t.Fatalf("connection after the relaunch: %v", err)
+	}
 	if err := echoOnce(held, []byte("after")); err != nil {
 		t.Fatal(err)
 	}
 	_ = held.Close()
-	_ = during.Close()
+	_ = after.Close()
 	total := int64(len("before the crash") + len("during the outage") + len("served after relaunch") + len("after"))
 	testutil.Eventually(t, 5*time.Second, 10*time.Millisecond, func() bool {
 		s := meter.Snapshot()
@@ -260,25 +264,61 @@ func TestSecureConfigIsFreshPerLaunch(t *testing.T) {
 	}, "relaunch refused with a reused SecureConfig")
 }
 
-func TestCrashLoopGoesFailed(t *testing.T) {
+// A plugin that cannot be relaunched (its binary broken) is retried with a
+// capped back-off for as long as the host runs, its instance in error with
+// the reason, its port refusing; once the binary is good again it comes
+// back by itself, running, with no Stop and Start.
+func TestCrashLoopRetriesForeverAndRecovers(t *testing.T) {
 	e := newEnv(t)
 	st := &states{}
-	ph := processHost(t, Config{OnState: st.on, MinBackoff: 20 * time.Millisecond, MaxBackoff: 40 * time.Millisecond, MaxCrashes: 2}, "tcp")
+	ph := processHost(t, Config{OnState: st.on, MinBackoff: 20 * time.Millisecond, MaxBackoff: 80 * time.Millisecond}, "tcp")
 	h := mustHandler(t, ph, "tcp")
-	e.start(h, "loop", "tcp")
-	// Break the binary so relaunches fail, then kill the process.
-	tmp := filepath.Join(ph.cfg.Dir, "new")
-	if err := os.WriteFile(tmp, []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+	addr, _ := e.start(h, "loop", "tcp")
+	bin := filepath.Join(ph.cfg.Dir, "burrow-tcp")
+	good, err := os.ReadFile(bin)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.Rename(tmp, filepath.Join(ph.cfg.Dir, "burrow-tcp")); err != nil {
-		t.Fatal(err)
+	replace := func(content []byte) {
+		t.Helper()
+		tmp := filepath.Join(ph.cfg.Dir, "new")
+		if err := os.WriteFile(tmp, content, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(tmp, bin); err != nil {
+			t.Fatal(err)
+		}
 	}
+	replace([]byte("#!/bin/sh\nexit 1\n"))
 	_ = syscall.Kill(ph.PID("tcp"), syscall.SIGKILL)
-	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return st.seen("loop", StateFailed) }, "instance failed")
-	// Starting afresh reports the cause.
-	if _, err := h.Describe(context.Background()); err == nil || !strings.Contains(err.Error(), "does not match") {
-		t.Fatalf("got %v", err)
+	failures := func() int {
+		n := 0
+		for _, g := range st.all() {
+			if strings.HasPrefix(g, "loop error ") && strings.Contains(g, "could not be relaunched") {
+				n++
+			}
+		}
+		return n
+	}
+	// Far more attempts than the old limit of 5 crashes, none given up.
+	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return failures() >= 8 }, "relaunch retried")
+	if err := testutil.Refused(addr); err != nil {
+		t.Fatalf("connection while the plugin is down: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	if _, err := h.Describe(ctx); err == nil || !strings.Contains(err.Error(), "does not match") {
+		t.Fatalf("Describe while down: %v, want the relaunch failure", err)
+	}
+	replace(good)
+	testutil.Eventually(t, 10*time.Second, 10*time.Millisecond, func() bool { return st.seen("loop", StateRunning) }, "instance running again by itself")
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := echoOnce(c, []byte("back")); err != nil {
+		t.Fatalf("connection after the recovery: %v", err)
 	}
 }
 

@@ -48,6 +48,9 @@ type Options struct {
 	// bridge.Config.OnRefuse); OnUDPDrop of every datagram the built-in
 	// udp handler drops (see udp.Handler.OnDrop).
 	OnBridgeRefuse, OnUDPDrop func(reason string)
+	// OnLogSuppressed, if set, is told how many failed-link warnings the
+	// hosts this runtime creates held back (see host.OnLogSuppressed).
+	OnLogSuppressed func(n int)
 	// Plugins, if set, runs handlers as go-plugin processes: every scheme
 	// it has a binary for is served by that process, built-in or not.
 	// Schemes it lacks fall back to the built-ins linked in.
@@ -57,7 +60,14 @@ type Options struct {
 	// files), so the fingerprint agents pin survives restarts. Nil: each
 	// bridge makes its own at start.
 	BridgeCert *tls.Certificate
+	// CallTimeout bounds every call to a handler that is not bounded by
+	// the handler itself (Validate; Describe and Start of an instance):
+	// a plugin that hangs must not hang the API. 0 = DefaultCallTimeout.
+	CallTimeout time.Duration
 }
+
+// DefaultCallTimeout is Options.CallTimeout's default.
+const DefaultCallTimeout = 30 * time.Second
 
 // PluginSource hands out process-backed handlers (*pluginhost.Host).
 type PluginSource interface {
@@ -116,6 +126,9 @@ type Runtime struct {
 func New(opts Options) *Runtime {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = DefaultCallTimeout
 	}
 	udpHandler := udp.New()
 	if opts.OnUDPDrop != nil {
@@ -219,12 +232,19 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	if err := rt.checkBridgeParams(inst); err != nil {
 		return err
 	}
+	// Every call to the handler, a plugin process that may hang, is
+	// bounded: the API must answer.
+	ctx, cancel := context.WithTimeout(context.Background(), rt.opts.CallTimeout)
+	defer cancel()
 	if !conf.IsBuiltinScheme(inst.Scheme) {
 		if _, err := allowlist.ParseAllow(inst.Targets); err != nil {
 			return fmt.Errorf("targets: %w", err)
 		}
-		desc, err := h.Describe(context.Background())
+		desc, err := h.Describe(ctx)
 		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("%s handler: no answer to describe within %s: %w", inst.Scheme, rt.opts.CallTimeout, err)
+			}
 			return fmt.Errorf("describe %s handler: %w", inst.Scheme, err)
 		}
 		declared := make([]conf.Declared, 0, len(desc.Params))
@@ -235,7 +255,13 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 			return err
 		}
 	}
-	return h.Validate(context.Background(), specOf("", inst))
+	if err := h.Validate(ctx, specOf("", inst)); err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("%s handler: no answer to validate within %s: %w", inst.Scheme, rt.opts.CallTimeout, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // checkBridgeParams refuses the bridge parameters of a handler instance
@@ -288,10 +314,18 @@ func (rt *Runtime) Start(ctx context.Context, id string, inst *conf.Instance, lo
 
 func (rt *Runtime) newHost(l host.Linker, log *slog.Logger) *host.Host {
 	h := host.New(l, log)
+	rt.hook(h)
+	return h
+}
+
+// hook gives h the runtime's link-error and suppressed-log hooks.
+func (rt *Runtime) hook(h *host.Host) {
 	if rt.opts.OnLinkError != nil {
 		h.OnLinkError(rt.opts.OnLinkError)
 	}
-	return h
+	if rt.opts.OnLogSuppressed != nil {
+		h.OnLogSuppressed(rt.opts.OnLogSuppressed)
+	}
 }
 
 // BridgeTLS returns the TLS configuration a bridge serves to agents that
@@ -442,9 +476,7 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 			return nil, err
 		}
 		shared = NewSharedBridgeConfig(BridgeConfig(inst.Params, tc, inst.Params.BridgeTLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse))
-		if rt.opts.OnLinkError != nil {
-			shared.Host.OnLinkError(rt.opts.OnLinkError)
-		}
+		rt.hook(shared.Host)
 		ln, err := net.Listen("tcp", inst.Params.Bridge)
 		if err != nil {
 			return nil, fmt.Errorf("listen for agents on %s: %w", inst.Params.Bridge, err)

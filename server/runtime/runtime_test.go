@@ -14,6 +14,7 @@ import (
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
+	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/runtime"
 )
 
@@ -334,5 +335,60 @@ func TestValidateErrors(t *testing.T) {
 	// forward mode, where the client listens for users instead.
 	if _, err := alone.Start(context.Background(), "x", parse(t, fmt.Sprintf("server://k@127.0.0.1:%d/%s?mode=1", port(t), busy.Addr())), nil); err == nil {
 		t.Fatal("server on a user port in use started")
+	}
+}
+
+// hangingHandler is a plugin that never answers Validate.
+type hangingHandler struct{ sdk.Handler }
+
+func (hangingHandler) Describe(context.Context) (sdk.Descriptor, error) {
+	return sdk.Descriptor{Name: "hang", Schemes: []string{"hang"}}, nil
+}
+
+func (hangingHandler) Validate(ctx context.Context, _ sdk.InstanceSpec) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+type hangingPlugins struct{}
+
+func (hangingPlugins) Schemes() []string                   { return []string{"hang"} }
+func (hangingPlugins) Handler(string) (sdk.Handler, error) { return hangingHandler{}, nil }
+
+// A plugin that never answers Validate cannot hang the caller (the API):
+// the call ends at CallTimeout with an error that says so.
+func TestValidateHasADeadline(t *testing.T) {
+	t.Parallel()
+	rt := runtime.New(runtime.Options{Shared: runtime.NewSharedBridge(nil, false, nil), Plugins: hangingPlugins{}, CallTimeout: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- rt.Validate(parse(t, "hang://127.0.0.1:9000/10.0.0.0/8?agent=k")) }()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "no answer to validate within 50ms") {
+			t.Fatalf("Validate of a hanging plugin = %v, want the deadline named", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Validate of a hanging plugin still waiting after 5s")
+	}
+}
+
+// A plugin host's report of an error is about one run: a manual restart
+// that serves again reports healthy, not the stale error.
+func TestRestartClearsPluginError(t *testing.T) {
+	t.Parallel()
+	rt := runtime.New(runtime.Options{Shared: runtime.NewSharedBridge(nil, false, nil)})
+	raw := fmt.Sprintf("tcp://127.0.0.1:%d/127.0.0.1:22?agent=k", port(t))
+	r, err := rt.Start(context.Background(), "p", parse(t, raw), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rt.PluginState("p", "error", "plugin burrow-tcp (pid 1) died")
+	if r.Health() == nil {
+		t.Fatal("no error after the plugin host reported one")
+	}
+	stop(t, r)
+	r = start(t, rt, "p", raw)
+	if err := r.Health(); err != nil {
+		t.Fatalf("health after a manual restart that serves: %v", err)
 	}
 }

@@ -72,9 +72,7 @@ func (rt *Runtime) directHost(inst *conf.Instance, log *slog.Logger) (*host.Host
 		return nil, err
 	}
 	h := host.NewDirect(&host.Direct{Group: group, Dialer: targetDialer(inst)}, log)
-	if rt.opts.OnLinkError != nil {
-		h.OnLinkError(rt.opts.OnLinkError)
-	}
+	rt.hook(h)
 	return h, nil
 }
 

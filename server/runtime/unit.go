@@ -24,6 +24,7 @@ type unit struct {
 	host    *host.Host
 	shared  bool        // shares its listener: stop under mu
 	mu      *sync.Mutex // the runtime's sharedMu
+	health  *sync.Map   // the runtime's health reports: forgotten at stop
 }
 
 // startUnit binds the sockets the handler needs and starts it.
@@ -32,6 +33,8 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 	if handler == nil {
 		return nil, fmt.Errorf("no handler for scheme %q", scheme)
 	}
+	ctx, cancel := context.WithTimeout(ctx, rt.opts.CallTimeout)
+	defer cancel()
 	desc, err := handler.Describe(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("describe %s handler: %w", scheme, err)
@@ -63,17 +66,33 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		SharedTCP: shared, Patterns: patterns,
 		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),
 		Proxy: inst.Params.Proxy, Idle: inst.Params.Read,
-		Block: blockOf(scheme, inst),
+		Block:   blockOf(scheme, inst),
+		LinkLog: linkLog(inst.Params.LinkLog),
 	}, log)
 	if err != nil {
 		return nil, err
 	}
+	// What a plugin host said about an earlier run of this unit is stale
+	// once it starts again: a Start that succeeds means it serves.
+	rt.health.Delete(id)
 	if err := handler.Start(ctx, spec, h); err != nil {
 		h.Remove(id, 0)
 		return nil, fmt.Errorf("start %s handler: %w", scheme, err)
 	}
-	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu}, nil
+	return &unit{id: id, handler: handler, host: h, shared: shared, mu: &rt.sharedMu, health: &rt.health}, nil
 }
+
+// linkLog maps linklog= (0 = no warnings) to host.Instance.LinkLog (0 =
+// the default, <0 = none).
+func linkLog(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// stopCallTimeout bounds a handler's Stop when the caller gives no deadline.
+const stopCallTimeout = 10 * time.Second
 
 // stopUnits stops each handler, then lets its connections in flight finish
 // until ctx's deadline (at once without one) before closing them.
@@ -81,6 +100,10 @@ func stopUnits(ctx context.Context, units []*unit) {
 	var grace time.Duration
 	if d, ok := ctx.Deadline(); ok {
 		grace = time.Until(d)
+	} else { // a plugin's Stop must not hang the caller either
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, stopCallTimeout)
+		defer cancel()
 	}
 	for _, u := range units {
 		if u.shared {
@@ -88,6 +111,7 @@ func stopUnits(ctx context.Context, units []*unit) {
 		}
 		_ = u.handler.Stop(ctx, u.id)
 		u.host.Remove(u.id, grace)
+		u.health.Delete(u.id)
 		if u.shared {
 			u.mu.Unlock()
 		}

@@ -195,6 +195,9 @@ func (e *TCPCloseExpect) Do() (CloseResult, error) {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return CloseResult{How: "refused", Elapsed: time.Since(start)}, nil
 		}
+		if errors.Is(err, syscall.ECONNRESET) { // accepted, then reset before the connect returned
+			return CloseResult{How: "reset", Elapsed: time.Since(start)}, nil
+		}
 		return CloseResult{}, err
 	}
 	defer c.Close()
