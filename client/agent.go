@@ -17,11 +17,14 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/allowlist"
 	"github.com/burrowproject/burrow/internal/backoff"
 	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/egress"
+	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
@@ -59,10 +62,18 @@ type Config struct {
 	SourceIP    string        // local address for outgoing dials; "" = any
 	DialTimeout time.Duration // target dial timeout; 0 = 10s
 	Idle        time.Duration // close a link after this long with no traffic; 0 = never
-	MinBackoff  time.Duration // first reconnect delay; 0 = 200ms
-	MaxBackoff  time.Duration // reconnect delay cap; 0 = 30s
-	Logger      *slog.Logger  // nil = discard
-	OnConnected func()        // called after each successful handshake (tests, status)
+	// Limits of the agent's own (NodePass's client slot=, rate=, proxy=,
+	// notcp=, noudp=): at most Slots links at once (0 = unlimited), RateMbps
+	// each way over all of them (0 = unlimited), a PROXY protocol header to
+	// every TCP target, and links of a disabled network refused.
+	Slots        int
+	RateMbps     int
+	Proxy        bool
+	NoTCP, NoUDP bool
+	MinBackoff   time.Duration // first reconnect delay; 0 = 200ms
+	MaxBackoff   time.Duration // reconnect delay cap; 0 = 30s
+	Logger       *slog.Logger  // nil = discard
+	OnConnected  func()        // called after each successful handshake (tests, status)
 }
 
 // Agent keeps a tunnel to a bridge and serves its links.
@@ -73,12 +84,15 @@ type Agent struct {
 	udp    *net.Dialer // udp targets: the same source IP as a UDP address
 	tls    *tls.Config // nil with TLSOff
 	own    map[string]bool
-	res    *egress.Resolver                 // resolves every target through the dns= cache
-	group  *egress.Group                    // the default targets; nil = none
-	links  atomic.Int64                     // open links, for status
-	up     atomic.Bool                      // a session to the bridge is live
-	down   atomic.Pointer[string]           // why the last attempt to connect failed; nil once connected
-	hb     atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
+	res    *egress.Resolver // resolves every target through the dns= cache
+	group  *egress.Group    // the default targets; nil = none
+	links  atomic.Int64     // open links, for status and Slots
+	// rxLimit limits bytes from the bridge to targets (users' uploads),
+	// txLimit the other way; nil = unlimited (rate=).
+	rxLimit, txLimit *rate.Limiter
+	up               atomic.Bool                      // a session to the bridge is live
+	down             atomic.Pointer[string]           // why the last attempt to connect failed; nil once connected
+	hb               atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -144,6 +158,7 @@ func New(cfg Config) (*Agent, error) {
 		d.LocalAddr, ud.LocalAddr = &net.TCPAddr{IP: ip}, &net.UDPAddr{IP: ip}
 	}
 	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, udp: ud, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil)}
+	a.rxLimit, a.txLimit = netx.RateLimiters(cfg.RateMbps)
 	if len(cfg.Targets) > 0 {
 		g, err := egress.NewGroup(egress.Config{Targets: cfg.Targets, Strategy: cfg.Strategy, Resolver: a.res, Log: cfg.Logger})
 		if err != nil {

@@ -30,28 +30,47 @@ const (
 // with backoff and reports the reason.
 func (a *Agent) serveForward(sess *bridge.Tunnel) {
 	addr := a.cfg.Targets[0]
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
+	fail := func(err error) {
 		a.log.Error("forward mode: cannot listen for users", "err", err)
 		_ = sess.Close()
-		return
 	}
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		_ = ln.Close()
-		a.log.Error("forward mode: cannot listen for users", "err", err)
-		_ = sess.Close()
-		return
-	}
-	a.log.Info("forward mode: listening for users", "addr", addr)
-	var wg sync.WaitGroup
+	var (
+		ln net.Listener
+		pc net.PacketConn
+		wg sync.WaitGroup
+	)
 	defer wg.Wait()
+	if !a.cfg.NoTCP {
+		var err error
+		if ln, err = net.Listen("tcp", addr); err != nil {
+			fail(err)
+			return
+		}
+	}
+	if !a.cfg.NoUDP {
+		var err error
+		if pc, err = net.ListenPacket("udp", addr); err != nil {
+			if ln != nil {
+				_ = ln.Close()
+			}
+			fail(err)
+			return
+		}
+		wg.Go(func() { a.forwardUDP(sess, pc) })
+	}
+	a.log.Info("forward mode: listening for users", "addr", addr, "tcp", ln != nil, "udp", pc != nil)
 	wg.Go(func() {
 		<-sess.CloseChan()
-		_ = ln.Close()
-		_ = pc.Close()
+		if ln != nil {
+			_ = ln.Close()
+		}
+		if pc != nil {
+			_ = pc.Close()
+		}
 	})
-	wg.Go(func() { a.forwardUDP(sess, pc) })
+	if ln == nil {
+		return // UDP only: wg waits for the session's end
+	}
 	for {
 		c, err := ln.Accept()
 		if err != nil {
@@ -60,6 +79,10 @@ func (a *Agent) serveForward(sess *bridge.Tunnel) {
 			}
 			_ = sess.Close()
 			return
+		}
+		if a.cfg.Slots > 0 && a.links.Load() >= int64(a.cfg.Slots) {
+			_ = netx.Reset(c) // slot= reached: refused at once
+			continue
 		}
 		wg.Go(func() { a.forwardTCP(sess, c) })
 	}
@@ -93,7 +116,7 @@ func (a *Agent) forwardTCP(sess *bridge.Tunnel, c net.Conn) {
 	a.links.Add(1)
 	defer a.links.Add(-1)
 	_, _, err = netx.Join(block.Wrap(c, a.cfg.Block), st, netx.JoinOptions{
-		AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle,
+		AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle,
 	})
 	if protocol, ok := block.IsBlocked(err); ok {
 		a.log.Warn("blocked protocol", "protocol", protocol, "client", c.RemoteAddr().String())
@@ -135,7 +158,7 @@ func (a *Agent) forwardUDP(sess *bridge.Tunnel, pc net.PacketConn) {
 		key := from.String()
 		mu.Lock()
 		s := sessions[key]
-		if s == nil && len(sessions) < maxForwardSessions {
+		if s == nil && len(sessions) < maxForwardSessions && (a.cfg.Slots == 0 || a.links.Load() < int64(a.cfg.Slots)) {
 			st, err := openLink(sess, bridge.NetworkUDP, key)
 			if err == nil {
 				s = &forwardSession{link: bridge.NewDatagramConn(st)}
@@ -155,6 +178,7 @@ func (a *Agent) forwardUDP(sess *bridge.Tunnel, pc net.PacketConn) {
 			continue // no link (session full or tunnel gone): dropped, as a congested path would
 		}
 		s.last.Store(time.Now().UnixNano())
+		_ = netx.Wait(a.rxLimit, n)
 		if _, err := s.link.Write(buf[:n]); err == nil {
 			a.udpRx.Add(int64(n))
 		}
@@ -177,6 +201,7 @@ func (a *Agent) forwardReplies(s *forwardSession, pc net.PacketConn, to net.Addr
 			return
 		}
 		s.last.Store(time.Now().UnixNano())
+		_ = netx.Wait(a.txLimit, n)
 		if _, err := pc.WriteTo(buf[:n], to); err == nil {
 			a.udpTx.Add(int64(n))
 		}

@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/netip"
@@ -47,9 +48,29 @@ func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.St
 		_ = st.Close()
 		return
 	}
-	a.links.Add(1)
+	n := a.links.Add(1)
 	defer a.links.Add(-1)
+	if why := a.refusal(h, n); why != "" {
+		a.log.Warn("link refused", "instance", h.Instance, "network", h.Network.String(), "reason", why)
+		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: why}))
+		_ = st.Close()
+		return
+	}
 	a.serveLink(ctx, tun, st, h, links)
+}
+
+// refusal is why the agent's own limits refuse link h, its n-th open
+// link, or "".
+func (a *Agent) refusal(h bridge.LinkHeader, n int64) string {
+	switch {
+	case h.Network == bridge.NetworkTCP && a.cfg.NoTCP:
+		return "tcp is disabled on this agent (notcp=1)"
+	case h.Network == bridge.NetworkUDP && a.cfg.NoUDP:
+		return "udp is disabled on this agent (noudp=1)"
+	case a.cfg.Slots > 0 && n > int64(a.cfg.Slots):
+		return fmt.Sprintf("agent connection slots full (slot=%d)", a.cfg.Slots)
+	}
+	return ""
 }
 
 // serveControl reads the bridge's control messages until the stream ends:
@@ -211,9 +232,11 @@ func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stre
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent
 		// serving thousands of idle UDP sessions stays small.
-		err = dgram.Join(bridge.NewDatagramConn(l), conn, dgram.Shared, dgram.JoinOptions{AToB: &a.udpRx, BToA: &a.udpTx, Idle: a.cfg.Idle})
+		err = dgram.Join(bridge.NewDatagramConn(l), conn, dgram.Shared, dgram.JoinOptions{
+			AToB: &a.udpRx, BToA: &a.udpTx, AToBLimit: a.rxLimit, BToALimit: a.txLimit, Idle: a.cfg.Idle})
 	} else {
-		_, _, err = netx.Join(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{AToB: netx.Flow{Count: &a.tcpRx}, BToA: netx.Flow{Count: &a.tcpTx}, Idle: a.cfg.Idle})
+		_, _, err = netx.Join(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{
+			AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle})
 	}
 	l.linger()
 	if protocol, ok := block.IsBlocked(err); ok {
@@ -251,7 +274,7 @@ func (a *Agent) dialFunc(h bridge.LinkHeader, own bool) egress.DialFunc {
 	if h.Network == bridge.NetworkUDP {
 		d = a.udp // a UDP source address for dial=
 	}
-	dial := egress.NetDialer(d, h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
+	dial := egress.NetDialer(d, a.cfg.Proxy || h.Flags&bridge.FlagProxyProtocol != 0, h.Source)
 	if own {
 		return dial
 	}

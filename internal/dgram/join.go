@@ -7,11 +7,17 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/burrowproject/burrow/internal/netx"
 )
 
 // JoinOptions configure Join.
 type JoinOptions struct {
 	AToB, BToA *atomic.Int64 // bytes of datagrams each way; nil = not counted
+	// AToBLimit and BToALimit limit those bytes per second; nil = unlimited.
+	AToBLimit, BToALimit *rate.Limiter
 	// Idle ends the join after this long without a datagram either way;
 	// 0 = never.
 	Idle time.Duration
@@ -37,9 +43,9 @@ func Join(a, b net.Conn, pool *Pool, o JoinOptions) error {
 	go func() {
 		defer wg.Done()
 		defer stop()
-		errAB = relay(b, a, pool, o.AToB, o.Idle, &last)
+		errAB = relay(b, a, pool, netx.Flow{Count: o.AToB, Limit: o.AToBLimit}, o.Idle, &last)
 	}()
-	errBA := relay(a, b, pool, o.BToA, o.Idle, &last)
+	errBA := relay(a, b, pool, netx.Flow{Count: o.BToA, Limit: o.BToALimit}, o.Idle, &last)
 	stop()
 	wg.Wait()
 	if errAB != nil {
@@ -50,7 +56,7 @@ func Join(a, b net.Conn, pool *Pool, o JoinOptions) error {
 
 // relay copies datagrams from src to dst until one fails; nil for an end
 // (EOF, a close from the other direction, the idle period).
-func relay(dst, src net.Conn, pool *Pool, count *atomic.Int64, idle time.Duration, last *atomic.Int64) error {
+func relay(dst, src net.Conn, pool *Pool, f netx.Flow, idle time.Duration, last *atomic.Int64) error {
 	for {
 		if idle > 0 {
 			_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
@@ -64,13 +70,19 @@ func relay(dst, src net.Conn, pool *Pool, count *atomic.Int64, idle time.Duratio
 		}
 		last.Store(time.Now().UnixNano())
 		n := len(*b)
+		if f.Limit != nil {
+			if err := netx.Wait(f.Limit, n); err != nil {
+				pool.Put(b)
+				return err
+			}
+		}
 		_, err = dst.Write(*b)
 		pool.Put(b)
 		if err != nil {
 			return orderly(err)
 		}
-		if count != nil {
-			count.Add(int64(n))
+		if f.Count != nil {
+			f.Count.Add(int64(n))
 		}
 	}
 }

@@ -177,6 +177,18 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 	}
 }
 
+// RateLimiters returns a limiter for each direction at mbps megabits per
+// second, bursting a tenth of a second (at least one chunk); both nil when
+// mbps is 0 (unlimited).
+func RateLimiters(mbps int) (up, down *rate.Limiter) {
+	if mbps <= 0 {
+		return nil, nil
+	}
+	bps := float64(mbps) * 1e6 / 8
+	burst := max(int(bps/10), ChunkSize)
+	return rate.NewLimiter(rate.Limit(bps), burst), rate.NewLimiter(rate.Limit(bps), burst)
+}
+
 // Wait blocks until l allows n bytes, in pieces no larger than its burst.
 // A nil limiter allows everything at once.
 func Wait(l *rate.Limiter, n int) error {

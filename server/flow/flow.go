@@ -35,12 +35,7 @@ type Stats struct {
 // unlimited) at rateMbps megabits per second each way (0 means unlimited).
 func NewMeter(slots, rateMbps int) *Meter {
 	m := &Meter{slots: int64(slots)}
-	if rateMbps > 0 {
-		bps := float64(rateMbps) * 1e6 / 8
-		burst := max(int(bps/10), netx.ChunkSize) // a tenth of a second, at least one chunk
-		m.up = rate.NewLimiter(rate.Limit(bps), burst)
-		m.down = rate.NewLimiter(rate.Limit(bps), burst)
-	}
+	m.up, m.down = netx.RateLimiters(rateMbps)
 	return m
 }
 

@@ -418,6 +418,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
 		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
+		Slots: p.Slot, RateMbps: p.Rate, Proxy: p.Proxy, NoTCP: p.NoTCP, NoUDP: p.NoUDP,
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a
 		// warning; an agent that serves the master's instances does not.
