@@ -221,12 +221,6 @@ func TestHTTPSmuggling(t *testing.T) {
 	}
 }
 
-// smuggleAgent starts the agent of a smuggling spec, allowed to reach
-// target.
-func smuggleAgent(f *framework.Framework, m *framework.Master, key, target string) *framework.Process {
-	return f.Burrow("agent", m.AgentURL(key, "allow="+target))
-}
-
 func smuggleOn(t *testing.T, backend string, https bool) {
 	f := framework.New(t)
 	var m *framework.Master
@@ -252,7 +246,7 @@ func smuggleOn(t *testing.T, backend string, https bool) {
 		}
 		ids[alias] = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&%s", entry, target, key, q), alias).ID
 	}
-	smuggleAgent(f, m, key, addr+","+ws).MustWaitLog(logConnected, ready)
+	m.StartAgent("agent", key, "allow="+addr+","+ws)
 	for _, id := range ids {
 		m.WaitInstance(id, ready, "running with its agent", func(in framework.Instance) bool {
 			return in.Status == "running" && in.Pool == 1

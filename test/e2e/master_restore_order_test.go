@@ -11,14 +11,6 @@ import (
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
-// startRestoreAgent starts the agent of this file's specs: allowed to dial
-// exactly target.
-func startRestoreAgent(f *framework.Framework, m *framework.Master, key, target string) *framework.Process {
-	a := f.Burrow("agent", m.AgentURL(key, "allow="+target))
-	a.MustWaitLog(logConnected, ready)
-	return a
-}
-
 // Two plain http sites share an entry port; an HTTPS instance created
 // after them on the same port conflicts and fails. After master restarts
 // the instances start in creation order, so at every restart the plain
@@ -36,7 +28,7 @@ func TestMasterRestoreStartsInCreationOrder(t *testing.T) {
 	plainA := m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=a.test", entry, backend, key), "plain-a").ID
 	plainB := m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=b.test", entry, backend, key), "plain-b").ID
 	https := m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=c.test&tls=1", entry, backend, key), "https-c").ID
-	startRestoreAgent(f, m, key, backend)
+	m.StartAgent("agent", key, "allow="+backend)
 	client := entryClient(t, entry, 5*time.Second)
 
 	check := func(when string) {

@@ -11,14 +11,6 @@ import (
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
-// startCrashLoopAgent starts the agent of this file's specs: allowed to
-// dial exactly target.
-func startCrashLoopAgent(f *framework.Framework, m *framework.Master, key, target string) *framework.Process {
-	a := f.Burrow("agent", m.AgentURL(key, "allow="+target))
-	a.MustWaitLog(logConnected, ready)
-	return a
-}
-
 // burrow-tcp killed six times within a minute (more than the old limit of
 // five crashes, after which the host gave up and left the port accepting
 // into silence): after every kill it is relaunched by itself; while it is
@@ -35,7 +27,7 @@ func TestPluginKilledSixTimesRecoversByItself(t *testing.T) {
 	addr := framework.Addr(f.Port())
 	key := newKey(t)
 	id := m.Create(fmt.Sprintf("tcp://%s/%s?agent=%s", addr, echo, key), "crashloop").ID
-	startCrashLoopAgent(f, m, key, echo)
+	m.StartAgent("agent", key, "allow="+echo)
 	m.WaitInstance(id, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
 	f.ExpectTCPEcho(addr).Eventually(ready).Ensure()
 

@@ -199,6 +199,19 @@ func (m *Master) Bridge() BridgeInfo {
 	return *info.Bridge
 }
 
+// LogAgentConnected is what an agent logs once its bridge can route to it.
+const LogAgentConnected = `msg="connected to bridge"`
+
+// StartAgent starts an agent of this master's shared bridge with key
+// (pinned to its certificate, see AgentURL, plus query) and waits until it
+// is connected.
+func (m *Master) StartAgent(name, key string, query ...string) *Process {
+	m.f.t.Helper()
+	a := m.f.Burrow(name, m.AgentURL(key, query...))
+	a.MustWaitLog(LogAgentConnected, masterReady)
+	return a
+}
+
 // AgentURL is the URL of an agent of this master's shared bridge with key:
 // `client://KEY@BRIDGE?fp=FP&log=debug` pinned to the certificate GET /info
 // reports, plus query (e.g. "allow=127.0.0.0/8": an agent dials only what
