@@ -9,6 +9,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/block"
+	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/netx"
 )
 
@@ -186,13 +187,14 @@ func (a *Agent) forwardUDP(sess *bridge.Tunnel, pc net.PacketConn) {
 }
 
 // forwardReplies sends a session's replies back to its sender until the
-// link ends or the session has been idle for idle.
+// link ends or the session has been idle for idle. A reply holds a pooled
+// buffer of its own size only between its read and its write, so an idle
+// session holds none (see dgram).
 func (a *Agent) forwardReplies(s *forwardSession, pc net.PacketConn, to net.Addr, idle time.Duration) {
 	defer s.link.Close()
-	buf := make([]byte, bridge.MaxDatagram)
 	for {
 		_ = s.link.SetReadDeadline(time.Now().Add(idle))
-		n, err := s.link.Read(buf)
+		b, err := dgram.ReadPacket(s.link, dgram.Shared)
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() && time.Since(time.Unix(0, s.last.Load())) < idle {
@@ -201,8 +203,11 @@ func (a *Agent) forwardReplies(s *forwardSession, pc net.PacketConn, to net.Addr
 			return
 		}
 		s.last.Store(time.Now().UnixNano())
+		n := len(*b)
 		_ = netx.Wait(a.txLimit, n)
-		if _, err := pc.WriteTo(buf[:n], to); err == nil {
+		_, err = pc.WriteTo(*b, to)
+		dgram.Shared.Put(b)
+		if err == nil {
 			a.udpTx.Add(int64(n))
 		}
 	}
