@@ -69,6 +69,7 @@ type Host struct {
 	instances   map[string]*instance
 	shared      map[string]*sharedListener // by listen address
 	onLinkError func(reason string)
+	records     RecordSink // the inspector's; nil = records dropped (record.go)
 }
 
 // OnLinkError sets fn to be called with a short reason (no_agent,
