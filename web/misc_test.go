@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/instances"
 )
 

@@ -71,8 +71,8 @@ func requestSchemas() obj {
 	summary := obj{
 		"id": str("Request id"), "instance": str("Instance id"), "time": obj{"type": "string", "format": "date-time"},
 		"duration_ms": obj{"type": "number", "description": "Until the response was written, ms"},
-		"method": str("HTTP method"), "host": str("Host the request was routed by"), "path": str("Path and query as sent"),
-		"status": integer("Response status; 0 when an upgrade was handed to the host"),
+		"method":      str("HTTP method"), "host": str("Host the request was routed by"), "path": str("Path and query as sent"),
+		"status":    integer("Response status; 0 when an upgrade was handed to the host"),
 		"req_bytes": integer("Request body bytes"), "resp_bytes": integer("Response body bytes"),
 		"client": str("The user's address"), "upgrade": str("Protocol of an upgrade handed off"),
 		"error": str("Class of failure when the proxy answered itself"), "replay_of": str("Id of the record this one replays"),

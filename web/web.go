@@ -39,7 +39,7 @@ type Options struct {
 	// Inspector keeps the requests http instances with inspect= record; an
 	// empty one when nil.
 	Inspector *inspect.Set
-	Log     *slog.Logger
+	Log       *slog.Logger
 
 	// Heartbeat is the interval of SSE comment lines; default 15 s.
 	Heartbeat time.Duration

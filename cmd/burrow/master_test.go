@@ -30,7 +30,6 @@ import (
 	"github.com/burrowproject/burrow/server/instances"
 )
 
-
 type fakeRuntime struct{}
 
 func (fakeRuntime) Validate(*conf.Instance) error { return nil }
