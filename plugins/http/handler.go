@@ -114,20 +114,20 @@ func (h *Handler) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Hos
 	if err != nil {
 		return err
 	}
+	var rec sdk.Recorder
+	if set.inspect != conf.InspectOff {
+		var ok bool
+		if rec, ok = host.(sdk.Recorder); !ok {
+			return fmt.Errorf("http instance %s: inspect=%s needs a host that keeps records (a Burrow master since sdk 1.3.0)", spec.ID, set.inspect)
+		}
+	}
 	ln, err := host.Listener(ctx, spec.ID)
 	if err != nil {
 		return fmt.Errorf("http instance %s: %w", spec.ID, err)
 	}
 	addr := ln.Addr().String()
 	in := newInstance(spec, set, cert, host, h.lim, &h.bufs)
-	if set.inspect != conf.InspectOff {
-		rec, ok := host.(sdk.Recorder)
-		if !ok {
-			in.cancel()
-			return fmt.Errorf("http instance %s: inspect=%s needs a host that keeps records (a Burrow master since sdk 1.3.0)", spec.ID, set.inspect)
-		}
-		in.rec = rec
-	}
+	in.rec = rec
 
 	started := false
 	defer func() {
