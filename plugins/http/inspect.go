@@ -5,7 +5,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/burrowproject/burrow/conf"
@@ -40,7 +39,7 @@ func (in *instance) begin(w http.ResponseWriter, r *http.Request) (*inspection, 
 	if r.RequestURI != "" && r.URL.Scheme == "" {
 		ex.Path = r.RequestURI // as the client sent it
 	}
-	ex.ReqHeader, ex.HeadersTruncated = boundedHeader(r.Header)
+	ex.ReqHeader, ex.HeadersTruncated = sdk.BoundHeader(r.Header)
 	is := &inspection{ex: ex, start: now}
 	if r.Body != nil && r.Body != http.NoBody {
 		is.body = &inspectBody{rc: r.Body, capture: bodies}
@@ -82,27 +81,6 @@ func (is *inspection) failed(msg string) {
 	if is != nil {
 		is.ex.Error = msg
 	}
-}
-
-// boundedHeader copies h up to sdk.MaxInspectHeaders bytes of names and
-// values, in name order; truncated says some were left out.
-func boundedHeader(h http.Header) (out http.Header, truncated bool) {
-	names := make([]string, 0, len(h))
-	for name := range h {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	out = make(http.Header, len(h))
-	budget := sdk.MaxInspectHeaders
-	for _, name := range names {
-		for _, v := range h[name] {
-			if budget -= len(name) + len(v); budget < 0 {
-				return out, true
-			}
-			out[name] = append(out[name], v)
-		}
-	}
-	return out, false
 }
 
 // capped keeps the first sdk.MaxInspectBody bytes written to it.
@@ -155,7 +133,7 @@ type inspectWriter struct {
 }
 
 func (w *inspectWriter) snapshot() {
-	w.is.ex.RespHeader, _ = boundedHeader(w.ResponseWriter.Header())
+	w.is.ex.RespHeader, _ = sdk.BoundHeader(w.ResponseWriter.Header())
 }
 
 func (w *inspectWriter) WriteHeader(code int) {

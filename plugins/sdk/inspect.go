@@ -1,7 +1,9 @@
 package sdk
 
 import (
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 )
@@ -56,6 +58,25 @@ const (
 // ReplayHeader marks the requests the master replays for its inspector;
 // the http handler never sends it upstream.
 const ReplayHeader = "X-Burrow-Replay"
+
+// BoundHeader copies h keeping at most MaxInspectHeaders bytes of names
+// and values: in name order, a value that does not fit in what is left is
+// left out (truncated says so) and smaller ones after it still go in.
+func BoundHeader(h http.Header) (out http.Header, truncated bool) {
+	out = make(http.Header, len(h))
+	budget := MaxInspectHeaders
+	for _, name := range slices.Sorted(maps.Keys(h)) {
+		for _, v := range h[name] {
+			if n := len(name) + len(v); n <= budget {
+				budget -= n
+				out[name] = append(out[name], v)
+			} else {
+				truncated = true
+			}
+		}
+	}
+	return out, truncated
+}
 
 // Redacted is the value recorded in place of a secret.
 const Redacted = "[redacted]"

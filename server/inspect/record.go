@@ -135,21 +135,18 @@ func sanitize(ex *sdk.Exchange) int {
 	}
 	sdk.Redact(ex.ReqHeader)
 	sdk.Redact(ex.RespHeader)
+	var cut bool
+	ex.ReqHeader, cut = sdk.BoundHeader(ex.ReqHeader)
+	ex.HeadersTruncated = ex.HeadersTruncated || cut
+	ex.RespHeader, cut = sdk.BoundHeader(ex.RespHeader)
+	ex.HeadersTruncated = ex.HeadersTruncated || cut
 	size := 512 + len(ex.Method) + len(ex.Host) + len(ex.Path) + len(ex.Client) + len(ex.Error) + len(ex.ID)
 	for _, h := range []http.Header{ex.ReqHeader, ex.RespHeader} {
-		budget := sdk.MaxInspectHeaders
 		for name, vs := range h {
-			for i, v := range vs {
-				if budget -= len(name) + len(v); budget < 0 {
-					h[name], ex.HeadersTruncated = vs[:i], true
-					break
-				}
-			}
-			if len(h[name]) == 0 {
-				delete(h, name)
+			for _, v := range vs {
+				size += len(name) + len(v)
 			}
 		}
-		size += sdk.MaxInspectHeaders - max(budget, 0)
 	}
 	if len(ex.ReqBody) > sdk.MaxInspectBody {
 		ex.ReqBody, ex.ReqTruncated = ex.ReqBody[:sdk.MaxInspectBody], true
