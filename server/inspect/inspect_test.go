@@ -186,9 +186,11 @@ func TestReplaySendsTheRequestAgainAndMarksIt(t *testing.T) {
 func TestReplayRefusals(t *testing.T) {
 	s := New(Config{})
 	for id, mod := range map[string]func(*sdk.Exchange){
-		"ws":   func(e *sdk.Exchange) { e.Upgrade = "websocket" },
-		"nob":  func(e *sdk.Exchange) { e.ReqBytes = 10 },
-		"cut":  func(e *sdk.Exchange) { e.BodiesRecorded, e.ReqBytes, e.ReqBody, e.ReqTruncated = true, 20000, []byte("x"), true },
+		"ws":  func(e *sdk.Exchange) { e.Upgrade = "websocket" },
+		"nob": func(e *sdk.Exchange) { e.ReqBytes = 10 },
+		"cut": func(e *sdk.Exchange) {
+			e.BodiesRecorded, e.ReqBytes, e.ReqBody, e.ReqTruncated = true, 20000, []byte("x"), true
+		},
 		"hdrs": func(e *sdk.Exchange) { e.HeadersTruncated = true },
 		"star": func(e *sdk.Exchange) { e.Path = "*" },
 	} {
