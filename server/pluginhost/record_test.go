@@ -39,13 +39,19 @@ type recordingHost struct {
 	got []*sdk.Exchange
 }
 
-func (*recordingHost) Listener(context.Context, string) (net.Listener, error)     { return nil, errors.New("none") }
-func (*recordingHost) PacketConn(context.Context, string) (net.PacketConn, error) { return nil, errors.New("none") }
+func (*recordingHost) Listener(context.Context, string) (net.Listener, error) {
+	return nil, errors.New("none")
+}
+func (*recordingHost) PacketConn(context.Context, string) (net.PacketConn, error) {
+	return nil, errors.New("none")
+}
 func (*recordingHost) Handoff(context.Context, net.Conn, sdk.LinkRequest, []byte, sdk.HandoffOptions) error {
 	return errors.New("none")
 }
-func (*recordingHost) Dial(context.Context, sdk.LinkRequest) (net.Conn, error) { return nil, errors.New("none") }
-func (*recordingHost) Logger(string) *slog.Logger                              { return slog.New(slog.DiscardHandler) }
+func (*recordingHost) Dial(context.Context, sdk.LinkRequest) (net.Conn, error) {
+	return nil, errors.New("none")
+}
+func (*recordingHost) Logger(string) *slog.Logger { return slog.New(slog.DiscardHandler) }
 func (h *recordingHost) Record(ex *sdk.Exchange) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
