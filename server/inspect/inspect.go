@@ -15,6 +15,7 @@ package inspect
 import (
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
@@ -30,6 +31,8 @@ const (
 type Config struct {
 	PerInstance      int // records kept per instance; 0 = DefaultPerInstance
 	PerInstanceBytes int // bytes of records kept per instance; 0 = DefaultPerInstanceBytes
+	// RecordWait is how long a replay waits for its own record; 0 = 5 s.
+	RecordWait time.Duration
 }
 
 // Set holds the rings of every inspecting instance. It is safe for
@@ -51,6 +54,9 @@ func New(cfg Config) *Set {
 	}
 	if cfg.PerInstanceBytes <= 0 {
 		cfg.PerInstanceBytes = DefaultPerInstanceBytes
+	}
+	if cfg.RecordWait <= 0 {
+		cfg.RecordWait = recordWait
 	}
 	return &Set{cfg: cfg, rings: map[string]*ring{}, subs: map[*Subscription]struct{}{}, pending: map[string]*pending{}, replays: make(chan struct{}, maxReplays)}
 }

@@ -215,3 +215,26 @@ func TestReplayRefusals(t *testing.T) {
 		t.Errorf("unreachable entry: %v", err)
 	}
 }
+
+// An HTTPS entry is replayed over TLS with the recorded host as SNI, so
+// the entry picks the instance's certificate.
+func TestReplayOverTLSSendsTheHostAsSNI(t *testing.T) {
+	s := New(Config{RecordWait: 50 * time.Millisecond})
+	sni := make(chan string, 1)
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		sni <- r.TLS.ServerName
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	srv.StartTLS()
+	defer srv.Close()
+	orig := ex("a", "tls")
+	orig.Host = "secure.test"
+	s.Record(orig)
+	res, err := s.Replay(context.Background(), "a", "tls", Target{Listen: srv.Listener.Addr().String(), TLS: true})
+	if err != nil || res.Status != http.StatusNoContent {
+		t.Fatalf("replay: %+v %v", res, err)
+	}
+	if got := <-sni; got != "secure.test" {
+		t.Errorf("SNI %q", got)
+	}
+}

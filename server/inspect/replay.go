@@ -108,7 +108,7 @@ func (s *Set) Replay(ctx context.Context, instance, rid string, t Target) (Repla
 	_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, maxReplayRead))
 	_ = res.Body.Close()
 	out := ReplayResult{ReplayOf: ex.ID, Status: res.StatusCode, NotReplayed: skipped}
-	timer := time.NewTimer(recordWait)
+	timer := time.NewTimer(s.cfg.RecordWait)
 	defer timer.Stop()
 	select {
 	case r := <-p.ch:
