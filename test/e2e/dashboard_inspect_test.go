@@ -46,6 +46,7 @@ func TestDashboardInspectorRedactsAndReplays(t *testing.T) {
 	if n := eval[int](b, `document.querySelectorAll('main img').length`); n != 0 {
 		b.fatalf("the body became %d img element(s)", n)
 	}
+	b.do("scroll to the record", chromedp.Evaluate[chromedp.Void](`document.querySelector('#requests-card').scrollIntoView()`))
 	b.shot("requests")
 
 	b.do("replay", chromedp.Click(chromedp.CSS("#replay")))

@@ -137,6 +137,10 @@ function headers(list, id) {
 }
 
 function body(b, id, mode) {
+  return [h('h4', {}, 'Body'), bodyContent(b, id, mode)];
+}
+
+function bodyContent(b, id, mode) {
   if (!b) return h('p', { class: 'muted', id }, mode === 'body' ? 'No body.' : 'Bodies are recorded with inspect=body.');
   if (!b.size) return h('p', { class: 'muted', id }, 'Empty body.');
   const note = b.truncated ? ` (the first ${fmtBytes(b.size)}; the rest was not recorded)` : '';
