@@ -59,9 +59,6 @@ func (in *instance) finish(is *inspection) {
 	w := is.w
 	ex.Status, ex.RespBytes = w.status, w.n
 	ex.RespBody, ex.RespTruncated = w.buf.bytes, w.buf.truncated
-	if ex.RespHeader == nil && w.status != 0 {
-		w.snapshot()
-	}
 	sdk.Redact(ex.ReqHeader)
 	sdk.Redact(ex.RespHeader)
 	in.rec.Record(ex)

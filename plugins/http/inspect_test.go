@@ -176,3 +176,27 @@ func TestInspectOffRecordsNothingAndNeedsARecordingHost(t *testing.T) {
 		t.Errorf("start on a host without Recorder: %v", err)
 	}
 }
+
+// An inspected WebSocket upgrade still switches (through the host) and is
+// recorded as an upgrade handed off.
+func TestInspectWebSocketUpgrade(t *testing.T) {
+	e := newEnv(t)
+	rec := &records{}
+	e.host.SetRecorder(rec)
+	e.agent("k")
+	b := newBackend(t, echoWS(t))
+	listen := e.listen()
+	e.start("ws", listen, "k", []string{b.addr}, map[string]string{"host": "ws.test", "inspect": "body"})
+	c := dialWS(t, listen, "ws.test")
+	defer c.Close()
+	if err := c.WriteMessage(1, []byte("hi")); err != nil {
+		t.Fatal(err)
+	}
+	if _, msg, err := c.ReadMessage(); err != nil || string(msg) != "hi" {
+		t.Fatalf("echo: %q %v", msg, err)
+	}
+	ex := rec.wait(t, 1)[0]
+	if ex.Upgrade != "websocket" || ex.Status != 0 || ex.Path != "/ws" || ex.ReqHeader.Get("Upgrade") != "websocket" {
+		t.Errorf("upgrade record %+v", ex)
+	}
+}
