@@ -138,7 +138,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 	}
 	opts := runtime.Options{
 		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
-		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped, Records: rings,
+		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped,
 	}
 	if addr := inst.Params.Bridge; addr != "" {
 		p := inst.Params
@@ -174,6 +174,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 			log.Info("handlers run as plugin processes", "schemes", ph.Schemes())
 		}
 	}
+	opts.Records = rings
 	rt = runtime.New(opts)
 	return rt, nil
 }

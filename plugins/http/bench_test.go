@@ -145,7 +145,7 @@ func BenchmarkInspect(b *testing.B) {
 	for _, mode := range []string{"0", "1", "body"} {
 		b.Run("inspect="+mode, func(b *testing.B) {
 			e := newEnv(b)
-			e.host.SetRecorder(discardRecords{})
+			e.records = discardRecords{}
 			e.agent("k")
 			be := newBackend(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
 			listen := e.listen()

@@ -50,7 +50,7 @@ var _ host.RecordSink = (*records)(nil)
 func inspectEnv(t *testing.T, mode string) (*env, *records, *http.Client, *backend) {
 	e := newEnv(t)
 	rec := &records{}
-	e.host.SetRecorder(rec)
+	e.records = rec
 	e.agent("k")
 	be := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get(sdk.ReplayHeader) != "" {
@@ -159,7 +159,7 @@ type hiddenRecorder struct{ sdk.Host }
 func TestInspectOffRecordsNothingAndNeedsARecordingHost(t *testing.T) {
 	e := newEnv(t)
 	rec := &records{}
-	e.host.SetRecorder(rec)
+	e.records = rec
 	e.agent("k")
 	be := newBackend(t, whoami("be"))
 	listen := e.listen()
@@ -182,7 +182,7 @@ func TestInspectOffRecordsNothingAndNeedsARecordingHost(t *testing.T) {
 func TestInspectWebSocketUpgrade(t *testing.T) {
 	e := newEnv(t)
 	rec := &records{}
-	e.host.SetRecorder(rec)
+	e.records = rec
 	e.agent("k")
 	b := newBackend(t, echoWS(t))
 	listen := e.listen()

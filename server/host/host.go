@@ -51,6 +51,9 @@ type Instance struct {
 	// (block=); it applies to handed-off connections the handler has not
 	// read from (no preamble).
 	Block block.Set
+	// Records keeps the exchanges the instance's handler records
+	// (inspect=); nil drops them (record.go).
+	Records RecordSink
 }
 
 // Link is an open link: a connection to the target, whose verdict (did
@@ -69,7 +72,6 @@ type Host struct {
 	instances   map[string]*instance
 	shared      map[string]*sharedListener // by listen address
 	onLinkError func(reason string)
-	records     RecordSink // the inspector's; nil = records dropped (record.go)
 }
 
 // OnLinkError sets fn to be called with a short reason (no_agent,

@@ -40,6 +40,9 @@ type Options struct {
 	// Shared is the master's bridge that tcp, udp and handler instances
 	// link through; nil when the runtime runs a single URL.
 	Shared *SharedBridge
+	// Records, when set, keeps what http instances with inspect= record
+	// (the master's inspector); without it inspect= is refused.
+	Records host.RecordSink
 	// OnLinkError, if set, is told the reason of every failed link on the
 	// hosts this runtime creates (see host.OnLinkError).
 	OnLinkError func(reason string)
@@ -57,9 +60,6 @@ type Options struct {
 	// files), so the fingerprint agents pin survives restarts. Nil: each
 	// bridge makes its own at start.
 	BridgeCert *tls.Certificate
-	// Records, when set, keeps what http instances with inspect= record
-	// (the master's inspector); without it inspect= is refused.
-	Records host.RecordSink
 }
 
 // PluginSource hands out process-backed handlers (*pluginhost.Host).
@@ -123,9 +123,6 @@ func New(opts Options) *Runtime {
 	udpHandler := udp.New()
 	if opts.OnUDPDrop != nil {
 		udpHandler.OnDrop(opts.OnUDPDrop)
-	}
-	if opts.Records != nil && opts.Shared != nil {
-		opts.Shared.Host.SetRecorder(opts.Records)
 	}
 	rt := &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
 		conf.SchemeTCP:  tcp.New(),
@@ -222,11 +219,11 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	if h == nil {
 		return fmt.Errorf("no handler for scheme %q: %w", inst.Scheme, ErrUnknownScheme)
 	}
-	if err := rt.checkBridgeParams(inst); err != nil {
+	if err := rt.checkInspect(inst); err != nil {
 		return err
 	}
-	if inst.Scheme == conf.SchemeHTTP && inst.Params.Inspect != conf.InspectOff && rt.opts.Records == nil {
-		return errors.New("parameter inspect: records requests for a master's inspector; run the instance in a master")
+	if err := rt.checkBridgeParams(inst); err != nil {
+		return err
 	}
 	if !conf.IsBuiltinScheme(inst.Scheme) {
 		if _, err := allowlist.ParseAllow(inst.Targets); err != nil {
@@ -453,9 +450,6 @@ func (rt *Runtime) startHandler(ctx context.Context, id string, inst *conf.Insta
 		shared = NewSharedBridgeConfig(BridgeConfig(inst.Params, tc, inst.Params.BridgeTLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse))
 		if rt.opts.OnLinkError != nil {
 			shared.Host.OnLinkError(rt.opts.OnLinkError)
-		}
-		if rt.opts.Records != nil {
-			shared.Host.SetRecorder(rt.opts.Records)
 		}
 		ln, err := net.Listen("tcp", inst.Params.Bridge)
 		if err != nil {
