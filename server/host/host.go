@@ -37,6 +37,7 @@ type Instance struct {
 	Spec      sdk.InstanceSpec
 	AgentKey  string        // the agent pool key links go through; secret
 	Meter     *flow.Meter   // counters and limits
+	Records   RecordSink    // keeps what the handler records (inspect=); nil drops it (record.go)
 	TCP       bool          // bind a TCP listener on Spec.Listen
 	SharedTCP bool          // share the listener with other SharedTCP instances on the same address
 	UDP       bool          // bind a UDP socket on Spec.Listen
@@ -51,9 +52,6 @@ type Instance struct {
 	// (block=); it applies to handed-off connections the handler has not
 	// read from (no preamble).
 	Block block.Set
-	// Records keeps the exchanges the instance's handler records
-	// (inspect=); nil drops them (record.go).
-	Records RecordSink
 }
 
 // Link is an open link: a connection to the target, whose verdict (did
