@@ -191,17 +191,19 @@ func (ps *pools) all() []*session {
 	return out
 }
 
-// AgentInfo describes a connected agent.
+// AgentInfo describes a connected agent session; its JSON is what the
+// master's API shows (GET <root>/agents). KeyID names the agent's pool
+// without revealing the key.
 type AgentInfo struct {
 	ID          string    `json:"id"` // session id, unique in this bridge
-	KeyID       string    `json:"key_id"`
-	Name        string    `json:"name"`
+	KeyID       string    `json:"pool"`
+	Name        string    `json:"name"` // the agent's host name
 	Version     string    `json:"version"`
-	RemoteAddr  string    `json:"remote_addr"`
-	Since       time.Time `json:"since"`
-	OpenStreams int       `json:"open_streams"`
-	BytesIn     int64     `json:"bytes_in"`
-	BytesOut    int64     `json:"bytes_out"`
+	RemoteAddr  string    `json:"addr"`
+	Since       time.Time `json:"connected"`
+	OpenStreams int       `json:"streams"`   // links
+	BytesIn     int64     `json:"bytes_in"`  // tunnel bytes received from the agent
+	BytesOut    int64     `json:"bytes_out"` // tunnel bytes sent to it
 }
 
 // Agents lists the connected agents.

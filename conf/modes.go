@@ -36,3 +36,39 @@ func modeProblems(scheme string, p Params, q url.Values) []string {
 	}
 	return nil
 }
+
+// InspectMode is the inspect= parameter of an http instance: what the
+// HTTP inspector records of each request.
+type InspectMode int
+
+// Inspect modes.
+const (
+	InspectOff     InspectMode = 0 // nothing (the default)
+	InspectHeaders InspectMode = 1 // "1": metadata and headers
+	InspectBodies  InspectMode = 2 // "body": also the first 16 KiB of each body
+)
+
+// String is the mode as written in a URL: "0", "1" or "body".
+func (m InspectMode) String() string {
+	switch m {
+	case InspectHeaders:
+		return "1"
+	case InspectBodies:
+		return "body"
+	}
+	return "0"
+}
+
+func setInspect(p *Params, v string) string {
+	switch v {
+	case "0":
+		p.Inspect = InspectOff
+	case "1":
+		p.Inspect = InspectHeaders
+	case "body":
+		p.Inspect = InspectBodies
+	default:
+		return fmt.Sprintf("%q is not 0, 1 or body", v)
+	}
+	return ""
+}

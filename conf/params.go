@@ -98,6 +98,7 @@ type Params struct {
 	Auth        string        // auth: "user:pass" (basic auth / SOCKS auth); secret
 	HostRewrite string        // hostrewrite: Host header sent upstream (http)
 	Redirect    string        // redirect: "https" or "https:PORT": answer 308 to HTTPS (http)
+	Inspect     InspectMode   // inspect: record requests for the master's inspector (http), default off
 	Allow       []string      // allow: what a client may dial: CIDRs, IPs, host:port, host:*, *.domain:port
 	Bridge      string        // bridge: host:port of the shared bridge (master; standalone tcp/udp/http)
 	BridgeTLS   TLSMode       // bridgetls: the bridge= listener's TLS: 1 (default) self-signed (kept in data= by a master), 2 files, 0 also accepts plain agents
@@ -254,6 +255,8 @@ var paramSpecs = []paramSpec{
 	{name: "auth", on: onHTTP | onPlugin, secret: true, set: setAuth},
 	{name: "hostrewrite", on: onHTTP, set: setHostRewrite},
 	{name: "redirect", on: onHTTP, set: setRedirect},
+	// inspect: http only (the HTTP inspector records requests and responses).
+	{name: "inspect", on: onHTTP, set: setInspect},
 	{name: "allow", on: onClient, set: setAllow},
 	{name: "bridge", on: onMaster | onHandler, set: setBridge},
 	// the bridge= listener: the master's shared bridge; tcp, udp, http and plugins run alone

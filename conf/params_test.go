@@ -240,6 +240,9 @@ func TestParamsApply(t *testing.T) {
 		{"server://:1/h:2?type=1", `parameter type: only 0 (TCP) is supported`},
 		{"http://:80?agent=a&host=x.com&redirect=http", `parameter redirect: "http" must be https or https:PORT`},
 		{"http://:80?agent=a&host=x.com&redirect=https&tls=1", `redirect: is for plain-HTTP instances`},
+		{"http://:80?agent=a&host=x.com&inspect=2", `parameter inspect: "2" is not 0, 1 or body`},
+		{"tcp://:1/h:2?agent=a&inspect=1", `parameter inspect does not apply to tcp`},
+		{"http://:80?agent=a&host=x.com&inspect=body", ""},
 	}
 	for _, tt := range refused {
 		_, err := Parse(tt.raw)
@@ -258,6 +261,18 @@ func TestParamsApply(t *testing.T) {
 	} {
 		if _, err := Parse(raw); err != nil {
 			t.Errorf("Parse(%q): %v", raw, err)
+		}
+	}
+}
+
+func TestInspectModes(t *testing.T) {
+	for v, want := range map[string]InspectMode{"": InspectOff, "0": InspectOff, "1": InspectHeaders, "body": InspectBodies} {
+		in, err := Parse("http://:80?agent=a&host=x.com&inspect=" + v)
+		if err != nil || in.Params.Inspect != want {
+			t.Errorf("inspect=%s: %v, %v", v, in.Params.Inspect, err)
+		}
+		if v != "" && want.String() != v {
+			t.Errorf("%d.String() = %q, want %q", want, want.String(), v)
 		}
 	}
 }

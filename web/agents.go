@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -13,29 +12,15 @@ import (
 	"github.com/burrowproject/burrow/server/instances"
 )
 
-// AgentInfo describes one connected agent session. Pool identifies the
-// agent key it connected with without revealing it (e.g. a short hash).
-type AgentInfo struct {
-	ID        string    `json:"id"`        // session id
-	Pool      string    `json:"pool"`      // agent pool (never the key itself)
-	Name      string    `json:"name"`      // agent name (its host name)
-	Addr      string    `json:"addr"`      // remote address
-	Version   string    `json:"version"`   // agent software version
-	Connected time.Time `json:"connected"` // when the session was established
-	Streams   int       `json:"streams"`   // open streams (links)
-	BytesIn   int64     `json:"bytes_in"`  // tunnel bytes received from the agent
-	BytesOut  int64     `json:"bytes_out"` // tunnel bytes sent to the agent
-}
-
 // AgentLister reports the connected agents. Implementations must be safe
 // for concurrent use and cheap to call.
 type AgentLister interface {
-	Agents() []AgentInfo
+	Agents() []bridge.AgentInfo
 }
 
 // listAgents is GET <root>/agents (Burrow extension).
 func (s *server) listAgents(c *gin.Context) {
-	list := []AgentInfo{}
+	list := []bridge.AgentInfo{}
 	if s.opts.Agents != nil {
 		list = append(list, s.opts.Agents.Agents()...)
 	}
@@ -44,7 +29,7 @@ func (s *server) listAgents(c *gin.Context) {
 
 // PoolInfo is one agent pool: the instances that link through it (by
 // their agent= key) and how many agents are connected to it. Pool is the
-// same key hash as AgentInfo.Pool, never the key.
+// same key hash as bridge.AgentInfo's KeyID, never the key.
 type PoolInfo struct {
 	Pool      string   `json:"pool"`
 	Agents    int      `json:"agents"`
@@ -76,7 +61,7 @@ func (s *server) listPools(c *gin.Context) {
 	}
 	if s.opts.Agents != nil {
 		for _, a := range s.opts.Agents.Agents() {
-			get(a.Pool).Agents++
+			get(a.KeyID).Agents++
 		}
 	}
 	out := make([]PoolInfo, 0, len(byPool))

@@ -59,23 +59,10 @@ func (s *server) events(c *gin.Context) {
 		return
 	}
 	defer sub.Close()
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("Connection", "keep-alive")
-	h.Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-
-	rc := http.NewResponseController(w)
-	write := func(b []byte) bool {
-		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
-		_, err := w.Write(b)
-		return err == nil
-	}
-	if !write([]byte("retry: 3000\n\n")) {
+	write, ok := openSSE(c)
+	if !ok {
 		return
 	}
-	w.Flush()
 	heartbeat := time.NewTicker(s.opts.Heartbeat)
 	defer heartbeat.Stop()
 	ctx := c.Request.Context()
@@ -109,6 +96,30 @@ func (s *server) events(c *gin.Context) {
 			}
 		}
 	}
+}
+
+// openSSE starts an event stream on c: its headers, 200 and "retry:
+// 3000", flushed. write sends b with a deadline (a client that does not
+// read for sseWriteTimeout is disconnected); the caller flushes.
+func openSSE(c *gin.Context) (write func([]byte) bool, ok bool) {
+	w := c.Writer
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("Connection", "keep-alive")
+	h.Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	rc := http.NewResponseController(w)
+	write = func(b []byte) bool {
+		_ = rc.SetWriteDeadline(time.Now().Add(sseWriteTimeout))
+		_, err := w.Write(b)
+		return err == nil
+	}
+	if !write([]byte("retry: 3000\n\n")) {
+		return nil, false
+	}
+	w.Flush()
+	return write, true
 }
 
 func (s *server) writeEvent(write func([]byte) bool, ev events.Event) bool {

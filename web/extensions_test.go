@@ -58,7 +58,7 @@ func TestInstanceHistory(t *testing.T) {
 // GET /pools: every pool named by an instance or served by an agent, by
 // key hash, never the key.
 func TestPools(t *testing.T) {
-	agents := fakeAgents{{ID: "s1", Pool: bridge.KeyID("k1")}, {ID: "s2", Pool: bridge.KeyID("k1")}, {ID: "s3", Pool: "ffffffff"}}
+	agents := fakeAgents{{ID: "s1", KeyID: bridge.KeyID("k1")}, {ID: "s2", KeyID: bridge.KeyID("k1")}, {ID: "s3", KeyID: "ffffffff"}}
 	a := newAPI(t, func(_ *instances.Config, o *Options) { o.Agents = agents })
 	var x, y, z instances.View
 	a.do(http.MethodPost, "/instances", `{"url":"server://:1/b:2"}`).json(t, &z) // no pool

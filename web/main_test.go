@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/goleak"
 
+	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/events"
 	"github.com/burrowproject/burrow/server/instances"
@@ -73,9 +74,9 @@ func (r *fakeRun) Done() <-chan struct{}      { return r.done }
 func (r *fakeRun) Err() error                 { return nil }
 func (r *fakeRun) Stop(context.Context) error { return nil }
 
-type fakeAgents []AgentInfo
+type fakeAgents []bridge.AgentInfo
 
-func (f fakeAgents) Agents() []AgentInfo { return f }
+func (f fakeAgents) Agents() []bridge.AgentInfo { return f }
 
 // api is a test master: a real manager and gin engine behind httptest.
 type api struct {

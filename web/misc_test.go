@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/instances"
 )
@@ -105,13 +106,18 @@ func TestTCPing(t *testing.T) {
 }
 
 func TestAgentsAndMetrics(t *testing.T) {
-	agents := fakeAgents{{ID: "s1", Pool: "ab12", Addr: "10.0.0.1:5000", Connected: time.Now()}}
+	agents := fakeAgents{{ID: "s1", KeyID: "ab12", RemoteAddr: "10.0.0.1:5000", Since: time.Now()}}
 	mt := NewMetrics()
 	a := newAPI(t, func(_ *instances.Config, o *Options) { o.Agents = agents; o.Metrics = mt })
-	var list []AgentInfo
+	var list []bridge.AgentInfo
 	a.do(http.MethodGet, "/agents", "").json(t, &list)
 	if len(list) != 1 || list[0].ID != "s1" {
 		t.Errorf("agents %+v", list)
+	}
+	var raw []map[string]any // the API's field names, as the OpenAPI document and the dashboard use them
+	a.do(http.MethodGet, "/agents", "").json(t, &raw)
+	if len(raw) != 1 || raw[0]["pool"] != "ab12" || raw[0]["addr"] != "10.0.0.1:5000" || raw[0]["connected"] == nil || raw[0]["streams"] == nil {
+		t.Errorf("agents JSON %v", raw)
 	}
 	var v instances.View
 	a.do(http.MethodPost, "/instances", `{"url":"server://:1/b:2"}`).json(t, &v)

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -72,8 +73,8 @@ func openAPIDocument(root, version string) obj {
 		"servers":    []obj{{"url": root}},
 		"security":   []obj{{"ApiKeyAuth": []string{}}},
 		"tags":       []obj{{"name": "instances"}, {"name": "master"}, {"name": "burrow", "description": "Burrow extensions"}},
-		"paths":      openAPIPaths(),
-		"components": obj{"securitySchemes": securitySchemes(), "schemas": openAPISchemas()},
+		"paths":      merged(openAPIPaths(), requestPaths()),
+		"components": obj{"securitySchemes": securitySchemes(), "schemas": merged(openAPISchemas(), requestSchemas())},
 	}
 }
 
@@ -166,6 +167,12 @@ func openAPIPaths() obj {
 					"401": errResp("Missing or wrong key")}},
 		},
 	}
+}
+
+// merged is a with b's entries added.
+func merged(a, b obj) obj {
+	maps.Copy(a, b)
+	return a
 }
 
 func withBody(o, schema obj) obj { o["requestBody"] = body(schema); return o }

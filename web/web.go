@@ -1,6 +1,7 @@
 // Package web is the master's HTTP API: the NodePass-compatible REST and
 // SSE endpoints under the API root (<prefix>/v1), Burrow's extensions
-// (agents, pools, schemes, traffic history, Prometheus metrics), the
+// (agents, pools, schemes, traffic history, the HTTP inspector's
+// requests, Prometheus metrics), the
 // OpenAPI document of all of it, an offline, self-contained documentation
 // page, and the dashboard served at / (see dashboard.go).
 //
@@ -21,6 +22,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/server/inspect"
 	"github.com/burrowproject/burrow/server/instances"
 )
 
@@ -34,7 +36,10 @@ type Options struct {
 	Bridge  *BridgeInfo        // the shared bridge, shown by /info; nil when there is none
 	Schemes SchemeLister       // handler schemes and their descriptors; nil means none
 	Metrics *Metrics           // metrics registry; a fresh one when nil
-	Log     *slog.Logger
+	// Inspector keeps the requests http instances with inspect= record; an
+	// empty one when nil.
+	Inspector *inspect.Set
+	Log       *slog.Logger
 
 	// Heartbeat is the interval of SSE comment lines; default 15 s.
 	Heartbeat time.Duration
@@ -59,6 +64,8 @@ type server struct {
 	tcping  chan struct{} // semaphore: concurrent /tcping probes
 	metrics *Metrics
 	ui      *dashboard
+
+	inspector *inspect.Set
 }
 
 // Root returns the API root of a master URL: its prefix plus "/v1".
@@ -90,10 +97,13 @@ func New(opts Options) (*gin.Engine, error) {
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
 	}
+	if opts.Inspector == nil {
+		opts.Inspector = inspect.New(inspect.Config{})
+	}
 	s := &server{
 		opts: opts, m: opts.Manager, log: opts.Log, root: Root(opts.Master),
 		auth:   newAuthLimiter(opts.AuthFreeFailures, opts.AuthMaxDelay),
-		tcping: make(chan struct{}, maxTCPing), metrics: opts.Metrics,
+		tcping: make(chan struct{}, maxTCPing), metrics: opts.Metrics, inspector: opts.Inspector,
 	}
 	ui, err := newDashboard(s.root)
 	if err != nil {
@@ -124,6 +134,10 @@ func New(opts Options) (*gin.Engine, error) {
 	api.PUT("/instances/:id", s.putInstance)
 	api.DELETE("/instances/:id", s.deleteInstance)
 	api.GET("/instances/:id/history", s.instanceHistory)
+	api.GET("/instances/:id/requests", s.listRequests)
+	api.GET("/instances/:id/requests/stream", s.streamRequests)
+	api.GET("/instances/:id/requests/:rid", s.getRequest)
+	api.POST("/instances/:id/requests/:rid/replay", s.replayRequest)
 	api.GET("/events", s.events)
 	api.GET("/info", s.getInfo)
 	api.POST("/info", s.postInfo)

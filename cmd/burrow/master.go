@@ -6,30 +6,132 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
-	"path/filepath"
+	"time"
 
-	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/server/events"
+	"github.com/burrowproject/burrow/server/history"
+	"github.com/burrowproject/burrow/server/inspect"
 	"github.com/burrowproject/burrow/server/instances"
-	"github.com/burrowproject/burrow/server/master"
 	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
+	"github.com/burrowproject/burrow/server/store"
 	"github.com/burrowproject/burrow/web"
 )
 
-// runMaster runs the daemon: the shared bridge agents dial (bridge=), the
-// runtime that runs every instance, and the admin API. The master's tls=
-// is the API's; the bridge's is bridgetls=.
+// This file is the master's composition root: newMaster builds every part
+// of the daemon as a value (the data directory's certificate and state
+// store, the events bus, the shared bridge, the plugin host, the runtime,
+// the traffic history, the inspector's rings, the metrics, the instance
+// manager, the web API and its HTTP server) and wires them together; Run
+// starts them in order and stops them in reverse. No package below main
+// knows another's place in this graph.
+
+// stopTimeout bounds stopping every instance at shutdown.
+const stopTimeout = 15 * time.Second
+
+// masterOptions replace parts of the graph in tests.
+type masterOptions struct {
+	runtime  instances.Runtime // replaces the runtime built from the URL
+	listener net.Listener      // served instead of listening on the URL's address
+}
+
+// master is the built graph.
+type master struct {
+	inst    *conf.Instance
+	log     *slog.Logger
+	bus     *events.Bus
+	manager *instances.Manager
+	bridge  *bridgeService   // nil without bridge=
+	plugins *pluginhost.Host // nil with handlers=inprocess (or no usable plugin directory)
+	api     *apiService
+	banner  banner
+}
+
+// runMaster runs the daemon until ctx ends.
 func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
+	m, err := newMaster(inst, log, masterOptions{})
+	if err != nil {
+		return err
+	}
+	return m.Run(ctx)
+}
+
+// newMaster builds the master described by inst. On error nothing is left
+// open.
+func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *master, err error) {
+	if inst == nil || inst.Scheme != conf.SchemeMaster {
+		return nil, errors.New("master: not a master:// URL")
+	}
+	m := &master{inst: inst, log: log}
+	defer func() {
+		if err != nil {
+			m.close(o.listener)
+		}
+	}()
 	metrics := web.NewMetrics()
+	rings := inspect.New(inspect.Config{})
+	rt := o.runtime
+	var agents web.AgentLister
+	if rt == nil {
+		built, err := m.buildRuntime(metrics, rings)
+		if err != nil {
+			return nil, err
+		}
+		rt = runtimeAdapter{built}
+		if m.bridge != nil {
+			agents = m.bridge.srv
+		}
+	}
+	st, err := store.Open(inst.Params.Data)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	m.bus = events.New(log, 0)
+	m.manager, err = instances.New(instances.Config{Store: st, Bus: m.bus, Runtime: rt, Log: log, Master: inst,
+		History: history.New(), Forget: []instances.Forgetter{rings}})
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	ln := o.listener
+	if ln == nil {
+		if ln, err = net.Listen("tcp", inst.Listen); err != nil {
+			return nil, fmt.Errorf("master: listen: %w", err)
+		}
+	}
+	o.listener = ln
+	var schemes web.SchemeLister
+	if ra, ok := rt.(runtimeAdapter); ok {
+		schemes = schemeLister{ra.rt}
+	}
+	engine, err := web.New(web.Options{
+		Manager: m.manager, Master: inst, Version: version, Started: time.Now(),
+		Agents: agents, Bridge: m.banner.bridge, Schemes: schemes, Metrics: metrics, Inspector: rings, Log: log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	tc, err := apiTLS(inst, log)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	m.api = newAPIService(ln, engine, tc, log)
+	m.banner = banner{addr: ln.Addr().String(), root: web.Root(inst), https: tc != nil, data: inst.Params.Data,
+		key: m.manager.APIKey(), created: m.manager.KeyCreated(), bridge: m.banner.bridge}
+	return m, nil
+}
+
+// buildRuntime builds the runtime and what it runs on: the data
+// directory's certificate, the shared bridge (bridge=) and the plugin host.
+func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtime.Runtime, error) {
+	inst, log := m.inst, m.log
 	// The certificate kept in the data directory: the shared bridge serves
 	// it (unless bridgetls=2 names files) and so do server:// instances, so
 	// the fingerprint agents pin survives restarts.
 	cert, created, err := tlsx.Persistent(inst.Params.Data)
 	if err != nil {
-		return fmt.Errorf("master: %w", err)
+		return nil, fmt.Errorf("master: %w", err)
 	}
 	if created {
 		log.Info("bridge certificate created", "dir", inst.Params.Data, "fp", tlsx.Fingerprint(cert.Certificate[0]))
@@ -38,10 +140,6 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
 		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped, OnLogSuppressed: metrics.LogSuppressed,
 	}
-	var (
-		agents master.AgentLister
-		info   *master.BridgeInfo
-	)
 	if addr := inst.Params.Bridge; addr != "" {
 		p := inst.Params
 		crt, key := "", ""
@@ -50,7 +148,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		}
 		tc, fp, err := runtime.BridgeTLS(crt, key, &cert, log)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if p.BridgeTLS == conf.TLSOff {
 			log.Warn("bridgetls=0: the shared bridge also accepts plain agents, whose key travels in clear text")
@@ -60,22 +158,11 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
-			return fmt.Errorf("shared bridge: %w", err)
+			return nil, fmt.Errorf("shared bridge: %w", err)
 		}
-		bctx, cancel := context.WithCancel(ctx)
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			_ = shared.Server.Serve(bctx, ln)
-		}()
-		defer func() { // after master.Run has stopped every instance
-			cancel()
-			<-served
-			_ = shared.Server.Close()
-		}()
+		m.bridge = &bridgeService{srv: shared.Server, ln: ln}
 		opts.Shared = shared
-		agents = agentLister{shared.Server}
-		info = master.NewBridgeInfo(ln.Addr().String(), fp, p.BridgeTLS != conf.TLSFiles)
+		m.banner.bridge = newBridgeInfo(ln.Addr().String(), fp, p.BridgeTLS != conf.TLSFiles)
 	}
 	var rt *runtime.Runtime
 	if inst.Params.Handlers != "inprocess" {
@@ -83,86 +170,71 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		if err != nil {
 			log.Warn("handlers run in-process: no usable plugin directory", "err", err)
 		} else {
-			defer ph.Close()
+			m.plugins = ph
 			opts.Plugins = ph
 			log.Info("handlers run as plugin processes", "schemes", ph.Schemes())
 		}
 	}
+	opts.Records = rings
 	rt = runtime.New(opts)
-	return master.Run(ctx, inst, master.Deps{
-		Runtime: runtimeAdapter{rt}, Schemes: schemeLister{rt},
-		Agents: agents, Bridge: info, Metrics: metrics, Log: log, Version: version,
-	})
+	return rt, nil
 }
 
-// startPlugins opens the plugin directory: plugins= in the master URL, or
-// "plugins" next to the burrow binary (bin/plugins after make build).
-func startPlugins(inst *conf.Instance, log *slog.Logger, onState func(id, state, reason string)) (*pluginhost.Host, error) {
-	dir := inst.Params.Plugins
-	if dir == "" {
-		exe, err := os.Executable()
-		if err != nil {
-			return nil, fmt.Errorf("find plugin directory: %w", err)
-		}
-		dir = filepath.Join(filepath.Dir(exe), "plugins")
+// Run serves the master until ctx is cancelled or the API server fails,
+// then shuts down gracefully: every SSE stream gets a shutdown event, the
+// HTTP server drains, every instance is stopped and the state is saved,
+// the plugins exit, the bridge closes. It returns nil after a clean
+// shutdown.
+func (m *master) Run(ctx context.Context) error {
+	if m.bridge != nil {
+		m.bridge.Start()
 	}
-	return pluginhost.New(pluginhost.Config{Dir: dir, Logger: log, OnState: onState, LogLevel: string(inst.Params.Log)})
+	if err := m.manager.Start(ctx); err != nil {
+		m.log.Warn("Auto-start interrupted", "error", err)
+	}
+	m.banner.print(m.log)
+	m.api.Start()
+	var runErr error
+	serving := true
+	select {
+	case <-ctx.Done():
+	case err := <-m.api.Failed():
+		runErr, serving = fmt.Errorf("master: serve: %w", err), false
+	}
+	m.log.Info("Master shutting down")
+	m.bus.Shutdown() // every SSE stream gets its shutdown event and ends
+	if err := m.api.Stop(serving); err != nil {
+		runErr = err
+	}
+	m.api = nil
+	if err := m.close(nil); err != nil {
+		runErr = errors.Join(runErr, err)
+	}
+	m.log.Info("Master stopped")
+	return runErr
 }
 
-// runtimeAdapter presents the runtime as the instance manager's Runtime.
-type runtimeAdapter struct{ rt *runtime.Runtime }
-
-func (a runtimeAdapter) Validate(inst *conf.Instance) error {
-	err := a.rt.Validate(inst)
-	if errors.Is(err, runtime.ErrUnknownScheme) {
-		return fmt.Errorf("%w: %w", instances.ErrUnknownScheme, err)
+// close stops what was built, in reverse order: the instances (saving the
+// state), the plugins, the bridge; ln is an API listener not yet served.
+func (m *master) close(ln net.Listener) error {
+	var err error
+	if m.api != nil {
+		_ = m.api.ln.Close()
+	} else if ln != nil {
+		_ = ln.Close()
+	}
+	if m.manager != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), stopTimeout)
+		if cerr := m.manager.Close(cctx); cerr != nil {
+			err = fmt.Errorf("master: stop instances: %w", cerr)
+		}
+		cancel()
+	}
+	if m.plugins != nil {
+		m.plugins.Close()
+	}
+	if m.bridge != nil {
+		m.bridge.Stop()
 	}
 	return err
-}
-
-func (a runtimeAdapter) Start(ctx context.Context, id string, inst *conf.Instance, log *slog.Logger) (instances.Running, error) {
-	r, err := a.rt.Start(ctx, id, inst, log)
-	if err != nil {
-		return nil, err
-	}
-	return running{r}, nil
-}
-
-// running presents a runtime instance as the manager's Running.
-type running struct{ *runtime.Running }
-
-func (r running) Stats() instances.Stats { return instances.Stats(r.Running.Stats()) }
-
-// agentLister presents the bridge's agents to the API.
-type agentLister struct{ srv *bridge.Server }
-
-func (l agentLister) Agents() []master.AgentInfo {
-	list := l.srv.Agents()
-	out := make([]master.AgentInfo, 0, len(list))
-	for _, a := range list {
-		out = append(out, master.AgentInfo{
-			ID: a.ID, Pool: a.KeyID, Name: a.Name, Addr: a.RemoteAddr, Version: a.Version,
-			Connected: a.Since, Streams: a.OpenStreams, BytesIn: a.BytesIn, BytesOut: a.BytesOut,
-		})
-	}
-	return out
-}
-
-// schemeLister presents the runtime's handlers to the API (GET /schemes).
-type schemeLister struct{ rt *runtime.Runtime }
-
-func (l schemeLister) Schemes(ctx context.Context) []web.SchemeInfo {
-	list := l.rt.Handlers(ctx)
-	out := make([]web.SchemeInfo, 0, len(list))
-	for _, h := range list {
-		si := web.SchemeInfo{Scheme: h.Scheme, Plugin: h.Plugin, Version: h.Desc.Version}
-		if h.Err != nil {
-			si.Error = h.Err.Error()
-		}
-		for _, p := range h.Desc.Params {
-			si.Params = append(si.Params, web.ParamInfo{Name: p.Name, Type: p.Type, Default: p.Default, Help: p.Help})
-		}
-		out = append(out, si)
-	}
-	return out
 }

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
 // The benchmarks run the same load against the backend directly and
@@ -132,3 +134,32 @@ func BenchmarkThroughput1MiB(b *testing.B) {
 	b.ReportMetric(t.mbps/d.mbps, "ratio-MB/s")
 	b.ReportMetric(t.p50/d.p50, "ratio-p50")
 }
+
+// BenchmarkInspect: one keep-alive client's small GETs through the tunnel
+// with inspect= off, 1 and body; allocs/op count the whole process (client,
+// proxy, host, bridge, agent, backend). Off must match the handler without
+// the inspector: serve checks one nil pointer and nothing else.
+//
+//	go test -run '^$' -bench Inspect -benchmem ./plugins/http/
+func BenchmarkInspect(b *testing.B) {
+	for _, mode := range []string{"0", "1", "body"} {
+		b.Run("inspect="+mode, func(b *testing.B) {
+			e := newEnv(b)
+			e.records = discardRecords{}
+			e.agent("k")
+			be := newBackend(b, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+			listen := e.listen()
+			e.start("bench", listen, "k", []string{be.addr}, map[string]string{"host": "bench.test", "inspect": mode})
+			c := userClient(b, listen)
+			load(b, c, "http://bench.test/", 50, 1) // warm up
+			b.ReportAllocs()
+			b.ResetTimer()
+			load(b, c, "http://bench.test/", b.N, 1)
+		})
+	}
+}
+
+type discardRecords struct{}
+
+func (discardRecords) Record(*sdk.Exchange)   {}
+func (discardRecords) Dropped(string, uint64) {}

@@ -28,6 +28,7 @@ type settings struct {
 	crt, key      string        // crt=, key=
 	redirectOn    bool          // redirect= given: answer 308 to HTTPS instead of proxying
 	redirect      string        // the HTTPS port to redirect to; "" = the default (443)
+	inspect       conf.InspectMode
 }
 
 // basicAuth holds the digests of auth='s user and password, compared in
@@ -48,7 +49,7 @@ func parseSettings(spec sdk.InstanceSpec) (settings, error) {
 	}
 	s := settings{
 		hosts: p.Host, path: "/", hostRewrite: p.HostRewrite, headerTimeout: DefaultHeaderTimeout,
-		crt: p.Crt, key: p.KeyFile, tlsMode: int(p.TLS),
+		crt: p.Crt, key: p.KeyFile, tlsMode: int(p.TLS), inspect: p.Inspect,
 	}
 	if p.Path != "" {
 		s.path = p.Path

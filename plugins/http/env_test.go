@@ -45,6 +45,7 @@ type env struct {
 	sh         *sharedHost
 	h          *Handler
 	logs       *testutil.SyncBuffer // the host's and every instance's log lines
+	records    host.RecordSink      // where instances started from now on record (inspect=)
 
 	mu     sync.Mutex
 	meters map[string]*flow.Meter
@@ -128,7 +129,7 @@ func (e *env) tryStart(id, listen, agentKey string, targets []string, params map
 	// The real host shares one listener object per address (SharedTCP);
 	// in handles mode the adapter gives each instance a dup of it instead.
 	var hst sdk.Host = e.host
-	inst := host.Instance{Spec: spec, AgentKey: agentKey, Meter: meter, TCP: true, SharedTCP: true}
+	inst := host.Instance{Spec: spec, AgentKey: agentKey, Meter: meter, TCP: true, SharedTCP: true, Records: e.records}
 	if e.sh.handles {
 		if err := e.sh.bind(id, listen); err != nil {
 			return nil, err

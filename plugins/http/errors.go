@@ -49,9 +49,9 @@ func notFound(w http.ResponseWriter, host string) {
 }
 
 // unauthorized asks for basic auth.
-func unauthorized(w http.ResponseWriter) {
+func unauthorized(w http.ResponseWriter, id string) {
 	w.Header().Set("WWW-Authenticate", `Basic realm="burrow", charset="UTF-8"`)
-	writeError(w, http.StatusUnauthorized, "This site needs a user name and password.", newRequestID())
+	writeError(w, http.StatusUnauthorized, "This site needs a user name and password.", id)
 }
 
 // Classes of link failure, as users read them.

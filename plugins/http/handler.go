@@ -11,7 +11,8 @@
 //
 // Parameters (see Describe): host= (required), path=, auth=, hostrewrite=,
 // read=, tls=/crt=/key= (HTTPS with per-instance certificates chosen by SNI,
-// HTTP/2 to clients), redirect= (plain HTTP answers 308 to HTTPS).
+// HTTP/2 to clients), redirect= (plain HTTP answers 308 to HTTPS),
+// inspect= (requests recorded for the master's inspector, inspect.go).
 //
 // Shared listeners: the handler declares sdk.CapSharedListener, so the host
 // binds one listener per listen address for all its instances there. Start
@@ -31,11 +32,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
 // Version is the handler's version.
-const Version = "1.1.0"
+const Version = "1.2.0"
 
 // limits are the entry servers' protections and the proxy's timings.
 type limits struct {
@@ -86,6 +88,7 @@ func (*Handler) Describe(context.Context) (sdk.Descriptor, error) {
 			{Name: "crt", Type: "string", Help: "certificate file (PEM) for HTTPS, chosen by SNI among the address's instances; implies tls=2"},
 			{Name: "key", Type: "string", Help: "private key file (PEM) for crt="},
 			{Name: "redirect", Type: "string", Help: "https or https:PORT: answer 308 to the HTTPS URL instead of proxying (plain HTTP only)"},
+			{Name: "inspect", Type: "string", Default: "0", Help: "1: record each request's metadata and headers (credentials and cookies redacted) for the master's inspector; body: also the first 16 KiB of each body"},
 		},
 	}, nil
 }
@@ -111,12 +114,20 @@ func (h *Handler) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Hos
 	if err != nil {
 		return err
 	}
+	var rec sdk.Recorder
+	if set.inspect != conf.InspectOff {
+		var ok bool
+		if rec, ok = host.(sdk.Recorder); !ok {
+			return fmt.Errorf("http instance %s: inspect=%s needs a host that keeps records (a Burrow master since sdk 1.3.0)", spec.ID, set.inspect)
+		}
+	}
 	ln, err := host.Listener(ctx, spec.ID)
 	if err != nil {
 		return fmt.Errorf("http instance %s: %w", spec.ID, err)
 	}
 	addr := ln.Addr().String()
 	in := newInstance(spec, set, cert, host, h.lim, &h.bufs)
+	in.rec = rec
 
 	started := false
 	defer func() {

@@ -46,6 +46,7 @@ type instance struct {
 	tr      *http.Transport
 	proxy   *httputil.ReverseProxy
 	lim     limits
+	rec     sdk.Recorder // the host's, with inspect= on; nil = nothing recorded
 
 	ctx    context.Context // cancelled when the instance stops
 	cancel context.CancelFunc
@@ -69,8 +70,9 @@ type target struct {
 // routeInfo is what a request carries from serve to the Transport.
 type routeInfo struct {
 	target *target
-	client string // the user's address
-	host   string // the Host the request was routed by
+	client string      // the user's address
+	host   string      // the Host the request was routed by
+	is     *inspection // the request's record, with inspect= on; else nil
 }
 
 type routeKey struct{}
@@ -123,21 +125,29 @@ func newInstance(spec sdk.InstanceSpec, set settings, cert *tls.Certificate, hos
 
 // serve answers one request routed to the instance.
 func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
+	var is *inspection
+	if in.rec != nil {
+		is, w, r = in.begin(w, r)
+		defer in.finish(is)
+	}
 	if in.set.redirectOn && r.TLS == nil {
-		in.redirect(w, r)
+		in.redirect(w, r, requestID(is))
 		return
 	}
 	if in.set.auth != nil && !in.set.auth.check(r) {
-		unauthorized(w)
+		unauthorized(w, requestID(is))
 		return
 	}
-	ri := &routeInfo{target: in.pick(), client: r.RemoteAddr, host: NormalizeHost(r.Host)}
+	ri := &routeInfo{target: in.pick(), client: r.RemoteAddr, host: NormalizeHost(r.Host), is: is}
 	ctx, cancel := context.WithCancel(withRoute(r.Context(), ri))
 	defer cancel()
 	stop := context.AfterFunc(in.ctx, cancel) // Stop ends requests still running after its grace
 	defer stop()
 	if up := upgradeType(r.Header); up != "" {
 		if switchable(r, up) {
+			if is != nil {
+				is.ex.Upgrade = "websocket"
+			}
 			in.serveUpgrade(w, r.WithContext(ctx), ri)
 			return
 		}
@@ -169,6 +179,7 @@ func (in *instance) rewrite(pr *httputil.ProxyRequest) {
 	if in.set.auth != nil {
 		pr.Out.Header.Del("Authorization") // the proxy's credentials are not the backend's business
 	}
+	pr.Out.Header.Del(sdk.ReplayHeader) // the master's mark on its replays, for its inspector only
 }
 
 // dial opens a tunnel stream for the route named by addr (a target's pool
@@ -218,14 +229,21 @@ func (in *instance) pick() *target {
 // class of the failure and a request id, the instance's log line the same
 // id with the detail (target, the agent's reason).
 func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
-	id := newRequestID()
+	ri := routeOf(r.Context())
+	var is *inspection
+	if ri != nil {
+		is = ri.is
+	}
+	id := requestID(is)
 	if in.ctx.Err() != nil {
+		is.failed("stopped")
 		writeError(w, http.StatusServiceUnavailable, "This site was stopped while the request was in flight.", id)
 		return
 	}
 	status, msg := classify(err)
+	is.failed(msg)
 	target := ""
-	if ri := routeOf(r.Context()); ri != nil {
+	if ri != nil {
 		target = ri.target.addr
 	}
 	var le *sdk.LinkError
@@ -243,7 +261,7 @@ func (in *instance) fail(w http.ResponseWriter, r *http.Request, err error) {
 }
 
 // redirect answers 308 with the request's HTTPS URL.
-func (in *instance) redirect(w http.ResponseWriter, r *http.Request) {
+func (in *instance) redirect(w http.ResponseWriter, r *http.Request, id string) {
 	host := r.Host
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -255,7 +273,7 @@ func (in *instance) redirect(w http.ResponseWriter, r *http.Request) {
 	}
 	u := "https://" + host + r.URL.RequestURI()
 	w.Header().Set("Location", u)
-	writeError(w, http.StatusPermanentRedirect, "This site is served over HTTPS: "+printable(u), newRequestID())
+	writeError(w, http.StatusPermanentRedirect, "This site is served over HTTPS: "+printable(u), id)
 }
 
 // enter counts a request in flight; false once the instance is stopping.

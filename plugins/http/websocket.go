@@ -43,7 +43,7 @@ const upgradeFailMsg = "The backend could not be reached: its agent is offline o
 
 // serveUpgrade hands one upgrade request's connection to the host.
 func (in *instance) serveUpgrade(w http.ResponseWriter, r *http.Request, ri *routeInfo) {
-	id := newRequestID()
+	id := requestID(ri.is)
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		in.proxy.ServeHTTP(w, r)

@@ -18,10 +18,14 @@ type Remote struct {
 
 // Event is something a plugin reports on its Events stream.
 type Event struct {
-	Kind     string // "ready", "warning", "state"
+	Kind     string // "ready", "warning", "state", "exchanges" (since sdk 1.3.0)
 	Instance string
 	State    string
 	Message  string
+	// Exchanges: a batch of recorded HTTP exchanges, and how many the
+	// plugin dropped per instance since its last batch (its queue was full).
+	Exchanges []*Exchange
+	Dropped   map[string]uint64
 }
 
 // Describe asks the plugin what it is.
@@ -71,7 +75,11 @@ func (r *Remote) Events(ctx context.Context, fn func(Event)) error {
 		if err != nil {
 			return rpcError(err)
 		}
-		fn(Event{Kind: kindName(ev.GetKind()), Instance: ev.GetInstance(), State: ev.GetState(), Message: ev.GetMessage()})
+		out := Event{Kind: kindName(ev.GetKind()), Instance: ev.GetInstance(), State: ev.GetState(), Message: ev.GetMessage(), Dropped: ev.GetDropped()}
+		for _, x := range ev.GetExchanges() {
+			out.Exchanges = append(out.Exchanges, exchangeFromPB(x))
+		}
+		fn(out)
 	}
 }
 
@@ -83,6 +91,8 @@ func kindName(k pluginpb.Event_Kind) string {
 		return "warning"
 	case pluginpb.Event_KIND_STATE:
 		return "state"
+	case pluginpb.Event_KIND_EXCHANGES:
+		return "exchanges"
 	}
 	return "unknown"
 }

@@ -47,6 +47,7 @@ type PluginServer struct {
 	tickets map[string][2]uint64 // instance -> listener, packet tickets
 	running map[string]struct{}  // instances started and not stopped
 	events  chan *pluginpb.Event // warnings for the Events stream
+	records *recordQueue         // exchanges for the Events stream (Recorder)
 	copies  sync.WaitGroup       // fallback copies (handoff by dial)
 	closed  bool
 }
@@ -62,7 +63,7 @@ func NewPluginServer(h Handler, link *fdlink.Conn, log *slog.Logger) *PluginServ
 		h: h, link: link, log: log, done: make(chan struct{}),
 		files: make(map[uint64]*os.File), arrived: make(chan struct{}),
 		tickets: make(map[string][2]uint64), running: make(map[string]struct{}),
-		events: make(chan *pluginpb.Event, 64),
+		events: make(chan *pluginpb.Event, 64), records: newRecordQueue(),
 	}
 }
 
@@ -377,6 +378,7 @@ func sentinel(reason string) error {
 var (
 	_ Host      = (*PluginServer)(nil)
 	_ Forwarder = (*PluginServer)(nil)
+	_ Recorder  = (*PluginServer)(nil)
 )
 
 // shim serves the control service by calling the handler.
@@ -438,6 +440,8 @@ func (x *shim) Events(_ *pluginpb.EventsRequest, st pluginpb.Handler_EventsServe
 	if err := st.Send(&pluginpb.Event{Kind: pluginpb.Event_KIND_READY}); err != nil {
 		return err
 	}
+	q := x.srv.records
+	var flush <-chan time.Time // armed by the first queued record
 	for {
 		select {
 		case <-st.Context().Done():
@@ -445,6 +449,21 @@ func (x *shim) Events(_ *pluginpb.EventsRequest, st pluginpb.Handler_EventsServe
 		case <-x.srv.done:
 			return status.Error(codes.Unavailable, "fd link closed")
 		case ev := <-x.srv.events:
+			if err := st.Send(ev); err != nil {
+				return err
+			}
+			continue
+		case <-q.ready:
+			if !q.full() {
+				if flush == nil {
+					flush = time.After(recordFlush)
+				}
+				continue
+			}
+		case <-flush:
+		}
+		flush = nil
+		for _, ev := range q.take() {
 			if err := st.Send(ev); err != nil {
 				return err
 			}

@@ -36,6 +36,7 @@ type Instance struct {
 	Spec      sdk.InstanceSpec
 	AgentKey  string        // the agent pool key links go through; secret
 	Meter     *flow.Meter   // counters and limits
+	Records   RecordSink    // keeps what the handler records (inspect=); nil drops it (record.go)
 	TCP       bool          // bind a TCP listener on Spec.Listen
 	SharedTCP bool          // share the listener with other SharedTCP instances on the same address
 	UDP       bool          // bind a UDP socket on Spec.Listen

@@ -35,6 +35,12 @@ type Config struct {
 	Runtime Runtime
 	Log     *slog.Logger   // the master's logger; instance records go there too
 	Master  *conf.Instance // the master URL: its log and tls become instance defaults
+	// History keeps the traffic history the report loop samples; a new
+	// one when nil.
+	History *history.Set
+	// Forget are other per-instance memories (the inspector's rings),
+	// each told when an instance is deleted.
+	Forget []Forgetter
 
 	ReportInterval time.Duration // periodic update events; default 5 s
 	// RestartDelay is the pause between stop and start; default 500 ms.
@@ -46,6 +52,9 @@ type Config struct {
 	StopTimeout  time.Duration // bound of one Stop; default 5 s
 	ErrorRetry   time.Duration // restart instances in error this often; default 1 h
 }
+
+// Forgetter keeps something per instance that goes with the instance.
+type Forgetter interface{ Forget(id string) }
 
 // Manager manages the instances of one master. Create it with New, call
 // Start once, and Close at the end.
@@ -90,8 +99,11 @@ func New(cfg Config) (*Manager, error) {
 	cfg.RestartDelay = cmp.Or(cfg.RestartDelay, 500*time.Millisecond)
 	cfg.StopTimeout = cmp.Or(cfg.StopTimeout, 5*time.Second)
 	cfg.ErrorRetry = cmp.Or(cfg.ErrorRetry, time.Hour)
+	if cfg.History == nil {
+		cfg.History = history.New()
+	}
 	m := &Manager{
-		cfg: cfg, log: cfg.Log, bus: cfg.Bus, rt: cfg.Runtime, store: cfg.Store, history: history.New(),
+		cfg: cfg, log: cfg.Log, bus: cfg.Bus, rt: cfg.Runtime, store: cfg.Store, history: cfg.History,
 		quit: make(chan struct{}), byID: make(map[string]*instance),
 	}
 	m.runCtx, m.cancelRun = context.WithCancel(context.Background())

@@ -238,6 +238,9 @@ func (m *Manager) Delete(_ context.Context, id string) error {
 		in.deleted = true
 		delete(m.byID, in.id)
 		m.history.Forget(in.id)
+		for _, f := range m.cfg.Forget {
+			f.Forget(in.id)
+		}
 		m.publishLocked(events.Delete, m.viewLocked(in), "")
 		m.mu.Unlock()
 		m.persist()

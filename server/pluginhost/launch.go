@@ -207,6 +207,8 @@ func (l *launch) watch(p *proc) {
 				p.log.Warn("plugin warning", "instance", ev.Instance, "msg", ev.Message)
 			case "state":
 				p.log.Info("plugin instance state", "instance", ev.Instance, "state", ev.State, "msg", ev.Message)
+			case "exchanges":
+				p.deliverExchanges(ev)
 			}
 		})
 		if l.ctx.Err() == nil {

@@ -40,6 +40,9 @@ type Options struct {
 	// Shared is the master's bridge that tcp, udp and handler instances
 	// link through; nil when the runtime runs a single URL.
 	Shared *SharedBridge
+	// Records, when set, keeps what http instances with inspect= record
+	// (the master's inspector); without it inspect= is refused.
+	Records host.RecordSink
 	// OnLinkError, if set, is told the reason of every failed link on the
 	// hosts this runtime creates (see host.OnLinkError).
 	OnLinkError func(reason string)
@@ -228,6 +231,9 @@ func (rt *Runtime) Validate(inst *conf.Instance) error {
 	h := rt.handlers[inst.Scheme]
 	if h == nil {
 		return fmt.Errorf("no handler for scheme %q: %w", inst.Scheme, ErrUnknownScheme)
+	}
+	if err := rt.checkInspect(inst); err != nil {
+		return err
 	}
 	if err := rt.checkBridgeParams(inst); err != nil {
 		return err

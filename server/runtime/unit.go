@@ -61,7 +61,8 @@ func (rt *Runtime) startUnit(ctx context.Context, h *host.Host, id, scheme strin
 		}
 	}
 	err = h.Add(host.Instance{
-		Spec: spec, AgentKey: key, Meter: meter,
+		Records: rt.recordsFor(inst),
+		Spec:    spec, AgentKey: key, Meter: meter,
 		TCP:       slices.Contains(desc.Capabilities, sdk.CapNeedsListener),
 		SharedTCP: shared, Patterns: patterns,
 		UDP:   slices.Contains(desc.Capabilities, sdk.CapUDP),

@@ -40,11 +40,13 @@ export async function request(method, path, body, key = getKey()) {
 
 export const get = (path) => request('GET', path);
 
-// EventStream reads GET /events and calls onEvent with each decoded event
+// EventStream reads an SSE endpoint (GET /events unless path says
+// otherwise) and calls onEvent with each decoded event and its event name
 // until stopped. When the stream ends (master restarting, key rotated) it
 // reconnects after the server's retry interval; a 401 calls onAuth.
 export class EventStream {
-  constructor({ onEvent, onState, onAuth }) {
+  constructor({ onEvent, onState, onAuth, path }) {
+    this.path = path || '/events';
     this.onEvent = onEvent;
     this.onState = onState || (() => {});
     this.onAuth = onAuth || (() => {});
@@ -77,7 +79,7 @@ export class EventStream {
     this.ctrl = ctrl;
     this.onState('connecting');
     try {
-      const res = await fetch(root + '/events', {
+      const res = await fetch(root + this.path, {
         headers: { 'X-API-Key': getKey(), Accept: 'text/event-stream' },
         cache: 'no-store', credentials: 'omit', signal: ctrl.signal,
       });
@@ -116,13 +118,15 @@ export class EventStream {
 
   block(text) {
     const data = [];
+    let name = 'message';
     for (const line of text.split('\n')) {
       if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''));
+      else if (line.startsWith('event:')) name = line.slice(6).trim();
       else if (line.startsWith('retry:')) this.retry = Number(line.slice(6)) || this.retry;
     }
     if (!data.length) return;
     let ev;
     try { ev = JSON.parse(data.join('\n')); } catch { return; }
-    this.onEvent(ev);
+    this.onEvent(ev, name);
   }
 }

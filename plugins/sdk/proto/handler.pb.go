@@ -36,6 +36,9 @@ const (
 	Event_KIND_READY       Event_Kind = 1 // first event: the plugin serves
 	Event_KIND_WARNING     Event_Kind = 2 // something the operator should see
 	Event_KIND_STATE       Event_Kind = 3 // an instance's state changed (state, message)
+	// sdk 1.3.0: a batch of recorded HTTP exchanges (exchanges, dropped).
+	// Hosts before it ignore the kind.
+	Event_KIND_EXCHANGES Event_Kind = 4
 )
 
 // Enum value maps for Event_Kind.
@@ -45,12 +48,14 @@ var (
 		1: "KIND_READY",
 		2: "KIND_WARNING",
 		3: "KIND_STATE",
+		4: "KIND_EXCHANGES",
 	}
 	Event_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
 		"KIND_READY":       1,
 		"KIND_WARNING":     2,
 		"KIND_STATE":       3,
+		"KIND_EXCHANGES":   4,
 	}
 )
 
@@ -620,11 +625,15 @@ func (*EventsRequest) Descriptor() ([]byte, []int) {
 }
 
 type Event struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          Event_Kind             `protobuf:"varint,1,opt,name=kind,proto3,enum=burrow.plugin.v1.Event_Kind" json:"kind,omitempty"`
-	Instance      string                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
-	State         string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
-	Message       string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      Event_Kind             `protobuf:"varint,1,opt,name=kind,proto3,enum=burrow.plugin.v1.Event_Kind" json:"kind,omitempty"`
+	Instance  string                 `protobuf:"bytes,2,opt,name=instance,proto3" json:"instance,omitempty"`
+	State     string                 `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	Message   string                 `protobuf:"bytes,4,opt,name=message,proto3" json:"message,omitempty"`
+	Exchanges []*Exchange            `protobuf:"bytes,5,rep,name=exchanges,proto3" json:"exchanges,omitempty"` // KIND_EXCHANGES
+	// KIND_EXCHANGES: exchanges the plugin dropped, by instance, since its
+	// last batch, because its buffer was full.
+	Dropped       map[string]uint64 `protobuf:"bytes,6,rep,name=dropped,proto3" json:"dropped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -687,6 +696,286 @@ func (x *Event) GetMessage() string {
 	return ""
 }
 
+func (x *Event) GetExchanges() []*Exchange {
+	if x != nil {
+		return x.Exchanges
+	}
+	return nil
+}
+
+func (x *Event) GetDropped() map[string]uint64 {
+	if x != nil {
+		return x.Dropped
+	}
+	return nil
+}
+
+// Header is one header line of a recorded exchange.
+type Header struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Header) Reset() {
+	*x = Header{}
+	mi := &file_handler_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Header) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Header) ProtoMessage() {}
+
+func (x *Header) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Header.ProtoReflect.Descriptor instead.
+func (*Header) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *Header) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Header) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// Exchange is one recorded HTTP request and response (sdk.Exchange).
+type Exchange struct {
+	state            protoimpl.MessageState `protogen:"open.v1"`
+	Instance         string                 `protobuf:"bytes,1,opt,name=instance,proto3" json:"instance,omitempty"`
+	Id               string                 `protobuf:"bytes,2,opt,name=id,proto3" json:"id,omitempty"`
+	TimeUnixNano     int64                  `protobuf:"varint,3,opt,name=time_unix_nano,json=timeUnixNano,proto3" json:"time_unix_nano,omitempty"`
+	DurationNanos    int64                  `protobuf:"varint,4,opt,name=duration_nanos,json=durationNanos,proto3" json:"duration_nanos,omitempty"`
+	Method           string                 `protobuf:"bytes,5,opt,name=method,proto3" json:"method,omitempty"`
+	Host             string                 `protobuf:"bytes,6,opt,name=host,proto3" json:"host,omitempty"`
+	Path             string                 `protobuf:"bytes,7,opt,name=path,proto3" json:"path,omitempty"`
+	Proto            string                 `protobuf:"bytes,8,opt,name=proto,proto3" json:"proto,omitempty"`
+	Client           string                 `protobuf:"bytes,9,opt,name=client,proto3" json:"client,omitempty"`
+	Status           int32                  `protobuf:"varint,10,opt,name=status,proto3" json:"status,omitempty"`
+	ReqBytes         int64                  `protobuf:"varint,11,opt,name=req_bytes,json=reqBytes,proto3" json:"req_bytes,omitempty"`
+	RespBytes        int64                  `protobuf:"varint,12,opt,name=resp_bytes,json=respBytes,proto3" json:"resp_bytes,omitempty"`
+	ReqHeader        []*Header              `protobuf:"bytes,13,rep,name=req_header,json=reqHeader,proto3" json:"req_header,omitempty"`
+	RespHeader       []*Header              `protobuf:"bytes,14,rep,name=resp_header,json=respHeader,proto3" json:"resp_header,omitempty"`
+	ReqBody          []byte                 `protobuf:"bytes,15,opt,name=req_body,json=reqBody,proto3" json:"req_body,omitempty"`
+	RespBody         []byte                 `protobuf:"bytes,16,opt,name=resp_body,json=respBody,proto3" json:"resp_body,omitempty"`
+	ReqTruncated     bool                   `protobuf:"varint,17,opt,name=req_truncated,json=reqTruncated,proto3" json:"req_truncated,omitempty"`
+	RespTruncated    bool                   `protobuf:"varint,18,opt,name=resp_truncated,json=respTruncated,proto3" json:"resp_truncated,omitempty"`
+	HeadersTruncated bool                   `protobuf:"varint,19,opt,name=headers_truncated,json=headersTruncated,proto3" json:"headers_truncated,omitempty"`
+	Upgrade          string                 `protobuf:"bytes,20,opt,name=upgrade,proto3" json:"upgrade,omitempty"`
+	Error            string                 `protobuf:"bytes,21,opt,name=error,proto3" json:"error,omitempty"`
+	BodiesRecorded   bool                   `protobuf:"varint,22,opt,name=bodies_recorded,json=bodiesRecorded,proto3" json:"bodies_recorded,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *Exchange) Reset() {
+	*x = Exchange{}
+	mi := &file_handler_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Exchange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Exchange) ProtoMessage() {}
+
+func (x *Exchange) ProtoReflect() protoreflect.Message {
+	mi := &file_handler_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Exchange.ProtoReflect.Descriptor instead.
+func (*Exchange) Descriptor() ([]byte, []int) {
+	return file_handler_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *Exchange) GetInstance() string {
+	if x != nil {
+		return x.Instance
+	}
+	return ""
+}
+
+func (x *Exchange) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Exchange) GetTimeUnixNano() int64 {
+	if x != nil {
+		return x.TimeUnixNano
+	}
+	return 0
+}
+
+func (x *Exchange) GetDurationNanos() int64 {
+	if x != nil {
+		return x.DurationNanos
+	}
+	return 0
+}
+
+func (x *Exchange) GetMethod() string {
+	if x != nil {
+		return x.Method
+	}
+	return ""
+}
+
+func (x *Exchange) GetHost() string {
+	if x != nil {
+		return x.Host
+	}
+	return ""
+}
+
+func (x *Exchange) GetPath() string {
+	if x != nil {
+		return x.Path
+	}
+	return ""
+}
+
+func (x *Exchange) GetProto() string {
+	if x != nil {
+		return x.Proto
+	}
+	return ""
+}
+
+func (x *Exchange) GetClient() string {
+	if x != nil {
+		return x.Client
+	}
+	return ""
+}
+
+func (x *Exchange) GetStatus() int32 {
+	if x != nil {
+		return x.Status
+	}
+	return 0
+}
+
+func (x *Exchange) GetReqBytes() int64 {
+	if x != nil {
+		return x.ReqBytes
+	}
+	return 0
+}
+
+func (x *Exchange) GetRespBytes() int64 {
+	if x != nil {
+		return x.RespBytes
+	}
+	return 0
+}
+
+func (x *Exchange) GetReqHeader() []*Header {
+	if x != nil {
+		return x.ReqHeader
+	}
+	return nil
+}
+
+func (x *Exchange) GetRespHeader() []*Header {
+	if x != nil {
+		return x.RespHeader
+	}
+	return nil
+}
+
+func (x *Exchange) GetReqBody() []byte {
+	if x != nil {
+		return x.ReqBody
+	}
+	return nil
+}
+
+func (x *Exchange) GetRespBody() []byte {
+	if x != nil {
+		return x.RespBody
+	}
+	return nil
+}
+
+func (x *Exchange) GetReqTruncated() bool {
+	if x != nil {
+		return x.ReqTruncated
+	}
+	return false
+}
+
+func (x *Exchange) GetRespTruncated() bool {
+	if x != nil {
+		return x.RespTruncated
+	}
+	return false
+}
+
+func (x *Exchange) GetHeadersTruncated() bool {
+	if x != nil {
+		return x.HeadersTruncated
+	}
+	return false
+}
+
+func (x *Exchange) GetUpgrade() string {
+	if x != nil {
+		return x.Upgrade
+	}
+	return ""
+}
+
+func (x *Exchange) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *Exchange) GetBodiesRecorded() bool {
+	if x != nil {
+		return x.BodiesRecorded
+	}
+	return false
+}
+
 // FdListen is the body of op L (host -> plugin), sent with one socket.
 type FdListen struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -699,7 +988,7 @@ type FdListen struct {
 
 func (x *FdListen) Reset() {
 	*x = FdListen{}
-	mi := &file_handler_proto_msgTypes[11]
+	mi := &file_handler_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -711,7 +1000,7 @@ func (x *FdListen) String() string {
 func (*FdListen) ProtoMessage() {}
 
 func (x *FdListen) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[11]
+	mi := &file_handler_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -724,7 +1013,7 @@ func (x *FdListen) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdListen.ProtoReflect.Descriptor instead.
 func (*FdListen) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{11}
+	return file_handler_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *FdListen) GetInstance() string {
@@ -771,7 +1060,7 @@ type FdLink struct {
 
 func (x *FdLink) Reset() {
 	*x = FdLink{}
-	mi := &file_handler_proto_msgTypes[12]
+	mi := &file_handler_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -783,7 +1072,7 @@ func (x *FdLink) String() string {
 func (*FdLink) ProtoMessage() {}
 
 func (x *FdLink) ProtoReflect() protoreflect.Message {
-	mi := &file_handler_proto_msgTypes[12]
+	mi := &file_handler_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -796,7 +1085,7 @@ func (x *FdLink) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FdLink.ProtoReflect.Descriptor instead.
 func (*FdLink) Descriptor() ([]byte, []int) {
-	return file_handler_proto_rawDescGZIP(), []int{12}
+	return file_handler_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *FdLink) GetInstance() string {
@@ -904,19 +1193,55 @@ const file_handler_proto_rawDesc = "" +
 	"\vStopRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\"\v\n" +
 	"\tStopReply\"\x0f\n" +
-	"\rEventsRequest\"\xd5\x01\n" +
+	"\rEventsRequest\"\x9f\x03\n" +
 	"\x05Event\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.burrow.plugin.v1.Event.KindR\x04kind\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x18\n" +
-	"\amessage\x18\x04 \x01(\tR\amessage\"N\n" +
+	"\amessage\x18\x04 \x01(\tR\amessage\x128\n" +
+	"\texchanges\x18\x05 \x03(\v2\x1a.burrow.plugin.v1.ExchangeR\texchanges\x12>\n" +
+	"\adropped\x18\x06 \x03(\v2$.burrow.plugin.v1.Event.DroppedEntryR\adropped\x1a:\n" +
+	"\fDroppedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"b\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"KIND_READY\x10\x01\x12\x10\n" +
 	"\fKIND_WARNING\x10\x02\x12\x0e\n" +
 	"\n" +
-	"KIND_STATE\x10\x03\"X\n" +
+	"KIND_STATE\x10\x03\x12\x12\n" +
+	"\x0eKIND_EXCHANGES\x10\x04\"2\n" +
+	"\x06Header\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xc3\x05\n" +
+	"\bExchange\x12\x1a\n" +
+	"\binstance\x18\x01 \x01(\tR\binstance\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\tR\x02id\x12$\n" +
+	"\x0etime_unix_nano\x18\x03 \x01(\x03R\ftimeUnixNano\x12%\n" +
+	"\x0eduration_nanos\x18\x04 \x01(\x03R\rdurationNanos\x12\x16\n" +
+	"\x06method\x18\x05 \x01(\tR\x06method\x12\x12\n" +
+	"\x04host\x18\x06 \x01(\tR\x04host\x12\x12\n" +
+	"\x04path\x18\a \x01(\tR\x04path\x12\x14\n" +
+	"\x05proto\x18\b \x01(\tR\x05proto\x12\x16\n" +
+	"\x06client\x18\t \x01(\tR\x06client\x12\x16\n" +
+	"\x06status\x18\n" +
+	" \x01(\x05R\x06status\x12\x1b\n" +
+	"\treq_bytes\x18\v \x01(\x03R\breqBytes\x12\x1d\n" +
+	"\n" +
+	"resp_bytes\x18\f \x01(\x03R\trespBytes\x127\n" +
+	"\n" +
+	"req_header\x18\r \x03(\v2\x18.burrow.plugin.v1.HeaderR\treqHeader\x129\n" +
+	"\vresp_header\x18\x0e \x03(\v2\x18.burrow.plugin.v1.HeaderR\n" +
+	"respHeader\x12\x19\n" +
+	"\breq_body\x18\x0f \x01(\fR\areqBody\x12\x1b\n" +
+	"\tresp_body\x18\x10 \x01(\fR\brespBody\x12#\n" +
+	"\rreq_truncated\x18\x11 \x01(\bR\freqTruncated\x12%\n" +
+	"\x0eresp_truncated\x18\x12 \x01(\bR\rrespTruncated\x12+\n" +
+	"\x11headers_truncated\x18\x13 \x01(\bR\x10headersTruncated\x12\x18\n" +
+	"\aupgrade\x18\x14 \x01(\tR\aupgrade\x12\x14\n" +
+	"\x05error\x18\x15 \x01(\tR\x05error\x12'\n" +
+	"\x0fbodies_recorded\x18\x16 \x01(\bR\x0ebodiesRecorded\"X\n" +
 	"\bFdListen\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\x12\x18\n" +
 	"\anetwork\x18\x02 \x01(\tR\anetwork\x12\x16\n" +
@@ -955,7 +1280,7 @@ func file_handler_proto_rawDescGZIP() []byte {
 }
 
 var file_handler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 15)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
 var file_handler_proto_goTypes = []any{
 	(Event_Kind)(0),         // 0: burrow.plugin.v1.Event.Kind
 	(*DescribeRequest)(nil), // 1: burrow.plugin.v1.DescribeRequest
@@ -969,32 +1294,39 @@ var file_handler_proto_goTypes = []any{
 	(*StopReply)(nil),       // 9: burrow.plugin.v1.StopReply
 	(*EventsRequest)(nil),   // 10: burrow.plugin.v1.EventsRequest
 	(*Event)(nil),           // 11: burrow.plugin.v1.Event
-	(*FdListen)(nil),        // 12: burrow.plugin.v1.FdListen
-	(*FdLink)(nil),          // 13: burrow.plugin.v1.FdLink
-	nil,                     // 14: burrow.plugin.v1.InstanceSpec.ParamsEntry
-	nil,                     // 15: burrow.plugin.v1.FdLink.MetaEntry
+	(*Header)(nil),          // 12: burrow.plugin.v1.Header
+	(*Exchange)(nil),        // 13: burrow.plugin.v1.Exchange
+	(*FdListen)(nil),        // 14: burrow.plugin.v1.FdListen
+	(*FdLink)(nil),          // 15: burrow.plugin.v1.FdLink
+	nil,                     // 16: burrow.plugin.v1.InstanceSpec.ParamsEntry
+	nil,                     // 17: burrow.plugin.v1.Event.DroppedEntry
+	nil,                     // 18: burrow.plugin.v1.FdLink.MetaEntry
 }
 var file_handler_proto_depIdxs = []int32{
 	2,  // 0: burrow.plugin.v1.Descriptor.params:type_name -> burrow.plugin.v1.Param
-	14, // 1: burrow.plugin.v1.InstanceSpec.params:type_name -> burrow.plugin.v1.InstanceSpec.ParamsEntry
+	16, // 1: burrow.plugin.v1.InstanceSpec.params:type_name -> burrow.plugin.v1.InstanceSpec.ParamsEntry
 	4,  // 2: burrow.plugin.v1.StartRequest.spec:type_name -> burrow.plugin.v1.InstanceSpec
 	0,  // 3: burrow.plugin.v1.Event.kind:type_name -> burrow.plugin.v1.Event.Kind
-	15, // 4: burrow.plugin.v1.FdLink.meta:type_name -> burrow.plugin.v1.FdLink.MetaEntry
-	1,  // 5: burrow.plugin.v1.Handler.Describe:input_type -> burrow.plugin.v1.DescribeRequest
-	4,  // 6: burrow.plugin.v1.Handler.Validate:input_type -> burrow.plugin.v1.InstanceSpec
-	6,  // 7: burrow.plugin.v1.Handler.Start:input_type -> burrow.plugin.v1.StartRequest
-	8,  // 8: burrow.plugin.v1.Handler.Stop:input_type -> burrow.plugin.v1.StopRequest
-	10, // 9: burrow.plugin.v1.Handler.Events:input_type -> burrow.plugin.v1.EventsRequest
-	3,  // 10: burrow.plugin.v1.Handler.Describe:output_type -> burrow.plugin.v1.Descriptor
-	5,  // 11: burrow.plugin.v1.Handler.Validate:output_type -> burrow.plugin.v1.ValidateReply
-	7,  // 12: burrow.plugin.v1.Handler.Start:output_type -> burrow.plugin.v1.StartReply
-	9,  // 13: burrow.plugin.v1.Handler.Stop:output_type -> burrow.plugin.v1.StopReply
-	11, // 14: burrow.plugin.v1.Handler.Events:output_type -> burrow.plugin.v1.Event
-	10, // [10:15] is the sub-list for method output_type
-	5,  // [5:10] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	13, // 4: burrow.plugin.v1.Event.exchanges:type_name -> burrow.plugin.v1.Exchange
+	17, // 5: burrow.plugin.v1.Event.dropped:type_name -> burrow.plugin.v1.Event.DroppedEntry
+	12, // 6: burrow.plugin.v1.Exchange.req_header:type_name -> burrow.plugin.v1.Header
+	12, // 7: burrow.plugin.v1.Exchange.resp_header:type_name -> burrow.plugin.v1.Header
+	18, // 8: burrow.plugin.v1.FdLink.meta:type_name -> burrow.plugin.v1.FdLink.MetaEntry
+	1,  // 9: burrow.plugin.v1.Handler.Describe:input_type -> burrow.plugin.v1.DescribeRequest
+	4,  // 10: burrow.plugin.v1.Handler.Validate:input_type -> burrow.plugin.v1.InstanceSpec
+	6,  // 11: burrow.plugin.v1.Handler.Start:input_type -> burrow.plugin.v1.StartRequest
+	8,  // 12: burrow.plugin.v1.Handler.Stop:input_type -> burrow.plugin.v1.StopRequest
+	10, // 13: burrow.plugin.v1.Handler.Events:input_type -> burrow.plugin.v1.EventsRequest
+	3,  // 14: burrow.plugin.v1.Handler.Describe:output_type -> burrow.plugin.v1.Descriptor
+	5,  // 15: burrow.plugin.v1.Handler.Validate:output_type -> burrow.plugin.v1.ValidateReply
+	7,  // 16: burrow.plugin.v1.Handler.Start:output_type -> burrow.plugin.v1.StartReply
+	9,  // 17: burrow.plugin.v1.Handler.Stop:output_type -> burrow.plugin.v1.StopReply
+	11, // 18: burrow.plugin.v1.Handler.Events:output_type -> burrow.plugin.v1.Event
+	14, // [14:19] is the sub-list for method output_type
+	9,  // [9:14] is the sub-list for method input_type
+	9,  // [9:9] is the sub-list for extension type_name
+	9,  // [9:9] is the sub-list for extension extendee
+	0,  // [0:9] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
@@ -1008,7 +1340,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   15,
+			NumMessages:   18,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -7,6 +7,7 @@ import { state, subscribe, loadAgents, poolOf } from '../state.js';
 import { redact } from '../urls.js';
 import { actionButtons, aliasEditor, restartToggle } from '../actions.js';
 import { trafficChart } from '../chart.js';
+import { requestsPanel, inspectMode } from './requests.js';
 
 export function detailView(id) {
   const head = h('div', { class: 'view-head' });
@@ -25,10 +26,21 @@ export function detailView(id) {
     h('section', { class: 'card', 'aria-labelledby': 'chart-title' },
       h('div', { class: 'view-head' }, h('h2', { id: 'chart-title' }, 'Traffic'),
         h('span', {}, h('label', { for: 'chart-range' }, 'Range '), range)), chart.el),
+    h('div', { id: 'requests-slot' }),
     h('section', { class: 'card', 'aria-labelledby': 'log-title' }, h('h2', { id: 'log-title' }, 'Log'),
       h('p', { class: 'muted' }, 'Lines logged since this page opened (the last 500).'), logs));
 
   let headSig = '', lastFetch = 0, fetching = false;
+  // The inspector of an http instance, made again when inspect= changes.
+  let requests = null, requestsMode = null;
+  function syncRequests(v) {
+    const mode = v.type === 'http' ? inspectMode(v.url) : null;
+    if (mode === requestsMode) return;
+    if (requests) requests.unmount();
+    requestsMode = mode;
+    requests = mode === null ? null : requestsPanel(id, mode);
+    replace(el.querySelector('#requests-slot'), requests ? requests.el : null);
+  }
 
   async function fetchHistory() {
     if (fetching) return;
@@ -57,6 +69,7 @@ export function detailView(id) {
           actionButtons(v, () => { location.hash = '#/instances'; })));
     }
     replace(reason, v.reason ? h('p', { class: 'error' }, h('strong', {}, 'Error: '), v.reason) : null);
+    syncRequests(v);
     const show = (u) => (reveal.checked ? u : redact(u));
     const pool = poolOf(v.id);
     replace(urls,
@@ -91,7 +104,7 @@ export function detailView(id) {
   const timer = setInterval(() => loadAgents().catch(() => {}), 5000);
   fetchHistory();
   render();
-  return { el, unmount() { clearInterval(timer); off(); } };
+  return { el, unmount() { clearInterval(timer); off(); if (requests) requests.unmount(); } };
 }
 
 function kv(name, value, id, n) {

@@ -1,4 +1,4 @@
-package master
+package main
 
 import (
 	"bufio"
@@ -30,8 +30,6 @@ import (
 	"github.com/burrowproject/burrow/server/instances"
 )
 
-func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
-
 type fakeRuntime struct{}
 
 func (fakeRuntime) Validate(*conf.Instance) error { return nil }
@@ -46,8 +44,8 @@ func (r *fakeRun) Done() <-chan struct{}      { return r.done }
 func (r *fakeRun) Err() error                 { return nil }
 func (r *fakeRun) Stop(context.Context) error { return nil }
 
-// running is a master started by start.
-type running struct {
+// testMaster is a master started by start.
+type testMaster struct {
 	base   string
 	logs   *testutil.SyncBuffer
 	cancel context.CancelFunc
@@ -55,7 +53,7 @@ type running struct {
 	client *http.Client
 }
 
-func start(t *testing.T, rawURL string) *running {
+func start(t *testing.T, rawURL string) *testMaster {
 	t.Helper()
 	inst, err := conf.Parse(rawURL)
 	if err != nil {
@@ -67,17 +65,18 @@ func start(t *testing.T, rawURL string) *running {
 	}
 	logs := &testutil.SyncBuffer{}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{logs: logs, cancel: cancel, done: make(chan error, 1)}
+	r := &testMaster{logs: logs, cancel: cancel, done: make(chan error, 1)}
 	scheme := "http"
 	if inst.Params.TLS != conf.TLSOff {
 		scheme = "https"
 	}
 	r.base = scheme + "://" + ln.Addr().String()
 	r.client = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}}
-	go func() {
-		r.done <- Run(ctx, inst, Deps{Runtime: fakeRuntime{}, Log: slog.New(slog.NewTextHandler(logs, nil)),
-			Version: "test", Listener: ln})
-	}()
+	m, err := newMaster(inst, slog.New(slog.NewTextHandler(logs, nil)), masterOptions{runtime: fakeRuntime{}, listener: ln})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { r.done <- m.Run(ctx) }()
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(logs.String(), "API Key") {
 		if time.Now().After(deadline) {
@@ -89,7 +88,7 @@ func start(t *testing.T, rawURL string) *running {
 	return r
 }
 
-func (r *running) stop(t *testing.T) {
+func (r *testMaster) stop(t *testing.T) {
 	if r.cancel == nil {
 		return
 	}
@@ -101,7 +100,7 @@ func (r *running) stop(t *testing.T) {
 	r.client.CloseIdleConnections()
 }
 
-func (r *running) key(t *testing.T) string {
+func (r *testMaster) key(t *testing.T) string {
 	t.Helper()
 	m := regexp.MustCompile(`API Key (created|loaded): ([0-9a-f]{32})`).FindStringSubmatch(r.logs.String())
 	if m == nil {
@@ -110,7 +109,7 @@ func (r *running) key(t *testing.T) string {
 	return m[2]
 }
 
-func (r *running) do(t *testing.T, method, path, key, body string) (int, []byte) {
+func (r *testMaster) do(t *testing.T, method, path, key, body string) (int, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(method, r.base+path, strings.NewReader(body))
 	req.Header.Set("X-API-Key", key)
@@ -190,7 +189,7 @@ func TestRunServesPersistsAndShutsDown(t *testing.T) {
 		t.Fatalf("state file: %v\n%s", err, state)
 	}
 	r2 := start(t, url)
-	if logs := r2.logs.String(); !strings.Contains(logs, "API Key loaded: "+MaskKey(key)) || strings.Contains(logs, key) {
+	if logs := r2.logs.String(); !strings.Contains(logs, "API Key loaded: "+maskKey(key)) || strings.Contains(logs, key) {
 		t.Errorf("restart log must show the key masked, never whole:\n%s", logs)
 	}
 	status, body = r2.do(t, "GET", "/admin/v1/instances/"+v.ID, key, "")
@@ -258,22 +257,19 @@ func TestTLSFilesAndFallback(t *testing.T) {
 	}
 }
 
-func TestRunRejectsBadInput(t *testing.T) {
+func TestNewMasterRejectsBadInput(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
 	inst, _ := conf.Parse("server://:1/b:2")
-	if err := Run(context.Background(), inst, Deps{Runtime: fakeRuntime{}}); err == nil {
+	if _, err := newMaster(inst, log, masterOptions{runtime: fakeRuntime{}}); err == nil {
 		t.Error("server URL accepted")
-	}
-	m, _ := conf.Parse("master://127.0.0.1:9090/api")
-	if err := Run(context.Background(), m, Deps{}); err == nil {
-		t.Error("missing runtime accepted")
 	}
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	m, _ = conf.Parse("master://" + busy.Addr().String() + "/api?data=" + t.TempDir())
-	if err := Run(context.Background(), m, Deps{Runtime: fakeRuntime{}}); err == nil || !strings.Contains(err.Error(), "listen") {
+	m, _ := conf.Parse("master://" + busy.Addr().String() + "/api?data=" + t.TempDir())
+	if _, err := newMaster(m, log, masterOptions{runtime: fakeRuntime{}}); err == nil || !strings.Contains(err.Error(), "listen") {
 		t.Errorf("busy port: %v", err)
 	}
 }

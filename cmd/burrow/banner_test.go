@@ -1,4 +1,4 @@
-package master
+package main
 
 import "testing"
 
@@ -15,9 +15,9 @@ func TestNewBridgeInfo(t *testing.T) {
 		{"[::1]:8024", true, "burrow 'client://AGENT_KEY@[::1]:8024?fp=ab12&allow=HOST:PORT'"},
 	}
 	for _, c := range cases {
-		b := NewBridgeInfo(c.addr, "ab12", c.pin)
+		b := newBridgeInfo(c.addr, "ab12", c.pin)
 		if b.Agent != c.want || b.Addr != c.addr || !b.TLS || b.FP != "ab12" {
-			t.Errorf("NewBridgeInfo(%q, pin %v) = %+v, want agent %s", c.addr, c.pin, b, c.want)
+			t.Errorf("newBridgeInfo(%q, pin %v) = %+v, want agent %s", c.addr, c.pin, b, c.want)
 		}
 	}
 }

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/burrowproject/burrow/web"
+)
+
+// Placeholders of the agent command line the master prints.
+const (
+	agentKeyPlaceholder   = "AGENT_KEY"   // the agent= of the instances it serves
+	allowPlaceholder      = "HOST:PORT"   // what it may reach
+	publicHostPlaceholder = "SERVER_HOST" // the bridge listens on every address
+)
+
+// newBridgeInfo describes a shared bridge listening on addr whose
+// certificate has fingerprint fp, for /info and the banner. pin says
+// agents should pin it (a self-signed certificate); otherwise they verify
+// it by the system roots and the command line carries no fp=.
+func newBridgeInfo(addr, fp string, pin bool) *web.BridgeInfo {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		host, port = addr, ""
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = publicHostPlaceholder
+	}
+	q := "?"
+	if pin {
+		q += "fp=" + fp + "&"
+	}
+	// Single quotes: the line is logged as a quoted slog value, where
+	// double quotes would be escaped and no longer paste into a shell.
+	agent := "burrow 'client://" + agentKeyPlaceholder + "@" + net.JoinHostPort(host, port) + q + "allow=" + allowPlaceholder + "'"
+	return &web.BridgeInfo{Addr: addr, TLS: true, FP: fp, Agent: agent}
+}
+
+// banner is what the master prints when it serves; the e2e framework
+// reads its "Master started: ", "API Key created: ", "API Key loaded: "
+// and "Agent: " lines.
+type banner struct {
+	addr, root string // API address and root
+	https      bool
+	data       string // data= directory
+	key        string // the API key
+	created    bool   // the key was created at this start
+	bridge     *web.BridgeInfo
+}
+
+func (b banner) print(log *slog.Logger) {
+	log.Info("Master started: " + b.addr + b.root)
+	// The whole key is printed once, when it is created; later starts show
+	// a masked form, and `burrow key -data DIR` prints it on demand.
+	key := "$(burrow key -data " + shellQuote(b.data) + ")"
+	if b.created {
+		key = b.key
+		log.Info("API Key created: " + key)
+	} else {
+		log.Info("API Key loaded: " + maskKey(b.key) + " (print it with: burrow key -data " + shellQuote(b.data) + ")")
+	}
+	curl, base := "curl", "http://"
+	if b.https {
+		curl, base = "curl -k", "https://"
+	}
+	// No quotes: slog's text output escapes double quotes, and the line
+	// must paste into a shell as it is.
+	log.Info("Try: " + curl + " -H X-API-Key:" + key + " " + base + b.addr + b.root + "/instances")
+	if b.bridge != nil {
+		log.Info("Agent: "+b.bridge.Agent, "fp", b.bridge.FP)
+	}
+}
+
+// maskKey shows the first and last four characters of an API key.
+func maskKey(key string) string {
+	if len(key) <= 8 {
+		return "********"
+	}
+	return key[:4] + "…" + key[len(key)-4:]
+}
+
+// shellQuote quotes s for a POSIX shell when it needs quoting.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@%+=,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

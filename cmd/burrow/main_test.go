@@ -1,0 +1,9 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/burrowproject/burrow/internal/testutil"
+)
+
+func TestMain(m *testing.M) { testutil.VerifyNoLeaks(m) }
