@@ -1,6 +1,7 @@
 package web
 
 import (
+	"strings"
 	"sync/atomic"
 
 	"github.com/gin-gonic/gin"
@@ -23,6 +24,7 @@ type Metrics struct {
 	linkErrors    *prometheus.CounterVec
 	bridgeRefused *prometheus.CounterVec
 	udpDropped    *prometheus.CounterVec
+	handlerCounts *prometheus.CounterVec
 	quieted       prometheus.Counter
 	src           atomic.Pointer[metricSources]
 }
@@ -49,6 +51,10 @@ func NewMetrics() *Metrics {
 			Name: "burrow_udp_dropped_total",
 			Help: "Datagrams a udp entry dropped, by reason (session_limit, source_limit, queue_full, no_link).",
 		}, []string{"reason"}),
+		handlerCounts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "burrow_handler_counts_total",
+			Help: "Events handlers counted about their instances (sdk.Counter), by name.",
+		}, []string{"name"}),
 		quieted: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "burrow_link_logs_suppressed_total",
 			Help: "Failed-link warnings not logged (nor sent as SSE log events) because an instance exceeded linklog= per 10 s.",
@@ -57,7 +63,7 @@ func NewMetrics() *Metrics {
 	mt.reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		mt.linkErrors, mt.bridgeRefused, mt.udpDropped, mt.quieted,
+		mt.linkErrors, mt.bridgeRefused, mt.udpDropped, mt.handlerCounts, mt.quieted,
 		&stateCollector{mt: mt},
 	)
 	return mt
@@ -71,9 +77,17 @@ func (mt *Metrics) LinkError(reason string) { mt.linkErrors.WithLabelValues(reas
 // authenticated; reason is one of the bridge.Refused constants.
 func (mt *Metrics) BridgeRefused(reason string) { mt.bridgeRefused.WithLabelValues(reason).Inc() }
 
-// UDPDropped counts one datagram a udp entry dropped; reason is one of the
-// udp.Drop constants.
-func (mt *Metrics) UDPDropped(reason string) { mt.udpDropped.WithLabelValues(reason).Inc() }
+// HandlerCount counts what a handler reported about an instance
+// (sdk.Counter): "udp_dropped:REASON" (udp.DroppedCounter) feeds
+// burrow_udp_dropped_total{reason}; any other name
+// burrow_handler_counts_total{name}.
+func (mt *Metrics) HandlerCount(name string, n uint64) {
+	if reason, ok := strings.CutPrefix(name, "udp_dropped:"); ok {
+		mt.udpDropped.WithLabelValues(reason).Add(float64(n))
+		return
+	}
+	mt.handlerCounts.WithLabelValues(name).Add(float64(n))
+}
 
 // LogSuppressed counts n failed-link warnings an instance held back.
 func (mt *Metrics) LogSuppressed(n int) { mt.quieted.Add(float64(n)) }

@@ -138,7 +138,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 	}
 	opts := runtime.Options{
 		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
-		OnBridgeRefuse: metrics.BridgeRefused, OnUDPDrop: metrics.UDPDropped, OnLogSuppressed: metrics.LogSuppressed,
+		OnBridgeRefuse: metrics.BridgeRefused, OnCount: metrics.HandlerCount, OnLogSuppressed: metrics.LogSuppressed,
 	}
 	if addr := inst.Params.Bridge; addr != "" {
 		p := inst.Params
@@ -156,6 +156,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(p, tc, p.BridgeTLS == conf.TLSOff, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
 		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
+		shared.Host.OnCount(metrics.HandlerCount)
 		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			return nil, fmt.Errorf("shared bridge: %w", err)

@@ -3,7 +3,7 @@ package testutil
 import "sync"
 
 // Counts counts events by name, safe for concurrent use: give Add to a
-// hook such as bridge.Config.OnRefuse or udp.Handler.OnDrop.
+// hook such as bridge.Config.OnRefuse or host.OnCount.
 type Counts struct {
 	mu sync.Mutex
 	n  map[string]int

@@ -177,3 +177,51 @@ func TestRecordQueueBoundsAndCountsDrops(t *testing.T) {
 		t.Errorf("dropped %v, want i: 5", d)
 	}
 }
+
+// A handler's counts cross the plugin boundary summed per instance and
+// name on the Events stream, at most once per countFlush: never one
+// message per count.
+func TestCountsTravelSummed(t *testing.T) {
+	s := NewPluginServer(nil, nil, nil)
+	r := eventsPair(t, s)
+	ctx, cancel := context.WithCancel(context.Background())
+	var (
+		mu  sync.Mutex
+		got = map[string]map[string]uint64{}
+		msg int
+	)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = r.Events(ctx, func(ev Event) {
+			if ev.Kind != "counts" {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			msg++
+			if got[ev.Instance] == nil {
+				got[ev.Instance] = map[string]uint64{}
+			}
+			for k, v := range ev.Counts {
+				got[ev.Instance][k] += v
+			}
+		})
+	}()
+	defer func() { cancel(); <-done }()
+	for range 1000 {
+		s.Count("a", "udp_dropped:queue_full", 1)
+	}
+	s.Count("b", "udp_dropped:source_limit", 7)
+	s.Count("b", "nothing", 0)
+	waitFor(t, "the counts", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return got["a"]["udp_dropped:queue_full"] == 1000 && got["b"]["udp_dropped:source_limit"] == 7
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	if msg > 4 || len(got["b"]) != 1 {
+		t.Errorf("1,001 counts took %d messages; b's counts %v", msg, got["b"])
+	}
+}

@@ -18,7 +18,7 @@ type Remote struct {
 
 // Event is something a plugin reports on its Events stream.
 type Event struct {
-	Kind     string // "ready", "warning", "state", "exchanges" (since sdk 1.3.0)
+	Kind     string // "ready", "warning", "state", "exchanges" (since sdk 1.3.0), "counts" (1.4.0)
 	Instance string
 	State    string
 	Message  string
@@ -26,6 +26,9 @@ type Event struct {
 	// plugin dropped per instance since its last batch (its queue was full).
 	Exchanges []*Exchange
 	Dropped   map[string]uint64
+	// Counts: what the handler counted for Instance since the last such
+	// event (see Counter), by counter name.
+	Counts map[string]uint64
 }
 
 // Describe asks the plugin what it is.
@@ -75,7 +78,7 @@ func (r *Remote) Events(ctx context.Context, fn func(Event)) error {
 		if err != nil {
 			return rpcError(err)
 		}
-		out := Event{Kind: kindName(ev.GetKind()), Instance: ev.GetInstance(), State: ev.GetState(), Message: ev.GetMessage(), Dropped: ev.GetDropped()}
+		out := Event{Kind: kindName(ev.GetKind()), Instance: ev.GetInstance(), State: ev.GetState(), Message: ev.GetMessage(), Dropped: ev.GetDropped(), Counts: ev.GetCounts()}
 		for _, x := range ev.GetExchanges() {
 			out.Exchanges = append(out.Exchanges, exchangeFromPB(x))
 		}
@@ -93,6 +96,8 @@ func kindName(k pluginpb.Event_Kind) string {
 		return "state"
 	case pluginpb.Event_KIND_EXCHANGES:
 		return "exchanges"
+	case pluginpb.Event_KIND_COUNTS:
+		return "counts"
 	}
 	return "unknown"
 }

@@ -23,7 +23,7 @@ import (
 
 // Version is the semantic version of this contract. A handler reports the
 // version it was built against in its Descriptor.
-const Version = "1.3.0"
+const Version = "1.4.0"
 
 // Capability flags a handler advertises in its Descriptor.
 const (

@@ -48,6 +48,7 @@ type PluginServer struct {
 	running map[string]struct{}  // instances started and not stopped
 	events  chan *pluginpb.Event // warnings for the Events stream
 	records *recordQueue         // exchanges for the Events stream (Recorder)
+	counts  *countQueue          // counts for the Events stream (Counter)
 	copies  sync.WaitGroup       // fallback copies (handoff by dial)
 	closed  bool
 }
@@ -63,7 +64,7 @@ func NewPluginServer(h Handler, link *fdlink.Conn, log *slog.Logger) *PluginServ
 		h: h, link: link, log: log, done: make(chan struct{}),
 		files: make(map[uint64]*os.File), arrived: make(chan struct{}),
 		tickets: make(map[string][2]uint64), running: make(map[string]struct{}),
-		events: make(chan *pluginpb.Event, 64), records: newRecordQueue(),
+		events: make(chan *pluginpb.Event, 64), records: newRecordQueue(), counts: newCountQueue(),
 	}
 }
 
@@ -440,8 +441,9 @@ func (x *shim) Events(_ *pluginpb.EventsRequest, st pluginpb.Handler_EventsServe
 	if err := st.Send(&pluginpb.Event{Kind: pluginpb.Event_KIND_READY}); err != nil {
 		return err
 	}
-	q := x.srv.records
-	var flush <-chan time.Time // armed by the first queued record
+	q, cq := x.srv.records, x.srv.counts
+	var flush <-chan time.Time      // armed by the first queued record
+	var flushCounts <-chan time.Time // armed by the first count
 	for {
 		select {
 		case <-st.Context().Done():
@@ -451,6 +453,19 @@ func (x *shim) Events(_ *pluginpb.EventsRequest, st pluginpb.Handler_EventsServe
 		case ev := <-x.srv.events:
 			if err := st.Send(ev); err != nil {
 				return err
+			}
+			continue
+		case <-cq.ready:
+			if flushCounts == nil {
+				flushCounts = time.After(countFlush)
+			}
+			continue
+		case <-flushCounts:
+			flushCounts = nil
+			for _, ev := range cq.take() {
+				if err := st.Send(ev); err != nil {
+					return err
+				}
 			}
 			continue
 		case <-q.ready:

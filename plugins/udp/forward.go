@@ -24,6 +24,9 @@ type forwarder struct {
 	host sdk.Host
 	lim  limits
 	log  *slog.Logger
+	// counter counts dropped datagrams on the host (for the master's
+	// metrics); nil on a host that cannot.
+	counter sdk.Counter
 
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*session
@@ -47,9 +50,17 @@ type session struct {
 	cancel context.CancelFunc
 }
 
+// counterOf is host's Counter, for the master's metrics, or nil on a host
+// that counts nothing (before sdk 1.4.0).
+func counterOf(host sdk.Host) sdk.Counter {
+	c, _ := host.(sdk.Counter)
+	return c
+}
+
 func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim limits) *forwarder {
 	f := &forwarder{
 		h: h, id: id, pc: pc, host: host, lim: lim, log: host.Logger(id),
+		counter:  counterOf(host),
 		sessions: make(map[netip.AddrPort]*session), bySource: make(map[netip.Addr]int),
 		drops: make(map[string]int),
 	}
@@ -99,7 +110,9 @@ func (f *forwarder) run(ctx context.Context) {
 // drop counts a dropped datagram and logs, at most once per dropLogEvery,
 // how many were dropped and why.
 func (f *forwarder) drop(reason string) {
-	f.h.dropped(reason)
+	if f.counter != nil {
+		f.counter.Count(f.id, DroppedCounter+reason, 1)
+	}
 	f.dropMu.Lock()
 	defer f.dropMu.Unlock()
 	f.drops[reason]++

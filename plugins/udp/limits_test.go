@@ -3,6 +3,7 @@ package udp_test
 import (
 	"context"
 	"net"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,7 +48,7 @@ func TestSessionLimits(t *testing.T) {
 	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	var d testutil.Counts
-	hd.OnDrop(d.Add)
+	countDrops(h, &d)
 	m := flow.NewMeter(0, 0)
 	addr := startInstance(t, h, hd, "lim", map[string]string{"persource": "3", "sessions": "4", "idle": "2s"}, []string{testutil.ServeUDPEcho(t)}, m)
 
@@ -88,8 +89,8 @@ func TestLimitParams(t *testing.T) {
 // gatedHost holds every Dial until open is closed: a tunnel that is slow
 // to open links.
 type gatedHost struct {
-	sdk.Host
-	open chan struct{}
+	*host.Host // the real host: its Counter counts the drops
+	open       chan struct{}
 }
 
 func (g *gatedHost) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) {
@@ -111,7 +112,7 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 	gh := &gatedHost{Host: h, open: make(chan struct{})}
 	hd := udp.New()
 	var d testutil.Counts
-	hd.OnDrop(d.Add)
+	countDrops(h, &d)
 	m := flow.NewMeter(0, 0)
 	spec := sdk.InstanceSpec{ID: "gate", Scheme: "udp", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
@@ -156,4 +157,15 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 			t.Fatalf("queued datagram %d: reply %q, %v", i, buf[:n], err)
 		}
 	}
+}
+
+// countDrops counts the datagrams h's udp instances drop in d, by reason.
+func countDrops(h *host.Host, d *testutil.Counts) {
+	h.OnCount(func(name string, n uint64) {
+		if reason, ok := strings.CutPrefix(name, udp.DroppedCounter); ok {
+			for range n {
+				d.Add(reason)
+			}
+		}
+	})
 }

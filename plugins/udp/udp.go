@@ -44,7 +44,11 @@ const QueueLen = 16
 // kernel caps it at net.core.rmem_max).
 const readBuffer = 4 << 20
 
-// Drop reasons given to the OnDrop hook.
+// DroppedCounter prefixes the reason of a dropped datagram in the name it
+// is counted under on the host (sdk.Counter): "udp_dropped:queue_full".
+const DroppedCounter = "udp_dropped:"
+
+// Drop reasons.
 const (
 	DropSourceLimit  = "source_limit"  // the sender's IP has persource= sessions
 	DropSessionLimit = "session_limit" // the instance has sessions= sessions
@@ -54,24 +58,12 @@ const (
 
 // Handler forwards UDP datagrams. Build it with New.
 type Handler struct {
-	runs   sdk.Runs
-	pool   *dgram.Pool
-	onDrop func(reason string)
+	runs sdk.Runs
+	pool *dgram.Pool
 }
 
 // New returns a UDP handler.
 func New() *Handler { return &Handler{pool: dgram.Shared} }
-
-// OnDrop sets fn to be told the reason (one of the Drop constants) of
-// every datagram the handler drops, e.g. to feed a metric. Call it before
-// any instance starts.
-func (h *Handler) OnDrop(fn func(reason string)) { h.onDrop = fn }
-
-func (h *Handler) dropped(reason string) {
-	if h.onDrop != nil {
-		h.onDrop(reason)
-	}
-}
 
 // Describe implements sdk.Handler.
 func (*Handler) Describe(context.Context) (sdk.Descriptor, error) {

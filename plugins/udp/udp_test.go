@@ -172,7 +172,7 @@ func TestAgentOfflineDropsDatagrams(t *testing.T) {
 	h := tunneltest.Start(t, "k").Host()
 	hd := udp.New()
 	var d testutil.Counts
-	hd.OnDrop(d.Add)
+	countDrops(h, &d)
 	m := flow.NewMeter(0, 0)
 	spec := sdk.InstanceSpec{ID: "off", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
 	if err := h.Add(host.Instance{Spec: spec, AgentKey: "nobody", Meter: m, UDP: true}, nil); err != nil {

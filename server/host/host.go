@@ -76,12 +76,29 @@ type Host struct {
 	shared      map[string]*sharedListener // by listen address
 	onLinkError func(reason string)
 	onQuiet     func(n int)
+	onCount     func(name string, n uint64)
 }
 
 // OnLogSuppressed sets fn to be told how many failed-link warnings an
 // instance held back (see Instance.LinkLog), e.g. to feed a metric. Call
 // it before the host serves.
 func (h *Host) OnLogSuppressed(fn func(n int)) { h.onQuiet = fn }
+
+// OnCount sets fn to be told what handlers count about the instances of
+// this host (sdk.Counter), e.g. to feed a metric. Call it before the host
+// serves.
+func (h *Host) OnCount(fn func(name string, n uint64)) { h.onCount = fn }
+
+// Count implements sdk.Counter: a count for an instance this host serves
+// goes to the OnCount hook; any other is dropped.
+func (h *Host) Count(instance, name string, n uint64) {
+	if h.onCount == nil {
+		return
+	}
+	if _, err := h.get(instance); err == nil {
+		h.onCount(name, n)
+	}
+}
 
 // sharedListener is one listener serving several instances.
 type sharedListener struct {
@@ -602,4 +619,5 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 var (
 	_ sdk.Host      = (*Host)(nil)
 	_ sdk.Forwarder = (*Host)(nil)
+	_ sdk.Counter   = (*Host)(nil)
 )

@@ -209,6 +209,8 @@ func (l *launch) watch(p *proc) {
 				p.log.Info("plugin instance state", "instance", ev.Instance, "state", ev.State, "msg", ev.Message)
 			case "exchanges":
 				p.deliverExchanges(ev)
+			case "counts":
+				p.deliverCounts(ev)
 			}
 		})
 		if l.ctx.Err() == nil {

@@ -30,3 +30,20 @@ func (p *proc) deliverExchanges(ev sdk.Event) {
 		}
 	}
 }
+
+// deliverCounts passes what the handler counted for one of its instances
+// (sdk 1.4.0) to that instance's host; counts for an instance this plugin
+// does not run are dropped.
+func (p *proc) deliverCounts(ev sdk.Event) {
+	p.mu.Lock()
+	in := p.insts[ev.Instance]
+	p.mu.Unlock()
+	if in == nil {
+		return
+	}
+	if c, ok := in.host.(sdk.Counter); ok {
+		for name, n := range ev.Counts {
+			c.Count(ev.Instance, name, n)
+		}
+	}
+}

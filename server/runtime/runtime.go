@@ -48,9 +48,11 @@ type Options struct {
 	OnLinkError func(reason string)
 	// OnBridgeRefuse, if set, is told the reason of every connection the
 	// bridges this runtime builds refuse before it authenticated (see
-	// bridge.Config.OnRefuse); OnUDPDrop of every datagram the built-in
-	// udp handler drops (see udp.Handler.OnDrop).
-	OnBridgeRefuse, OnUDPDrop func(reason string)
+	// bridge.Config.OnRefuse).
+	OnBridgeRefuse func(reason string)
+	// OnCount, if set, is told what handlers count about their instances
+	// (sdk.Counter: e.g. udp.DroppedCounter+reason), in process or out.
+	OnCount func(name string, n uint64)
 	// OnLogSuppressed, if set, is told how many failed-link warnings the
 	// hosts this runtime creates held back (see host.OnLogSuppressed).
 	OnLogSuppressed func(n int)
@@ -133,13 +135,9 @@ func New(opts Options) *Runtime {
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
-	udpHandler := udp.New()
-	if opts.OnUDPDrop != nil {
-		udpHandler.OnDrop(opts.OnUDPDrop)
-	}
 	rt := &Runtime{opts: opts, log: opts.Logger, handlers: map[string]sdk.Handler{
 		conf.SchemeTCP:  tcp.New(),
-		conf.SchemeUDP:  udpHandler,
+		conf.SchemeUDP:  udp.New(),
 		conf.SchemeHTTP: httph.New(),
 	}}
 	if opts.Plugins != nil {
@@ -331,6 +329,9 @@ func (rt *Runtime) hook(h *host.Host) {
 	}
 	if rt.opts.OnLogSuppressed != nil {
 		h.OnLogSuppressed(rt.opts.OnLogSuppressed)
+	}
+	if rt.opts.OnCount != nil {
+		h.OnCount(rt.opts.OnCount)
 	}
 }
 

@@ -138,10 +138,16 @@ func TestBridgeStrangersBounded(t *testing.T) {
 // refusedCounts reads burrow_bridge_refused_total by reason from /metrics.
 func refusedCounts(t *testing.T, m *framework.Master) map[string]float64 {
 	t.Helper()
+	return counterByReason(t, m, "burrow_bridge_refused_total")
+}
+
+// counterByReason reads a counter with a reason label from /metrics.
+func counterByReason(t *testing.T, m *framework.Master, metric string) map[string]float64 {
+	t.Helper()
 	r := m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil)
 	out := map[string]float64{}
 	for line := range strings.SplitSeq(string(r.Body), "\n") {
-		rest, ok := strings.CutPrefix(line, `burrow_bridge_refused_total{reason="`)
+		rest, ok := strings.CutPrefix(line, metric+`{reason="`)
 		if !ok {
 			continue
 		}

@@ -240,6 +240,16 @@ func TestUDPBurstOfNewSenders(t *testing.T) {
 	if n := m.Get(capped.ID).UDPs; n != 256 {
 		t.Errorf("%d sessions from one source IP, default bound 256", n)
 	}
+	// The datagrams of the senders beyond the bound were dropped by the
+	// udp plugin process and counted in the master's metrics: the counts
+	// travel on the plugin's Events stream (sdk.Counter).
+	deadline = time.Now().Add(ready)
+	for counts := counterByReason(t, m, "burrow_udp_dropped_total"); counts["source_limit"] < float64(udpSenders-256); counts = counterByReason(t, m, "burrow_udp_dropped_total") {
+		if time.Now().After(deadline) {
+			t.Fatalf("burrow_udp_dropped_total by reason %v, want source_limit >= %d", counts, udpSenders-256)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // dial= gives the agent's UDP dials a UDP source address: a TCP one made

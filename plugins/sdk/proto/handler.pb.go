@@ -39,6 +39,10 @@ const (
 	// sdk 1.3.0: a batch of recorded HTTP exchanges (exchanges, dropped).
 	// Hosts before it ignore the kind.
 	Event_KIND_EXCHANGES Event_Kind = 4
+	// sdk 1.4.0: counts a handler reported for an instance since the last
+	// such event (counts), e.g. datagrams dropped. Hosts before it ignore
+	// the kind.
+	Event_KIND_COUNTS Event_Kind = 5
 )
 
 // Enum value maps for Event_Kind.
@@ -49,6 +53,7 @@ var (
 		2: "KIND_WARNING",
 		3: "KIND_STATE",
 		4: "KIND_EXCHANGES",
+		5: "KIND_COUNTS",
 	}
 	Event_Kind_value = map[string]int32{
 		"KIND_UNSPECIFIED": 0,
@@ -56,6 +61,7 @@ var (
 		"KIND_WARNING":     2,
 		"KIND_STATE":       3,
 		"KIND_EXCHANGES":   4,
+		"KIND_COUNTS":      5,
 	}
 )
 
@@ -633,7 +639,10 @@ type Event struct {
 	Exchanges []*Exchange            `protobuf:"bytes,5,rep,name=exchanges,proto3" json:"exchanges,omitempty"` // KIND_EXCHANGES
 	// KIND_EXCHANGES: exchanges the plugin dropped, by instance, since its
 	// last batch, because its buffer was full.
-	Dropped       map[string]uint64 `protobuf:"bytes,6,rep,name=dropped,proto3" json:"dropped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	Dropped map[string]uint64 `protobuf:"bytes,6,rep,name=dropped,proto3" json:"dropped,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
+	// KIND_COUNTS: counter name -> increase since the last KIND_COUNTS event
+	// of this instance.
+	Counts        map[string]uint64 `protobuf:"bytes,7,rep,name=counts,proto3" json:"counts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -706,6 +715,13 @@ func (x *Event) GetExchanges() []*Exchange {
 func (x *Event) GetDropped() map[string]uint64 {
 	if x != nil {
 		return x.Dropped
+	}
+	return nil
+}
+
+func (x *Event) GetCounts() map[string]uint64 {
+	if x != nil {
+		return x.Counts
 	}
 	return nil
 }
@@ -1193,17 +1209,21 @@ const file_handler_proto_rawDesc = "" +
 	"\vStopRequest\x12\x1a\n" +
 	"\binstance\x18\x01 \x01(\tR\binstance\"\v\n" +
 	"\tStopReply\"\x0f\n" +
-	"\rEventsRequest\"\x9f\x03\n" +
+	"\rEventsRequest\"\xa8\x04\n" +
 	"\x05Event\x120\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1c.burrow.plugin.v1.Event.KindR\x04kind\x12\x1a\n" +
 	"\binstance\x18\x02 \x01(\tR\binstance\x12\x14\n" +
 	"\x05state\x18\x03 \x01(\tR\x05state\x12\x18\n" +
 	"\amessage\x18\x04 \x01(\tR\amessage\x128\n" +
 	"\texchanges\x18\x05 \x03(\v2\x1a.burrow.plugin.v1.ExchangeR\texchanges\x12>\n" +
-	"\adropped\x18\x06 \x03(\v2$.burrow.plugin.v1.Event.DroppedEntryR\adropped\x1a:\n" +
+	"\adropped\x18\x06 \x03(\v2$.burrow.plugin.v1.Event.DroppedEntryR\adropped\x12;\n" +
+	"\x06counts\x18\a \x03(\v2#.burrow.plugin.v1.Event.CountsEntryR\x06counts\x1a:\n" +
 	"\fDroppedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"b\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a9\n" +
+	"\vCountsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\"s\n" +
 	"\x04Kind\x12\x14\n" +
 	"\x10KIND_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
@@ -1211,7 +1231,8 @@ const file_handler_proto_rawDesc = "" +
 	"\fKIND_WARNING\x10\x02\x12\x0e\n" +
 	"\n" +
 	"KIND_STATE\x10\x03\x12\x12\n" +
-	"\x0eKIND_EXCHANGES\x10\x04\"2\n" +
+	"\x0eKIND_EXCHANGES\x10\x04\x12\x0f\n" +
+	"\vKIND_COUNTS\x10\x05\"2\n" +
 	"\x06Header\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"\xc3\x05\n" +
@@ -1280,7 +1301,7 @@ func file_handler_proto_rawDescGZIP() []byte {
 }
 
 var file_handler_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_handler_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
 var file_handler_proto_goTypes = []any{
 	(Event_Kind)(0),         // 0: burrow.plugin.v1.Event.Kind
 	(*DescribeRequest)(nil), // 1: burrow.plugin.v1.DescribeRequest
@@ -1300,7 +1321,8 @@ var file_handler_proto_goTypes = []any{
 	(*FdLink)(nil),          // 15: burrow.plugin.v1.FdLink
 	nil,                     // 16: burrow.plugin.v1.InstanceSpec.ParamsEntry
 	nil,                     // 17: burrow.plugin.v1.Event.DroppedEntry
-	nil,                     // 18: burrow.plugin.v1.FdLink.MetaEntry
+	nil,                     // 18: burrow.plugin.v1.Event.CountsEntry
+	nil,                     // 19: burrow.plugin.v1.FdLink.MetaEntry
 }
 var file_handler_proto_depIdxs = []int32{
 	2,  // 0: burrow.plugin.v1.Descriptor.params:type_name -> burrow.plugin.v1.Param
@@ -1309,24 +1331,25 @@ var file_handler_proto_depIdxs = []int32{
 	0,  // 3: burrow.plugin.v1.Event.kind:type_name -> burrow.plugin.v1.Event.Kind
 	13, // 4: burrow.plugin.v1.Event.exchanges:type_name -> burrow.plugin.v1.Exchange
 	17, // 5: burrow.plugin.v1.Event.dropped:type_name -> burrow.plugin.v1.Event.DroppedEntry
-	12, // 6: burrow.plugin.v1.Exchange.req_header:type_name -> burrow.plugin.v1.Header
-	12, // 7: burrow.plugin.v1.Exchange.resp_header:type_name -> burrow.plugin.v1.Header
-	18, // 8: burrow.plugin.v1.FdLink.meta:type_name -> burrow.plugin.v1.FdLink.MetaEntry
-	1,  // 9: burrow.plugin.v1.Handler.Describe:input_type -> burrow.plugin.v1.DescribeRequest
-	4,  // 10: burrow.plugin.v1.Handler.Validate:input_type -> burrow.plugin.v1.InstanceSpec
-	6,  // 11: burrow.plugin.v1.Handler.Start:input_type -> burrow.plugin.v1.StartRequest
-	8,  // 12: burrow.plugin.v1.Handler.Stop:input_type -> burrow.plugin.v1.StopRequest
-	10, // 13: burrow.plugin.v1.Handler.Events:input_type -> burrow.plugin.v1.EventsRequest
-	3,  // 14: burrow.plugin.v1.Handler.Describe:output_type -> burrow.plugin.v1.Descriptor
-	5,  // 15: burrow.plugin.v1.Handler.Validate:output_type -> burrow.plugin.v1.ValidateReply
-	7,  // 16: burrow.plugin.v1.Handler.Start:output_type -> burrow.plugin.v1.StartReply
-	9,  // 17: burrow.plugin.v1.Handler.Stop:output_type -> burrow.plugin.v1.StopReply
-	11, // 18: burrow.plugin.v1.Handler.Events:output_type -> burrow.plugin.v1.Event
-	14, // [14:19] is the sub-list for method output_type
-	9,  // [9:14] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	18, // 6: burrow.plugin.v1.Event.counts:type_name -> burrow.plugin.v1.Event.CountsEntry
+	12, // 7: burrow.plugin.v1.Exchange.req_header:type_name -> burrow.plugin.v1.Header
+	12, // 8: burrow.plugin.v1.Exchange.resp_header:type_name -> burrow.plugin.v1.Header
+	19, // 9: burrow.plugin.v1.FdLink.meta:type_name -> burrow.plugin.v1.FdLink.MetaEntry
+	1,  // 10: burrow.plugin.v1.Handler.Describe:input_type -> burrow.plugin.v1.DescribeRequest
+	4,  // 11: burrow.plugin.v1.Handler.Validate:input_type -> burrow.plugin.v1.InstanceSpec
+	6,  // 12: burrow.plugin.v1.Handler.Start:input_type -> burrow.plugin.v1.StartRequest
+	8,  // 13: burrow.plugin.v1.Handler.Stop:input_type -> burrow.plugin.v1.StopRequest
+	10, // 14: burrow.plugin.v1.Handler.Events:input_type -> burrow.plugin.v1.EventsRequest
+	3,  // 15: burrow.plugin.v1.Handler.Describe:output_type -> burrow.plugin.v1.Descriptor
+	5,  // 16: burrow.plugin.v1.Handler.Validate:output_type -> burrow.plugin.v1.ValidateReply
+	7,  // 17: burrow.plugin.v1.Handler.Start:output_type -> burrow.plugin.v1.StartReply
+	9,  // 18: burrow.plugin.v1.Handler.Stop:output_type -> burrow.plugin.v1.StopReply
+	11, // 19: burrow.plugin.v1.Handler.Events:output_type -> burrow.plugin.v1.Event
+	15, // [15:20] is the sub-list for method output_type
+	10, // [10:15] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_handler_proto_init() }
@@ -1340,7 +1363,7 @@ func file_handler_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_handler_proto_rawDesc), len(file_handler_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   19,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
