@@ -442,7 +442,7 @@ func (x *shim) Events(_ *pluginpb.EventsRequest, st pluginpb.Handler_EventsServe
 		return err
 	}
 	q, cq := x.srv.records, x.srv.counts
-	var flush <-chan time.Time      // armed by the first queued record
+	var flush <-chan time.Time       // armed by the first queued record
 	var flushCounts <-chan time.Time // armed by the first count
 	for {
 		select {
