@@ -89,6 +89,15 @@ func (s *session) readControl(log *slog.Logger) {
 	}
 }
 
+// ping is the session's last heartbeat round trip in ms, 0 before the
+// first.
+func (s *session) ping() int {
+	if hb := s.hb.Load(); hb != nil {
+		return PingMillis(hb.RTT())
+	}
+	return 0
+}
+
 // live reports whether the session can carry new links.
 func (s *session) live() bool { return !s.mux.IsClosed() && s.conn.alive() }
 
@@ -204,6 +213,7 @@ type AgentInfo struct {
 	OpenStreams int       `json:"streams"`   // links
 	BytesIn     int64     `json:"bytes_in"`  // tunnel bytes received from the agent
 	BytesOut    int64     `json:"bytes_out"` // tunnel bytes sent to it
+	PingMillis  int       `json:"ping"`      // the session's last heartbeat round trip in ms; 0 = not measured yet
 }
 
 // Agents lists the connected agents.
@@ -213,7 +223,7 @@ func (s *Server) Agents() []AgentInfo {
 		out = append(out, AgentInfo{
 			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
 			Since: sess.since, OpenStreams: max(sess.mux.NumStreams()-1, 0), // less the control stream
-			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
+			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(), PingMillis: sess.ping(),
 		})
 	}
 	return out

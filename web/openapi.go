@@ -265,12 +265,13 @@ func openAPISchemas() obj {
 				"description": "The handler's own parameters (beyond the common ones)"},
 			"error": str("Why the handler could not describe itself, else \"\""),
 		}),
-		"AgentInfo": object([]string{"id", "pool", "name", "addr", "version", "connected", "streams", "bytes_in", "bytes_out"}, obj{
+		"AgentInfo": object([]string{"id", "pool", "name", "addr", "version", "connected", "streams", "bytes_in", "bytes_out", "ping"}, obj{
 			"id": str("Session id"), "pool": str("Agent pool: a short hash of its key, never the key"),
 			"name": str("Agent name (its host name)"), "addr": str("Remote address"),
 			"version": str("Agent version"), "connected": obj{"type": "string", "format": "date-time"},
 			"streams":  integer("Open streams (links)"),
-			"bytes_in": integer("Tunnel bytes received from the agent"), "bytes_out": integer("Tunnel bytes sent to the agent")}),
+			"bytes_in": integer("Tunnel bytes received from the agent"), "bytes_out": integer("Tunnel bytes sent to the agent"),
+			"ping": integer("The session's last heartbeat round trip in ms; 0 until the first is measured")}),
 	}
 }
 

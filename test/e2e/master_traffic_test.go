@@ -156,10 +156,24 @@ func TestMasterTrafficSharedBridge(t *testing.T) {
 	var agents []struct {
 		ID, Pool, Name, Addr, Version string
 		Connected                     time.Time
-		Streams                       int
+		Streams, Ping                 int
 	}
 	if err := r.JSON(&agents); err != nil {
 		t.Fatal(err)
+	}
+	// Each agent's measured round trip: the first heartbeat goes out when
+	// the session starts, so it is there within moments.
+	for i := 0; i < 50 && (len(agents) != 2 || agents[0].Ping < 1 || agents[1].Ping < 1); i++ {
+		time.Sleep(100 * time.Millisecond)
+		r = a.MustDo(http.StatusOK, http.MethodGet, "/agents", nil)
+		if err := r.JSON(&agents); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, ag := range agents {
+		if ag.Ping < 1 {
+			t.Errorf("agent %s: ping %d ms, want a measured round trip (>= 1)", ag.ID, ag.Ping)
+		}
 	}
 	if len(agents) != 2 {
 		t.Errorf("GET /agents lists %d agents, want 2: %s", len(agents), r.Body)
