@@ -108,6 +108,9 @@ const (
 	StatusBadHello        HelloStatus = 3
 	StatusTLSRequired     HelloStatus = 4
 	StatusModeMismatch    HelloStatus = 5
+	// StatusCarrierMismatch: the agent came over another carrier than the
+	// bridge's (type=); the message names the one it expects.
+	StatusCarrierMismatch HelloStatus = 6
 )
 
 func (s HelloStatus) String() string {
@@ -124,6 +127,8 @@ func (s HelloStatus) String() string {
 		return "tls required"
 	case StatusModeMismatch:
 		return "mode mismatch"
+	case StatusCarrierMismatch:
+		return "carrier mismatch"
 	default:
 		return fmt.Sprintf("status %d", uint8(s))
 	}
@@ -235,6 +240,9 @@ func ReadHello(r io.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w", truncated(err))
 	}
 	if string(prefix[:len(Magic)]) != Magic {
+		if string(prefix[:len(Magic)]) == "GET " {
+			return Hello{}, fmt.Errorf("read hello: %w: %w", ErrMalformed, ErrHTTPRequest)
+		}
 		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
 	}
 	h := Hello{Version: prefix[len(Magic)]}
@@ -264,6 +272,10 @@ func ReadHello(r io.Reader) (Hello, error) {
 	}
 	return h, nil
 }
+
+// ErrHTTPRequest is wrapped when an HTTP request arrives where a hello
+// was due: a WebSocket agent (type=2) at a bridge of another carrier.
+var ErrHTTPRequest = errors.New("an HTTP request (a WebSocket agent?) where a hello was due")
 
 // ErrVersion means the peer speaks another protocol version.
 var ErrVersion = errors.New("protocol version mismatch")

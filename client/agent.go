@@ -55,14 +55,20 @@ type Config struct {
 	// Unverified accepts a bridge certificate that neither the pin nor the
 	// roots verify, with a warning naming its fingerprint (NodePass
 	// compatibility for a pair's client end). Ignored when Fingerprint is set.
-	Unverified  bool
-	SourceIP    string        // local address for outgoing dials; "" = any
-	DialTimeout time.Duration // target dial timeout; 0 = 10s
-	Idle        time.Duration // close a link after this long with no traffic; 0 = never
-	MinBackoff  time.Duration // first reconnect delay; 0 = 200ms
-	MaxBackoff  time.Duration // reconnect delay cap; 0 = 30s
-	Logger      *slog.Logger  // nil = discard
-	OnConnected func()        // called after each successful handshake (tests, status)
+	Unverified bool
+	// Carrier is what carries the tunnel to the bridge (type=); it must be
+	// the bridge's. CarrierPath and CarrierHost are a WebSocket's HTTP path
+	// and Host header ("" = "/" and the bridge address), e.g. to go through
+	// a reverse proxy or CDN.
+	Carrier                  bridge.CarrierType
+	CarrierPath, CarrierHost string
+	SourceIP                 string        // local address for outgoing dials; "" = any
+	DialTimeout              time.Duration // target dial timeout; 0 = 10s
+	Idle                     time.Duration // close a link after this long with no traffic; 0 = never
+	MinBackoff               time.Duration // first reconnect delay; 0 = 200ms
+	MaxBackoff               time.Duration // reconnect delay cap; 0 = 30s
+	Logger                   *slog.Logger  // nil = discard
+	OnConnected              func()        // called after each successful handshake (tests, status)
 }
 
 // Agent keeps a tunnel to a bridge and serves its links.
@@ -133,6 +139,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.TLS == TLSOff && (cfg.Fingerprint != "" || cfg.RootCAs != nil) {
 		return nil, errors.New("agent: a pin or CA bundle needs TLS; plain TCP (tls=0) cannot verify the bridge")
 	}
+	if cfg.TLS == TLSOff && (cfg.Carrier == bridge.CarrierQUIC || cfg.Carrier == bridge.CarrierHTTP2) {
+		return nil, fmt.Errorf("agent: the %s carrier (type=%d) always runs TLS: drop tls=0", cfg.Carrier, cfg.Carrier)
+	}
 	d, ud := &net.Dialer{Timeout: cfg.DialTimeout}, &net.Dialer{Timeout: cfg.DialTimeout}
 	if cfg.SourceIP != "" {
 		ip := net.ParseIP(cfg.SourceIP)
@@ -164,6 +173,12 @@ func New(cfg Config) (*Agent, error) {
 // Unverified, a certificate neither verifies passes with a warning.
 func (a *Agent) tlsConfig() *tls.Config {
 	name := a.cfg.ServerName
+	if name == "" && a.cfg.CarrierHost != "" {
+		name = a.cfg.CarrierHost // the site the proxy or CDN serves
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
+	}
 	if name == "" {
 		name, _, _ = net.SplitHostPort(a.cfg.Bridge)
 	}
@@ -175,6 +190,21 @@ func (a *Agent) tlsConfig() *tls.Config {
 		}
 	}
 	return tlsx.ClientConfig(o)
+}
+
+// carrier is the agent's carrier to the bridge when it is not TCP.
+func (a *Agent) carrier() (bridge.Carrier, error) {
+	if a.cfg.Carrier == bridge.CarrierWebSocket && a.tls == nil {
+		a.log.Warn("type=2 with tls=0: the tunnel is plain ws://, so the agent key travels in clear text as far as the proxy in front of the bridge; use this only behind a TLS-terminating proxy you trust")
+	}
+	d := &net.Dialer{Timeout: a.cfg.DialTimeout}
+	c, err := bridge.NewCarrier(bridge.CarrierConfig{
+		Type: a.cfg.Carrier, Addr: a.cfg.Bridge, TLS: a.tls, Path: a.cfg.CarrierPath, Host: a.cfg.CarrierHost, Dialer: d,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
 }
 
 // logPolicy says at start what the agent will dial besides its targets.
@@ -199,6 +229,14 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.cfg.Targets) == 0 {
 		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
 	}
+	if a.cfg.Carrier != bridge.CarrierTCP {
+		carrier, err := a.carrier()
+		if err != nil {
+			return err
+		}
+		defer carrier.Close()
+		dc.Carrier = carrier
+	}
 	for ctx.Err() == nil {
 		sess, err := bridge.Dial(ctx, dc)
 		var refused *bridge.RefusedError
@@ -206,7 +244,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		case errors.As(err, &refused):
 			a.failed(refused.Error())
 			msg := refused.Message
-			if refused.Status == bridge.StatusTLSRequired {
+			if refused.Status == bridge.StatusTLSRequired && a.cfg.Carrier == bridge.CarrierTCP {
 				msg += "; remove tls=0 from the agent URL"
 			}
 			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", msg)
@@ -223,7 +261,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		b.Reset()
 		a.down.Store(nil)
 		a.up.Store(true)
-		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil)
+		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil, "carrier", a.cfg.Carrier.String())
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}

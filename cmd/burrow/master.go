@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"path/filepath"
 
@@ -58,24 +57,17 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(p, tc, p.BridgeTLS == conf.TLSOff, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
 		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
-		ln, err := net.Listen("tcp", addr)
+		bound, stop, err := runtime.ListenBridge(shared.Server, bridge.CarrierType(p.BridgeType), addr)
 		if err != nil {
 			return fmt.Errorf("shared bridge: %w", err)
 		}
-		bctx, cancel := context.WithCancel(ctx)
-		served := make(chan struct{})
-		go func() {
-			defer close(served)
-			_ = shared.Server.Serve(bctx, ln)
-		}()
 		defer func() { // after master.Run has stopped every instance
-			cancel()
-			<-served
+			stop()
 			_ = shared.Server.Close()
 		}()
 		opts.Shared = shared
 		agents = agentLister{shared.Server}
-		info = master.NewBridgeInfo(ln.Addr().String(), fp, p.BridgeTLS != conf.TLSFiles)
+		info = master.NewBridgeInfo(bound, fp, p.BridgeTLS != conf.TLSFiles)
 	}
 	var rt *runtime.Runtime
 	if inst.Params.Handlers != "inprocess" {
