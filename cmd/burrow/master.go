@@ -67,7 +67,7 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		}()
 		opts.Shared = shared
 		agents = agentLister{shared.Server}
-		info = master.NewBridgeInfo(bound, fp, p.BridgeTLS != conf.TLSFiles)
+		info = master.NewBridgeInfo(bound, fp, p.BridgeTLS != conf.TLSFiles, carrierQuery(p)...)
 	}
 	var rt *runtime.Runtime
 	if inst.Params.Handlers != "inprocess" {
@@ -124,6 +124,19 @@ func (a runtimeAdapter) Start(ctx context.Context, id string, inst *conf.Instanc
 type running struct{ *runtime.Running }
 
 func (r running) Stats() instances.Stats { return instances.Stats(r.Running.Stats()) }
+
+// carrierQuery is what an agent of the shared bridge adds to its URL for
+// the bridge's carrier (bridgetype=, wspath=).
+func carrierQuery(p conf.Params) []string {
+	if p.BridgeType == int(bridge.CarrierTCP) {
+		return nil
+	}
+	q := []string{fmt.Sprintf("type=%d", p.BridgeType)}
+	if p.WSPath != "" {
+		q = append(q, "wspath="+p.WSPath)
+	}
+	return q
+}
 
 // agentLister presents the bridge's agents to the API.
 type agentLister struct{ srv *bridge.Server }

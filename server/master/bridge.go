@@ -20,7 +20,9 @@ const (
 // certificate has fingerprint fp. pin says agents should pin it (a
 // self-signed certificate); otherwise they verify it by the system roots
 // and the command line carries no fp=.
-func NewBridgeInfo(addr, fp string, pin bool) *BridgeInfo {
+// carrier are the agent's parameters for a bridge that is not TCP
+// ("type=2", "wspath=/t").
+func NewBridgeInfo(addr, fp string, pin bool, carrier ...string) *BridgeInfo {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		host, port = addr, ""
@@ -31,6 +33,9 @@ func NewBridgeInfo(addr, fp string, pin bool) *BridgeInfo {
 	q := "?"
 	if pin {
 		q += "fp=" + fp + "&"
+	}
+	for _, c := range carrier {
+		q += c + "&"
 	}
 	// Single quotes: the line is logged as a quoted slog value, where
 	// double quotes would be escaped and no longer paste into a shell.

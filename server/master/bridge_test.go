@@ -21,3 +21,12 @@ func TestNewBridgeInfo(t *testing.T) {
 		}
 	}
 }
+
+// A bridge on another carrier than TCP prints the agent parameters it needs.
+func TestNewBridgeInfoCarrier(t *testing.T) {
+	t.Parallel()
+	b := NewBridgeInfo("127.0.0.1:8024", "ab12", true, "type=2", "wspath=/t")
+	if want := "burrow 'client://AGENT_KEY@127.0.0.1:8024?fp=ab12&type=2&wspath=/t&allow=HOST:PORT'"; b.Agent != want {
+		t.Errorf("agent %s, want %s", b.Agent, want)
+	}
+}

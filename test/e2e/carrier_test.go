@@ -63,6 +63,9 @@ type carrierSpec struct {
 func runCarrierSpec(t *testing.T, spec carrierSpec) {
 	f := framework.New(t)
 	m := f.Master("carrier-master", spec.master...)
+	if agent := m.Bridge().Agent; !strings.Contains(agent, spec.agent[0]+"&") {
+		t.Errorf("the master's agent command line %s lacks %s", agent, spec.agent[0])
+	}
 	front := spec.front(t, f, m.BridgeAddr())
 	tcpEcho, udpEcho := f.TCPEcho(), f.UDPEcho()
 	key := newKey(t)
