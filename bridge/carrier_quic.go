@@ -9,6 +9,7 @@ package bridge
 import (
 	"context"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -123,7 +124,25 @@ func (s *Server) ServeQUIC(ctx context.Context, pc net.PacketConn) error {
 	}
 	tc := s.cfg.TLS.Clone()
 	tc.NextProtos = []string{QUICProto}
-	tr := &quic.Transport{Conn: pc}
+	tr := &quic.Transport{
+		Conn: pc,
+		// Each connection attempt takes a handshake slot before its TLS
+		// handshake, as a TCP connection does at accept; refused, it is
+		// refused in QUIC.
+		ConnContext: func(ctx context.Context, info *quic.ClientInfo) (context.Context, error) {
+			p := &quicPending{}
+			sh := s.admitShared(p, info.RemoteAddr)
+			if sh == nil {
+				return ctx, errors.New("handshake refused")
+			}
+			context.AfterFunc(ctx, func() { sh.release() }) // the connection ended, or its handshake failed
+			return context.WithValue(ctx, quicKey{}, &quicAdmitted{sh: sh, pending: p}), nil
+		},
+		// Source addresses of UDP can be forged: when handshakes pile up,
+		// a source proves its address (a Retry round trip) before it takes
+		// a slot.
+		VerifySourceAddress: func(net.Addr) bool { return s.guard.inProgress() >= s.cfg.MaxHandshakes/4 },
+	}
 	ln, err := tr.Listen(tc, quicConfig(s.cfg.HandshakeTimeout))
 	if err != nil {
 		_ = pc.Close()
@@ -142,10 +161,13 @@ func (s *Server) ServeQUIC(ctx context.Context, pc net.PacketConn) error {
 		if err != nil {
 			return nil
 		}
-		sh := s.admitShared(quicCloser{conn}, conn.RemoteAddr())
-		if sh == nil {
+		adm, _ := conn.Context().Value(quicKey{}).(*quicAdmitted)
+		if adm == nil {
+			_ = conn.CloseWithError(0, "")
 			continue
 		}
+		adm.pending.set(conn)
+		sh := adm.sh
 		wg.Go(func() {
 			defer sh.release()
 			for {
@@ -160,7 +182,39 @@ func (s *Server) ServeQUIC(ctx context.Context, pc net.PacketConn) error {
 	}
 }
 
-// quicCloser closes a QUIC connection, for the guard.
-type quicCloser struct{ c *quic.Conn }
+// quicKey is the context key of a QUIC connection's *quicAdmitted.
+type quicKey struct{}
 
-func (q quicCloser) Close() error { return q.c.CloseWithError(0, "closed to make room") }
+// quicAdmitted is a QUIC connection's handshake slot.
+type quicAdmitted struct {
+	sh      *shared
+	pending *quicPending
+}
+
+// quicPending closes a QUIC connection for the guard (to make room, or
+// when no session authenticated in time), once Accept has returned it:
+// before that, quic-go's handshake timeout bounds it.
+type quicPending struct {
+	mu     sync.Mutex
+	conn   *quic.Conn
+	closed bool
+}
+
+func (p *quicPending) set(c *quic.Conn) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.conn = c
+	if p.closed {
+		_ = c.CloseWithError(0, "closed by the bridge's bounds")
+	}
+}
+
+func (p *quicPending) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	if p.conn != nil {
+		return p.conn.CloseWithError(0, "closed by the bridge's bounds")
+	}
+	return nil
+}

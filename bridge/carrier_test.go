@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/quic-go/quic-go"
+
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/client"
 	"github.com/burrowproject/burrow/internal/testutil"
@@ -298,4 +300,40 @@ func TestSharedCarriersSurviveRelayRestart(t *testing.T) {
 			checkLinks(t, srv, "k", tcpEcho, udpEcho)
 		})
 	}
+}
+
+// A QUIC connection takes a handshake slot from its first packet: beyond
+// the per-source bound a stranger's connection is refused, and one that
+// opens no session is closed once the handshake time has passed twice.
+func TestQUICStrangersAreBounded(t *testing.T) {
+	t.Parallel()
+	var refused sync.Map
+	_, addr, fp := carrierBridge(t, bridge.CarrierQUIC, bridge.Config{Keys: bridge.NewKeySet("k"),
+		HandshakeTimeout: 300 * time.Millisecond, SourceHandshakes: 2,
+		OnRefuse: func(r string) { refused.Store(r, true) }})
+	tc := tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})
+	tc.NextProtos = []string{bridge.QUICProto}
+	var conns []*quic.Conn
+	for range 2 {
+		c, err := quic.DialAddr(testutil.Context(t), addr, tc, &quic.Config{HandshakeIdleTimeout: 2 * time.Second})
+		if err != nil {
+			t.Fatalf("stranger within the bound: %v", err)
+		}
+		conns = append(conns, c)
+	}
+	if c, err := quic.DialAddr(testutil.Context(t), addr, tc, &quic.Config{HandshakeIdleTimeout: 2 * time.Second}); err == nil {
+		_ = c.CloseWithError(0, "")
+		t.Fatal("a third connection from one source was taken")
+	}
+	if _, ok := refused.Load(bridge.RefusedSourceBusy); !ok {
+		t.Fatal("the refusal was not counted as source_busy")
+	}
+	for i, c := range conns {
+		select {
+		case <-c.Context().Done():
+		case <-time.After(testutil.Wait):
+			t.Fatalf("silent connection %d still open", i)
+		}
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { _, ok := refused.Load(bridge.RefusedFailed); return ok }, "counted as failed")
 }

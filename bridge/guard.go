@@ -177,6 +177,13 @@ func (g *guard) release(t *ticket) {
 	}
 }
 
+// inProgress is the number of handshakes in progress.
+func (g *guard) inProgress() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active.Len()
+}
+
 // wasEvicted reports whether t was closed to make room.
 func (g *guard) wasEvicted(t *ticket) bool {
 	g.mu.Lock()
