@@ -158,8 +158,13 @@ func carrierOf(c net.Conn) CarrierType {
 
 // mismatchMessage tells an agent that came on got which carrier this
 // bridge expects.
-func mismatchMessage(want, got CarrierType) string {
-	return fmt.Sprintf("this bridge carries agents over %s (type=%d), the agent came over %s: set type=%d on the agent URL", want, want, got, want)
+func (s *Server) mismatchMessage(got CarrierType) string {
+	want := s.cfg.Carrier
+	msg := fmt.Sprintf("this bridge carries agents over %s (type=%d), the agent came over %s: set type=%d", want, want, got, want)
+	if want == CarrierWebSocket && s.cfg.Path != "" && s.cfg.Path != "/" {
+		msg += " and wspath=" + s.cfg.Path
+	}
+	return msg + " on the agent URL"
 }
 
 // carrierAuthTimeout bounds how long a shared carrier connection (QUIC,

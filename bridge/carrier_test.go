@@ -46,6 +46,13 @@ func carrierBridge(t *testing.T, c bridge.CarrierType, cfg bridge.Config) (*brid
 	srv := bridge.NewServer(cfg)
 	t.Cleanup(func() { _ = srv.Close() })
 	testutil.Go(t, func(ctx context.Context) { _ = srv.ServeQUIC(ctx, pc) })
+	// Beside it on the same port, as the runtime serves it: TCP agents
+	// hear which carrier to use.
+	ln, err := net.Listen("tcp", pc.LocalAddr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Go(t, func(ctx context.Context) { _ = srv.Serve(ctx, ln) })
 	return srv, pc.LocalAddr().String(), fp
 }
 
@@ -96,17 +103,24 @@ func TestCarriersCarryLinks(t *testing.T) {
 	for _, c := range []bridge.CarrierType{bridge.CarrierQUIC, bridge.CarrierWebSocket, bridge.CarrierHTTP2} {
 		t.Run(c.String(), func(t *testing.T) {
 			t.Parallel()
-			srv, addr, fp := carrierBridge(t, c, bridge.Config{Keys: bridge.NewKeySet("k"), Path: "/tunnel"})
-			startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{tcpEcho, udpEcho}, Fingerprint: fp, Carrier: c, CarrierPath: "/tunnel"})
-			checkLinks(t, srv, "k", tcpEcho, udpEcho)
-			if c == bridge.CarrierQUIC {
-				return // a TCP agent at a UDP port: see TestTCPAgentAtQUICPort
+			path := ""
+			if c == bridge.CarrierWebSocket {
+				path = "/tunnel"
 			}
+			srv, addr, fp := carrierBridge(t, c, bridge.Config{Keys: bridge.NewKeySet("k", "follow"), Path: path})
+			startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{tcpEcho, udpEcho}, Fingerprint: fp, Carrier: c, CarrierPath: path})
+			checkLinks(t, srv, "k", tcpEcho, udpEcho)
 			_, err := bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: addr, Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: fp})})
 			re := wantRefused(t, err, bridge.StatusCarrierMismatch)
-			if !strings.Contains(re.Message, "type="+string('0'+byte(c))) {
-				t.Fatalf("refusal %q does not name type=%d", re.Message, c)
+			if !strings.Contains(re.Message, "type="+string('0'+byte(c))) || re.Carrier != c {
+				t.Fatalf("refusal %q (carrier %v) does not name type=%d", re.Message, re.Carrier, c)
 			}
+			if re.Path != path {
+				t.Fatalf("refusal names path %q, want %q", re.Path, path)
+			}
+			// An agent whose URL names no carrier follows the bridge's.
+			startAgent(t, client.Config{Bridge: addr, Key: "follow", Targets: []string{tcpEcho, udpEcho}, Fingerprint: fp, FollowCarrier: true})
+			checkLinks(t, srv, "follow", tcpEcho, udpEcho)
 		})
 	}
 }
@@ -126,23 +140,6 @@ func TestHTTPCarrierAgentsAtTCPBridge(t *testing.T) {
 			err := a.Health()
 			return err != nil && strings.Contains(err.Error(), want)
 		}, c.String()+" agent told why the TCP bridge does not take it")
-	}
-}
-
-// A QUIC bridge's TCP port (the runtime serves one beside it) refuses TCP
-// agents with the carrier to use.
-func TestTCPAgentAtQUICPort(t *testing.T) {
-	t.Parallel()
-	srv, _, qfp := carrierBridge(t, bridge.CarrierQUIC, bridge.Config{Keys: bridge.NewKeySet("k")})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	testutil.Go(t, func(ctx context.Context) { _ = srv.Serve(ctx, ln) })
-	_, err = bridge.Dial(testutil.Context(t), bridge.DialConfig{Addr: ln.Addr().String(), Key: "k", TLS: tlsx.ClientConfig(tlsx.ClientOptions{Fingerprint: qfp})})
-	re := wantRefused(t, err, bridge.StatusCarrierMismatch)
-	if !strings.Contains(re.Message, "QUIC (type=1)") {
-		t.Fatalf("refusal %q", re.Message)
 	}
 }
 

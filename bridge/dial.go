@@ -35,6 +35,9 @@ type DialConfig struct {
 type RefusedError struct {
 	Status  HelloStatus
 	Message string
+	// The bridge's carrier and WebSocket path, with StatusCarrierMismatch.
+	Carrier CarrierType
+	Path    string
 }
 
 func (e *RefusedError) Error() string {
@@ -110,7 +113,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	}
 	if reply.Status != StatusOK {
 		_ = raw.Close()
-		return nil, &RefusedError{Status: reply.Status, Message: reply.Message}
+		return nil, &RefusedError{Status: reply.Status, Message: reply.Message, Carrier: reply.Carrier, Path: reply.Path}
 	}
 	if !stop() {
 		_ = raw.Close()

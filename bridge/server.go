@@ -290,7 +290,7 @@ func (s *Server) fail(raw net.Conn, t *ticket, err error) {
 		_, _ = r.conn.Write(httpRefusal(r.msg))
 		return
 	}
-	_, _ = r.conn.Write(AppendHelloReply(nil, HelloReply{Status: r.status, Message: r.msg}))
+	_, _ = r.conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: r.status, Message: r.msg, Carrier: s.cfg.Carrier, Path: s.cfg.Path}, ProtocolVersion))
 }
 
 // handshake runs TLS (when the agent opens it) and the hello exchange on
@@ -306,7 +306,7 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
 	hello, err := ReadHello(conn)
 	switch {
 	case errors.Is(err, ErrHTTPRequest):
-		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: mismatchMessage(s.cfg.Carrier, CarrierWebSocket), http: true}
+		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(CarrierWebSocket), http: true}
 	case errors.Is(err, ErrVersion):
 		return nil, hello, 0, &refusal{conn: conn, status: StatusVersionMismatch,
 			msg: fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version)}
@@ -314,7 +314,7 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
 		return nil, hello, 0, &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
 	}
 	if got := carrierOf(raw); got != s.cfg.Carrier {
-		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: mismatchMessage(s.cfg.Carrier, got)}
+		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(got)}
 	}
 	if !s.cfg.Keys.Accepts(hello.Key) {
 		return nil, hello, 0, &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}

@@ -62,6 +62,10 @@ type Config struct {
 	// a reverse proxy or CDN.
 	Carrier                  bridge.CarrierType
 	CarrierPath, CarrierHost string
+	// FollowCarrier switches to the bridge's carrier when the bridge
+	// refuses this one and names its own (a URL without type=, as a
+	// NodePass client learns the server's type in the handshake).
+	FollowCarrier bool
 	SourceIP                 string        // local address for outgoing dials; "" = any
 	DialTimeout              time.Duration // target dial timeout; 0 = 10s
 	Idle                     time.Duration // close a link after this long with no traffic; 0 = never
@@ -192,14 +196,15 @@ func (a *Agent) tlsConfig() *tls.Config {
 	return tlsx.ClientConfig(o)
 }
 
-// carrier is the agent's carrier to the bridge when it is not TCP.
-func (a *Agent) carrier() (bridge.Carrier, error) {
-	if a.cfg.Carrier == bridge.CarrierWebSocket && a.tls == nil {
+// carrier is the agent's carrier of kind to the bridge, on path (a
+// WebSocket's).
+func (a *Agent) carrier(kind bridge.CarrierType, path string) (bridge.Carrier, error) {
+	if kind == bridge.CarrierWebSocket && a.tls == nil {
 		a.log.Warn("type=2 with tls=0: the tunnel is plain ws://, so the agent key travels in clear text as far as the proxy in front of the bridge; use this only behind a TLS-terminating proxy you trust")
 	}
 	d := &net.Dialer{Timeout: a.cfg.DialTimeout}
 	c, err := bridge.NewCarrier(bridge.CarrierConfig{
-		Type: a.cfg.Carrier, Addr: a.cfg.Bridge, TLS: a.tls, Path: a.cfg.CarrierPath, Host: a.cfg.CarrierHost, Dialer: d,
+		Type: kind, Addr: a.cfg.Bridge, TLS: a.tls, Path: path, Host: a.cfg.CarrierHost, Dialer: d,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("agent: %w", err)
@@ -229,22 +234,42 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.cfg.Targets) == 0 {
 		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
 	}
-	if a.cfg.Carrier != bridge.CarrierTCP {
-		carrier, err := a.carrier()
+	kind := a.cfg.Carrier
+	defer func() {
+		if dc.Carrier != nil {
+			_ = dc.Carrier.Close()
+		}
+	}()
+	if kind != bridge.CarrierTCP {
+		carrier, err := a.carrier(kind, a.cfg.CarrierPath)
 		if err != nil {
 			return err
 		}
-		defer carrier.Close()
 		dc.Carrier = carrier
 	}
 	for ctx.Err() == nil {
 		sess, err := bridge.Dial(ctx, dc)
 		var refused *bridge.RefusedError
 		switch {
+		case errors.As(err, &refused) && refused.Status == bridge.StatusCarrierMismatch && a.cfg.FollowCarrier && refused.Carrier != kind:
+			carrier, cerr := a.carrier(refused.Carrier, refused.Path)
+			if cerr != nil {
+				a.failed(cerr.Error())
+				a.log.Error("cannot follow the bridge's carrier", "bridge", a.cfg.Bridge, "carrier", refused.Carrier.String(), "err", cerr)
+				b.Sleep(ctx)
+				continue
+			}
+			a.log.Info("following the bridge's carrier", "bridge", a.cfg.Bridge, "carrier", refused.Carrier.String(),
+				"type", int(refused.Carrier), "path", refused.Path, "bridge_says", refused.Message)
+			if dc.Carrier != nil {
+				_ = dc.Carrier.Close()
+			}
+			kind, dc.Carrier = refused.Carrier, carrier
+			continue
 		case errors.As(err, &refused):
 			a.failed(refused.Error())
 			msg := refused.Message
-			if refused.Status == bridge.StatusTLSRequired && a.cfg.Carrier == bridge.CarrierTCP {
+			if refused.Status == bridge.StatusTLSRequired && kind == bridge.CarrierTCP {
 				msg += "; remove tls=0 from the agent URL"
 			}
 			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", msg)
@@ -261,7 +286,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		b.Reset()
 		a.down.Store(nil)
 		a.up.Store(true)
-		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil, "carrier", a.cfg.Carrier.String())
+		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil, "carrier", kind.String())
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}

@@ -420,7 +420,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
-		Carrier: bridge.CarrierType(p.Type), CarrierPath: p.WSPath, CarrierHost: p.WSHost,
+		Carrier: bridge.CarrierType(p.Type), CarrierPath: p.WSPath, CarrierHost: p.WSHost, FollowCarrier: inst.Query.Get("type") == "",
 		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a

@@ -24,8 +24,8 @@ import (
 // master's shared bridge on each carrier, an agent reaching it through
 // what sits in between (a reverse proxy, a relay), TCP and UDP instances
 // carrying exact bytes, that thing restarted, and an agent on the wrong
-// carrier told which one to use. Every agent here is started by
-// startCarrierAgent.
+// carrier told which one to use, or, without type= in its URL, following
+// it. Every agent here is started by startCarrierAgent.
 
 // startCarrierAgent starts the agent of m with key that dials addr (m's
 // bridge, or what is in front of it) and pins fp (m's certificate when
@@ -98,8 +98,13 @@ func runCarrierSpec(t *testing.T, spec carrierSpec) {
 	front.start()
 	traffic()
 
-	wrong := startCarrierAgent(f, m, "tcp-agent", newKey(t), m.BridgeAddr(), "", "allow=127.0.0.1:1")
+	// type=0 written: refused with the carrier to use. No type= at all (a
+	// NodePass client's URL): the agent follows the bridge's carrier.
+	wrong := startCarrierAgent(f, m, "tcp-agent", newKey(t), m.BridgeAddr(), "", "allow=127.0.0.1:1", "type=0")
 	wrong.MustWaitLog(spec.wrong, ready)
+	follower := startCarrierAgent(f, m, "follower", key, m.BridgeAddr(), "", "allow="+tcpEcho+","+udpEcho)
+	follower.MustWaitLog(`msg="following the bridge's carrier"`, ready)
+	online("with the agent that followed the carrier too", func(n int) bool { return n == 2 })
 }
 
 // A WebSocket bridge behind a Go reverse proxy that terminates TLS, on a
@@ -113,7 +118,7 @@ func TestCarrierWebSocketThroughReverseProxy(t *testing.T) {
 			p := startWSProxy(t, bridge)
 			return between{addr: p.addr, fp: p.fp, stop: p.stop, start: p.start}
 		},
-		wrong: "this bridge carries agents over WebSocket (type=2), the agent came over TCP: set type=2 on the agent URL",
+		wrong: "this bridge carries agents over WebSocket (type=2), the agent came over TCP: set type=2 and wspath=/burrow-ws on the agent URL",
 	})
 }
 
