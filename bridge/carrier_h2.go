@@ -10,6 +10,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"strings"
@@ -288,6 +289,7 @@ func (s *Server) newH2Front(ctx context.Context) (frontHandler, func()) {
 		_ = fc.SetDeadline(time.Time{}) // the slot's timer bounds it now
 		h2.ServeConn(fc, &http2.ServeConnOpts{
 			Context: context.WithValue(ctx, frontKey{}, fc), Handler: handler,
+			BaseConfig: &http.Server{MaxHeaderBytes: 8 << 10, ErrorLog: log.New(io.Discard, "", 0)},
 		})
 		_ = fc.Close()
 		fc.sh.release()

@@ -66,13 +66,13 @@ type Config struct {
 	// refuses this one and names its own (a URL without type=, as a
 	// NodePass client learns the server's type in the handshake).
 	FollowCarrier bool
-	SourceIP                 string        // local address for outgoing dials; "" = any
-	DialTimeout              time.Duration // target dial timeout; 0 = 10s
-	Idle                     time.Duration // close a link after this long with no traffic; 0 = never
-	MinBackoff               time.Duration // first reconnect delay; 0 = 200ms
-	MaxBackoff               time.Duration // reconnect delay cap; 0 = 30s
-	Logger                   *slog.Logger  // nil = discard
-	OnConnected              func()        // called after each successful handshake (tests, status)
+	SourceIP      string        // local address for outgoing dials; "" = any
+	DialTimeout   time.Duration // target dial timeout; 0 = 10s
+	Idle          time.Duration // close a link after this long with no traffic; 0 = never
+	MinBackoff    time.Duration // first reconnect delay; 0 = 200ms
+	MaxBackoff    time.Duration // reconnect delay cap; 0 = 30s
+	Logger        *slog.Logger  // nil = discard
+	OnConnected   func()        // called after each successful handshake (tests, status)
 }
 
 // Agent keeps a tunnel to a bridge and serves its links.
