@@ -33,24 +33,52 @@ func ListenBridge(srv *bridge.Server, carrier bridge.CarrierType, addr string) (
 			<-d
 		}
 	}
-	tcpAddr := addr
-	if carrier == bridge.CarrierQUIC {
-		pc, err := net.ListenPacket("udp", addr)
+	if carrier != bridge.CarrierQUIC {
+		ln, err := net.Listen("tcp", addr)
 		if err != nil {
 			cancel()
-			return "", nil, fmt.Errorf("listen for QUIC agents on %s: %w", addr, err)
+			return "", nil, fmt.Errorf("listen for agents on %s: %w", addr, err)
 		}
-		host, _, _ := net.SplitHostPort(addr)
-		tcpAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
-		serve(func() { _ = srv.ServeQUIC(ctx, pc) })
+		serve(func() { _ = srv.Serve(ctx, ln) })
+		return ln.Addr().String(), stop, nil
 	}
-	ln, err := net.Listen("tcp", tcpAddr)
+	pc, ln, err := listenQUIC(addr)
 	if err != nil {
-		stop()
-		return "", nil, fmt.Errorf("listen for agents on %s: %w", tcpAddr, err)
+		cancel()
+		return "", nil, err
 	}
+	serve(func() { _ = srv.ServeQUIC(ctx, pc) })
 	serve(func() { _ = srv.Serve(ctx, ln) })
 	return ln.Addr().String(), stop, nil
+}
+
+// listenQUIC opens the UDP socket of a QUIC bridge on addr and the TCP
+// listener on the same port. With port 0 it tries a few ports until both
+// are free.
+func listenQUIC(addr string) (net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("bridge address %s: %w", addr, err)
+	}
+	tries := 1
+	if port == "0" {
+		tries = 10
+	}
+	for i := 0; ; i++ {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return nil, nil, fmt.Errorf("listen for QUIC agents on %s: %w", addr, err)
+		}
+		tcpAddr := net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := net.Listen("tcp", tcpAddr)
+		if err == nil {
+			return pc, ln, nil
+		}
+		_ = pc.Close()
+		if i+1 >= tries {
+			return nil, nil, fmt.Errorf("listen for agents on %s (beside QUIC): %w", tcpAddr, err)
+		}
+	}
 }
 
 // carrierConfig sets cfg's carrier from type= (server) or bridgetype=

@@ -53,34 +53,8 @@ func reportCarriers(b *testing.B, what, unit string, names []string, samples [][
 // and down, through a bridge on each carrier (pool types, type=).
 func BenchmarkCarrierThroughput(b *testing.B) {
 	p := newCarrierPaths(b)
-	bulk, _ := workload()
 	for range b.N {
-		for _, dir := range []struct {
-			name string
-			addr func(backends) string
-			run  func(string, int64) (time.Duration, error)
-		}{
-			{"up", func(x backends) string { return x.sink }, upload},
-			{"down", func(x backends) string { return x.source }, download},
-		} {
-			mbps := make([][]float64, len(p.names))
-			cpu := make([][]float64, len(p.names))
-			for range rounds {
-				for i, to := range p.addrs {
-					cpu0 := cpuTime()
-					d, err := dir.run(dir.addr(to), bulk)
-					if err != nil {
-						b.Fatalf("%s %s: %v", p.names[i], dir.name, err)
-					}
-					mbps[i] = append(mbps[i], float64(bulk)/d.Seconds()/1e6)
-					cpu[i] = append(cpu[i], float64((cpuTime()-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
-				}
-			}
-			reportCarriers(b, dir.name, "MB/s", p.names, mbps)
-			for i, name := range p.names {
-				b.ReportMetric(median(cpu[i]), dir.name+"-"+name+"-cpu-ms/GiB")
-			}
-		}
+		bulkBothWays(b, p.names, p.addrs, func(int) time.Duration { return cpuTime() }, reportCarriers)
 	}
 }
 
