@@ -160,6 +160,9 @@ func carrierOf(c net.Conn) CarrierType {
 // bridge expects.
 func (s *Server) mismatchMessage(got CarrierType) string {
 	want := s.cfg.Carrier
+	if want == CarrierTCP {
+		return fmt.Sprintf("this bridge carries agents over TCP (type=0), the agent came over %s: remove type= from the agent URL", got)
+	}
 	msg := fmt.Sprintf("this bridge carries agents over %s (type=%d), the agent came over %s: set type=%d", want, want, got, want)
 	if want == CarrierWebSocket && s.cfg.Path != "" && s.cfg.Path != "/" {
 		msg += " and wspath=" + s.cfg.Path
