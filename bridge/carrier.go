@@ -179,10 +179,9 @@ func (s *Server) carrierAuthTimeout() time.Duration { return 2 * s.cfg.Handshake
 // does, until the first session on it authenticates, and is closed if none
 // has by carrierAuthTimeout.
 type shared struct {
-	s     *Server
-	t     *ticket
-	once  sync.Once
-	timer *time.Timer
+	s    *Server
+	t    *ticket
+	once sync.Once
 }
 
 // admitShared reserves a handshake slot for a carrier connection from
@@ -199,7 +198,7 @@ func (s *Server) admitShared(c io.Closer, addr net.Addr) *shared {
 		s.evict(victim)
 	}
 	sh := &shared{s: s, t: t}
-	sh.timer = time.AfterFunc(s.carrierAuthTimeout(), func() {
+	time.AfterFunc(s.carrierAuthTimeout(), func() { // does nothing once released
 		if sh.release() {
 			s.refused(RefusedFailed)
 			_ = c.Close()
@@ -213,7 +212,6 @@ func (sh *shared) release() bool {
 	did := false
 	sh.once.Do(func() {
 		did = true
-		sh.timer.Stop()
 		sh.s.guard.release(sh.t)
 		close(sh.t.exited)
 	})

@@ -334,3 +334,15 @@ func TestQUICStrangersAreBounded(t *testing.T) {
 	}
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { _, ok := refused.Load(bridge.RefusedFailed); return ok }, "counted as failed")
 }
+
+// A QUIC agent at a TCP bridge (nothing listens for QUIC there) reports
+// that it found no QUIC bridge, naming the type it dialled.
+func TestQUICAgentAtTCPBridge(t *testing.T) {
+	t.Parallel()
+	_, addr, fp := carrierBridge(t, bridge.CarrierTCP, bridge.Config{Keys: bridge.NewKeySet("k")})
+	a := startAgent(t, client.Config{Bridge: addr, Key: "k", Targets: []string{"127.0.0.1:1"}, Fingerprint: fp, Carrier: bridge.CarrierQUIC})
+	testutil.Eventually(t, 2*testutil.Wait, 5*time.Millisecond, func() bool {
+		err := a.Health()
+		return err != nil && strings.Contains(err.Error(), "is it type=1?")
+	}, "QUIC agent told no QUIC bridge answered")
+}
