@@ -22,11 +22,12 @@ import (
 const QUICProto = "burrow"
 
 // quicConfig is both ends' QUIC configuration: keep-alives well inside the
-// idle timeout, so a dead path is found in seconds, and windows large
-// enough for one session's bulk transfer.
+// idle timeout, so a dead path is found (and the agent dials a new
+// connection) within 15 s, before smux's own keep-alive gives up, and
+// windows large enough for one session's bulk transfer.
 func quicConfig(handshake time.Duration) *quic.Config {
 	return &quic.Config{
-		HandshakeIdleTimeout: handshake, MaxIdleTimeout: 30 * time.Second, KeepAlivePeriod: 10 * time.Second,
+		HandshakeIdleTimeout: handshake, MaxIdleTimeout: 15 * time.Second, KeepAlivePeriod: 5 * time.Second,
 		MaxIncomingStreams: h2MaxStreams, MaxIncomingUniStreams: -1,
 		InitialStreamReceiveWindow: 1 << 20, MaxStreamReceiveWindow: h2StreamWindow,
 		InitialConnectionReceiveWindow: 2 << 20, MaxConnectionReceiveWindow: h2ConnWindow,

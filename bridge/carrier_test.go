@@ -39,19 +39,27 @@ func carrierBridge(t *testing.T, c bridge.CarrierType, cfg bridge.Config) (*brid
 		srv, addr := startBridge(t, cfg)
 		return srv, addr, fp
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	// A UDP port whose TCP twin is free too: beside the QUIC socket, as
+	// the runtime serves it, TCP agents hear which carrier to use.
+	var (
+		pc net.PacketConn
+		ln net.Listener
+	)
+	for range 20 { // bounded: a TCP socket may hold the number of a free UDP port
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
+		_ = pc.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := bridge.NewServer(cfg)
 	t.Cleanup(func() { _ = srv.Close() })
 	testutil.Go(t, func(ctx context.Context) { _ = srv.ServeQUIC(ctx, pc) })
-	// Beside it on the same port, as the runtime serves it: TCP agents
-	// hear which carrier to use.
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
 	testutil.Go(t, func(ctx context.Context) { _ = srv.Serve(ctx, ln) })
 	return srv, pc.LocalAddr().String(), fp
 }
