@@ -57,12 +57,14 @@ func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error
 		shared := runtime.NewSharedBridgeConfig(runtime.BridgeConfig(p, tc, p.BridgeTLS == conf.TLSOff, log, metrics.BridgeRefused))
 		shared.Host.OnLinkError(metrics.LinkError)
 		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
-		bound, stop, err := runtime.ListenBridge(shared.Server, bridge.CarrierType(p.BridgeType), addr)
+		bl, err := runtime.ListenBridge(shared.Server, bridge.CarrierType(p.BridgeType), addr)
 		if err != nil {
 			return fmt.Errorf("shared bridge: %w", err)
 		}
+		bl.Start()
+		bound := bl.Addr()
 		defer func() { // after master.Run has stopped every instance
-			stop()
+			bl.Stop()
 			_ = shared.Server.Close()
 		}()
 		opts.Shared = shared

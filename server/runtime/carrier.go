@@ -11,45 +11,82 @@ import (
 	"github.com/burrowproject/burrow/conf"
 )
 
-// ListenBridge serves srv, a bridge whose carrier is cfg.Carrier, on addr:
-// a TCP listener for TCP, WebSocket and HTTP/2; for QUIC a UDP socket and,
-// on the same port, a TCP listener that tells TCP agents to use QUIC. It
-// returns the address agents dial and the function that stops serving
-// (call srv.Close after it).
-func ListenBridge(srv *bridge.Server, carrier bridge.CarrierType, addr string) (string, func(), error) {
+// BridgeListener is where a bridge takes agents on its carrier: a TCP
+// listener for TCP, WebSocket and HTTP/2; for QUIC a UDP socket and, on
+// the same port, a TCP listener that tells TCP agents to use QUIC.
+type BridgeListener struct {
+	srv    *bridge.Server
+	ln     net.Listener
+	pc     net.PacketConn // QUIC only
+	cancel context.CancelFunc
+	served []chan struct{}
+}
+
+// ListenBridge binds the sockets of srv, a bridge whose carrier is
+// carrier, on addr; Start serves them.
+func ListenBridge(srv *bridge.Server, carrier bridge.CarrierType, addr string) (*BridgeListener, error) {
+	l := &BridgeListener{srv: srv}
+	if carrier != bridge.CarrierQUIC {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("listen for agents on %s: %w", addr, err)
+		}
+		l.ln = ln
+		return l, nil
+	}
+	pc, ln, err := listenQUIC(addr)
+	if err != nil {
+		return nil, err
+	}
+	l.pc, l.ln = pc, ln
+	return l, nil
+}
+
+// Addr is the address agents dial.
+func (l *BridgeListener) Addr() string { return l.ln.Addr().String() }
+
+// Start serves the bridge's sockets until Stop.
+func (l *BridgeListener) Start() {
 	ctx, cancel := context.WithCancel(context.Background())
-	var served []chan struct{}
+	l.cancel = cancel
 	serve := func(fn func()) {
 		done := make(chan struct{})
-		served = append(served, done)
+		l.served = append(l.served, done)
 		go func() {
 			defer close(done)
 			fn()
 		}()
 	}
-	stop := func() {
-		cancel()
-		for _, d := range served {
-			<-d
-		}
+	if l.pc != nil {
+		serve(func() { _ = l.srv.ServeQUIC(ctx, l.pc) })
 	}
-	if carrier != bridge.CarrierQUIC {
-		ln, err := net.Listen("tcp", addr)
-		if err != nil {
-			cancel()
-			return "", nil, fmt.Errorf("listen for agents on %s: %w", addr, err)
-		}
-		serve(func() { _ = srv.Serve(ctx, ln) })
-		return ln.Addr().String(), stop, nil
+	serve(func() { _ = l.srv.Serve(ctx, l.ln) })
+}
+
+// Stop stops serving and closes the sockets (started or not); call
+// srv.Close after it.
+func (l *BridgeListener) Stop() {
+	if l.cancel != nil {
+		l.cancel()
 	}
-	pc, ln, err := listenQUIC(addr)
+	for _, d := range l.served {
+		<-d
+	}
+	_ = l.ln.Close()
+	if l.pc != nil {
+		_ = l.pc.Close()
+	}
+}
+
+// serveBridgeOn binds and serves srv on addr; the function stops it and
+// closes srv.
+func serveBridgeOn(srv *bridge.Server, carrier bridge.CarrierType, addr string) (string, func(), error) {
+	l, err := ListenBridge(srv, carrier, addr)
 	if err != nil {
-		cancel()
 		return "", nil, err
 	}
-	serve(func() { _ = srv.ServeQUIC(ctx, pc) })
-	serve(func() { _ = srv.Serve(ctx, ln) })
-	return ln.Addr().String(), stop, nil
+	l.Start()
+	return l.Addr(), func() { l.Stop(); _ = srv.Close() }, nil
 }
 
 // listenQUIC opens the UDP socket of a QUIC bridge on addr and the TCP

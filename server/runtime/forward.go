@@ -58,14 +58,11 @@ func (rt *Runtime) serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge
 	cfg.MaxHandshakes, cfg.SourceHandshakes = bounds.MaxHandshakes, bounds.SourceHandshakes
 	carrierConfig(&cfg, p.Type, p, log)
 	srv := bridge.NewServer(cfg)
-	_, stop, err := ListenBridge(srv, cfg.Carrier, inst.Listen)
+	_, stop, err := serveBridgeOn(srv, cfg.Carrier, inst.Listen)
 	if err != nil {
 		return nil, nil, err
 	}
-	return srv, func() {
-		stop()
-		_ = srv.Close()
-	}, nil
+	return srv, stop, nil
 }
 
 // startForwardServer runs a server in forward mode: its client listens for

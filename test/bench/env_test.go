@@ -144,10 +144,12 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 		agentQuery = fmt.Sprintf("fp=%s&type=%d", fp, on.carrier)
 	}
 	shared := runtime.NewSharedBridgeConfig(cfg)
-	bridgeAddr, stopBridge, err := runtime.ListenBridge(shared.Server, cfg.Carrier, "127.0.0.1:0")
+	bl, err := runtime.ListenBridge(shared.Server, cfg.Carrier, "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
+	bl.Start()
+	bridgeAddr := bl.Addr()
 	opts.Shared = shared
 	rt := runtime.New(opts)
 
@@ -156,7 +158,7 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 		for _, r := range running {
 			_ = r.Stop(context.Background())
 		}
-		stopBridge()
+		bl.Stop()
 		_ = shared.Server.Close()
 	})
 	start := func(id, raw string) {
