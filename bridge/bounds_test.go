@@ -77,7 +77,7 @@ func TestStrangersAreBounded(t *testing.T) {
 	// Junk from the agent's own address: after a few failures its
 	// refusals wait (and still come)...
 	for i := range 5 {
-		got, _ := rawExchange(t, addr, []byte("GET / HTTP/1.1\r\n\r\n"), true)
+		got, _ := rawExchange(t, addr, []byte("JUNK / HTTP/1.1\r\n\r\n"), true)
 		if rep, err := bridge.ReadHelloReply(bytes.NewReader(got)); err != nil || rep.Status != bridge.StatusBadHello {
 			t.Fatalf("junk %d: reply %+v, %v", i, rep, err)
 		}

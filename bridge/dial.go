@@ -26,12 +26,18 @@ type DialConfig struct {
 	// Flow is what the agent can carry: FlowAny follows the bridge;
 	// FlowReverse for an agent that cannot listen for users.
 	Flow Flow
+	// Carrier dials the connection (see DialConn); nil = TCP to Addr,
+	// TLS first with TLS, through Dialer.
+	Carrier Carrier
 }
 
 // RefusedError is the bridge's refusal of a hello.
 type RefusedError struct {
 	Status  HelloStatus
 	Message string
+	// The bridge's carrier and WebSocket path, with StatusCarrierMismatch.
+	Carrier CarrierType
+	Path    string
 }
 
 func (e *RefusedError) Error() string {
@@ -84,28 +90,13 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := cfg.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	conn, err := cfg.DialConn(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("dial bridge %s: %w", cfg.Addr, err)
+		return nil, err
 	}
-	if tc, ok := raw.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
-	}
+	raw := conn
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	conn := raw
-	if cfg.TLS != nil {
-		tc := tls.Client(raw, cfg.TLS)
-		if err := tc.HandshakeContext(ctx); err != nil {
-			_ = raw.Close()
-			return nil, fmt.Errorf("tls handshake with bridge %s: %w", cfg.Addr, err)
-		}
-		conn = tc
-	}
 	hello, err := AppendHello(nil, Hello{Version: HelloVersionFlow, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
 	if err != nil {
 		_ = raw.Close()
@@ -122,7 +113,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	}
 	if reply.Status != StatusOK {
 		_ = raw.Close()
-		return nil, &RefusedError{Status: reply.Status, Message: reply.Message}
+		return nil, &RefusedError{Status: reply.Status, Message: reply.Message, Carrier: reply.Carrier, Path: reply.Path}
 	}
 	if !stop() {
 		_ = raw.Close()

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"container/list"
+	"io"
 	"net"
 	"net/netip"
 	"sync"
@@ -57,7 +58,7 @@ type guard struct {
 // ticket is one handshake in progress.
 type ticket struct {
 	ip      netip.Addr
-	conn    net.Conn
+	conn    io.Closer // closed to make room
 	elem    *list.Element
 	evicted bool          // closed to make room; its slot is already free
 	gone    chan struct{} // closed with evicted
@@ -79,9 +80,15 @@ func newGuard(max, perSource int) *guard {
 
 // sourceIP is the IP a connection comes from; connections without one
 // (pipes in tests) share the zero address.
-func sourceIP(c net.Conn) netip.Addr {
-	if ta, ok := c.RemoteAddr().(*net.TCPAddr); ok {
-		return ta.AddrPort().Addr().Unmap()
+func sourceIP(c net.Conn) netip.Addr { return addrIP(c.RemoteAddr()) }
+
+// addrIP is the IP of a TCP or UDP (QUIC) address, else the zero address.
+func addrIP(a net.Addr) netip.Addr {
+	switch a := a.(type) {
+	case *net.TCPAddr:
+		return a.AddrPort().Addr().Unmap()
+	case *net.UDPAddr:
+		return a.AddrPort().Addr().Unmap()
 	}
 	return netip.Addr{}
 }
@@ -89,7 +96,7 @@ func sourceIP(c net.Conn) netip.Addr {
 // admit reserves a handshake for c from ip, or says why not. When every
 // slot is taken it frees the oldest: victim, whose connection the caller
 // closes.
-func (g *guard) admit(c net.Conn, ip netip.Addr) (t, victim *ticket, reason string) {
+func (g *guard) admit(c io.Closer, ip netip.Addr) (t, victim *ticket, reason string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	now := g.now()
@@ -168,6 +175,13 @@ func (g *guard) release(t *ticket) {
 	if s.active == 0 && s.fails == 0 && s.suppressed == 0 {
 		delete(g.sources, t.ip)
 	}
+}
+
+// inProgress is the number of handshakes in progress.
+func (g *guard) inProgress() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.active.Len()
 }
 
 // wasEvicted reports whether t was closed to make room.

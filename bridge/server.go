@@ -54,6 +54,12 @@ type Config struct {
 	// OnRefuse, if set, is told the reason (a Refused constant) of every
 	// connection refused before it authenticated, e.g. to feed a metric.
 	OnRefuse func(reason string)
+	// Carrier is what carries agents' connections (type=): Serve takes a
+	// TCP listener for TCP, WebSocket and HTTP/2, ServeQUIC a UDP socket.
+	// Path is the WebSocket carrier's HTTP path ("" = "/"). Agents that
+	// arrive on another carrier are refused with StatusCarrierMismatch.
+	Carrier CarrierType
+	Path    string
 }
 
 // Server is the bridge: it accepts agents and opens links through them.
@@ -95,33 +101,43 @@ func NewServer(cfg Config) *Server {
 }
 
 // Serve accepts agents on ln until ln is closed or ctx ends. It closes ln
-// when ctx ends. Agents already connected stay until Close.
+// when ctx ends. Agents already connected stay until Close. On a
+// WebSocket or HTTP/2 bridge, ln takes the carrier's connections; on a
+// QUIC bridge (served by ServeQUIC) it refuses TCP agents with the reason.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	s.log.Info("bridge listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil)
-	netx.AcceptLoop(ctx, ln, s.log, func(c net.Conn) {
-		t, victim, reason := s.guard.admit(c, sourceIP(c))
-		if t == nil {
-			_ = c.Close() // at once: a refused stranger costs no goroutine
-			s.refused(reason)
-			return
-		}
-		if victim != nil {
-			s.refused(RefusedBusy)
-			s.evict(victim)
-		}
-		if !s.track(c) {
-			s.guard.release(t)
-			close(t.exited)
-			_ = c.Close()
-			return
-		}
-		go func() {
-			defer s.wg.Done()
-			defer close(t.exited)
-			s.serveConn(c, t)
-		}()
-	})
+	s.log.Info("bridge listening", "addr", ln.Addr().String(), "tls", s.cfg.TLS != nil, "carrier", s.cfg.Carrier.String())
+	switch s.cfg.Carrier {
+	case CarrierWebSocket, CarrierHTTP2:
+		return s.serveFront(ctx, ln)
+	}
+	netx.AcceptLoop(ctx, ln, s.log, s.accept)
 	return nil
+}
+
+// accept admits a connection (or a carrier's stream) to a handshake and
+// serves it; a refused one is closed at once.
+func (s *Server) accept(c net.Conn) {
+	t, victim, reason := s.guard.admit(c, sourceIP(c))
+	if t == nil {
+		_ = c.Close() // at once: a refused stranger costs no goroutine
+		s.refused(reason)
+		return
+	}
+	if victim != nil {
+		s.refused(RefusedBusy)
+		s.evict(victim)
+	}
+	if !s.track(c) {
+		s.guard.release(t)
+		close(t.exited)
+		_ = c.Close()
+		return
+	}
+	go func() {
+		defer s.wg.Done()
+		defer close(t.exited)
+		s.serveConn(c, t)
+	}()
 }
 
 // evictWait bounds how long the accept loop waits for the goroutine of a
@@ -184,6 +200,9 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 		return
 	}
 	s.guard.succeeded(t)
+	if cc, ok := raw.(*carriedConn); ok && cc.sh != nil {
+		cc.sh.authenticated()
+	}
 	log := s.log.With("remote", remote, "key_id", KeyID(hello.Key))
 	counted := newTunnelConn(conn)
 	mux, err := smux.Client(counted, s.cfg.Mux)
@@ -267,7 +286,11 @@ func (s *Server) fail(raw net.Conn, t *ticket, err error) {
 		}
 	}
 	_ = raw.SetWriteDeadline(time.Now().Add(time.Second))
-	_, _ = r.conn.Write(AppendHelloReply(nil, HelloReply{Status: r.status, Message: r.msg}))
+	if r.http {
+		_, _ = r.conn.Write(httpRefusal(r.msg))
+		return
+	}
+	_, _ = r.conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: r.status, Message: r.msg, Carrier: s.cfg.Carrier, Path: s.cfg.Path}, ProtocolVersion))
 }
 
 // handshake runs TLS (when the agent opens it) and the hello exchange on
@@ -282,11 +305,16 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
 	}
 	hello, err := ReadHello(conn)
 	switch {
+	case errors.Is(err, ErrHTTPRequest):
+		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(CarrierWebSocket), http: true}
 	case errors.Is(err, ErrVersion):
 		return nil, hello, 0, &refusal{conn: conn, status: StatusVersionMismatch,
 			msg: fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version)}
 	case err != nil:
 		return nil, hello, 0, &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
+	}
+	if got := carrierOf(raw); got != s.cfg.Carrier {
+		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(got)}
 	}
 	if !s.cfg.Keys.Accepts(hello.Key) {
 		return nil, hello, 0, &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}
@@ -309,6 +337,12 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
 // to read the hello from, or why not (a *refusal when the agent is to hear
 // it).
 func (s *Server) secure(raw net.Conn) (net.Conn, error) {
+	if c, ok := raw.(*carriedConn); ok {
+		if !c.tls && s.cfg.TLS != nil && !s.cfg.AllowPlain {
+			return nil, &refusal{conn: raw, status: StatusTLSRequired, msg: "this bridge requires TLS"}
+		}
+		return raw, nil // its carrier ran TLS where it applies
+	}
 	br := bufio.NewReaderSize(raw, 16)
 	first, err := br.Peek(1)
 	if err != nil {
@@ -350,6 +384,7 @@ type refusal struct {
 	status HelloStatus
 	msg    string
 	cause  error // detail for the log, not sent
+	http   bool  // answered as HTTP: the agent sent an HTTP request
 }
 
 func (r *refusal) Error() string {

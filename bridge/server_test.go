@@ -166,6 +166,12 @@ func TestBadHellosCloseBridgeKeepsServing(t *testing.T) {
 		if el > 2*time.Second {
 			t.Errorf("%s: bridge took %v to close", name, el)
 		}
+		if name == "http request" { // answered in HTTP: a WebSocket agent (type=2) reads why
+			if !bytes.HasPrefix(got, []byte("HTTP/1.1 400 ")) || !bytes.Contains(got, []byte("over TCP (type=0)")) {
+				t.Errorf("%s: reply %q, want an HTTP 400 naming the carrier", name, got)
+			}
+			continue
+		}
 		if len(got) > 0 {
 			r, err := bridge.ReadHelloReply(bytes.NewReader(got))
 			if err != nil || r.Status == bridge.StatusOK {

@@ -12,6 +12,10 @@ package bridge
 // links; forward: the agent listens for users and opens them). A server
 // and an agent that cannot agree are refused with StatusModeMismatch.
 //
+// A bridge refuses an agent that came on another carrier (see carrier.go)
+// with StatusCarrierMismatch, whose reply ends with the bridge's carrier
+// and WebSocket path: carrier u8 | path-len u8 path.
+//
 // The bridge answers with a hello reply and, when it is ok, both ends run an
 // smux session over the connection. The bridge opens one stream per link and
 // writes a link header first:
@@ -108,6 +112,9 @@ const (
 	StatusBadHello        HelloStatus = 3
 	StatusTLSRequired     HelloStatus = 4
 	StatusModeMismatch    HelloStatus = 5
+	// StatusCarrierMismatch: the agent came over another carrier than the
+	// bridge's (type=); the message names the one it expects.
+	StatusCarrierMismatch HelloStatus = 6
 )
 
 func (s HelloStatus) String() string {
@@ -124,6 +131,8 @@ func (s HelloStatus) String() string {
 		return "tls required"
 	case StatusModeMismatch:
 		return "mode mismatch"
+	case StatusCarrierMismatch:
+		return "carrier mismatch"
 	default:
 		return fmt.Sprintf("status %d", uint8(s))
 	}
@@ -134,6 +143,11 @@ type HelloReply struct {
 	Status  HelloStatus
 	Message string
 	Flow    Flow // in an ok reply to a HelloVersionFlow hello
+	// Carrier and Path are the bridge's carrier and its WebSocket path,
+	// in a StatusCarrierMismatch reply (after the message: carrier u8 |
+	// path-len u8 path), so an agent can follow it.
+	Carrier CarrierType
+	Path    string
 }
 
 // Network is the kind of traffic a link carries.
@@ -235,6 +249,9 @@ func ReadHello(r io.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w", truncated(err))
 	}
 	if string(prefix[:len(Magic)]) != Magic {
+		if string(prefix[:len(Magic)]) == "GET " {
+			return Hello{}, fmt.Errorf("read hello: %w: %w", ErrMalformed, ErrHTTPRequest)
+		}
 		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
 	}
 	h := Hello{Version: prefix[len(Magic)]}
@@ -265,6 +282,10 @@ func ReadHello(r io.Reader) (Hello, error) {
 	return h, nil
 }
 
+// ErrHTTPRequest is wrapped when an HTTP request arrives where a hello
+// was due: a WebSocket agent (type=2) at a bridge of another carrier.
+var ErrHTTPRequest = errors.New("an HTTP request (a WebSocket agent?) where a hello was due")
+
 // ErrVersion means the peer speaks another protocol version.
 var ErrVersion = errors.New("protocol version mismatch")
 
@@ -286,8 +307,15 @@ func ReadHelloReply(r io.Reader) (HelloReply, error) {
 // an ok reply to a HelloVersionFlow hello ends with the flow byte.
 func AppendHelloReplyFor(b []byte, r HelloReply, helloVersion uint8) []byte {
 	b = AppendHelloReply(b, r)
-	if r.Status == StatusOK && helloVersion >= HelloVersionFlow {
+	switch {
+	case r.Status == StatusOK && helloVersion >= HelloVersionFlow:
 		b = append(b, byte(r.Flow))
+	case r.Status == StatusCarrierMismatch:
+		b = append(b, byte(r.Carrier))
+		if len(r.Path) > MaxFieldLen {
+			r.Path = ""
+		}
+		b = appendField(b, r.Path)
 	}
 	return b
 }
@@ -295,6 +323,18 @@ func AppendHelloReplyFor(b []byte, r HelloReply, helloVersion uint8) []byte {
 // ReadHelloReplyFor decodes the answer to a hello of helloVersion.
 func ReadHelloReplyFor(r io.Reader, helloVersion uint8) (HelloReply, error) {
 	reply, err := ReadHelloReply(r)
+	if err == nil && reply.Status == StatusCarrierMismatch {
+		var c [2]byte
+		if _, err := io.ReadFull(r, c[:]); err != nil || c[0] > byte(CarrierHTTP2) {
+			return reply, fmt.Errorf("read hello reply: %w: carrier mismatch without a known carrier", ErrMalformed)
+		}
+		path := make([]byte, c[1])
+		if _, err := io.ReadFull(r, path); err != nil {
+			return reply, fmt.Errorf("read hello reply: %w: carrier path cut short", ErrMalformed)
+		}
+		reply.Carrier, reply.Path = CarrierType(c[0]), string(path)
+		return reply, nil
+	}
 	if err != nil || reply.Status != StatusOK || helloVersion < HelloVersionFlow {
 		return reply, err
 	}

@@ -423,3 +423,21 @@ func FuzzReadVerdict(f *testing.F) {
 		}
 	})
 }
+
+// A carrier mismatch reply carries the bridge's carrier and path.
+func TestCarrierMismatchReply(t *testing.T) {
+	t.Parallel()
+	want := bridge.HelloReply{Status: bridge.StatusCarrierMismatch, Message: "use ws", Carrier: bridge.CarrierWebSocket, Path: "/t"}
+	got, err := bridge.ReadHelloReplyFor(bytes.NewReader(bridge.AppendHelloReplyFor(nil, want, bridge.ProtocolVersion)), bridge.HelloVersionFlow)
+	if err != nil || got != want {
+		t.Fatalf("round trip: %+v, %v; want %+v", got, err, want)
+	}
+	short := bridge.AppendHelloReply(nil, want) // no carrier after the message
+	if _, err := bridge.ReadHelloReplyFor(bytes.NewReader(short), bridge.HelloVersionFlow); !errors.Is(err, bridge.ErrMalformed) {
+		t.Fatalf("mismatch without a carrier: %v, want malformed", err)
+	}
+	bad := append(bridge.AppendHelloReply(nil, want), 9, 0)
+	if _, err := bridge.ReadHelloReplyFor(bytes.NewReader(bad), bridge.HelloVersionFlow); !errors.Is(err, bridge.ErrMalformed) {
+		t.Fatalf("unknown carrier: %v, want malformed", err)
+	}
+}

@@ -58,10 +58,20 @@ type Config struct {
 	// Unverified accepts a bridge certificate that neither the pin nor the
 	// roots verify, with a warning naming its fingerprint (NodePass
 	// compatibility for a pair's client end). Ignored when Fingerprint is set.
-	Unverified  bool
-	SourceIP    string        // local address for outgoing dials; "" = any
-	DialTimeout time.Duration // target dial timeout; 0 = 10s
-	Idle        time.Duration // close a link after this long with no traffic; 0 = never
+	Unverified bool
+	// Carrier is what carries the tunnel to the bridge (type=); it must be
+	// the bridge's. CarrierPath and CarrierHost are a WebSocket's HTTP path
+	// and Host header ("" = "/" and the bridge address), e.g. to go through
+	// a reverse proxy or CDN.
+	Carrier                  bridge.CarrierType
+	CarrierPath, CarrierHost string
+	// FollowCarrier switches to the bridge's carrier when the bridge
+	// refuses this one and names its own (a URL without type=, as a
+	// NodePass client learns the server's type in the handshake).
+	FollowCarrier bool
+	SourceIP      string        // local address for outgoing dials; "" = any
+	DialTimeout   time.Duration // target dial timeout; 0 = 10s
+	Idle          time.Duration // close a link after this long with no traffic; 0 = never
 	// Limits of the agent's own (NodePass's client slot=, rate=, proxy=,
 	// notcp=, noudp=): at most Slots links at once (0 = unlimited), RateMbps
 	// each way over all of them (0 = unlimited), a PROXY protocol header to
@@ -147,6 +157,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.TLS == TLSOff && (cfg.Fingerprint != "" || cfg.RootCAs != nil) {
 		return nil, errors.New("agent: a pin or CA bundle needs TLS; plain TCP (tls=0) cannot verify the bridge")
 	}
+	if cfg.TLS == TLSOff && (cfg.Carrier == bridge.CarrierQUIC || cfg.Carrier == bridge.CarrierHTTP2) {
+		return nil, fmt.Errorf("agent: the %s carrier (type=%d) always runs TLS: drop tls=0", cfg.Carrier, cfg.Carrier)
+	}
 	d, ud := &net.Dialer{Timeout: cfg.DialTimeout}, &net.Dialer{Timeout: cfg.DialTimeout}
 	if cfg.SourceIP != "" {
 		ip := net.ParseIP(cfg.SourceIP)
@@ -179,6 +192,12 @@ func New(cfg Config) (*Agent, error) {
 // Unverified, a certificate neither verifies passes with a warning.
 func (a *Agent) tlsConfig() *tls.Config {
 	name := a.cfg.ServerName
+	if name == "" && a.cfg.CarrierHost != "" {
+		name = a.cfg.CarrierHost // the site the proxy or CDN serves
+		if h, _, err := net.SplitHostPort(name); err == nil {
+			name = h
+		}
+	}
 	if name == "" {
 		name, _, _ = net.SplitHostPort(a.cfg.Bridge)
 	}
@@ -190,6 +209,22 @@ func (a *Agent) tlsConfig() *tls.Config {
 		}
 	}
 	return tlsx.ClientConfig(o)
+}
+
+// carrier is the agent's carrier of kind to the bridge, on path (a
+// WebSocket's).
+func (a *Agent) carrier(kind bridge.CarrierType, path string) (bridge.Carrier, error) {
+	if kind == bridge.CarrierWebSocket && a.tls == nil {
+		a.log.Warn("type=2 with tls=0: the tunnel is plain ws://, so the agent key travels in clear text as far as the proxy in front of the bridge; use this only behind a TLS-terminating proxy you trust")
+	}
+	d := &net.Dialer{Timeout: a.cfg.DialTimeout}
+	c, err := bridge.NewCarrier(bridge.CarrierConfig{
+		Type: kind, Addr: a.cfg.Bridge, TLS: a.tls, Path: path, Host: a.cfg.CarrierHost, Dialer: d,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	return c, nil
 }
 
 // logPolicy says at start what the agent will dial besides its targets.
@@ -214,14 +249,42 @@ func (a *Agent) Run(ctx context.Context) error {
 	if len(a.cfg.Targets) == 0 {
 		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
 	}
+	kind := a.cfg.Carrier
+	defer func() {
+		if dc.Carrier != nil {
+			_ = dc.Carrier.Close()
+		}
+	}()
+	if kind != bridge.CarrierTCP {
+		carrier, err := a.carrier(kind, a.cfg.CarrierPath)
+		if err != nil {
+			return err
+		}
+		dc.Carrier = carrier
+	}
 	for ctx.Err() == nil {
 		sess, err := bridge.Dial(ctx, dc)
 		var refused *bridge.RefusedError
 		switch {
+		case errors.As(err, &refused) && refused.Status == bridge.StatusCarrierMismatch && a.cfg.FollowCarrier && refused.Carrier != kind:
+			carrier, cerr := a.carrier(refused.Carrier, refused.Path)
+			if cerr != nil {
+				a.failed(cerr.Error())
+				a.log.Error("cannot follow the bridge's carrier", "bridge", a.cfg.Bridge, "carrier", refused.Carrier.String(), "err", cerr)
+				b.Sleep(ctx)
+				continue
+			}
+			a.log.Info("following the bridge's carrier", "bridge", a.cfg.Bridge, "carrier", refused.Carrier.String(),
+				"type", int(refused.Carrier), "path", refused.Path, "bridge_says", refused.Message)
+			if dc.Carrier != nil {
+				_ = dc.Carrier.Close()
+			}
+			kind, dc.Carrier = refused.Carrier, carrier
+			continue
 		case errors.As(err, &refused):
 			a.failed(refused.Error())
 			msg := refused.Message
-			if refused.Status == bridge.StatusTLSRequired {
+			if refused.Status == bridge.StatusTLSRequired && kind == bridge.CarrierTCP {
 				msg += "; remove tls=0 from the agent URL"
 			}
 			a.log.Error("handshake refused", "bridge", a.cfg.Bridge, "reason", refused.Status.String(), "message", msg)
@@ -238,7 +301,7 @@ func (a *Agent) Run(ctx context.Context) error {
 		b.Reset()
 		a.down.Store(nil)
 		a.up.Store(true)
-		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil)
+		a.log.Info("connected to bridge", "bridge", a.cfg.Bridge, "tls", a.tls != nil, "carrier", kind.String())
 		if a.cfg.OnConnected != nil {
 			a.cfg.OnConnected()
 		}

@@ -9,7 +9,7 @@ import (
 // server are refused where they would be ignored (issue 9's rule).
 
 // agentOnlyParams act only on a client that dials a bridge (dual-end).
-var agentOnlyParams = []string{"fp", "ca", "sni", "allow", "tls"}
+var agentOnlyParams = []string{"fp", "ca", "sni", "allow", "tls", "type", "wspath", "wshost"}
 
 // SingleEndProblems lists the parameters of a client query that a
 // single-end client (mode=1) would ignore. The runtime asks too, when
@@ -17,7 +17,7 @@ var agentOnlyParams = []string{"fp", "ca", "sni", "allow", "tls"}
 func SingleEndProblems(q url.Values) []string {
 	var problems []string
 	for _, name := range agentOnlyParams {
-		if v := q.Get(name); v != "" && !(name == "tls" && v == "0") {
+		if v := q.Get(name); v != "" && !((name == "tls" || name == "type") && v == "0") {
 			problems = append(problems, fmt.Sprintf("parameter %s: has no effect on a single-end client (mode=1), which dials its targets itself; use mode=2 for a client of a server", name))
 		}
 	}

@@ -88,7 +88,7 @@ type Params struct {
 	LBS     int           // lbs: target group strategy 0 round-robin, 1 lowest latency, 2 primary-backup
 	Min     int           // min: client minimum pool size, default 64, >= 1
 	Max     int           // max: server maximum pool size, default 1024, >= 1
-	Type    int           // type: pool transport 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2
+	Type    int           // type: the tunnel's carrier 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2 (server: its bridge's; client: the one it dials)
 
 	// Burrow's own parameters.
 
@@ -104,6 +104,9 @@ type Params struct {
 	BridgeTLS   TLSMode       // bridgetls: the bridge= listener's TLS: 1 (default) self-signed (kept in data= by a master), 2 files, 0 also accepts plain agents
 	BridgeCrt   string        // bridgecrt: certificate file for bridgetls=2
 	BridgeKey   string        // bridgekey: key file for bridgetls=2
+	BridgeType  int           // bridgetype: the shared bridge's carrier, as type= (master)
+	WSPath      string        // wspath: the WebSocket carrier's HTTP path (type=2 / bridgetype=2); "" = "/"
+	WSHost      string        // wshost: the Host a WebSocket agent sends (client, type=2), e.g. the site a CDN serves
 	Data        string        // data: data directory (master), default "./data"
 	Handlers    string        // handlers: "process" (default) or "inprocess" (master)
 	Plugins     string        // plugins: the plugin directory (master); "" = "plugins" next to the binary
@@ -248,7 +251,12 @@ var paramSpecs = []paramSpec{
 	{name: "lbs", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
 	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
 	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
-	{name: "type", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
+	// type: server (its bridge's carrier), client (the carrier it dials).
+	{name: "type", on: onServer | onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
+	// The carrier's HTTP path (master, server, client) and Host (client),
+	// for a WebSocket carrier behind a reverse proxy or CDN.
+	{name: "wspath", on: onMaster | onServer | onClient, set: setWSPath},
+	{name: "wshost", on: onClient, set: setWSHost},
 	{name: "agent", on: onHandler, secret: true, set: func(p *Params, v string) string { p.Agent = v; return "" }},
 	{name: "host", on: onHTTP, set: setHost},
 	{name: "path", on: onHTTP, set: setPath},
@@ -263,6 +271,8 @@ var paramSpecs = []paramSpec{
 	{name: "bridgetls", on: onMaster | onHandler, set: setBridgeTLS},
 	{name: "bridgecrt", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeCrt = v; return "" }},
 	{name: "bridgekey", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeKey = v; return "" }},
+	// bridgetype: the master's shared bridge's carrier (type= of servers and clients).
+	{name: "bridgetype", on: onMaster, set: intParam(func(p *Params) *int { return &p.BridgeType }, 0, 3)},
 	{name: "data", on: onMaster, set: func(p *Params, v string) string { p.Data = v; return "" }},
 	{name: "handlers", on: onMaster, set: setHandlers},
 	{name: "plugins", on: onMaster, set: func(p *Params, v string) string { p.Plugins = v; return "" }},

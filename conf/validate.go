@@ -103,6 +103,29 @@ func setPath(p *Params, v string) string {
 	return ""
 }
 
+func setWSPath(p *Params, v string) string {
+	if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " \t\r\n?#") || len(v) > 200 {
+		return fmt.Sprintf("%q must be a URL path starting with / (at most 200 bytes, no query)", v)
+	}
+	p.WSPath = v
+	return ""
+}
+
+func setWSHost(p *Params, v string) string {
+	host := v
+	if h, port, ok := splitHostPort(v); ok {
+		if _, msg := parsePort(port); msg != "" {
+			return fmt.Sprintf("%q: %s", v, msg)
+		}
+		host = h
+	}
+	if !validHost(host) {
+		return fmt.Sprintf("%q is not a host name or host:port", v)
+	}
+	p.WSHost = v
+	return ""
+}
+
 func setAuth(p *Params, v string) string {
 	if user, _, ok := strings.Cut(v, ":"); !ok || user == "" {
 		return "must be user:pass" // never the value: it is a secret
@@ -352,9 +375,7 @@ func schemeProblems(scheme string, p Params) []string {
 	if scheme == SchemeServer && p.Max != d.Max {
 		problems = append(problems, fmt.Sprintf("parameter max: only the default %d is supported: Burrow does not keep a pool of pre-dialled links yet (its links ride one multiplexed tunnel connection)", d.Max))
 	}
-	if scheme == SchemeServer && p.Type != d.Type {
-		problems = append(problems, "parameter type: only 0 (TCP) is supported: the QUIC, WebSocket and HTTP/2 pool transports are not built yet")
-	}
+	problems = append(problems, carrierProblems(scheme, p)...)
 	if scheme == SchemeHTTP {
 		if len(p.Host) == 0 {
 			problems = append(problems, "host= is required for http: name the host names this instance serves, e.g. host=app.example.com or host=*.example.com")
@@ -362,6 +383,41 @@ func schemeProblems(scheme string, p Params) []string {
 		if p.Redirect != "" && (p.TLS != TLSOff || p.Crt != "") {
 			problems = append(problems, "parameter redirect: is for plain-HTTP instances; this one serves HTTPS")
 		}
+	}
+	return problems
+}
+
+// carrierNames names the carriers by type= value.
+var carrierNames = [...]string{"TCP", "QUIC", "WebSocket", "HTTP/2"}
+
+// carrierProblems checks type=, bridgetype=, wspath= and wshost= together
+// with TLS: QUIC and HTTP/2 always run TLS, and the WebSocket parameters
+// need the WebSocket carrier.
+func carrierProblems(scheme string, p Params) []string {
+	var problems []string
+	typ, name, plain := p.Type, "type", p.TLSSet && p.TLS == TLSOff
+	switch scheme {
+	case SchemeMaster:
+		typ, name, plain = p.BridgeType, "bridgetype", p.BridgeTLS == TLSOff
+		if p.Bridge == "" && (p.BridgeType != 0 || p.WSPath != "") {
+			problems = append(problems, "parameters bridgetype and wspath need bridge= (the shared bridge they configure)")
+		}
+	case SchemeServer, SchemeClient:
+	default:
+		return nil
+	}
+	if (typ == 1 || typ == 3) && plain {
+		tlsName := "tls=0"
+		if scheme == SchemeMaster {
+			tlsName = "bridgetls=0"
+		}
+		problems = append(problems, fmt.Sprintf("parameter %s=%d (%s) always runs TLS: drop %s", name, typ, carrierNames[typ], tlsName))
+	}
+	if typ != 2 && p.WSPath != "" {
+		problems = append(problems, fmt.Sprintf("parameter wspath: applies to the WebSocket carrier (%s=2) only", name))
+	}
+	if typ != 2 && p.WSHost != "" {
+		problems = append(problems, "parameter wshost: applies to the WebSocket carrier (type=2) only")
 	}
 	return problems
 }

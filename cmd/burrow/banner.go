@@ -19,7 +19,8 @@ const (
 // certificate has fingerprint fp, for /info and the banner. pin says
 // agents should pin it (a self-signed certificate); otherwise they verify
 // it by the system roots and the command line carries no fp=.
-func newBridgeInfo(addr, fp string, pin bool) *web.BridgeInfo {
+// carrier are the agent's parameters for a bridge that is not TCP.
+func newBridgeInfo(addr, fp string, pin bool, carrier ...string) *web.BridgeInfo {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		host, port = addr, ""
@@ -30,6 +31,9 @@ func newBridgeInfo(addr, fp string, pin bool) *web.BridgeInfo {
 	q := "?"
 	if pin {
 		q += "fp=" + fp + "&"
+	}
+	for _, c := range carrier { // a bridge on another carrier than TCP: "type=2", "wspath=/t"
+		q += c + "&"
 	}
 	// Single quotes: the line is logged as a quoted slog value, where
 	// double quotes would be escaped and no longer paste into a shell.

@@ -59,7 +59,9 @@ allow=* is everything).
 Common parameters: log=none|debug|info|warn|error|event, tls=0|1|2, crt=, key=,
 rate= (Mbit/s), slot= (max connections), read= (idle timeout), proxy=1 (PROXY protocol
 v1), notcp=1, noudp=1; client: fp=, ca=, sni=, allow=; master and bridge= runs:
-bridgetls=0|1|2, bridgecrt=, bridgekey=.
+bridgetls=0|1|2, bridgecrt=, bridgekey=. The tunnel's carrier: type=0|1|2|3 (TCP, QUIC,
+WebSocket, HTTP/2) on server and client, bridgetype= on a master; wspath= (and wshost=
+on a client) for a WebSocket behind a reverse proxy or CDN.
 See README.md for every scheme and parameter.
 `
 

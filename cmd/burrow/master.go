@@ -8,6 +8,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/events"
@@ -157,13 +158,13 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 		shared.Host.OnLinkError(metrics.LinkError)
 		shared.Host.OnLogSuppressed(metrics.LogSuppressed)
 		shared.Host.OnCount(metrics.HandlerCount)
-		ln, err := net.Listen("tcp", addr)
+		bl, err := runtime.ListenBridge(shared.Server, bridge.CarrierType(p.BridgeType), addr)
 		if err != nil {
 			return nil, fmt.Errorf("shared bridge: %w", err)
 		}
-		m.bridge = &bridgeService{srv: shared.Server, ln: ln}
+		m.bridge = &bridgeService{srv: shared.Server, ln: bl}
 		opts.Shared = shared
-		m.banner.bridge = newBridgeInfo(ln.Addr().String(), fp, p.BridgeTLS != conf.TLSFiles)
+		m.banner.bridge = newBridgeInfo(bl.Addr(), fp, p.BridgeTLS != conf.TLSFiles, carrierQuery(p)...)
 	}
 	var rt *runtime.Runtime
 	if inst.Params.Handlers != "inprocess" {
@@ -238,4 +239,17 @@ func (m *master) close(ln net.Listener) error {
 		m.bridge.Stop()
 	}
 	return err
+}
+
+// carrierQuery is what an agent of the shared bridge adds to its URL for
+// the bridge's carrier (bridgetype=, wspath=).
+func carrierQuery(p conf.Params) []string {
+	if p.BridgeType == int(bridge.CarrierTCP) {
+		return nil
+	}
+	q := []string{fmt.Sprintf("type=%d", p.BridgeType)}
+	if p.WSPath != "" {
+		q = append(q, "wspath="+p.WSPath)
+	}
+	return q
 }

@@ -13,37 +13,26 @@ import (
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/tlsx"
+	"github.com/burrowproject/burrow/server/runtime"
 )
 
 // The master's long-lived parts with a lifecycle of their own: each owns
 // what it serves, Start serves it in a goroutine it owns, Stop ends it and
 // waits for that goroutine.
 
-// bridgeService serves the shared bridge agents dial.
+// bridgeService serves the shared bridge agents dial, on the sockets its
+// carrier needs (runtime.ListenBridge).
 type bridgeService struct {
-	srv    *bridge.Server
-	ln     net.Listener
-	cancel context.CancelFunc
-	served chan struct{}
+	srv *bridge.Server
+	ln  *runtime.BridgeListener
 }
 
-func (b *bridgeService) Start() {
-	ctx, cancel := context.WithCancel(context.Background())
-	b.cancel, b.served = cancel, make(chan struct{})
-	go func() {
-		defer close(b.served)
-		_ = b.srv.Serve(ctx, b.ln)
-	}()
-}
+func (b *bridgeService) Start() { b.ln.Start() }
 
 // Stop ends the bridge and every agent session on it.
 func (b *bridgeService) Stop() {
-	if b.cancel != nil {
-		b.cancel()
-		<-b.served
-	}
+	b.ln.Stop()
 	_ = b.srv.Close()
-	_ = b.ln.Close()
 }
 
 // httpShutdownTimeout bounds the API server's drain.

@@ -2,7 +2,6 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
 	"net"
 	"time"
@@ -49,26 +48,21 @@ func (rt *Runtime) serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge
 	if err != nil {
 		return nil, nil, err
 	}
-	bounds := BridgeConfig(inst.Params, tc, inst.Params.TLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse)
+	// NodePass's tls=0 (the default) also takes plain agents on TCP; the
+	// other carriers run TLS unless tls=0 is written (WebSocket only).
+	p := inst.Params
+	plain := p.TLS == conf.TLSOff && (p.Type == int(bridge.CarrierTCP) || p.TLSSet)
+	bounds := BridgeConfig(p, tc, plain, log, rt.opts.OnBridgeRefuse)
 	cfg.Keys, cfg.TLS, cfg.AllowPlain, cfg.Logger = bridge.NewKeySet(inst.TunnelKey()), bounds.TLS, bounds.AllowPlain, bounds.Logger
 	cfg.OnRefuse, cfg.HandshakeTimeout = bounds.OnRefuse, bounds.HandshakeTimeout
 	cfg.MaxHandshakes, cfg.SourceHandshakes = bounds.MaxHandshakes, bounds.SourceHandshakes
+	carrierConfig(&cfg, p.Type, p, log)
 	srv := bridge.NewServer(cfg)
-	ln, err := net.Listen("tcp", inst.Listen)
+	_, stop, err := serveBridgeOn(srv, cfg.Carrier, inst.Listen)
 	if err != nil {
-		return nil, nil, fmt.Errorf("listen for agents on %s: %w", inst.Listen, err)
+		return nil, nil, err
 	}
-	serveCtx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() {
-		defer close(served)
-		_ = srv.Serve(serveCtx, ln)
-	}()
-	return srv, func() {
-		cancel()
-		<-served
-		_ = srv.Close()
-	}, nil
+	return srv, stop, nil
 }
 
 // startForwardServer runs a server in forward mode: its client listens for

@@ -105,12 +105,15 @@ func NewSharedBridgeConfig(cfg bridge.Config) *SharedBridge {
 }
 
 // BridgeConfig is the configuration of a bridge for the parameters p
-// (handshakes=, hsperip=, hstimeout=), without its Keys.
+// (handshakes=, hsperip=, hstimeout=; a master's bridgetype= and
+// wspath=), without its Keys.
 func BridgeConfig(p conf.Params, tlsConf *tls.Config, allowPlain bool, log *slog.Logger, onRefuse func(reason string)) bridge.Config {
-	return bridge.Config{
+	cfg := bridge.Config{
 		TLS: tlsConf, AllowPlain: allowPlain, Logger: log, OnRefuse: onRefuse, HandshakeTimeout: p.HandshakeTimeout,
 		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP,
 	}
+	carrierConfig(&cfg, p.BridgeType, p, log)
+	return cfg
 }
 
 // Runtime starts instances. It is safe for concurrent use.
@@ -424,6 +427,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
+		Carrier: bridge.CarrierType(p.Type), CarrierPath: p.WSPath, CarrierHost: p.WSHost, FollowCarrier: inst.Query.Get("type") == "",
 		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
 		Slots: p.Slot, RateMbps: p.Rate, Proxy: p.Proxy, NoTCP: p.NoTCP, NoUDP: p.NoUDP,
 		// NodePass compatibility: a pair's client end (its own targets)

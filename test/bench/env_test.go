@@ -9,6 +9,7 @@ package bench
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -20,8 +21,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
 )
@@ -110,6 +113,17 @@ func webHandler() http.Handler {
 // handler as a go-plugin process (the master's default) instead of linked in.
 func newTunnel(tb testing.TB, to backends, processes bool) backends {
 	tb.Helper()
+	return newTunnelOn(tb, to, processes, nil)
+}
+
+// carrierSpec is a benchmark bridge with TLS (a self-signed certificate the
+// agent pins) on a carrier.
+type carrierSpec struct{ carrier bridge.CarrierType }
+
+// newTunnelOn is newTunnel with the bridge on a carrier; nil is a plain
+// TCP bridge.
+func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) backends {
+	tb.Helper()
 	opts := runtime.Options{Version: "bench"}
 	if processes {
 		ph, err := pluginhost.New(pluginhost.Config{Dir: pluginDir()})
@@ -119,14 +133,23 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 		tb.Cleanup(func() { _ = ph.Close() })
 		opts.Plugins = ph
 	}
-	shared := runtime.NewSharedBridge(nil, false, nil) // plain: figures stay comparable with earlier runs
-	bridgeLn, err := net.Listen("tcp", "127.0.0.1:0")
+	var cfg bridge.Config // plain without a carrier: figures stay comparable with earlier runs
+	agentQuery := "tls=0"
+	if on != nil {
+		tc, fp, err := tlsx.ServerConfig(1, "", "")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		cfg = bridge.Config{TLS: tc, Carrier: on.carrier}
+		agentQuery = fmt.Sprintf("fp=%s&type=%d", fp, on.carrier)
+	}
+	shared := runtime.NewSharedBridgeConfig(cfg)
+	bl, err := runtime.ListenBridge(shared.Server, cfg.Carrier, "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	served := make(chan struct{})
-	go func() { defer close(served); _ = shared.Server.Serve(ctx, bridgeLn) }()
+	bl.Start()
+	bridgeAddr := bl.Addr()
 	opts.Shared = shared
 	rt := runtime.New(opts)
 
@@ -135,8 +158,7 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 		for _, r := range running {
 			_ = r.Stop(context.Background())
 		}
-		cancel()
-		<-served
+		bl.Stop()
 		_ = shared.Server.Close()
 	})
 	start := func(id, raw string) {
@@ -162,7 +184,7 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 	}
 	t.web = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(tb))
 	start("web", "http://"+t.web+"/"+to.web+"?agent="+agentKey+"&host="+webHost)
-	start("agent", "client://"+agentKey+"@"+bridgeLn.Addr().String()+"?tls=0&allow=127.0.0.0/8")
+	start("agent", "client://"+agentKey+"@"+bridgeAddr+"?"+agentQuery+"&allow=127.0.0.0/8")
 	deadline := time.Now().Add(10 * time.Second)
 	for shared.Server.Sessions(agentKey) == 0 {
 		if time.Now().After(deadline) {

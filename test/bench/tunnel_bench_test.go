@@ -36,33 +36,41 @@ const rounds = 3
 // handler linked in, and with the handler as a plugin process.
 func BenchmarkTCPThroughput(b *testing.B) {
 	p := newPaths(b)
-	bulk, _ := workload()
 	for range b.N {
-		for _, dir := range []struct {
-			name string
-			addr func(backends) string
-			run  func(string, int64) (time.Duration, error)
-		}{
-			{"up", func(x backends) string { return x.sink }, upload},
-			{"down", func(x backends) string { return x.source }, download},
-		} {
-			mbps := make([][]float64, len(p.names))
-			cpu := make([][]float64, len(p.names))
-			for range rounds {
-				for i, to := range p.addrs {
-					cpu0 := p.cpu(i)
-					d, err := dir.run(dir.addr(to), bulk)
-					if err != nil {
-						b.Fatalf("%s %s: %v", p.names[i], dir.name, err)
-					}
-					mbps[i] = append(mbps[i], float64(bulk)/d.Seconds()/1e6)
-					cpu[i] = append(cpu[i], float64((p.cpu(i)-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
+		bulkBothWays(b, p.names, p.addrs, p.cpu, report)
+	}
+}
+
+// bulkBothWays moves the bulk workload up (to the sink) and down (from the
+// source) on every path, rounds times, and reports the MB/s (with
+// reportFn) and the CPU ms per GiB (cpu: the CPU time path i has used).
+func bulkBothWays(b *testing.B, names []string, addrs []backends, cpu func(i int) time.Duration,
+	reportFn func(b *testing.B, what, unit string, names []string, samples [][]float64)) {
+	bulk, _ := workload()
+	for _, dir := range []struct {
+		name string
+		addr func(backends) string
+		run  func(string, int64) (time.Duration, error)
+	}{
+		{"up", func(x backends) string { return x.sink }, upload},
+		{"down", func(x backends) string { return x.source }, download},
+	} {
+		mbps := make([][]float64, len(names))
+		cpus := make([][]float64, len(names))
+		for range rounds {
+			for i, to := range addrs {
+				cpu0 := cpu(i)
+				d, err := dir.run(dir.addr(to), bulk)
+				if err != nil {
+					b.Fatalf("%s %s: %v", names[i], dir.name, err)
 				}
+				mbps[i] = append(mbps[i], float64(bulk)/d.Seconds()/1e6)
+				cpus[i] = append(cpus[i], float64((cpu(i)-cpu0).Milliseconds())/(float64(bulk)/(1<<30)))
 			}
-			report(b, dir.name, "MB/s", p.names, mbps)
-			for i, name := range p.names {
-				b.ReportMetric(median(cpu[i]), dir.name+"-"+name+"-cpu-ms/GiB")
-			}
+		}
+		reportFn(b, dir.name, "MB/s", names, mbps)
+		for i, name := range names {
+			b.ReportMetric(median(cpus[i]), dir.name+"-"+name+"-cpu-ms/GiB")
 		}
 	}
 }

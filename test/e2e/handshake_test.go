@@ -94,8 +94,9 @@ func TestMalformedHellos(t *testing.T) {
 		halfClose bool          // close our write side after sending
 		within    time.Duration // how soon the bridge must close
 		reason    string        // a refusal, if sent, must mention this
+		http      bool          // the refusal is an HTTP response (what a WebSocket agent reads)
 	}{
-		{name: "http request", send: []byte("GET / HTTP/1.1\r\nHost: burrow\r\n\r\n"), within: 2 * time.Second},
+		{name: "http request", send: []byte("GET / HTTP/1.1\r\nHost: burrow\r\n\r\n"), within: 2 * time.Second, reason: "(type=0)", http: true},
 		{name: "random garbage", send: framework.RandomBytes(4096), within: 2 * time.Second},
 		{name: "nothing then EOF", halfClose: true, within: 2 * time.Second},
 		{name: "magic only then EOF", send: []byte(helloMagic), halfClose: true, within: 2 * time.Second},
@@ -121,6 +122,12 @@ func TestMalformedHellos(t *testing.T) {
 				}
 				t.Logf("closed (%s) after %v; reply %s", how, elapsed.Round(time.Millisecond), describeReply(reply))
 				if len(reply) == 0 {
+					return
+				}
+				if tc.http {
+					if !bytes.HasPrefix(reply, []byte("HTTP/1.1 400 ")) || !bytes.Contains(reply, []byte(tc.reason)) {
+						t.Fatalf("bridge answered an HTTP request with %q, want an HTTP 400 naming %q", reply, tc.reason)
+					}
 					return
 				}
 				status, msg, ok := parseReply(reply)

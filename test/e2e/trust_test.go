@@ -110,7 +110,13 @@ func TestAgentRefusesForeignTarget(t *testing.T) {
 	waitLogLine(t, m.Process, ready, logLinkFailed, verdict)
 	waitLogLine(t, nothing, ready, "link refused", "target "+allowed+" is not allowed by this agent")
 
-	r := m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil)
+	// The second refusal (the bare agent's) may reach /metrics a moment
+	// after its agent logged it: poll, bounded.
+	var r *framework.Response
+	testutil.Poll(ready, 50*time.Millisecond, func() bool {
+		r = m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil)
+		return strings.Contains(string(r.Body), `burrow_link_errors_total{reason="agent_not_allowed"} 2`)
+	})
 	if !strings.Contains(string(r.Body), `burrow_link_errors_total{reason="agent_not_allowed"} 2`) {
 		t.Fatalf("/metrics does not count the two refusals as agent_not_allowed:\n%s", grepLines(string(r.Body), "link_errors"))
 	}
