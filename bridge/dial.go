@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -26,6 +27,35 @@ type DialConfig struct {
 	// Flow is what the agent can carry: FlowAny follows the bridge;
 	// FlowReverse for an agent that cannot listen for users.
 	Flow Flow
+	// Pool asks for a pool of work connections (HelloVersionPool); a
+	// bridge too old to know it is asked again without.
+	Pool bool
+	// WorkTLS secures work connections (nil = TLS); give it the same
+	// ClientSessionCache as TLS so they resume the session's TLS.
+	WorkTLS *tls.Config
+	// DialRaw opens every connection to the bridge, the session's and the
+	// work connections, before TLS (nil = Dialer over TCP): where a
+	// carrier other than TCP plugs in.
+	DialRaw func(ctx context.Context, addr string) (net.Conn, error)
+}
+
+// dialRaw opens a connection to the bridge.
+func (cfg *DialConfig) dialRaw(ctx context.Context) (net.Conn, error) {
+	if cfg.DialRaw != nil {
+		return cfg.DialRaw(ctx, cfg.Addr)
+	}
+	d := cfg.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return nil, err
+	}
+	if tc, ok := raw.(*net.TCPConn); ok {
+		_ = tc.SetNoDelay(true)
+	}
+	return raw, nil
 }
 
 // RefusedError is the bridge's refusal of a hello.
@@ -48,6 +78,11 @@ type Tunnel struct {
 	*smux.Session
 	Control *smux.Stream
 	Flow    Flow // the server's: FlowForward means the agent listens for users
+	// PoolMax is the most idle work connections the bridge keeps for this
+	// session (0: no pool); see DialWork.
+	PoolMax int
+	token   string
+	cfg     DialConfig
 	conn    *tunnelConn
 	ctrlMu  sync.Mutex // one control message at a time
 }
@@ -78,22 +113,29 @@ func (t *Tunnel) Send(m ControlMessage) error {
 // accepted the agent and can route links to it (it says so with a ready
 // marker on the control stream).
 func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
+	t, err := dial(ctx, cfg)
+	var refused *RefusedError
+	if cfg.Pool && errors.As(err, &refused) && refused.Status == StatusVersionMismatch {
+		cfg.Pool = false // an older bridge: links ride the session
+		t, err = dial(ctx, cfg)
+	}
+	return t, err
+}
+
+func dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
+	version := uint8(HelloVersionFlow)
+	if cfg.Pool {
+		version = HelloVersionPool
+	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	d := cfg.Dialer
-	if d == nil {
-		d = &net.Dialer{}
-	}
-	raw, err := d.DialContext(ctx, "tcp", cfg.Addr)
+	raw, err := cfg.dialRaw(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("dial bridge %s: %w", cfg.Addr, err)
-	}
-	if tc, ok := raw.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
 	}
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
@@ -106,7 +148,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		}
 		conn = tc
 	}
-	hello, err := AppendHello(nil, Hello{Version: HelloVersionFlow, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
+	hello, err := AppendHello(nil, Hello{Version: version, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
 	if err != nil {
 		_ = raw.Close()
 		return nil, err
@@ -115,7 +157,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("send hello to bridge %s: %w", cfg.Addr, err)
 	}
-	reply, err := ReadHelloReplyFor(conn, HelloVersionFlow)
+	reply, err := ReadHelloReplyFor(conn, version)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("read hello reply from bridge %s: %w", cfg.Addr, err)
@@ -143,7 +185,46 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, conn: tc}, nil
+	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, token: reply.Token, cfg: cfg, conn: tc}, nil
+}
+
+// DialWork opens a work connection for the session (see workwire.go): it
+// returns once the work hello is sent, to wait for a link header.
+func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
+	if t.token == "" {
+		return nil, errors.New("the bridge keeps no pool for this session")
+	}
+	timeout := t.cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	raw, err := t.cfg.dialRaw(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("dial bridge %s: %w", t.cfg.Addr, err)
+	}
+	conn := raw
+	if t.cfg.TLS != nil {
+		c := t.cfg.WorkTLS
+		if c == nil {
+			c = t.cfg.TLS
+		}
+		tc := tls.Client(raw, c)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			_ = raw.Close()
+			return nil, fmt.Errorf("tls handshake with bridge %s: %w", t.cfg.Addr, err)
+		}
+		conn = tc
+	}
+	d, _ := ctx.Deadline()
+	_ = conn.SetWriteDeadline(d)
+	if _, err := conn.Write(AppendWorkHello(make([]byte, 0, 8+TokenLen), t.token)); err != nil {
+		_ = raw.Close()
+		return nil, fmt.Errorf("send work hello to bridge %s: %w", t.cfg.Addr, err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
 }
 
 // awaitReady accepts the session's control stream and reads the bridge's

@@ -29,6 +29,8 @@ type session struct {
 	since   time.Time
 	hb      atomic.Pointer[Heartbeat] // nil until the session is ready
 	links   sync.Map                  // stream id -> *Link, while open: the agent may reset it
+	token   string                    // names the session to its work connections; "" = no pool
+	work    *workPool                 // nil without a pool
 }
 
 // abortTimeout bounds the write of one message on the control stream.
@@ -200,6 +202,7 @@ type AgentInfo struct {
 	RemoteAddr  string    `json:"remote_addr"`
 	Since       time.Time `json:"since"`
 	OpenStreams int       `json:"open_streams"`
+	PoolIdle    int       `json:"pool_idle"` // idle work connections (see workwire.go)
 	BytesIn     int64     `json:"bytes_in"`
 	BytesOut    int64     `json:"bytes_out"`
 }
@@ -211,6 +214,7 @@ func (s *Server) Agents() []AgentInfo {
 		out = append(out, AgentInfo{
 			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
 			Since: sess.since, OpenStreams: max(sess.mux.NumStreams()-1, 0), // less the control stream
+			PoolIdle: sess.poolIdle(),
 			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
 		})
 	}
@@ -235,6 +239,30 @@ func (s *Server) Sessions(key string) int {
 			if sess.live() {
 				n++
 			}
+		}
+	}
+	return n
+}
+
+// poolIdle is how many idle work connections the session holds.
+func (s *session) poolIdle() int {
+	if s.work == nil {
+		return 0
+	}
+	return s.work.size()
+}
+
+// PoolIdle reports how many idle work connections the agents of key hold
+// on this bridge.
+func (s *Server) PoolIdle(key string) int {
+	p := s.pools.get(key)
+	if p == nil {
+		return 0
+	}
+	n := 0
+	if list := p.sessions.Load(); list != nil {
+		for _, sess := range *list {
+			n += sess.poolIdle()
 		}
 	}
 	return n

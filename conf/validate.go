@@ -341,18 +341,9 @@ func schemeProblems(scheme string, p Params) []string {
 	if needsAgent(scheme) && p.Agent == "" {
 		problems = append(problems, "agent= is required for "+scheme)
 	}
-	// NodePass's link pool (min, max) and pool transports (type) are not
-	// built yet: their defaults describe what Burrow does (one multiplexed
-	// tunnel connection per agent, over TCP), anything else is refused
-	// rather than accepted and ignored.
-	d := DefaultParams()
-	if scheme == SchemeClient && p.Min != d.Min {
-		problems = append(problems, fmt.Sprintf("parameter min: only the default %d is supported: Burrow does not keep a pool of pre-dialled links yet (its links ride one multiplexed tunnel connection)", d.Min))
-	}
-	if scheme == SchemeServer && p.Max != d.Max {
-		problems = append(problems, fmt.Sprintf("parameter max: only the default %d is supported: Burrow does not keep a pool of pre-dialled links yet (its links ride one multiplexed tunnel connection)", d.Max))
-	}
-	if scheme == SchemeServer && p.Type != d.Type {
+	// NodePass's pool transports (type): 0 (TCP) is what Burrow's pool
+	// uses; the others are refused rather than accepted and ignored.
+	if scheme == SchemeServer && p.Type != DefaultParams().Type {
 		problems = append(problems, "parameter type: only 0 (TCP) is supported: the QUIC, WebSocket and HTTP/2 pool transports are not built yet")
 	}
 	if scheme == SchemeHTTP {

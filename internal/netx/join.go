@@ -135,6 +135,9 @@ func Copy(dst io.Writer, src io.Reader, f Flow) (int64, error) {
 }
 
 func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
+	if n, ok, err := trySplice(dst, src, f, t); ok {
+		return n, err
+	}
 	if f.Limit == nil && t == nil {
 		if wt, ok := src.(io.WriterTo); ok && !isTCP(src) {
 			if f.Count == nil {

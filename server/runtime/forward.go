@@ -52,7 +52,7 @@ func (rt *Runtime) serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge
 	bounds := BridgeConfig(inst.Params, tc, inst.Params.TLS == conf.TLSOff, log, rt.opts.OnBridgeRefuse)
 	cfg.Keys, cfg.TLS, cfg.AllowPlain, cfg.Logger = bridge.NewKeySet(inst.TunnelKey()), bounds.TLS, bounds.AllowPlain, bounds.Logger
 	cfg.OnRefuse, cfg.HandshakeTimeout = bounds.OnRefuse, bounds.HandshakeTimeout
-	cfg.MaxHandshakes, cfg.SourceHandshakes = bounds.MaxHandshakes, bounds.SourceHandshakes
+	cfg.MaxHandshakes, cfg.SourceHandshakes, cfg.PoolMax = bounds.MaxHandshakes, bounds.SourceHandshakes, bounds.PoolMax
 	srv := bridge.NewServer(cfg)
 	ln, err := net.Listen("tcp", inst.Listen)
 	if err != nil {

@@ -104,7 +104,7 @@ func NewSharedBridgeConfig(cfg bridge.Config) *SharedBridge {
 func BridgeConfig(p conf.Params, tlsConf *tls.Config, allowPlain bool, log *slog.Logger, onRefuse func(reason string)) bridge.Config {
 	return bridge.Config{
 		TLS: tlsConf, AllowPlain: allowPlain, Logger: log, OnRefuse: onRefuse, HandshakeTimeout: p.HandshakeTimeout,
-		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP,
+		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP, PoolMax: p.Max,
 	}
 }
 
@@ -417,7 +417,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
-		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
+		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log, PoolMin: p.Min,
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a
 		// warning; an agent that serves the master's instances does not.
