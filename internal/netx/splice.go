@@ -3,13 +3,12 @@ package netx
 import (
 	"io"
 	"net"
-	"time"
 )
 
-// SpliceChunk bounds one kernel-to-kernel copy: the byte counts of a
-// spliced direction are updated (and its rate limit and idle timer fed)
-// after every chunk, so they lag the bytes moved by less than this and
-// are exact when the direction ends.
+// SpliceChunk bounds one kernel-to-kernel copy (what one splice moves,
+// at most what has arrived): the byte counts of a spliced direction are
+// updated, its rate limit and idle timer fed, after every chunk, as the
+// buffered copy does after every read.
 const SpliceChunk = 256 << 10
 
 // Spliceable is a connection whose bytes a TCP socket carries, which Join
@@ -72,6 +71,9 @@ func spliceReader(src io.Reader) (*net.TCPConn, error) {
 // trySplice copies src to dst kernel-to-kernel when both are TCP sockets
 // underneath; ok is false (nothing copied) when they are not.
 func trySplice(dst io.Writer, src io.Reader, f Flow, t *idle) (n int64, ok bool, err error) {
+	if !canSplice {
+		return 0, false, nil
+	}
 	out, e, err := spliceWriter(dst)
 	if out == nil || err != nil {
 		return 0, false, nil
@@ -108,36 +110,3 @@ func dstConn(dst io.Writer) io.Writer {
 	return dst
 }
 
-// spliceLoop moves in to out in chunks of at most SpliceChunk (or the
-// rate limit's burst), counting and limiting after each, until EOF.
-func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, error) {
-	chunk := int64(SpliceChunk)
-	if f.Limit != nil {
-		chunk = min(chunk, int64(f.Limit.Burst()))
-	}
-	lr := &io.LimitedReader{R: in}
-	var total int64
-	for {
-		lr.N = chunk
-		if e != nil && e.ended.Load() {
-			_ = out.SetWriteDeadline(time.Now().Add(e.stall))
-		}
-		n, err := out.ReadFrom(lr)
-		if n > 0 {
-			total += n
-			t.touch()
-			if f.Count != nil {
-				f.Count.Add(n)
-			}
-			if werr := Wait(f.Limit, int(n)); werr != nil {
-				return total, werr
-			}
-		}
-		if err != nil {
-			return total, err
-		}
-		if n < chunk { // EOF before the chunk was full
-			return total, nil
-		}
-	}
-}
