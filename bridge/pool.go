@@ -215,7 +215,7 @@ func (s *Server) Agents() []AgentInfo {
 			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
 			Since: sess.since, OpenStreams: max(sess.mux.NumStreams()-1, 0), // less the control stream
 			PoolIdle: sess.poolIdle(),
-			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
+			BytesIn:  sess.conn.in.Load(), BytesOut: sess.conn.out.Load(),
 		})
 	}
 	return out

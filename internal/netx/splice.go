@@ -109,4 +109,3 @@ func dstConn(dst io.Writer) io.Writer {
 	}
 	return dst
 }
-
