@@ -79,6 +79,9 @@ func readPoolReply(r io.Reader, reply HelloReply) (HelloReply, error) {
 		return reply, fmt.Errorf("read hello reply pool: %w", truncatedBody(err))
 	}
 	reply.PoolMax = int(binary.BigEndian.Uint16(p[:2]))
+	if reply.PoolMax == 0 && p[2] == 0 {
+		return reply, nil // no pool
+	}
 	if p[2] != TokenLen {
 		return reply, fmt.Errorf("read hello reply: %w: token of %d bytes, want %d", ErrMalformed, p[2], TokenLen)
 	}
