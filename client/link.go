@@ -245,7 +245,7 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader) {
 		_ = st.Close()
 		return
 	}
-	log.Debug("link open", "target", target, "source", h.Source)
+	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil)
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent
 		// serving thousands of idle UDP sessions stays small.

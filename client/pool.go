@@ -69,7 +69,7 @@ func (a *Agent) keepPool(ctx context.Context, tun *bridge.Tunnel, wg *sync.WaitG
 			p.pending++
 			p.mu.Unlock()
 			wg.Go(func() {
-				ok := p.work(ctx, func() { <-dials })
+				ok := p.work(ctx, func() { <-dials; p.wake() })
 				p.mu.Lock()
 				if ok {
 					p.fails = 0
@@ -147,6 +147,12 @@ func (p *workPool) used() {
 	p.mu.Lock()
 	p.pending--
 	p.mu.Unlock()
+	p.wake()
+}
+
+// wake tells the filler to look again: a dial ended, or a connection
+// went.
+func (p *workPool) wake() {
 	select {
 	case p.refill <- struct{}{}:
 	default:

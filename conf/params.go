@@ -86,7 +86,7 @@ type Params struct {
 	NoUDP   bool          // noudp: UDP forwarding disabled
 	Mode    int           // mode: 0 auto, 1, 2 (meaning depends on server/client)
 	LBS     int           // lbs: target group strategy 0 round-robin, 1 lowest latency, 2 primary-backup
-	Min     int           // min: client pool of idle work connections, default 64, 1..65535
+	Min     int           // min: client pool of idle work connections, default 64, 0 (none)..65535
 	Max     int           // max: server cap on each agent's pool, default 1024, 1..65535
 	Type    int           // type: pool transport 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2
 
@@ -246,9 +246,10 @@ var paramSpecs = []paramSpec{
 	// lbs: server, client (the egress side's target group strategy).
 	{name: "lbs", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
 	// min: client (idle work connections the agent keeps open to the
-	// bridge); max: server (the most the bridge keeps per agent session,
-	// sent to the agent). Up to 65535, the wire's bound.
-	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 1, 65535)},
+	// bridge; 0, a Burrow extension: none, every link rides the session);
+	// max: server (the most the bridge keeps per agent session, sent to
+	// the agent). Up to 65535, the wire's bound.
+	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 0, 65535)},
 	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, 65535)},
 	{name: "type", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
 	{name: "agent", on: onHandler, secret: true, set: func(p *Params, v string) string { p.Agent = v; return "" }},

@@ -405,6 +405,15 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	return r, nil
 }
 
+// poolMin maps min= to client.Config.PoolMin, where 0 is the default
+// and no pool is negative.
+func poolMin(min int) int {
+	if min == 0 {
+		return -1
+	}
+	return min
+}
+
 // startClient runs an agent until Stop.
 func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
 	allow, err := allowlist.ParseAllow(inst.Params.Allow)
@@ -417,7 +426,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Bridge: inst.Listen, Key: inst.TunnelKey(), Name: name, Version: rt.opts.Version,
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
-		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log, PoolMin: p.Min,
+		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log, PoolMin: poolMin(p.Min),
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a
 		// warning; an agent that serves the master's instances does not.
