@@ -155,7 +155,9 @@ func TestPoolRefillsAfterBurst(t *testing.T) {
 	errs := make(chan error, burst)
 	var wg sync.WaitGroup
 	for range burst {
-		wg.Go(func() { errs <- f.ExpectTCPEcho(user).Payload(framework.RandomBytes(512)).Timeout(30 * time.Second).Do() })
+		wg.Go(func() {
+			errs <- f.ExpectTCPEcho(user).Payload(framework.RandomBytes(512)).Timeout(30 * time.Second).Do()
+		})
 	}
 	wg.Wait()
 	close(errs)
