@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -187,8 +188,7 @@ func (l *Link) WriteTo(w io.Writer) (int64, error) {
 		return 0, err
 	}
 	if l.st == nil {
-		n, err := io.Copy(w, onlyReader{l})
-		return n, err
+		return netx.Copy(w, onlyReader{l}, netx.Flow{})
 	}
 	n, err := l.st.WriteTo(w)
 	switch {
@@ -232,6 +232,10 @@ func (l *Link) readErr(err error) error {
 			return ErrTunnelLost
 		}
 		return fmt.Errorf("%w: %w", ErrTunnelLost, err)
+	}
+	if l.pooled && errors.Is(err, syscall.ECONNRESET) {
+		// A pooled link's reset is TCP's own: the agent's target failed.
+		return fmt.Errorf("%w: %w", ErrLinkReset, err)
 	}
 	if err == io.EOF {
 		l.ended.Store(true)

@@ -115,7 +115,7 @@ func (l *link) Read(p []byte) (int, error) {
 // WriteTo hands the stream's buffers to w; its end is checked like Read's.
 func (l *link) WriteTo(w io.Writer) (int64, error) {
 	if l.st == nil {
-		return io.Copy(w, onlyReader{l})
+		return netx.Copy(w, onlyReader{l}, netx.Flow{})
 	}
 	n, err := l.st.WriteTo(w)
 	if err == nil || err == io.ErrClosedPipe { // the stream's end, not w's

@@ -146,11 +146,33 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			return wt.WriteTo(&countingWriter{w: dst, n: f.Count})
 		}
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var total int64
+	var (
+		bp    *[]byte
+		buf   []byte
+		total int64
+	)
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
+	tcp, _ := src.(*net.TCPConn)
 	for {
+		if tcp != nil && bp != nil {
+			// An idle socket holds no buffer: it goes back to the pool
+			// while the read waits for bytes.
+			bufPool.Put(bp)
+			bp = nil
+		}
+		if tcp != nil {
+			if err := awaitReadable(tcp); err != nil {
+				return total, err
+			}
+		}
+		if bp == nil {
+			bp = bufPool.Get().(*[]byte)
+			buf = *bp
+		}
 		nr, rerr := src.Read(buf)
 		if nr > 0 {
 			t.touch()

@@ -68,7 +68,7 @@ func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, erro
 	}
 	var total int64
 	for {
-		if err := awaitReadable(rin); err != nil {
+		if err := awaitRaw(rin); err != nil {
 			return total, err
 		}
 		p, _ := pipes.Get().(*pipe)
@@ -103,22 +103,20 @@ func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, erro
 	}
 }
 
-// awaitReadable waits until in has bytes, its end or an error to read,
-// without taking them.
-func awaitReadable(rin syscall.RawConn) error {
+// awaitRaw waits until in has bytes, its end or an error to read,
+// without taking them. The error (a reset) is returned: splice would read
+// it as an end.
+func awaitRaw(rin syscall.RawConn) error {
 	var b [1]byte
 	var perr error
 	err := rin.Read(func(fd uintptr) bool {
 		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 		return !errors.Is(perr, syscall.EAGAIN)
 	})
-	if err != nil {
-		return err
+	if err == nil && perr != nil {
+		err = &net.OpError{Op: "read", Net: "tcp", Err: perr}
 	}
-	if perr != nil {
-		return &net.OpError{Op: "read", Net: "tcp", Err: perr}
-	}
-	return nil
+	return err
 }
 
 // spliceOnce moves what has arrived on in (at most max bytes) into p and

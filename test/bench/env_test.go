@@ -8,6 +8,7 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"io"
 	"net"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
 )
@@ -107,8 +109,10 @@ func webHandler() http.Handler {
 
 // newTunnel starts a shared bridge, an agent, and a tcp instance to each
 // backend, and returns the instances' addresses. processes runs the tcp
-// handler as a go-plugin process (the master's default) instead of linked in.
-func newTunnel(tb testing.TB, to backends, processes bool) backends {
+// handler as a go-plugin process (the master's default) instead of linked
+// in; secure puts TLS on the bridge (the master's default), pinned by the
+// agent.
+func newTunnel(tb testing.TB, to backends, processes, secure bool) backends {
 	tb.Helper()
 	opts := runtime.Options{Version: "bench"}
 	if processes {
@@ -119,7 +123,19 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 		tb.Cleanup(func() { _ = ph.Close() })
 		opts.Plugins = ph
 	}
-	shared := runtime.NewSharedBridge(nil, false, nil) // plain: figures stay comparable with earlier runs
+	var (
+		bridgeTLS *tls.Config
+		agentTLS  = "tls=0"
+	)
+	if secure {
+		cert, err := tlsx.SelfSigned("127.0.0.1")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		bridgeTLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		agentTLS = "fp=" + tlsx.Fingerprint(cert.Certificate[0])
+	}
+	shared := runtime.NewSharedBridge(bridgeTLS, false, nil)
 	bridgeLn, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		tb.Fatal(err)
@@ -162,7 +178,7 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 	}
 	t.web = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(tb))
 	start("web", "http://"+t.web+"/"+to.web+"?agent="+agentKey+"&host="+webHost)
-	start("agent", "client://"+agentKey+"@"+bridgeLn.Addr().String()+"?tls=0&allow=127.0.0.0/8")
+	start("agent", "client://"+agentKey+"@"+bridgeLn.Addr().String()+"?"+agentTLS+"&allow=127.0.0.0/8"+os.Getenv("BURROW_BENCH_AGENT"))
 	deadline := time.Now().Add(10 * time.Second)
 	for shared.Server.Sessions(agentKey) == 0 {
 		if time.Now().After(deadline) {
@@ -175,11 +191,12 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 
 // paths are the ways to reach the backends, measured side by side in one
 // run: directly; through two plain relays (the reference for a tunnel);
-// through Burrow with the handlers linked in and as plugin processes (the
-// master's default); and through frp with its defaults when its binaries
+// through Burrow with the handlers linked in and as plugin processes, both
+// with bridge tls=0, and as plugin processes with bridge TLS (the master's
+// defaults); and through frp with its defaults (TLS on) when its binaries
 // are present.
 type paths struct {
-	names []string // "direct", "relays", "inproc", "process"[, "frp"]
+	names []string // "direct", "relays", "inproc", "process", "process-tls"[, "frp"]
 	addrs []backends
 	frp   *frp // nil without the frp binaries
 }
@@ -190,13 +207,15 @@ const (
 	pathRelays
 	pathInproc
 	pathProcess
+	pathProcessTLS
 )
 
 func newPaths(tb testing.TB) paths {
 	direct := newBackends(tb)
 	p := paths{
-		names: []string{"direct", "relays", "inproc", "process"},
-		addrs: []backends{direct, newRelays(tb, direct), newTunnel(tb, direct, false), newTunnel(tb, direct, true)},
+		names: []string{"direct", "relays", "inproc", "process", "process-tls"},
+		addrs: []backends{direct, newRelays(tb, direct), newTunnel(tb, direct, false, false), newTunnel(tb, direct, true, false),
+			newTunnel(tb, direct, true, true)},
 	}
 	if viaFRP, f, ok := newFRP(tb, direct); ok {
 		p.names, p.addrs, p.frp = append(p.names, "frp"), append(p.addrs, viaFRP), f
