@@ -229,6 +229,20 @@ func (s *Server) Online(key string) bool {
 
 // Sessions reports how many agents of key are connected.
 func (s *Server) Sessions(key string) int {
+	return s.sum(key, func(sess *session) int {
+		if sess.live() {
+			return 1
+		}
+		return 0
+	})
+}
+
+// PoolIdle reports how many idle work connections the agents of key hold
+// on this bridge.
+func (s *Server) PoolIdle(key string) int { return s.sum(key, (*session).poolIdle) }
+
+// sum adds up f over the sessions of key.
+func (s *Server) sum(key string, f func(*session) int) int {
 	p := s.pools.get(key)
 	if p == nil {
 		return 0
@@ -236,9 +250,7 @@ func (s *Server) Sessions(key string) int {
 	n := 0
 	if list := p.sessions.Load(); list != nil {
 		for _, sess := range *list {
-			if sess.live() {
-				n++
-			}
+			n += f(sess)
 		}
 	}
 	return n
@@ -250,20 +262,4 @@ func (s *session) poolIdle() int {
 		return 0
 	}
 	return s.work.size()
-}
-
-// PoolIdle reports how many idle work connections the agents of key hold
-// on this bridge.
-func (s *Server) PoolIdle(key string) int {
-	p := s.pools.get(key)
-	if p == nil {
-		return 0
-	}
-	n := 0
-	if list := p.sessions.Load(); list != nil {
-		for _, sess := range *list {
-			n += sess.poolIdle()
-		}
-	}
-	return n
 }

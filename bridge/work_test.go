@@ -3,6 +3,7 @@ package bridge_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/burrowproject/burrow/bridge"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // poolTunnel dials the bridge as an agent that asks for a pool, closed
@@ -184,4 +186,37 @@ func FuzzReadPoolReply(f *testing.F) {
 			t.Fatalf("re-encoded reply differs\n read %q\n  got %q", got, b)
 		}
 	})
+}
+
+// Work connections resume the session's TLS: a cache shared with the
+// session's config, tickets from the bridge, and no full handshake per
+// pooled connection.
+func TestWorkConnsResumeTLS(t *testing.T) {
+	t.Parallel()
+	sc, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: sc})
+	cc := tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1", Fingerprint: fp})
+	cc.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+	defer cancel()
+	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: "k", Pool: true, TLS: cc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	resumed := false
+	for range 20 { // the first ticket may still be on its way
+		c := dialWork(t, tun)
+		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+			resumed = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !resumed {
+		t.Fatal("no work connection resumed the session's TLS")
+	}
 }

@@ -30,6 +30,27 @@ func poolAgent(f *framework.Framework, m *framework.Master, name, key, target st
 	return f.Burrow(name, m.AgentURL(key, append([]string{"allow=" + target}, query...)...))
 }
 
+// pooled is a master with a tcp instance to a target and one agent with
+// a full pool of min work connections.
+type pooled struct {
+	m     *framework.Master
+	user  string
+	agent *framework.Process
+}
+
+// newPooled starts a master, a tcp instance to target and an agent with
+// min=min, and waits until the agent's pool is full.
+func newPooled(f *framework.Framework, target string, min int) *pooled {
+	f.T().Helper()
+	m := f.Master("master")
+	key := newKey(f.T())
+	user, in := tcpInstance(f, m, key, target)
+	agent := poolAgent(f, m, "agent", key, target, fmt.Sprintf("min=%d", min))
+	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
+	waitConns(f.T(), m.BridgePort, 1+min, ready, "the session and its pool")
+	return &pooled{m: m, user: user, agent: agent}
+}
+
 // tcpInstance creates a tcp instance of m to target through key's agents
 // and returns its user address.
 func tcpInstance(f *framework.Framework, m *framework.Master, key, target string) (string, framework.Instance) {
@@ -142,14 +163,9 @@ func TestPoolAndStreamsCarrySameBytesAndCounters(t *testing.T) {
 func TestPoolRefillsAfterBurst(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
-	m := f.Master("master")
-	echo := f.TCPEcho()
-	key := newKey(t)
-	user, in := tcpInstance(f, m, key, echo)
 	const min = 32
-	agent := poolAgent(f, m, "agent", key, echo, fmt.Sprintf("min=%d", min))
-	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
-	waitConns(t, m.BridgePort, 1+min, ready, "the session and its pool")
+	p := newPooled(f, f.TCPEcho(), min)
+	m, user, agent := p.m, p.user, p.agent
 
 	const burst = 500
 	errs := make(chan error, burst)
@@ -191,14 +207,9 @@ func TestPoolRefillsAfterBurst(t *testing.T) {
 func TestPoolAgentKilledLeavesNoDanglingUser(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
-	m := f.Master("master")
-	echo := f.TCPEcho()
-	key := newKey(t)
-	user, in := tcpInstance(f, m, key, echo)
 	const min, open = 16, 10
-	agent := poolAgent(f, m, "agent", key, echo, fmt.Sprintf("min=%d", min))
-	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
-	waitConns(t, m.BridgePort, 1+min, ready, "the session and its pool")
+	p := newPooled(f, f.TCPEcho(), min)
+	m, user, agent := p.m, p.user, p.agent
 
 	var users []net.Conn
 	for i := range open {
@@ -279,14 +290,9 @@ func TestPoolMaxEnforced(t *testing.T) {
 func TestPoolAbortReachesBackendAsReset(t *testing.T) {
 	t.Parallel()
 	f := framework.New(t)
-	m := f.Master("master")
 	sink := f.TCPSink()
-	key := newKey(t)
-	user, in := tcpInstance(f, m, key, sink.Addr)
-	const min = 4
-	agent := poolAgent(f, m, "agent", key, sink.Addr, fmt.Sprintf("min=%d", min))
-	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
-	waitConns(t, m.BridgePort, 1+min, ready, "the session and its pool")
+	p := newPooled(f, sink.Addr, 4)
+	user, agent := p.user, p.agent
 
 	c, err := net.DialTimeout("tcp", user, 5*time.Second)
 	if err != nil {
