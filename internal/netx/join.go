@@ -157,14 +157,15 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 		}
 	}()
 	tcp, _ := src.(*net.TCPConn)
+	full := false // the last read filled the buffer: more is likely waiting
 	for {
-		if tcp != nil && bp != nil {
-			// An idle socket holds no buffer: it goes back to the pool
-			// while the read waits for bytes.
-			bufPool.Put(bp)
-			bp = nil
-		}
-		if tcp != nil {
+		if tcp != nil && !full {
+			// A socket that may go idle holds no buffer: it goes back to
+			// the pool while the read waits for bytes.
+			if bp != nil {
+				bufPool.Put(bp)
+				bp = nil
+			}
 			if err := awaitReadable(tcp); err != nil {
 				return total, err
 			}
@@ -174,6 +175,7 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			buf = *bp
 		}
 		nr, rerr := src.Read(buf)
+		full = nr == len(buf)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {

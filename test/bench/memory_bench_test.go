@@ -52,11 +52,22 @@ func BenchmarkIdleMemory(b *testing.B) {
 func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, error) {
 	f := framework.New(b)
 	echo := f.TCPEcho()
-	bridgePort, userPort := f.Port(), f.Port()
-	key := "bench-idle-key"
-	server := f.Burrow("server", fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?log=info%s", key, bridgePort, userPort, serverQuery))
-	client := f.Burrow("client", fmt.Sprintf("client://%s@127.0.0.1:%d/%s?log=info%s", key, bridgePort, echo, clientQuery))
-	if err := client.WaitLog(`msg="connected to bridge"`, 10*time.Second); err != nil {
+	var (
+		server, client *framework.Process
+		userPort       int
+		err            error
+	)
+	for range 3 { // a port taken meanwhile by another process on a shared machine: new ports
+		bridgePort := f.Port()
+		userPort = f.Port()
+		key := "bench-idle-key"
+		server = f.Burrow("server", fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?log=info%s", key, bridgePort, userPort, serverQuery))
+		client = f.Burrow("client", fmt.Sprintf("client://%s@127.0.0.1:%d/%s?log=info%s", key, bridgePort, echo, clientQuery))
+		if err = client.WaitLog(`msg="connected to bridge"`, 10*time.Second); err == nil {
+			break
+		}
+	}
+	if err != nil {
 		return 0, err
 	}
 	user := framework.Addr(userPort)
