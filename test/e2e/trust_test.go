@@ -110,9 +110,16 @@ func TestAgentRefusesForeignTarget(t *testing.T) {
 	waitLogLine(t, m.Process, ready, logLinkFailed, verdict)
 	waitLogLine(t, nothing, ready, "link refused", "target "+allowed+" is not allowed by this agent")
 
-	r := m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil)
-	if !strings.Contains(string(r.Body), `burrow_link_errors_total{reason="agent_not_allowed"} 2`) {
-		t.Fatalf("/metrics does not count the two refusals as agent_not_allowed:\n%s", grepLines(string(r.Body), "link_errors"))
+	// The agent logs its refusal before the master reads it: the count is
+	// polled, bounded.
+	var metrics string
+	for deadline := time.Now().Add(ready); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+		if metrics = string(m.MustDo(http.StatusOK, http.MethodGet, "//metrics", nil).Body); strings.Contains(metrics, `burrow_link_errors_total{reason="agent_not_allowed"} 2`) {
+			break
+		}
+	}
+	if !strings.Contains(metrics, `burrow_link_errors_total{reason="agent_not_allowed"} 2`) {
+		t.Fatalf("/metrics does not count the two refusals as agent_not_allowed:\n%s", grepLines(metrics, "link_errors"))
 	}
 	if f.ExpectTCPEcho(okUser).Payload([]byte("still fine")).Ensure(); agent.Exited() {
 		t.Fatal("the agent exited after refusing a link")
