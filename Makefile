@@ -45,9 +45,9 @@ unit:
 e2e: build
 	BURROW_BIN=$(CURDIR)/$(BIN)/burrow BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -count=1 -v ./test/e2e/...
 
-## bench: data-path benchmarks: direct, tunnel with handlers in-process, and as plugin processes, in one run
-bench: plugins
-	BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./test/bench/ ./plugins/http/
+## bench: data-path benchmarks: direct, two relays, tunnel with handlers in-process, as plugin processes, with bridge TLS, frp when present, in one run; idle memory per connection (real processes); AES-GCM's own cost
+bench: build
+	BURROW_BIN=$(CURDIR)/$(BIN)/burrow BURROW_PLUGINS=$(CURDIR)/$(BIN)/plugins $(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) -count 1 ./test/bench/ ./plugins/http/
 	BURROW_BENCH=1 $(GO) test -run TestBenchRatios -count 1 -v ./server/pluginhost/ | grep -E 'bench_test|^ok|FAIL'
 
 ## lint: go vet and gofmt

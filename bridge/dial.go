@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -29,6 +30,13 @@ type DialConfig struct {
 	// Carrier dials the connection (see DialConn); nil = TCP to Addr,
 	// TLS first with TLS, through Dialer.
 	Carrier Carrier
+	// Pool asks for a pool of work connections (HelloVersionPool); a
+	// bridge too old to know it is asked again without. Only the TCP
+	// carrier has one: the others multiplex their own connection.
+	Pool bool
+	// WorkTLS secures work connections (nil = TLS); give it the same
+	// ClientSessionCache as TLS so they resume the session's TLS.
+	WorkTLS *tls.Config
 }
 
 // RefusedError is the bridge's refusal of a hello.
@@ -54,6 +62,11 @@ type Tunnel struct {
 	*smux.Session
 	Control *smux.Stream
 	Flow    Flow // the server's: FlowForward means the agent listens for users
+	// PoolMax is the most idle work connections the bridge keeps for this
+	// session (0: no pool); see DialWork.
+	PoolMax int
+	token   string
+	cfg     DialConfig
 	conn    *tunnelConn
 	ctrlMu  sync.Mutex // one control message at a time
 }
@@ -84,6 +97,23 @@ func (t *Tunnel) Send(m ControlMessage) error {
 // accepted the agent and can route links to it (it says so with a ready
 // marker on the control stream).
 func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
+	if cfg.Carrier != nil && cfg.Carrier.Type() != CarrierTCP {
+		cfg.Pool = false // its links ride the carrier's own multiplexing
+	}
+	t, err := dial(ctx, cfg)
+	var refused *RefusedError
+	if cfg.Pool && errors.As(err, &refused) && refused.Status == StatusVersionMismatch {
+		cfg.Pool = false // an older bridge: links ride the session
+		t, err = dial(ctx, cfg)
+	}
+	return t, err
+}
+
+func dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
+	version := uint8(HelloVersionFlow)
+	if cfg.Pool {
+		version = HelloVersionPool
+	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
@@ -97,7 +127,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	raw := conn
 	stop := context.AfterFunc(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
-	hello, err := AppendHello(nil, Hello{Version: HelloVersionFlow, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
+	hello, err := AppendHello(nil, Hello{Version: version, Key: cfg.Key, AgentName: cfg.AgentName, AgentVersion: cfg.AgentVersion, Flow: cfg.Flow})
 	if err != nil {
 		_ = raw.Close()
 		return nil, err
@@ -106,7 +136,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = raw.Close()
 		return nil, fmt.Errorf("send hello to bridge %s: %w", cfg.Addr, err)
 	}
-	reply, err := ReadHelloReplyFor(conn, HelloVersionFlow)
+	reply, err := ReadHelloReplyFor(conn, version)
 	if err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("read hello reply from bridge %s: %w", cfg.Addr, err)
@@ -134,7 +164,44 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, conn: tc}, nil
+	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, token: reply.Token, cfg: cfg, conn: tc}, nil
+}
+
+// DialWork opens a work connection for the session (see workwire.go): it
+// returns once the work hello is sent, to wait for a link header. Work
+// connections are TCP, TLS with WorkTLS (resuming the session's) when the
+// session has TLS, so a link without TLS is a plain *net.TCPConn underneath
+// (spliced).
+func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
+	if t.token == "" {
+		return nil, errors.New("the bridge keeps no pool for this session")
+	}
+	timeout := t.cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultHandshakeTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	d := t.cfg.Dialer
+	if d == nil {
+		d = &net.Dialer{}
+	}
+	tc := t.cfg.TLS
+	if tc != nil && t.cfg.WorkTLS != nil {
+		tc = t.cfg.WorkTLS
+	}
+	conn, err := (&tcpCarrier{addr: t.cfg.Addr, tls: tc, dialer: d}).DialCarrier(ctx)
+	if err != nil {
+		return nil, err
+	}
+	dl, _ := ctx.Deadline()
+	_ = conn.SetWriteDeadline(dl)
+	if _, err := conn.Write(AppendWorkHello(make([]byte, 0, 8+TokenLen), t.token)); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("send work hello to bridge %s: %w", t.cfg.Addr, err)
+	}
+	_ = conn.SetWriteDeadline(time.Time{})
+	return conn, nil
 }
 
 // awaitReady accepts the session's control stream and reads the bridge's

@@ -6,11 +6,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/xtaci/smux"
+
+	"github.com/burrowproject/burrow/internal/netx"
 )
 
 // ErrNoAgent means no agent of the requested key is connected.
@@ -39,26 +43,31 @@ func (e *VerdictError) Error() string { return e.Reason }
 // gives no deadline of its own (a Read before AwaitVerdict).
 const VerdictTimeout = 15 * time.Second
 
-// Link is a stream to an agent for one target. Its first Read (or WriteTo)
-// consumes the agent's verdict and fails with a *VerdictError when the
-// agent refused, so a caller may write before the verdict arrives and save
-// a round trip. AwaitVerdict reads it explicitly.
+// Link is a link to an agent for one target: an smux stream on the
+// agent's session, or a pooled work connection of its own (see
+// workwire.go). Its first Read (or WriteTo) consumes the agent's verdict
+// and fails with a *VerdictError when the agent refused, so a caller may
+// write before the verdict arrives and save a round trip. AwaitVerdict
+// reads it explicitly.
 type Link struct {
-	*smux.Stream
+	net.Conn                // the carrier: st, or the work connection
+	st         *smux.Stream // nil on a pooled link
+	pooled     bool
 	sess       *session
 	target     string
 	once       sync.Once
 	verdict    error
-	ended      atomic.Bool            // the agent ended the stream (EOF read) or refused the link
+	ended      atomic.Bool            // the agent ended the link (EOF read) or refused it
 	abort      atomic.Bool            // abort on Close even if ended: a reset either way
 	reset      atomic.Pointer[string] // the agent's reason, once it reset the link
 	closeOnce  sync.Once
 	lingerOnce sync.Once
 }
 
-// OpenLink opens a stream to an agent of key and writes the link header and
-// preamble (which may be empty) in one frame. It does not wait for the
-// verdict.
+// OpenLink opens a link to an agent of key and writes the link header and
+// preamble (which may be empty) at once: on an idle work connection from
+// the session's pool when it has one, else as one frame on a new stream.
+// It does not wait for the verdict.
 func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preamble []byte) (*Link, error) {
 	hdr, err := AppendLinkHeader(make([]byte, 0, 64+len(preamble)), h)
 	if err != nil {
@@ -73,6 +82,9 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 		}
 		if sess == nil {
 			return nil, ErrNoAgent
+		}
+		if l := sess.openPooled(ctx, h, hdr); l != nil {
+			return l, nil
 		}
 		st, err := sess.mux.OpenStream()
 		if err != nil {
@@ -90,11 +102,15 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 			return nil, fmt.Errorf("write link header to agent %s: %w", sess.name, err)
 		}
 		_ = st.SetWriteDeadline(time.Time{})
-		l := &Link{Stream: st, sess: sess, target: h.Target}
+		l := &Link{Conn: st, st: st, sess: sess, target: h.Target}
 		sess.links.Store(st.ID(), l)
 		return l, nil
 	}
 }
+
+// Pooled reports whether the link rides a work connection of its own
+// rather than a stream of the session.
+func (l *Link) Pooled() bool { return l.pooled }
 
 // Open opens a link and waits for the agent's verdict: it returns once the
 // agent has reached the target, or the reason it could not.
@@ -121,20 +137,20 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 			defer cancel()
 		}
 		if d, ok := ctx.Deadline(); ok {
-			_ = l.Stream.SetReadDeadline(d)
+			_ = l.Conn.SetReadDeadline(d)
 		}
 		fired := make(chan struct{})
 		stop := context.AfterFunc(ctx, func() {
-			_ = l.Stream.SetReadDeadline(time.Unix(1, 0)) // unblock the read below
+			_ = l.Conn.SetReadDeadline(time.Unix(1, 0)) // unblock the read below
 			close(fired)
 		})
-		v, err := ReadVerdict(l.Stream)
+		v, err := ReadVerdict(l.Conn)
 		if !stop() {
 			<-fired // a cancel raced the read: let it finish before clearing
 		}
-		_ = l.Stream.SetReadDeadline(time.Time{}) // the link's reads have no deadline
+		_ = l.Conn.SetReadDeadline(time.Time{}) // the link's reads have no deadline
 		switch {
-		case err != nil && (ctx.Err() != nil || errors.Is(err, smux.ErrTimeout)):
+		case err != nil && (ctx.Err() != nil || errors.Is(err, smux.ErrTimeout) || errors.Is(err, os.ErrDeadlineExceeded)):
 			cause := ctx.Err()
 			if cause == nil {
 				cause = context.DeadlineExceeded
@@ -157,7 +173,7 @@ func (l *Link) Read(p []byte) (int, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
-	n, err := l.Stream.Read(p)
+	n, err := l.Conn.Read(p)
 	if err != nil {
 		err = l.readErr(err)
 	}
@@ -165,12 +181,16 @@ func (l *Link) Read(p []byte) (int, error) {
 }
 
 // WriteTo reads the verdict first, then hands the stream's buffers to w
-// without copying them. Its end is checked like Read's.
+// without copying them (a pooled link copies through a buffer, or
+// splices: see netx.Spliceable). Its end is checked like Read's.
 func (l *Link) WriteTo(w io.Writer) (int64, error) {
 	if err := l.AwaitVerdict(context.Background()); err != nil {
 		return 0, err
 	}
-	n, err := l.Stream.WriteTo(w)
+	if l.st == nil {
+		return netx.Copy(w, onlyReader{l}, netx.Flow{})
+	}
+	n, err := l.st.WriteTo(w)
 	switch {
 	case err == nil: // WriteTo ends without error exactly at EOF
 		if err = l.readErr(io.EOF); err == io.EOF {
@@ -190,7 +210,7 @@ func (l *Link) WriteTo(w io.Writer) (int64, error) {
 // ErrLinkReset, and on a dead tunnel with ErrTunnelLost, not with the
 // closed-pipe error that reads as an orderly end.
 func (l *Link) Write(p []byte) (int, error) {
-	n, err := l.Stream.Write(p)
+	n, err := l.Conn.Write(p)
 	if err != nil {
 		err = l.readErr(err)
 	}
@@ -208,10 +228,14 @@ func (l *Link) readErr(err error) error {
 		return errResetHere
 	}
 	if l.sess != nil && !l.sess.live() {
-		if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) {
+		if err == io.EOF || err == io.ErrClosedPipe || errors.Is(err, net.ErrClosed) || errors.Is(err, os.ErrDeadlineExceeded) {
 			return ErrTunnelLost
 		}
 		return fmt.Errorf("%w: %w", ErrTunnelLost, err)
+	}
+	if l.pooled && errors.Is(err, syscall.ECONNRESET) {
+		// A pooled link's reset is TCP's own: the agent's target failed.
+		return fmt.Errorf("%w: %w", ErrLinkReset, err)
 	}
 	if err == io.EOF {
 		l.ended.Store(true)
@@ -237,8 +261,11 @@ const resetLinger = 5 * time.Second
 func (l *Link) Reset() error {
 	l.abort.Store(true)
 	l.release()
-	_ = l.Stream.SetDeadline(time.Unix(1, 0)) // unblock, without a FIN
-	l.lingerOnce.Do(func() { time.AfterFunc(resetLinger, func() { _ = l.Stream.Close() }) })
+	if l.pooled {
+		return netx.Reset(l.Conn) // a real reset: the agent's reads fail at once
+	}
+	_ = l.st.SetDeadline(time.Unix(1, 0)) // unblock, without a FIN
+	l.lingerOnce.Do(func() { time.AfterFunc(resetLinger, func() { _ = l.st.Close() }) })
 	return nil
 }
 
@@ -251,7 +278,7 @@ func (l *Link) resetByAgent(reason string) {
 	l.release()
 	// The agent's copy is over and it waits only for the abort, sent
 	// first: the stream can close now.
-	_ = l.Stream.Close()
+	_ = l.Conn.Close()
 }
 
 // Close closes the stream. A link the agent has not ended yet is also
@@ -261,10 +288,22 @@ func (l *Link) resetByAgent(reason string) {
 // Close leaves the stream to Reset's linger.
 func (l *Link) Close() error {
 	l.release()
-	if l.abort.Load() {
+	switch {
+	case l.pooled && (l.abort.Load() || !l.ended.Load()):
+		return netx.Reset(l.Conn) // the agent resets its target too
+	case l.abort.Load():
 		return nil
 	}
-	return l.Stream.Close()
+	return l.Conn.Close()
+}
+
+// CloseWrite ends the user's side of the link, as TCP's half-close: the
+// agent reads an orderly end and half-closes its target connection.
+func (l *Link) CloseWrite() error {
+	if cw, ok := l.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
 }
 
 // release forgets the link in its session and, unless the agent ended it
@@ -274,9 +313,34 @@ func (l *Link) release() {
 		if l.sess == nil {
 			return
 		}
-		l.sess.links.Delete(l.Stream.ID())
+		if l.pooled {
+			l.sess.work.done(l)
+			return
+		}
+		l.sess.links.Delete(l.st.ID())
 		if !l.ended.Load() || l.abort.Load() {
-			l.sess.abort(l.Stream.ID())
+			l.sess.abort(l.st.ID())
 		}
 	})
 }
+
+// onlyReader hides a reader's WriteTo, so io.Copy reads it.
+type onlyReader struct{ io.Reader }
+
+// SpliceConn implements netx.Spliceable: a pooled link on plain TCP is
+// spliced once its verdict is read.
+func (l *Link) SpliceConn(reading bool) (*net.TCPConn, error) {
+	tc, ok := l.Conn.(*net.TCPConn)
+	if !l.pooled || !ok {
+		return nil, nil
+	}
+	if reading {
+		if err := l.AwaitVerdict(context.Background()); err != nil {
+			return nil, err
+		}
+	}
+	return tc, nil
+}
+
+// SpliceErr implements netx.Spliceable.
+func (l *Link) SpliceErr(err error) error { return l.readErr(err) }

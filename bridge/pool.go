@@ -29,6 +29,8 @@ type session struct {
 	since   time.Time
 	hb      atomic.Pointer[Heartbeat] // nil until the session is ready
 	links   sync.Map                  // stream id -> *Link, while open: the agent may reset it
+	token   string                    // names the session to its work connections; "" = no pool
+	work    *workPool                 // nil without a pool
 }
 
 // abortTimeout bounds the write of one message on the control stream.
@@ -211,6 +213,7 @@ type AgentInfo struct {
 	RemoteAddr  string    `json:"addr"`
 	Since       time.Time `json:"connected"`
 	OpenStreams int       `json:"streams"`   // links
+	PoolIdle    int       `json:"pool_idle"` // idle work connections (see workwire.go)
 	BytesIn     int64     `json:"bytes_in"`  // tunnel bytes received from the agent
 	BytesOut    int64     `json:"bytes_out"` // tunnel bytes sent to it
 	PingMillis  int       `json:"ping"`      // the session's last heartbeat round trip in ms; 0 = not measured yet
@@ -223,7 +226,8 @@ func (s *Server) Agents() []AgentInfo {
 		out = append(out, AgentInfo{
 			ID: strconv.FormatUint(sess.id, 10), KeyID: sess.keyID, Name: sess.name, Version: sess.version, RemoteAddr: sess.remote,
 			Since: sess.since, OpenStreams: max(sess.mux.NumStreams()-1, 0), // less the control stream
-			BytesIn: sess.conn.in.Load(), BytesOut: sess.conn.out.Load(), PingMillis: sess.ping(),
+			PoolIdle: sess.poolIdle(),
+			BytesIn:  sess.conn.in.Load(), BytesOut: sess.conn.out.Load(), PingMillis: sess.ping(),
 		})
 	}
 	return out
@@ -237,6 +241,20 @@ func (s *Server) Online(key string) bool {
 
 // Sessions reports how many agents of key are connected.
 func (s *Server) Sessions(key string) int {
+	return s.sum(key, func(sess *session) int {
+		if sess.live() {
+			return 1
+		}
+		return 0
+	})
+}
+
+// PoolIdle reports how many idle work connections the agents of key hold
+// on this bridge.
+func (s *Server) PoolIdle(key string) int { return s.sum(key, (*session).poolIdle) }
+
+// sum adds up f over the sessions of key.
+func (s *Server) sum(key string, f func(*session) int) int {
 	p := s.pools.get(key)
 	if p == nil {
 		return 0
@@ -244,10 +262,16 @@ func (s *Server) Sessions(key string) int {
 	n := 0
 	if list := p.sessions.Load(); list != nil {
 		for _, sess := range *list {
-			if sess.live() {
-				n++
-			}
+			n += f(sess)
 		}
 	}
 	return n
+}
+
+// poolIdle is how many idle work connections the session holds.
+func (s *session) poolIdle() int {
+	if s.work == nil {
+		return 0
+	}
+	return s.work.size()
 }

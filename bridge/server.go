@@ -51,6 +51,10 @@ type Config struct {
 	// one source IP (beyond it a new connection is closed at once).
 	// 0 = DefaultMaxHandshakes, DefaultSourceHandshakes.
 	MaxHandshakes, SourceHandshakes int
+	// PoolMax is the most idle work connections one agent session keeps
+	// (max=; sent to the agent, which keeps min(min=, PoolMax)); 0 =
+	// DefaultPoolMax, <0 = none (links ride the session's streams).
+	PoolMax int
 	// OnRefuse, if set, is told the reason (a Refused constant) of every
 	// connection refused before it authenticated, e.g. to feed a metric.
 	OnRefuse func(reason string)
@@ -72,6 +76,7 @@ type Server struct {
 	nextID atomic.Uint64 // session ids
 	mu     sync.Mutex
 	conns  map[net.Conn]struct{} // every agent connection, until it ends
+	tokens map[string]*session   // session tokens -> sessions, for work connections
 	closed bool
 	done   chan struct{} // closed by Close
 	wg     sync.WaitGroup
@@ -94,8 +99,19 @@ func NewServer(cfg Config) *Server {
 	if cfg.SourceHandshakes <= 0 {
 		cfg.SourceHandshakes = DefaultSourceHandshakes
 	}
+	switch {
+	case cfg.PoolMax == 0:
+		cfg.PoolMax = DefaultPoolMax
+	case cfg.PoolMax < 0:
+		cfg.PoolMax = 0
+	}
+	cfg.PoolMax = min(cfg.PoolMax, MaxPool)
+	if cfg.TLS != nil {
+		cfg.TLS = cfg.TLS.Clone()
+		cfg.TLS.DynamicRecordSizingDisabled = true // bulk tunnels: full records from the first byte
+	}
 	return &Server{
-		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}), done: make(chan struct{}),
+		cfg: cfg, log: cfg.Logger, pools: newPools(), conns: make(map[net.Conn]struct{}), tokens: make(map[string]*session), done: make(chan struct{}),
 		guard: newGuard(cfg.MaxHandshakes, cfg.SourceHandshakes),
 	}
 }
@@ -194,7 +210,13 @@ func (s *Server) untrack(c net.Conn) {
 func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	defer s.untrack(raw)
 	remote := raw.RemoteAddr().String()
-	conn, hello, flow, err := s.handshake(raw)
+	conn, hello, flow, token, err := s.handshake(raw)
+	if err == nil && hello.Version == WorkVersion {
+		err = s.serveWork(conn, hello, t)
+		if err == nil {
+			return
+		}
+	}
 	if err != nil {
 		s.fail(raw, t, err)
 		return
@@ -219,7 +241,13 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 	}
 	sess := &session{
 		id: s.nextID.Add(1), ctrl: ctrl, mux: mux, conn: counted, key: hello.Key, keyID: KeyID(hello.Key),
-		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(),
+		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(), token: token,
+	}
+	if token != "" {
+		sess.work = newWorkPool(s.cfg.PoolMax)
+		s.addToken(sess)
+		defer sess.work.close()
+		defer s.dropToken(sess)
 	}
 	if !s.addSession(sess) {
 		_ = mux.Close()
@@ -297,38 +325,49 @@ func (s *Server) fail(raw net.Conn, t *ticket, err error) {
 // raw within the handshake timeout, and returns the connection to serve the
 // session on and the flow both ends agreed on. A refusal the agent is to
 // hear is a *refusal, not yet sent.
-func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, error) {
+//
+// A work connection's hello (WorkVersion) gets no reply: it is returned
+// for serveWork. A pool hello's reply carries a fresh session token, also
+// returned.
+func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, string, error) {
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
 	conn, err := s.secure(raw)
 	if err != nil {
-		return nil, Hello{}, 0, err
+		return nil, Hello{}, 0, "", err
 	}
 	hello, err := ReadHello(conn)
 	switch {
 	case errors.Is(err, ErrHTTPRequest):
-		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(CarrierWebSocket), http: true}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(CarrierWebSocket), http: true}
 	case errors.Is(err, ErrVersion):
-		return nil, hello, 0, &refusal{conn: conn, status: StatusVersionMismatch,
-			msg: fmt.Sprintf("bridge speaks protocol version %d, agent %d", ProtocolVersion, hello.Version)}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusVersionMismatch,
+			msg: fmt.Sprintf("bridge speaks protocol versions %d to %d, agent %d", ProtocolVersion, HelloVersionPool, hello.Version)}
 	case err != nil:
-		return nil, hello, 0, &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
+	case hello.Version == WorkVersion:
+		_ = raw.SetDeadline(time.Time{})
+		return conn, hello, 0, "", nil
 	}
 	if got := carrierOf(raw); got != s.cfg.Carrier {
-		return nil, hello, 0, &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(got)}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(got)}
 	}
 	if !s.cfg.Keys.Accepts(hello.Key) {
-		return nil, hello, 0, &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusUnknownKey, msg: "unknown key", cause: fmt.Errorf("key id %s", KeyID(hello.Key))}
 	}
 	flow, mismatch := s.agreeFlow(hello)
 	if mismatch != "" {
 		s.log.Warn("agent cannot carry this server's mode", "remote", raw.RemoteAddr().String(), "key_id", KeyID(hello.Key), "reason", mismatch)
-		return nil, hello, 0, &refusal{conn: conn, status: StatusModeMismatch, msg: mismatch}
+		return nil, hello, 0, "", &refusal{conn: conn, status: StatusModeMismatch, msg: mismatch}
 	}
-	if _, err := conn.Write(AppendHelloReplyFor(nil, HelloReply{Status: StatusOK, Flow: flow}, hello.Version)); err != nil {
-		return nil, hello, 0, fmt.Errorf("hello reply: %w", err)
+	reply := HelloReply{Status: StatusOK, Flow: flow}
+	if hello.Version >= HelloVersionPool && flow == FlowReverse && s.cfg.PoolMax > 0 {
+		reply.PoolMax, reply.Token = s.cfg.PoolMax, newToken()
+	}
+	if _, err := conn.Write(AppendHelloReplyFor(nil, reply, hello.Version)); err != nil {
+		return nil, hello, 0, "", fmt.Errorf("hello reply: %w", err)
 	}
 	_ = raw.SetDeadline(time.Time{})
-	return conn, hello, flow, nil
+	return conn, hello, flow, reply.Token, nil
 }
 
 // secure peeks at the first byte of raw: a TLS record (an agent that opens
@@ -446,3 +485,6 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// NetConn is the connection under c, for netx.Reset.
+func (c *peekedConn) NetConn() net.Conn { return c.Conn }

@@ -2,6 +2,7 @@ package bridge
 
 import (
 	"bufio"
+	"crypto/tls"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -18,13 +19,17 @@ const tunnelReadBuffer = 256 << 10
 type tunnelConn struct {
 	net.Conn
 	r       *bufio.Reader
+	tls     bool       // writes are TLS records: coalesce a frame's pieces
+	wmu     sync.Mutex // guards wbuf
+	wbuf    []byte
 	in, out atomic.Int64
 	dead    chan struct{} // closed at the first read error
 	once    sync.Once
 }
 
 func newTunnelConn(c net.Conn) *tunnelConn {
-	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer), dead: make(chan struct{})}
+	_, isTLS := c.(*tls.Conn)
+	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer), dead: make(chan struct{}), tls: isTLS}
 }
 
 // Read reads through the buffer. A read error means the tunnel is gone:
@@ -56,8 +61,23 @@ func (c *tunnelConn) Write(p []byte) (int, error) {
 }
 
 // WriteBuffers lets smux send a frame header and body in one writev
-// instead of copying them together first.
+// instead of copying them together first. On TLS, whose Write is one
+// record per call (net.Buffers would write the 8-byte header as a record
+// of its own), the pieces are copied into one buffer and written at once:
+// full-size records, one write per frame.
 func (c *tunnelConn) WriteBuffers(v [][]byte) (int, error) {
+	if c.tls {
+		c.wmu.Lock()
+		defer c.wmu.Unlock()
+		b := c.wbuf[:0]
+		for _, p := range v {
+			b = append(b, p...)
+		}
+		c.wbuf = b
+		n, err := c.Conn.Write(b)
+		c.out.Add(int64(n))
+		return n, err
+	}
 	bufs := net.Buffers(v)
 	n, err := bufs.WriteTo(c.Conn)
 	c.out.Add(n)

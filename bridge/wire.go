@@ -98,7 +98,8 @@ type Hello struct {
 	Key          string // secret: never log it
 	AgentName    string
 	AgentVersion string
-	Flow         Flow // HelloVersionFlow only
+	Flow         Flow   // HelloVersionFlow and later
+	Token        string // a work connection's session token (WorkVersion only); secret
 }
 
 // HelloStatus is the bridge's answer to a hello.
@@ -148,6 +149,11 @@ type HelloReply struct {
 	// path-len u8 path), so an agent can follow it.
 	Carrier CarrierType
 	Path    string
+	// In an ok reply to a HelloVersionPool hello: the most idle work
+	// connections the agent may keep (the bridge's max=), and the token
+	// its work connections present.
+	PoolMax int
+	Token   string
 }
 
 // Network is the kind of traffic a link carries.
@@ -255,10 +261,13 @@ func ReadHello(r io.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
 	}
 	h := Hello{Version: prefix[len(Magic)]}
-	if h.Version != ProtocolVersion && h.Version != HelloVersionFlow {
-		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d and %d", ErrVersion, h.Version, ProtocolVersion, HelloVersionFlow)
+	if h.Version != ProtocolVersion && h.Version != HelloVersionFlow && h.Version != HelloVersionPool && h.Version != WorkVersion {
+		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d to %d", ErrVersion, h.Version, ProtocolVersion, HelloVersionPool)
 	}
 	n := int(binary.BigEndian.Uint16(prefix[len(Magic)+1:]))
+	if h.Version == WorkVersion {
+		return readWorkHello(r, h, n)
+	}
 	if n > MaxHelloBody {
 		return h, fmt.Errorf("read hello: %w: body of %d bytes exceeds %d", ErrMalformed, n, MaxHelloBody)
 	}
@@ -317,6 +326,9 @@ func AppendHelloReplyFor(b []byte, r HelloReply, helloVersion uint8) []byte {
 		}
 		b = appendField(b, r.Path)
 	}
+	if r.Status == StatusOK && helloVersion >= HelloVersionPool {
+		b = appendPoolReply(b, r)
+	}
 	return b
 }
 
@@ -345,6 +357,9 @@ func ReadHelloReplyFor(r io.Reader, helloVersion uint8) (HelloReply, error) {
 	reply.Flow = Flow(f[0])
 	if reply.Flow != FlowReverse && reply.Flow != FlowForward {
 		return reply, fmt.Errorf("read hello reply: %w: flow %d", ErrMalformed, f[0])
+	}
+	if helloVersion >= HelloVersionPool {
+		return readPoolReply(r, reply)
 	}
 	return reply, nil
 }

@@ -345,6 +345,9 @@ func FuzzReadHello(f *testing.F) {
 	f.Add(mustHello(f, bridge.Hello{Version: 1}))
 	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionFlow, Key: "k", Flow: bridge.FlowReverse}))
 	f.Add([]byte("BRRW\x02\x00\x04\x00\x00\x00\x07"))
+	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionPool, Key: "k", AgentName: "a", Flow: bridge.FlowAny}))
+	f.Add(bridge.AppendWorkHello(nil, "0123456789abcdef"))
+	f.Add([]byte("BRRW\x81\x00\x03abc"))
 	f.Add([]byte("BRRW\x63\x00\x00"))
 	f.Add([]byte("BRRW\x01\xff\xff"))
 	f.Add([]byte("BRRW\x01\x00\x03\x09ab"))
@@ -361,6 +364,12 @@ func FuzzReadHello(f *testing.F) {
 			return
 		}
 		b, err := bridge.AppendHello(nil, h)
+		if h.Version == bridge.WorkVersion {
+			if len(h.Token) != bridge.TokenLen {
+				t.Fatalf("work hello with a token of %d bytes accepted", len(h.Token))
+			}
+			b = bridge.AppendWorkHello(nil, h.Token)
+		}
 		if err != nil {
 			t.Fatalf("decoded hello %+v does not encode: %v", h, err)
 		}

@@ -72,6 +72,11 @@ type Config struct {
 	SourceIP      string        // local address for outgoing dials; "" = any
 	DialTimeout   time.Duration // target dial timeout; 0 = 10s
 	Idle          time.Duration // close a link after this long with no traffic; 0 = never
+	// PoolMin is how many idle work connections the agent keeps open to
+	// the bridge (min=), capped by the bridge's max=; links on them need
+	// no stream of the session. 0 = DefaultPoolMin; <0 = none. Only the
+	// TCP carrier has a pool.
+	PoolMin int
 	// Limits of the agent's own (NodePass's client slot=, rate=, proxy=,
 	// notcp=, noudp=): at most Slots links at once (0 = unlimited), RateMbps
 	// each way over all of them (0 = unlimited), a PROXY protocol header to
@@ -103,6 +108,8 @@ type Agent struct {
 	up               atomic.Bool                      // a session to the bridge is live
 	down             atomic.Pointer[string]           // why the last attempt to connect failed; nil once connected
 	hb               atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
+	pool             atomic.Pointer[workPool]         // the current session's; nil without one
+	work             *tls.Config                      // for work connections: resumes the session's TLS, without its warnings
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -118,6 +125,15 @@ type Stats struct {
 // Stats returns the agent's live figures.
 func (a *Agent) Stats() Stats {
 	return Stats{Links: a.links.Load(), TCPRx: a.tcpRx.Load(), TCPTx: a.tcpTx.Load(), UDPRx: a.udpRx.Load(), UDPTx: a.udpTx.Load()}
+}
+
+// PoolIdle is how many work connections the agent holds idle (or is
+// dialling) for links to come.
+func (a *Agent) PoolIdle() int {
+	if p := a.pool.Load(); p != nil {
+		return p.idle()
+	}
+	return 0
 }
 
 // Connected reports whether the tunnel is up.
@@ -154,6 +170,9 @@ func New(cfg Config) (*Agent, error) {
 	if cfg.MaxBackoff <= 0 {
 		cfg.MaxBackoff = 30 * time.Second
 	}
+	if cfg.PoolMin == 0 {
+		cfg.PoolMin = DefaultPoolMin
+	}
 	if cfg.TLS == TLSOff && (cfg.Fingerprint != "" || cfg.RootCAs != nil) {
 		return nil, errors.New("agent: a pin or CA bundle needs TLS; plain TCP (tls=0) cannot verify the bridge")
 	}
@@ -183,14 +202,19 @@ func New(cfg Config) (*Agent, error) {
 		a.own[strings.ToLower(t)] = true
 	}
 	if cfg.TLS == TLSOn {
-		a.tls = a.tlsConfig()
+		a.tls, a.work = a.tlsConfig(false), a.tlsConfig(true)
+		// Work connections resume the session's TLS (one cache for both)
+		// and check the bridge the same way; a warning about an unverified
+		// certificate is the session's to give, once per connect.
+		cache := tls.NewLRUClientSessionCache(8)
+		a.tls.ClientSessionCache, a.work.ClientSessionCache = cache, cache
 	}
 	return a, nil
 }
 
 // tlsConfig verifies the bridge by pin, else by the roots; with
 // Unverified, a certificate neither verifies passes with a warning.
-func (a *Agent) tlsConfig() *tls.Config {
+func (a *Agent) tlsConfig(quiet bool) *tls.Config {
 	name := a.cfg.ServerName
 	if name == "" && a.cfg.CarrierHost != "" {
 		name = a.cfg.CarrierHost // the site the proxy or CDN serves
@@ -204,11 +228,16 @@ func (a *Agent) tlsConfig() *tls.Config {
 	o := tlsx.ClientOptions{ServerName: name, Fingerprint: a.cfg.Fingerprint, Roots: a.cfg.RootCAs}
 	if a.cfg.Unverified && a.cfg.Fingerprint == "" {
 		o.Unverified = func(fp string) {
+			if quiet {
+				return
+			}
 			a.log.Warn("bridge certificate is not verified (NodePass compatibility: an agent with its own targets and no fp= or ca=); add fp="+fp+" to the agent URL to pin it",
 				"bridge", a.cfg.Bridge, "fp", fp)
 		}
 	}
-	return tlsx.ClientConfig(o)
+	c := tlsx.ClientConfig(o)
+	c.DynamicRecordSizingDisabled = true // bulk tunnels: full records from the first byte
+	return c
 }
 
 // carrier is the agent's carrier of kind to the bridge, on path (a
@@ -244,7 +273,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	a.logPolicy()
 	dc := bridge.DialConfig{
 		Addr: a.cfg.Bridge, Key: a.cfg.Key, AgentName: a.cfg.Name, AgentVersion: a.cfg.Version, TLS: a.tls,
-		Flow: bridge.FlowAny,
+		Flow: bridge.FlowAny, Pool: a.cfg.PoolMin > 0, WorkTLS: a.work,
 	}
 	if len(a.cfg.Targets) == 0 {
 		dc.Flow = bridge.FlowReverse // nothing to listen on for a forward-mode server
@@ -329,6 +358,7 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 	if sess.Flow == bridge.FlowForward {
 		wg.Go(func() { a.serveForward(sess) })
 	}
+	wg.Go(func() { a.keepPool(ctx, sess, &wg) })
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -91,7 +91,8 @@ func (a *Agent) serveControl(st *smux.Stream, links *linkTable, hb *bridge.Heart
 // that ends because the tunnel died reads as ErrTunnelLost, not EOF, and
 // Reset (the target failed) tells the bridge instead of sending a FIN.
 type link struct {
-	*smux.Stream
+	net.Conn               // the carrier: st, or a work connection
+	st        *smux.Stream // nil on a pooled link
 	tun       *bridge.Tunnel
 	target    atomic.Pointer[net.Conn] // set once dialled
 	resetSent atomic.Bool
@@ -125,7 +126,7 @@ func (l *link) dialled(c net.Conn) bool {
 }
 
 func (l *link) Read(p []byte) (int, error) {
-	n, err := l.Stream.Read(p)
+	n, err := l.Conn.Read(p)
 	if err != nil {
 		err = l.readErr(err)
 	}
@@ -134,7 +135,10 @@ func (l *link) Read(p []byte) (int, error) {
 
 // WriteTo hands the stream's buffers to w; its end is checked like Read's.
 func (l *link) WriteTo(w io.Writer) (int64, error) {
-	n, err := l.Stream.WriteTo(w)
+	if l.st == nil {
+		return netx.Copy(w, onlyReader{l}, netx.Flow{})
+	}
+	n, err := l.st.WriteTo(w)
 	if err == nil || err == io.ErrClosedPipe { // the stream's end, not w's
 		if err = l.readErr(io.EOF); err == io.EOF {
 			err = nil
@@ -146,7 +150,7 @@ func (l *link) WriteTo(w io.Writer) (int64, error) {
 // Write writes to the stream; on a dead tunnel it fails with
 // ErrTunnelLost, not with the closed-pipe error of an orderly end.
 func (l *link) Write(p []byte) (int, error) {
-	n, err := l.Stream.Write(p)
+	n, err := l.Conn.Write(p)
 	if err != nil {
 		err = l.readErr(err)
 	}
@@ -163,15 +167,18 @@ func (l *link) readErr(err error) error {
 // Reset tells the bridge the target failed; the stream stays open until
 // the bridge's abort acknowledges it (see serveLink).
 func (l *link) Reset() error {
+	if l.st == nil {
+		return netx.Reset(l.Conn) // a pooled link: TCP's own reset
+	}
 	select {
 	case <-l.abort:
-		return l.Stream.Close()
+		return l.st.Close()
 	default:
 	}
 	if l.resetSent.CompareAndSwap(false, true) {
-		if err := l.tun.Reset(l.ID(), "target connection failed"); err != nil {
+		if err := l.tun.Reset(l.st.ID(), "target connection failed"); err != nil {
 			l.resetSent.Store(false)
-			return l.Stream.Close()
+			return l.st.Close()
 		}
 	}
 	return nil
@@ -182,8 +189,33 @@ func (l *link) Close() error {
 	if l.resetSent.Load() {
 		return nil
 	}
-	return l.Stream.Close()
+	return l.Conn.Close()
 }
+
+// CloseWrite half-closes the carrier: the bridge reads the target's
+// orderly end.
+func (l *link) CloseWrite() error {
+	if cw, ok := l.Conn.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return errors.ErrUnsupported
+}
+
+// SpliceConn implements netx.Spliceable: a pooled link on plain TCP
+// (its verdict is already written) is spliced.
+func (l *link) SpliceConn(bool) (*net.TCPConn, error) {
+	tc, _ := l.Conn.(*net.TCPConn)
+	if l.st != nil {
+		return nil, nil
+	}
+	return tc, nil
+}
+
+// SpliceErr implements netx.Spliceable.
+func (l *link) SpliceErr(err error) error { return l.readErr(err) }
+
+// onlyReader hides a reader's WriteTo, so io.Copy reads it.
+type onlyReader struct{ io.Reader }
 
 // linger waits, after a reset, for the bridge's abort, the tunnel's end or
 // resetLinger, then closes the stream.
@@ -198,19 +230,25 @@ func (l *link) linger() {
 	case <-l.tun.CloseChan():
 	case <-t.C:
 	}
-	_ = l.Stream.Close()
+	_ = l.Conn.Close()
 }
 
 // serveLink dials a link's target, answers the verdict and copies until
 // either side ends.
 func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *linkTable) {
-	log := a.log.With("instance", h.Instance, "network", h.Network.String())
-
 	// Registered before the dial: the bridge may abort the link (its user
 	// reset) before the target answers, and as soon as it read the verdict.
-	l := &link{Stream: st, tun: tun, abort: make(chan struct{})}
+	l := &link{Conn: st, st: st, tun: tun, abort: make(chan struct{})}
 	links.add(st.ID(), l)
 	defer links.remove(st.ID())
+	a.carry(ctx, l, h)
+}
+
+// carry dials a link's target, answers the verdict on the link and copies
+// until either side ends.
+func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader) {
+	st := l.Conn
+	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
 		log.Warn("link refused", "target", target, "reason", err.Error())
@@ -228,7 +266,7 @@ func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stre
 		_ = st.Close()
 		return
 	}
-	log.Debug("link open", "target", target, "source", h.Source)
+	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil)
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent
 		// serving thousands of idle UDP sessions stays small.

@@ -86,8 +86,8 @@ type Params struct {
 	NoUDP   bool          // noudp: UDP forwarding disabled
 	Mode    int           // mode: 0 auto, 1, 2 (meaning depends on server/client)
 	LBS     int           // lbs: target group strategy 0 round-robin, 1 lowest latency, 2 primary-backup
-	Min     int           // min: client minimum pool size, default 64, >= 1
-	Max     int           // max: server maximum pool size, default 1024, >= 1
+	Min     int           // min: client pool of idle work connections, default 64, 0 (none)..65535
+	Max     int           // max: server cap on each agent's pool, default 1024, 1..65535
 	Type    int           // type: the tunnel's carrier 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2 (server: its bridge's; client: the one it dials)
 
 	// Burrow's own parameters.
@@ -249,8 +249,12 @@ var paramSpecs = []paramSpec{
 	{name: "mode", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
 	// lbs: server, client (the egress side's target group strategy).
 	{name: "lbs", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
-	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 1, -1)},
-	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, -1)},
+	// min: client (idle work connections the agent keeps open to the
+	// bridge; 0, a Burrow extension: none, every link rides the session);
+	// max: server (the most the bridge keeps per agent session, sent to
+	// the agent). Up to 65535, the wire's bound.
+	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 0, 65535)},
+	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, 65535)},
 	// type: server (its bridge's carrier), client (the carrier it dials).
 	{name: "type", on: onServer | onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
 	// The carrier's HTTP path (master, server, client) and Host (client),

@@ -364,17 +364,6 @@ func schemeProblems(scheme string, p Params) []string {
 	if needsAgent(scheme) && p.Agent == "" {
 		problems = append(problems, "agent= is required for "+scheme)
 	}
-	// NodePass's link pool (min, max) and pool transports (type) are not
-	// built yet: their defaults describe what Burrow does (one multiplexed
-	// tunnel connection per agent, over TCP), anything else is refused
-	// rather than accepted and ignored.
-	d := DefaultParams()
-	if scheme == SchemeClient && p.Min != d.Min {
-		problems = append(problems, fmt.Sprintf("parameter min: only the default %d is supported: Burrow does not keep a pool of pre-dialled links yet (its links ride one multiplexed tunnel connection)", d.Min))
-	}
-	if scheme == SchemeServer && p.Max != d.Max {
-		problems = append(problems, fmt.Sprintf("parameter max: only the default %d is supported: Burrow does not keep a pool of pre-dialled links yet (its links ride one multiplexed tunnel connection)", d.Max))
-	}
 	problems = append(problems, carrierProblems(scheme, p)...)
 	if scheme == SchemeHTTP {
 		if len(p.Host) == 0 {

@@ -135,6 +135,9 @@ func Copy(dst io.Writer, src io.Reader, f Flow) (int64, error) {
 }
 
 func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
+	if n, ok, err := trySplice(dst, src, f, t); ok {
+		return n, err
+	}
 	if f.Limit == nil && t == nil {
 		if wt, ok := src.(io.WriterTo); ok && !isTCP(src) {
 			if f.Count == nil {
@@ -143,12 +146,36 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			return wt.WriteTo(&countingWriter{w: dst, n: f.Count})
 		}
 	}
-	bp := bufPool.Get().(*[]byte)
-	defer bufPool.Put(bp)
-	buf := *bp
-	var total int64
+	var (
+		bp    *[]byte
+		buf   []byte
+		total int64
+	)
+	defer func() {
+		if bp != nil {
+			bufPool.Put(bp)
+		}
+	}()
+	tcp, _ := src.(*net.TCPConn)
+	full := false // the last read filled the buffer: more is likely waiting
 	for {
+		if tcp != nil && !full {
+			// A socket that may go idle holds no buffer: it goes back to
+			// the pool while the read waits for bytes.
+			if bp != nil {
+				bufPool.Put(bp)
+				bp = nil
+			}
+			if err := awaitReadable(tcp); err != nil {
+				return total, err
+			}
+		}
+		if bp == nil {
+			bp = bufPool.Get().(*[]byte)
+			buf = *bp
+		}
 		nr, rerr := src.Read(buf)
+		full = nr == len(buf)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {

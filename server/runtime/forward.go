@@ -55,7 +55,7 @@ func (rt *Runtime) serveBridge(inst *conf.Instance, log *slog.Logger, cfg bridge
 	bounds := BridgeConfig(p, tc, plain, log, rt.opts.OnBridgeRefuse)
 	cfg.Keys, cfg.TLS, cfg.AllowPlain, cfg.Logger = bridge.NewKeySet(inst.TunnelKey()), bounds.TLS, bounds.AllowPlain, bounds.Logger
 	cfg.OnRefuse, cfg.HandshakeTimeout = bounds.OnRefuse, bounds.HandshakeTimeout
-	cfg.MaxHandshakes, cfg.SourceHandshakes = bounds.MaxHandshakes, bounds.SourceHandshakes
+	cfg.MaxHandshakes, cfg.SourceHandshakes, cfg.PoolMax = bounds.MaxHandshakes, bounds.SourceHandshakes, bounds.PoolMax
 	carrierConfig(&cfg, p.Type, p, log)
 	srv := bridge.NewServer(cfg)
 	_, stop, err := serveBridgeOn(srv, cfg.Carrier, inst.Listen)

@@ -110,7 +110,7 @@ func NewSharedBridgeConfig(cfg bridge.Config) *SharedBridge {
 func BridgeConfig(p conf.Params, tlsConf *tls.Config, allowPlain bool, log *slog.Logger, onRefuse func(reason string)) bridge.Config {
 	cfg := bridge.Config{
 		TLS: tlsConf, AllowPlain: allowPlain, Logger: log, OnRefuse: onRefuse, HandshakeTimeout: p.HandshakeTimeout,
-		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP,
+		MaxHandshakes: p.Handshakes, SourceHandshakes: p.HandshakesPerIP, PoolMax: p.Max,
 	}
 	carrierConfig(&cfg, p.BridgeType, p, log)
 	return cfg
@@ -415,6 +415,15 @@ func (rt *Runtime) startServer(ctx context.Context, id string, inst *conf.Instan
 	return r, nil
 }
 
+// poolMin maps min= to client.Config.PoolMin, where 0 is the default
+// and no pool is negative.
+func poolMin(min int) int {
+	if min == 0 {
+		return -1
+	}
+	return min
+}
+
 // startClient runs an agent until Stop.
 func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger) (*Running, error) {
 	allow, err := allowlist.ParseAllow(inst.Params.Allow)
@@ -428,7 +437,7 @@ func (rt *Runtime) startClient(id string, inst *conf.Instance, log *slog.Logger)
 		Targets: inst.Targets, Strategy: egress.Strategy(p.LBS), DNS: p.DNS, Block: block.Parse(p.Block),
 		Allow: allow, Fingerprint: p.FP, ServerName: p.SNI,
 		Carrier: bridge.CarrierType(p.Type), CarrierPath: p.WSPath, CarrierHost: p.WSHost, FollowCarrier: inst.Query.Get("type") == "",
-		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log,
+		DialTimeout: 10 * time.Second, Idle: p.Read, Logger: log, PoolMin: poolMin(p.Min),
 		Slots: p.Slot, RateMbps: p.Rate, Proxy: p.Proxy, NoTCP: p.NoTCP, NoUDP: p.NoUDP,
 		// NodePass compatibility: a pair's client end (its own targets)
 		// with neither fp= nor ca= takes an unverified certificate, with a

@@ -110,9 +110,14 @@ func webHandler() http.Handler {
 
 // newTunnel starts a shared bridge, an agent, and a tcp instance to each
 // backend, and returns the instances' addresses. processes runs the tcp
-// handler as a go-plugin process (the master's default) instead of linked in.
-func newTunnel(tb testing.TB, to backends, processes bool) backends {
+// handler as a go-plugin process (the master's default) instead of linked
+// in; secure puts TLS on the bridge (the master's default), pinned by the
+// agent.
+func newTunnel(tb testing.TB, to backends, processes, secure bool) backends {
 	tb.Helper()
+	if secure {
+		return newTunnelOn(tb, to, processes, &carrierSpec{carrier: bridge.CarrierTCP})
+	}
 	return newTunnelOn(tb, to, processes, nil)
 }
 
@@ -121,7 +126,7 @@ func newTunnel(tb testing.TB, to backends, processes bool) backends {
 type carrierSpec struct{ carrier bridge.CarrierType }
 
 // newTunnelOn is newTunnel with the bridge on a carrier; nil is a plain
-// TCP bridge.
+// TCP bridge (tls=0 agents).
 func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) backends {
 	tb.Helper()
 	opts := runtime.Options{Version: "bench"}
@@ -141,7 +146,10 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 			tb.Fatal(err)
 		}
 		cfg = bridge.Config{TLS: tc, Carrier: on.carrier}
-		agentQuery = fmt.Sprintf("fp=%s&type=%d", fp, on.carrier)
+		agentQuery = "fp=" + fp
+		if on.carrier != bridge.CarrierTCP {
+			agentQuery += fmt.Sprintf("&type=%d", on.carrier)
+		}
 	}
 	shared := runtime.NewSharedBridgeConfig(cfg)
 	bl, err := runtime.ListenBridge(shared.Server, cfg.Carrier, "127.0.0.1:0")
@@ -184,7 +192,7 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 	}
 	t.web = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(tb))
 	start("web", "http://"+t.web+"/"+to.web+"?agent="+agentKey+"&host="+webHost)
-	start("agent", "client://"+agentKey+"@"+bridgeAddr+"?"+agentQuery+"&allow=127.0.0.0/8")
+	start("agent", "client://"+agentKey+"@"+bridgeAddr+"?"+agentQuery+"&allow=127.0.0.0/8"+os.Getenv("BURROW_BENCH_AGENT"))
 	deadline := time.Now().Add(10 * time.Second)
 	for shared.Server.Sessions(agentKey) == 0 {
 		if time.Now().After(deadline) {
@@ -197,11 +205,12 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 
 // paths are the ways to reach the backends, measured side by side in one
 // run: directly; through two plain relays (the reference for a tunnel);
-// through Burrow with the handlers linked in and as plugin processes (the
-// master's default); and through frp with its defaults when its binaries
+// through Burrow with the handlers linked in and as plugin processes, both
+// with bridge tls=0, and as plugin processes with bridge TLS (the master's
+// defaults); and through frp with its defaults (TLS on) when its binaries
 // are present.
 type paths struct {
-	names []string // "direct", "relays", "inproc", "process"[, "frp"]
+	names []string // "direct", "relays", "inproc", "process", "process-tls"[, "frp"]
 	addrs []backends
 	frp   *frp // nil without the frp binaries
 }
@@ -212,13 +221,15 @@ const (
 	pathRelays
 	pathInproc
 	pathProcess
+	pathProcessTLS
 )
 
 func newPaths(tb testing.TB) paths {
 	direct := newBackends(tb)
 	p := paths{
-		names: []string{"direct", "relays", "inproc", "process"},
-		addrs: []backends{direct, newRelays(tb, direct), newTunnel(tb, direct, false), newTunnel(tb, direct, true)},
+		names: []string{"direct", "relays", "inproc", "process", "process-tls"},
+		addrs: []backends{direct, newRelays(tb, direct), newTunnel(tb, direct, false, false), newTunnel(tb, direct, true, false),
+			newTunnel(tb, direct, true, true)},
 	}
 	if viaFRP, f, ok := newFRP(tb, direct); ok {
 		p.names, p.addrs, p.frp = append(p.names, "frp"), append(p.addrs, viaFRP), f

@@ -116,8 +116,10 @@ func report(b *testing.B, what, unit string, names []string, samples [][]float64
 		}
 	}
 	b.ReportMetric(med[pathProcess]/med[pathInproc], what+"-process/inproc")
-	if len(med) > pathProcess+1 {
-		b.ReportMetric(med[pathProcess]/med[pathProcess+1], what+"-process/frp")
+	b.ReportMetric(med[pathProcessTLS]/med[pathProcess], what+"-process-tls/process")
+	if len(med) > pathProcessTLS+1 {
+		b.ReportMetric(med[pathProcess]/med[pathProcessTLS+1], what+"-process/frp")
+		b.ReportMetric(med[pathProcessTLS]/med[pathProcessTLS+1], what+"-process-tls/frp")
 	}
 }
 

@@ -1,0 +1,184 @@
+package bridge
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/netx"
+)
+
+// DefaultPoolMax is the most idle work connections a session keeps when
+// Config.PoolMax is 0 (NodePass's max= default).
+const DefaultPoolMax = 1024
+
+// workPool is one session's work connections: the idle ones, waiting for
+// a link, and the links that ride one.
+type workPool struct {
+	max    int
+	mu     sync.Mutex
+	idle   []net.Conn // oldest first
+	inUse  map[*Link]struct{}
+	closed bool
+}
+
+func newWorkPool(max int) *workPool {
+	return &workPool{max: max, inUse: make(map[*Link]struct{})}
+}
+
+// put adds an idle work connection; false (the caller closes it) when the
+// pool is full or its session ended.
+func (p *workPool) put(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed || len(p.idle) >= p.max {
+		return false
+	}
+	p.idle = append(p.idle, c)
+	return true
+}
+
+// take returns an idle work connection that is still open, or nil. Those
+// the agent closed meanwhile are dropped on the way.
+func (p *workPool) take() net.Conn {
+	for {
+		p.mu.Lock()
+		if p.closed || len(p.idle) == 0 {
+			p.mu.Unlock()
+			return nil
+		}
+		c := p.idle[0]
+		p.idle[0] = nil
+		p.idle = p.idle[1:]
+		p.mu.Unlock()
+		if idleOpen(c) {
+			return c
+		}
+		_ = c.Close()
+	}
+}
+
+// use records a link that rides a work connection; false once the session
+// ended.
+func (p *workPool) use(l *Link) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.inUse[l] = struct{}{}
+	return true
+}
+
+// done forgets a link.
+func (p *workPool) done(l *Link) {
+	p.mu.Lock()
+	delete(p.inUse, l)
+	p.mu.Unlock()
+}
+
+// size is how many idle work connections the pool holds.
+func (p *workPool) size() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.idle)
+}
+
+// close ends the pool with its session: idle connections are closed, the
+// links on work connections reset (their reads fail with ErrTunnelLost,
+// as a stream's on a lost session do).
+func (p *workPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	idle, inUse := p.idle, p.inUse
+	p.idle, p.inUse = nil, map[*Link]struct{}{}
+	p.mu.Unlock()
+	for _, c := range idle {
+		_ = c.Close()
+	}
+	for l := range inUse {
+		_ = netx.Reset(l.Conn)
+	}
+}
+
+// openPooled opens a link on an idle work connection of the session and
+// writes hdr (the link header and the user's first bytes) on it; nil when
+// the pool is empty or the write fails (the caller falls back to a stream).
+func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr []byte) *Link {
+	if s.work == nil {
+		return nil
+	}
+	for range 3 { // a connection that fails its first write is dead: try the next
+		c := s.work.take()
+		if c == nil {
+			return nil
+		}
+		d, ok := ctx.Deadline()
+		if !ok {
+			d = time.Now().Add(abortTimeout)
+		}
+		_ = c.SetWriteDeadline(d)
+		_, err := c.Write(hdr)
+		_ = c.SetWriteDeadline(time.Time{})
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		l := &Link{Conn: c, pooled: true, sess: s, target: h.Target}
+		if !s.work.use(l) {
+			_ = netx.Reset(c)
+			return nil
+		}
+		return l
+	}
+	return nil
+}
+
+// newToken returns a fresh session token.
+func newToken() string {
+	var b [TokenLen]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	return string(b[:])
+}
+
+// addToken makes sess's token valid for work connections.
+func (s *Server) addToken(sess *session) {
+	s.mu.Lock()
+	s.tokens[sess.token] = sess
+	s.mu.Unlock()
+}
+
+func (s *Server) dropToken(sess *session) {
+	s.mu.Lock()
+	delete(s.tokens, sess.token)
+	s.mu.Unlock()
+}
+
+// serveWork pools a work connection for the session its token names. The
+// handshake succeeded once the token matched; a connection the pool has no
+// room for is closed.
+func (s *Server) serveWork(conn net.Conn, hello Hello, t *ticket) error {
+	s.mu.Lock()
+	sess := s.tokens[hello.Token]
+	s.mu.Unlock()
+	if sess == nil || sess.work == nil {
+		return fmt.Errorf("work connection with an unknown session token")
+	}
+	s.guard.succeeded(t)
+	if !sess.work.put(unpeek(conn)) {
+		_ = conn.Close() // over max=, or the session just ended
+	}
+	return nil
+}
+
+// unpeek returns the TCP connection under a plain connection whose peeked
+// bytes were all read, so links on it can be spliced.
+func unpeek(c net.Conn) net.Conn {
+	if p, ok := c.(*peekedConn); ok && p.r.Buffered() == 0 {
+		return p.Conn
+	}
+	return c
+}

@@ -1,0 +1,222 @@
+package bridge_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+// poolTunnel dials the bridge as an agent that asks for a pool, closed
+// when the test ends.
+func poolTunnel(t *testing.T, addr, key string) *bridge.Tunnel {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+	defer cancel()
+	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: key, AgentName: "pool", AgentVersion: "test", Pool: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tun.Close() })
+	return tun
+}
+
+// readsEnd reports whether c ends (EOF or an error, not a timeout) within d.
+func readsEnd(c net.Conn, d time.Duration) bool {
+	_ = c.SetReadDeadline(time.Now().Add(d))
+	_, err := c.Read(make([]byte, 1))
+	var ne net.Error
+	return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+}
+
+// The bridge sends its max= in the hello reply and keeps no more idle work
+// connections than that per session: the rest are closed at once.
+func TestWorkConnsCappedByMax(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), PoolMax: 3})
+	tun := poolTunnel(t, addr, "k")
+	if tun.PoolMax != 3 {
+		t.Fatalf("hello reply pool max %d, want 3", tun.PoolMax)
+	}
+	var conns []net.Conn
+	for range 5 {
+		c, err := tun.DialWork(testutil.Context(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		conns = append(conns, c)
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 3 }, "3 idle work connections")
+	closed := 0
+	for _, c := range conns {
+		if readsEnd(c, 200*time.Millisecond) {
+			closed++
+		}
+	}
+	if closed != 2 || srv.PoolIdle("k") != 3 {
+		t.Fatalf("%d work connections closed and %d idle, want 2 closed beyond max=3", closed, srv.PoolIdle("k"))
+	}
+}
+
+// A work connection whose token names no session is refused, as a failed
+// handshake, and closed.
+func TestWorkConnUnknownTokenRefused(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var reasons []string
+	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), OnRefuse: func(r string) {
+		mu.Lock()
+		reasons = append(reasons, r)
+		mu.Unlock()
+	}})
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(bridge.AppendWorkHello(nil, string(bytes.Repeat([]byte{7}, bridge.TokenLen)))); err != nil {
+		t.Fatal(err)
+	}
+	if !readsEnd(c, testutil.Wait) {
+		t.Fatal("a work connection with an unknown token stayed open")
+	}
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(reasons) > 0 && reasons[0] == bridge.RefusedFailed
+	}, "the refusal counted as a failed handshake")
+}
+
+// A link takes an idle work connection: header first, the agent's verdict,
+// then the link's bytes both ways; it needs no stream. When the session
+// ends, the link fails with ErrTunnelLost and the idle connections close.
+func TestPooledLinkDiesWithSession(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	tun := poolTunnel(t, addr, "k")
+	work, idle := dialWork(t, tun), dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 2 }, "2 idle work connections")
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("first"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if !l.Pooled() || srv.PoolIdle("k") != 1 {
+		t.Fatalf("link pooled %v, %d idle left; want it on the oldest work connection", l.Pooled(), srv.PoolIdle("k"))
+	}
+	_ = work.SetReadDeadline(time.Now().Add(testutil.Wait))
+	h, err := bridge.ReadLinkHeader(work)
+	if err != nil || h.Target != "t:1" {
+		t.Fatalf("work connection got header %+v, %v", h, err)
+	}
+	first := make([]byte, 5)
+	if _, err := io.ReadFull(work, first); err != nil || string(first) != "first" {
+		t.Fatalf("the user's first bytes with the header: %q, %v", first, err)
+	}
+	if _, err := work.Write(append(bridge.AppendVerdict(nil, bridge.Verdict{OK: true}), "back"...)); err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, 4)
+	if _, err := io.ReadFull(l, got); err != nil || string(got) != "back" {
+		t.Fatalf("link read %q, %v", got, err)
+	}
+	_ = tun.Close()
+	_ = l.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if _, err := l.Read(got); !errors.Is(err, bridge.ErrTunnelLost) {
+		t.Fatalf("pooled link after its session ended: %v, want ErrTunnelLost", err)
+	}
+	if !readsEnd(idle, testutil.Wait) || !readsEnd(work, testutil.Wait) {
+		t.Fatal("work connections outlived their session")
+	}
+}
+
+// An agent that does not ask for a pool (hello version 2) gets none.
+func TestNoPoolForOlderHello(t *testing.T) {
+	t.Parallel()
+	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	tun := rawAgent(t, addr, "k", "old", echoLink)
+	if tun.PoolMax != 0 {
+		t.Fatalf("pool max %d for an agent that asked for none", tun.PoolMax)
+	}
+	if _, err := tun.DialWork(testutil.Context(t)); err == nil {
+		t.Fatal("DialWork without a pool succeeded")
+	}
+}
+
+func dialWork(t *testing.T, tun *bridge.Tunnel) net.Conn {
+	t.Helper()
+	c, err := tun.DialWork(testutil.Context(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func FuzzReadPoolReply(f *testing.F) {
+	tok := string(bytes.Repeat([]byte{1}, bridge.TokenLen))
+	f.Add(bridge.AppendHelloReplyFor(nil, bridge.HelloReply{Status: bridge.StatusOK, Flow: bridge.FlowReverse, PoolMax: 1024, Token: tok}, bridge.HelloVersionPool))
+	f.Add(bridge.AppendHelloReplyFor(nil, bridge.HelloReply{Status: bridge.StatusOK, Flow: bridge.FlowForward}, bridge.HelloVersionPool))
+	f.Add([]byte{0, 0, 0, 1, 0, 4, 3, 'a', 'b', 'c'})
+	f.Add([]byte{0, 0, 0, 1, 0xff, 0xff, 16})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		reply, err := bridge.ReadHelloReplyFor(r, bridge.HelloVersionPool)
+		if err != nil {
+			if !errors.Is(err, bridge.ErrMalformed) && !errors.Is(err, io.EOF) {
+				t.Fatalf("ReadHelloReplyFor(%q): unexpected error kind %v", data, err)
+			}
+			return
+		}
+		if reply.Status == bridge.StatusOK && reply.Token != "" && len(reply.Token) != bridge.TokenLen {
+			t.Fatalf("token of %d bytes accepted", len(reply.Token))
+		}
+		b := bridge.AppendHelloReplyFor(nil, reply, bridge.HelloVersionPool)
+		if got := consumed(data, r); !bytes.Equal(b, got) {
+			t.Fatalf("re-encoded reply differs\n read %q\n  got %q", got, b)
+		}
+	})
+}
+
+// Work connections resume the session's TLS: a cache shared with the
+// session's config, tickets from the bridge, and no full handshake per
+// pooled connection.
+func TestWorkConnsResumeTLS(t *testing.T) {
+	t.Parallel()
+	sc, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: sc})
+	cc := tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1", Fingerprint: fp})
+	cc.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+	defer cancel()
+	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: "k", Pool: true, TLS: cc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tun.Close()
+	resumed := false
+	for range 20 { // the first ticket may still be on its way
+		c := dialWork(t, tun)
+		if tc, ok := c.(*tls.Conn); ok && tc.ConnectionState().DidResume {
+			resumed = true
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !resumed {
+		t.Fatal("no work connection resumed the session's TLS")
+	}
+}

@@ -1,0 +1,194 @@
+package client
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/netx"
+)
+
+// The agent's pool of work connections (bridge/workwire.go): it keeps
+// min(min=, the bridge's max=) idle ones open, refills one as soon as a
+// link takes one, and ends them all with the session.
+
+// DefaultPoolMin is the idle work connections an agent keeps when
+// Config.PoolMin is 0 (NodePass's min= default).
+const DefaultPoolMin = 64
+
+// poolDials bounds the work connections being dialled at once: below the
+// bridge's per-source handshake bound (16 by default), so a refill never
+// crowds out the agent's own reconnect or another agent behind the same
+// address.
+const poolDials = 4
+
+// workPool is one session's work connections on the agent.
+type workPool struct {
+	a    *Agent
+	tun  *bridge.Tunnel
+	want int
+
+	mu      sync.Mutex
+	pending int                   // dialling or idle
+	fails   int                   // work connections lost in a row before carrying a link
+	conns   map[net.Conn]struct{} // every open work connection
+	closed  bool
+	refill  chan struct{} // a connection was used or lost
+}
+
+// keepPool keeps the session's pool full until the session ends, then
+// resets every work connection (idle or carrying a link). Its goroutines
+// join wg.
+func (a *Agent) keepPool(ctx context.Context, tun *bridge.Tunnel, wg *sync.WaitGroup) {
+	want := min(a.cfg.PoolMin, tun.PoolMax)
+	if want <= 0 || tun.Flow == bridge.FlowForward {
+		return
+	}
+	p := &workPool{a: a, tun: tun, want: want, conns: make(map[net.Conn]struct{}), refill: make(chan struct{}, 1)}
+	a.pool.Store(p)
+	defer a.pool.CompareAndSwap(p, nil)
+	defer p.close()
+	dials := make(chan struct{}, poolDials)
+	for {
+		p.mu.Lock()
+		short, fails := p.want-p.pending, p.fails
+		p.mu.Unlock()
+		if fails > 0 && short > 0 && !p.pause(ctx, fails) {
+			return
+		}
+		for ; short > 0; short-- {
+			select {
+			case dials <- struct{}{}:
+			default:
+				short = 0 // as many dials in flight as allowed
+				continue
+			}
+			p.mu.Lock()
+			p.pending++
+			p.mu.Unlock()
+			wg.Go(func() {
+				ok := p.work(ctx, func() { <-dials; p.wake() })
+				p.mu.Lock()
+				if ok {
+					p.fails = 0
+				} else {
+					p.fails++ // the bridge refused or is gone: slow down
+				}
+				p.mu.Unlock()
+			})
+		}
+		select {
+		case <-tun.CloseChan():
+			return
+		case <-ctx.Done():
+			return
+		case <-p.refill:
+		}
+	}
+}
+
+// pause waits before refilling after fails lost connections in a row,
+// unless the session or ctx ends first (then false).
+func (p *workPool) pause(ctx context.Context, fails int) bool {
+	d := min(p.a.cfg.MinBackoff<<min(fails-1, 10), p.a.cfg.MaxBackoff)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-p.tun.CloseChan():
+	case <-ctx.Done():
+	}
+	return false
+}
+
+// idle is how many work connections the pool holds or is dialling.
+func (p *workPool) idle() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending
+}
+
+// work dials one work connection, waits (idle) for the bridge's link on
+// it and serves the link. dialled is called once the dial is over. It
+// reports false when the connection failed before it carried a link.
+func (p *workPool) work(ctx context.Context, dialled func()) bool {
+	c, err := p.tun.DialWork(ctx)
+	dialled()
+	if err == nil && !p.track(c) {
+		_ = c.Close()
+		err = net.ErrClosed
+	}
+	if err != nil {
+		p.used()
+		if ctx.Err() == nil && p.tun.Alive() {
+			p.a.log.Debug("work connection failed", "err", err)
+		}
+		return false
+	}
+	defer p.untrack(c)
+	h, err := bridge.ReadLinkHeader(c) // no deadline: idle until a link comes
+	p.used()
+	if err != nil || h.Network == bridge.NetworkControl {
+		_ = c.Close()
+		return false
+	}
+	n := p.a.links.Add(1)
+	defer p.a.links.Add(-1)
+	if why := p.a.refusal(h, n); why != "" { // the agent's own limits, as on a stream
+		p.a.log.Warn("link refused", "instance", h.Instance, "network", h.Network.String(), "reason", why)
+		_, _ = c.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: why}))
+		_ = c.Close()
+		return true
+	}
+	p.a.carry(ctx, &link{Conn: c, tun: p.tun, abort: make(chan struct{})}, h)
+	return true
+}
+
+// used says a pending connection is gone (taken for a link or lost), so
+// the pool dials another.
+func (p *workPool) used() {
+	p.mu.Lock()
+	p.pending--
+	p.mu.Unlock()
+	p.wake()
+}
+
+// wake tells the filler to look again: a dial ended, or a connection
+// went.
+func (p *workPool) wake() {
+	select {
+	case p.refill <- struct{}{}:
+	default:
+	}
+}
+
+func (p *workPool) track(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return false
+	}
+	p.conns[c] = struct{}{}
+	return true
+}
+
+func (p *workPool) untrack(c net.Conn) {
+	p.mu.Lock()
+	delete(p.conns, c)
+	p.mu.Unlock()
+}
+
+// close resets every work connection: they die with their session.
+func (p *workPool) close() {
+	p.mu.Lock()
+	p.closed = true
+	conns := p.conns
+	p.conns = map[net.Conn]struct{}{}
+	p.mu.Unlock()
+	for c := range conns {
+		_ = netx.Reset(c)
+	}
+}

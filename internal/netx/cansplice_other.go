@@ -1,0 +1,5 @@
+//go:build !linux
+
+package netx
+
+const canSplice = false

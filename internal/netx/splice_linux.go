@@ -1,0 +1,158 @@
+package netx
+
+import (
+	"errors"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+)
+
+const (
+	spliceMove     = 0x1 // SPLICE_F_MOVE
+	spliceNonblock = 0x2 // SPLICE_F_NONBLOCK
+	setPipeSize    = 1031
+)
+
+// pipe is a kernel pipe splice moves bytes through. Idle connections hold
+// none: a direction takes one from pipes only once bytes have arrived, and
+// puts it back drained.
+type pipe struct {
+	r, w int
+	fds  *pipeFDs // closed by close, or by the cleanup when the pool drops the pipe
+}
+
+type pipeFDs struct {
+	fds    [2]int
+	closed bool
+}
+
+func (f *pipeFDs) close() {
+	if !f.closed {
+		f.closed = true
+		_ = syscall.Close(f.fds[0])
+		_ = syscall.Close(f.fds[1])
+	}
+}
+
+// pipes holds drained pipes. A sync.Pool is a cache, not shared state; a
+// pipe it drops is closed by its cleanup.
+var pipes = sync.Pool{New: func() any {
+	var fds [2]int
+	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
+		return nil
+	}
+	_, _, _ = syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[0]), setPipeSize, SpliceChunk) // best effort: a bigger pipe moves more per call
+	p := &pipe{r: fds[0], w: fds[1], fds: &pipeFDs{fds: fds}}
+	runtime.AddCleanup(p, (*pipeFDs).close, p.fds)
+	return p
+}}
+
+// spliceLoop moves in to out through a pipe, each splice at most
+// SpliceChunk (or the rate limit's burst) of what has arrived, counting,
+// limiting and marking activity after each, until EOF.
+func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, error) {
+	rin, err := in.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	rout, err := out.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	chunk := SpliceChunk
+	if f.Limit != nil {
+		chunk = min(chunk, f.Limit.Burst())
+	}
+	var total int64
+	for {
+		if err := awaitRaw(rin); err != nil {
+			return total, err
+		}
+		p, _ := pipes.Get().(*pipe)
+		if p == nil {
+			return total, errors.New("splice: no pipe")
+		}
+		if e != nil && e.ended.Load() {
+			_ = out.SetWriteDeadline(time.Now().Add(e.stall))
+		}
+		n, err := spliceOnce(rin, rout, p, chunk)
+		if err != nil {
+			p.fds.close() // bytes may be left in the pipe: it is not reused
+		} else {
+			pipes.Put(p)
+		}
+		if n > 0 {
+			total += int64(n)
+			t.touch()
+			if f.Count != nil {
+				f.Count.Add(int64(n))
+			}
+			if werr := Wait(f.Limit, n); werr != nil {
+				return total, werr
+			}
+		}
+		switch {
+		case err != nil:
+			return total, err
+		case n == 0:
+			return total, nil // EOF
+		}
+	}
+}
+
+// awaitRaw waits until in has bytes, its end or an error to read,
+// without taking them. The error (a reset) is returned: splice would read
+// it as an end.
+func awaitRaw(rin syscall.RawConn) error {
+	var b [1]byte
+	var perr error
+	err := rin.Read(func(fd uintptr) bool {
+		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		return !errors.Is(perr, syscall.EAGAIN)
+	})
+	if err == nil && perr != nil {
+		err = &net.OpError{Op: "read", Net: "tcp", Err: perr}
+	}
+	return err
+}
+
+// spliceOnce moves what has arrived on in (at most max bytes) into p and
+// on to out; 0 bytes at EOF.
+func spliceOnce(rin, rout syscall.RawConn, p *pipe, max int) (int, error) {
+	var n int64
+	var serr error
+	err := rin.Read(func(fd uintptr) bool {
+		r, e := syscall.Splice(int(fd), nil, p.w, nil, max, spliceMove|spliceNonblock)
+		n, serr = int64(r), e
+		return !errors.Is(serr, syscall.EAGAIN)
+	})
+	if err == nil && serr != nil {
+		err = &net.OpError{Op: "read", Net: "tcp", Err: serr}
+	}
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	moved := 0
+	for moved < int(n) {
+		var m int64
+		err = rout.Write(func(fd uintptr) bool {
+			r, e := syscall.Splice(p.r, nil, int(fd), nil, int(n)-moved, spliceMove|spliceNonblock)
+			m, serr = int64(r), e
+			return !errors.Is(serr, syscall.EAGAIN)
+		})
+		if err == nil && serr != nil {
+			err = &net.OpError{Op: "write", Net: "tcp", Err: serr}
+		}
+		if err != nil {
+			return moved, err
+		}
+		if m == 0 {
+			return moved, io.ErrShortWrite
+		}
+		moved += int(m)
+	}
+	return moved, nil
+}
