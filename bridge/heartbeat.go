@@ -3,6 +3,7 @@ package bridge
 import (
 	"encoding/binary"
 	"io"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -31,6 +32,9 @@ type Heartbeat struct {
 	send func(msg uint32) error
 	sent atomic.Int64 // unix nanoseconds of the ping awaiting its pong; 0 = none
 	rtt  atomic.Int64 // last round trip, nanoseconds; 0 = none yet
+
+	mu   sync.Mutex
+	pong chan struct{} // closed at the next pong, for Confirm; nil while none waits
 }
 
 // NewHeartbeat returns a Heartbeat writing its messages with send, which
@@ -46,6 +50,12 @@ func (h *Heartbeat) Handle(msg uint32) bool {
 		if sent := h.sent.Swap(0); sent != 0 {
 			h.rtt.Store(max(time.Now().UnixNano()-sent, 1))
 		}
+		h.mu.Lock()
+		if h.pong != nil {
+			close(h.pong)
+			h.pong = nil
+		}
+		h.mu.Unlock()
 	default:
 		return false
 	}
@@ -68,6 +78,30 @@ func (h *Heartbeat) Run(done <-chan struct{}) {
 		case <-t.C:
 		}
 	}
+}
+
+// Confirm pings the peer and waits for a pong, its proof that it is alive
+// now: false when none comes within timeout or done is closed first.
+func (h *Heartbeat) Confirm(done <-chan struct{}, timeout time.Duration) bool {
+	h.mu.Lock()
+	if h.pong == nil {
+		h.pong = make(chan struct{})
+	}
+	pong := h.pong
+	h.mu.Unlock()
+	h.sent.CompareAndSwap(0, time.Now().UnixNano())
+	if h.send(PingMarker) != nil {
+		return false
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-pong:
+		return true
+	case <-done:
+	case <-t.C:
+	}
+	return false
 }
 
 // RTT is the last measured round trip, 0 before the first pong.

@@ -55,3 +55,29 @@ func TestHeartbeat(t *testing.T) {
 		}
 	}
 }
+
+// Confirm is true once the peer answers, false when it does not within the
+// timeout or the session ends first.
+func TestHeartbeatConfirm(t *testing.T) {
+	t.Parallel()
+	var hb *bridge.Heartbeat
+	answer := true
+	hb = bridge.NewHeartbeat(func(msg uint32) error {
+		if msg == bridge.PingMarker && answer {
+			go hb.Handle(bridge.PongMarker)
+		}
+		return nil
+	})
+	if !hb.Confirm(nil, time.Second) {
+		t.Fatal("Confirm false although the peer answered")
+	}
+	answer = false
+	if hb.Confirm(nil, 50*time.Millisecond) {
+		t.Fatal("Confirm true although the peer did not answer")
+	}
+	done := make(chan struct{})
+	close(done)
+	if hb.Confirm(done, time.Minute) {
+		t.Fatal("Confirm true after the session ended")
+	}
+}

@@ -237,6 +237,9 @@ func (l *Link) readErr(err error) error {
 		// A pooled link's reset is TCP's own: the agent's target failed.
 		return fmt.Errorf("%w: %w", ErrLinkReset, err)
 	}
+	if err == io.EOF && l.pooled && l.sess != nil && !l.sess.confirmAlive() {
+		return ErrTunnelLost // the agent died: its kernel's FIN is no orderly end
+	}
 	if err == io.EOF {
 		l.ended.Store(true)
 	}

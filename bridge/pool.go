@@ -91,6 +91,26 @@ func (s *session) readControl(log *slog.Logger) {
 	}
 }
 
+// confirmTimeout bounds how long a pooled link's end waits for the
+// agent's proof of life (see confirmAlive).
+const confirmTimeout = 5 * time.Second
+
+// confirmAlive reports whether the agent is alive now, by a heartbeat
+// round trip on the control stream. A pooled link's work connection ends
+// with a FIN both when the agent ends the link and when the agent
+// process dies (its kernel closes its sockets), so that FIN is an orderly
+// end only if the agent still answers.
+func (s *session) confirmAlive() bool {
+	if !s.live() {
+		return false
+	}
+	hb := s.hb.Load()
+	if hb == nil {
+		return true // no heartbeat yet: nothing better to go by than live
+	}
+	return hb.Confirm(s.mux.CloseChan(), confirmTimeout)
+}
+
 // ping is the session's last heartbeat round trip in ms, 0 before the
 // first.
 func (s *session) ping() int {
