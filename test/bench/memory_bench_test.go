@@ -62,7 +62,7 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, 
 		userPort = f.Port()
 		key := "bench-idle-key"
 		server = f.Burrow("server", fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?log=info%s", key, bridgePort, userPort, serverQuery))
-		client = f.Burrow("client", fmt.Sprintf("client://%s@127.0.0.1:%d/%s?log=info%s", key, bridgePort, echo, clientQuery))
+		client = f.Burrow("client", fmt.Sprintf("client://%s@127.0.0.1:%d/%s?log=info&mode=2%s", key, bridgePort, echo, clientQuery))
 		if err = client.WaitLog(`msg="connected to bridge"`, 10*time.Second); err == nil {
 			break
 		}
