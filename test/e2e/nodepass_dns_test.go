@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -19,36 +20,16 @@ import (
 // file.
 const dnsName = "backend.burrow-dns.test"
 
-// namedServer answers every connection on ip:port with its name and
-// closes, until the test ends or stop is called.
+// namedServer answers every connection on addr with its name and closes,
+// until the test ends or stop (which closes the listener) is called.
 func namedServer(t *testing.T, addr, name string) (stop func()) {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			_, _ = c.Write([]byte(name))
-			_ = c.Close()
-		}
-	}()
-	var once bool
-	stop = func() {
-		if !once {
-			once = true
-			_ = ln.Close()
-			<-done
-		}
-	}
-	t.Cleanup(stop)
-	return stop
+	testutil.ServeListener(t, ln, func(c net.Conn) { _, _ = c.Write([]byte(name)) })
+	return func() { _ = ln.Close() }
 }
 
 // answer connects to addr and returns what the server there said.
