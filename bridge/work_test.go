@@ -104,7 +104,11 @@ func TestPooledLinkDiesWithSession(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
 	tun := poolTunnel(t, addr, "k")
-	work, idle := dialWork(t, tun), dialWork(t, tun)
+	// One after the other, so which is the oldest is known: the bridge
+	// registers connections as their handshakes end, in no fixed order.
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	idle := dialWork(t, tun)
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 2 }, "2 idle work connections")
 	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("first"))
 	if err != nil {

@@ -262,7 +262,10 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader) {
 		return
 	}
 	if _, err := st.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
-		_ = conn.Close()
+		// The user's side failed before the link carried a byte (a pooled
+		// link reset by the bridge): the target hears a failure too, not a
+		// clean end of an empty connection.
+		_ = netx.Reset(conn)
 		_ = st.Close()
 		return
 	}

@@ -32,71 +32,25 @@ func newRelays(tb testing.TB, to backends) backends {
 }
 
 // relay listens on loopback and copies every connection to a new
-// connection to target, both ways, with half-close.
+// connection to target, both ways, with half-close: io.Copy between
+// *net.TCPConn, which splices.
 func relay(tb testing.TB, target string) string {
 	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns = map[net.Conn]struct{}{}
-	)
-	track := func(c net.Conn, add bool) {
-		mu.Lock()
-		defer mu.Unlock()
-		if add {
-			conns[c] = struct{}{}
-		} else {
-			delete(conns, c)
+	return testutil.ServeTCP(tb, func(c net.Conn) {
+		up, err := net.DialTimeout("tcp", target, 5*time.Second)
+		if err != nil {
+			return
 		}
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				up, err := net.DialTimeout("tcp", target, 5*time.Second)
-				if err != nil {
-					return
-				}
-				defer up.Close()
-				track(c, true)
-				track(up, true)
-				defer track(c, false)
-				defer track(up, false)
-				var half sync.WaitGroup
-				half.Add(1)
-				go func() {
-					defer half.Done()
-					_, _ = io.Copy(up, c)
-					_ = up.(*net.TCPConn).CloseWrite()
-				}()
-				_, _ = io.Copy(c, up)
-				_ = c.(*net.TCPConn).CloseWrite()
-				half.Wait()
-			}()
-		}
-	}()
-	tb.Cleanup(func() {
-		_ = ln.Close()
-		mu.Lock()
-		for c := range conns {
-			_ = c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
+		defer up.Close()
+		var half sync.WaitGroup
+		half.Go(func() {
+			_, _ = io.Copy(up, c)
+			_ = up.(*net.TCPConn).CloseWrite()
+		})
+		_, _ = io.Copy(c, up)
+		_ = c.(*net.TCPConn).CloseWrite()
+		half.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // frpDir is where the reference frp binaries are (BURROW_FRP overrides).

@@ -102,13 +102,13 @@ func TestDashboardLoginAliasAndKeyRotation(t *testing.T) {
 	// In place: the auto-start policy, and the alias (Escape cancels, Enter saves).
 	b.do("auto-start off", chromedp.Click(chromedp.CSS(row+" input[type=checkbox]")))
 	m.WaitInstance(in.ID, ready, "with auto-start off", func(v framework.Instance) bool { return !v.Restart })
-	b.do("edit the alias", chromedp.Click(chromedp.CSS(row+" .alias-edit button")))
+	openAliasEditor(b, row)
 	b.do("cancel", chromedp.SendKeys(chromedp.CSS(row+" .alias-input"), "nope"), chromedp.KeyEvent(kb.Escape))
 	b.waitFor("the alias back", fmt.Sprintf(`document.querySelector('%s [data-alias]')?.textContent === %q`, row, evil), 5*time.Second)
 	if got := m.Get(in.ID).Alias; got != evil {
 		b.fatalf("Escape saved the alias %q", got)
 	}
-	b.do("edit the alias", chromedp.Click(chromedp.CSS(row+" .alias-edit button")))
+	openAliasEditor(b, row)
 	b.do("save", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`document.querySelector('%s .alias-input').value = ''`, row)),
 		chromedp.SendKeys(chromedp.CSS(row+" .alias-input"), evil+" 2\n"))
 	m.WaitInstance(in.ID, ready, "with the new alias", func(v framework.Instance) bool { return v.Alias == evil+" 2" })
@@ -335,4 +335,19 @@ func checkURLModule(b *browser) {
 			b.fatalf("%s = %q (%v), want %q", expr, got, err, want)
 		}
 	}
+}
+
+// openAliasEditor opens the alias editor of the instance row (a CSS
+// selector). An event-stream update that lands just before the editor has
+// the focus re-renders the row and closes it, so the click is repeated
+// until the editor is there (bounded).
+func openAliasEditor(b *browser, row string) {
+	b.t.Helper()
+	b.waitFor("the alias editor open", fmt.Sprintf(`(() => {
+		const r = document.querySelector(%q);
+		if (!r) return false;
+		if (r.querySelector('.alias-input')) return true;
+		r.querySelector('.alias-edit button')?.click();
+		return false;
+	})()`, row), 10*time.Second)
 }

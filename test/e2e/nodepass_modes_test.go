@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -151,33 +152,11 @@ func TestTargetGroupFailover(t *testing.T) {
 // banner starts a TCP server that speaks first: it sends a line on accept
 // and then echoes.
 func banner(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				_, _ = c.Write([]byte("220 ready\r\n"))
-				_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-				buf := make([]byte, 512)
-				for {
-					n, err := c.Read(buf)
-					if err != nil {
-						return
-					}
-					_, _ = c.Write(buf[:n])
-				}
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testutil.ServeTCP(t, func(c net.Conn) {
+		_, _ = c.Write([]byte("220 ready\r\n"))
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		testutil.Echo(c)
+	})
 }
 
 // echoBack sends p on a fresh connection to addr and returns what comes
@@ -391,43 +370,21 @@ func TestRelayChainThreeMasters(t *testing.T) {
 // proxyEcho starts a TCP server that reads a PROXY v1 line first, sends
 // it to lines, then echoes.
 func proxyEcho(t *testing.T, lines chan<- string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
+	return testutil.ServeTCP(t, func(c net.Conn) {
+		_ = c.SetDeadline(time.Now().Add(15 * time.Second))
+		line, buf := make([]byte, 0, 108), make([]byte, 1)
+		for len(line) < 107 && !strings.HasSuffix(string(line), "\r\n") {
+			if _, err := c.Read(buf); err != nil {
 				return
 			}
-			go func() {
-				defer c.Close()
-				_ = c.SetDeadline(time.Now().Add(15 * time.Second))
-				line, buf := make([]byte, 0, 108), make([]byte, 1)
-				for len(line) < 107 && !strings.HasSuffix(string(line), "\r\n") {
-					if _, err := c.Read(buf); err != nil {
-						return
-					}
-					line = append(line, buf[0])
-				}
-				select {
-				case lines <- string(line):
-				default:
-				}
-				b := make([]byte, 512)
-				for {
-					n, err := c.Read(b)
-					if err != nil {
-						return
-					}
-					_, _ = c.Write(b[:n])
-				}
-			}()
+			line = append(line, buf[0])
 		}
-	}()
-	return ln.Addr().String()
+		select {
+		case lines <- string(line):
+		default:
+		}
+		testutil.Echo(c)
+	})
 }
 
 // A single-end client honours slot=, proxy= and read= through the host's
