@@ -20,8 +20,9 @@ BENCHTIME ?= 1x
 PLATFORMS ?= linux/amd64 linux/arm64 linux/arm darwin/amd64 darwin/arm64
 GOARM    ?= 7
 SHA256   := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || echo shasum -a 256)
-# GNU tar records root as owner; other tars record the builder.
-TARFLAGS := $(shell tar --version 2>/dev/null | grep -q GNU && echo --owner=0 --group=0 --numeric-owner --sort=name)
+# Archives record root as the owner of every file (GNU tar, or bsdtar on macOS and BSDs).
+TARFLAGS := $(shell if tar --version 2>/dev/null | grep -q GNU; then echo --owner=0 --group=0 --numeric-owner --sort=name; \
+	elif tar --version 2>/dev/null | grep -q bsdtar; then echo --uid 0 --gid 0 --numeric-owner; fi)
 
 .PHONY: all build plugins proto run install uninstall release test unit e2e bench lint cross fmt clean
 
