@@ -24,13 +24,16 @@ SHA256   := $(shell command -v sha256sum >/dev/null 2>&1 && echo sha256sum || ec
 TARFLAGS := $(shell if tar --version 2>/dev/null | grep -q GNU; then echo --owner=0 --group=0 --numeric-owner --sort=name; \
 	elif tar --version 2>/dev/null | grep -q bsdtar; then echo --uid 0 --gid 0 --numeric-owner; fi)
 
-.PHONY: all build plugins proto run install uninstall release test unit e2e bench lint cross fmt clean
+.PHONY: all build burrow plugins proto run install uninstall release test unit e2e bench lint cross fmt clean
 
 all: build
 
 ## build: the burrow binary and the handler plugins ($(BIN)/plugins, with their SHA-256 manifest);
 ## GOOS, GOARCH and GOARM from the environment cross-build them
-build: plugins
+build: plugins burrow
+
+## burrow: the burrow binary alone
+burrow:
 	$(GOBUILD) '$(LDFLAGS)' -o $(BINDIR)/burrow ./cmd/burrow
 
 ## plugins: the built-in handlers and the socks5 example as go-plugin binaries, and the manifest pinning them
@@ -66,6 +69,8 @@ uninstall:
 ## release: for each of PLATFORMS, $(DIST)/burrow-VERSION-OS-ARCH.tar.gz holding burrow, plugins/
 ## (with the manifest of these binaries), LICENSE, README.md, CHANGELOG.md and packaging/systemd;
 ## then $(DIST)/SHA256SUMS. `make release PLATFORMS=linux/arm64 VERSION=v0.1.0` builds one.
+## macOS archives hold no plugins/: plugin processes need an AF_UNIX SOCK_SEQPACKET socket pair,
+## which macOS lacks, so a master there runs its handlers in-process.
 release:
 	@mkdir -p $(DISTDIR) && rm -rf $(DISTDIR)/burrow-* $(DISTDIR)/SHA256SUMS
 	@set -e; for p in $(PLATFORMS); do \
@@ -73,7 +78,8 @@ release:
 		if [ "$$arch" = arm ]; then goarm=$(GOARM); name=armv$(GOARM); fi; \
 		pkg=burrow-$(VERSION)-$$os-$$name; \
 		echo "release: $$pkg"; \
-		GOOS=$$os GOARCH=$$arch GOARM=$$goarm $(MAKE) --no-print-directory build BIN=$(DISTDIR)/$$pkg VERSION=$(VERSION) COMMIT=$(COMMIT); \
+		what=build; if [ "$$os" = darwin ]; then what=burrow; fi; \
+		GOOS=$$os GOARCH=$$arch GOARM=$$goarm $(MAKE) --no-print-directory $$what BIN=$(DISTDIR)/$$pkg VERSION=$(VERSION) COMMIT=$(COMMIT); \
 		cp LICENSE README.md CHANGELOG.md $(DISTDIR)/$$pkg/; \
 		mkdir -p $(DISTDIR)/$$pkg/packaging && cp -R packaging/systemd $(DISTDIR)/$$pkg/packaging/; \
 		tar $(TARFLAGS) -C $(DISTDIR) -czf $(DISTDIR)/$$pkg.tar.gz $$pkg; \

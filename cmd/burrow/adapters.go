@@ -21,6 +21,9 @@ import (
 // startPlugins opens the plugin directory: plugins= in the master URL, or
 // the first of pluginDirs that exists beside the burrow binary.
 func startPlugins(inst *conf.Instance, log *slog.Logger, onState func(id, state, reason string)) (*pluginhost.Host, error) {
+	if err := probeFDLink(); err != nil {
+		return nil, err
+	}
 	dir := inst.Params.Plugins
 	if dir == "" {
 		exe, err := os.Executable()

@@ -6,7 +6,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+
+	"github.com/burrowproject/burrow/plugins/sdk/fdlink"
 )
 
 // pluginDirs are the plugin directories a master without plugins= looks
@@ -37,4 +40,15 @@ func findPluginDir(exe string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no plugin directory: neither %s exists (plugins=DIR names another)", strings.Join(dirs, " nor "))
+}
+
+// probeFDLink makes and closes one fd link, which every plugin process
+// needs: an AF_UNIX SOCK_SEQPACKET socket pair, which macOS lacks.
+func probeFDLink() error {
+	c, f, err := fdlink.Pair()
+	if err != nil {
+		return fmt.Errorf("plugin processes cannot run on %s: their fd link: %w", runtime.GOOS, err)
+	}
+	_ = f.Close()
+	return c.Close()
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -65,5 +66,15 @@ func TestFindPluginDirNotADirectory(t *testing.T) {
 	}
 	if _, err := findPluginDir(exe); err == nil || !strings.Contains(err.Error(), file+" is not a directory") {
 		t.Errorf("error %v, want one saying %s is not a directory", err, file)
+	}
+}
+
+// Where plugin processes run (Linux), the probe of their fd link succeeds.
+func TestProbeFDLink(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skipf("the fd link is only known to work on Linux; on %s the probe decides", runtime.GOOS)
+	}
+	if err := probeFDLink(); err != nil {
+		t.Fatal(err)
 	}
 }
