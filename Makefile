@@ -113,10 +113,12 @@ lint:
 	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 ## cross: build and vet for 32-bit targets (GOARCH=386 and arm: NAS boxes, routers), and run the
-## packages whose arithmetic depends on the word size there (386 binaries run on an amd64 kernel)
+## packages whose arithmetic depends on the word size there (386 binaries run on an amd64 kernel);
+## build for macOS, which make release ships
 cross:
 	GOARCH=386 $(GO) build ./... && GOARCH=386 $(GO) vet ./...
 	GOARCH=arm $(GO) build ./... && GOARCH=arm $(GO) vet ./...
+	GOOS=darwin GOARCH=arm64 $(GO) build ./...
 	cd plugins/examples/socks5 && GOARCH=386 $(GO) build ./... && GOARCH=arm $(GO) build ./...
 	@if [ "$$($(GO) env GOHOSTARCH)" = amd64 ] && [ "$$($(GO) env GOHOSTOS)" = linux ]; then \
 		GOARCH=386 CGO_ENABLED=0 $(GO) test -count=1 ./internal/roundrobin/; fi
