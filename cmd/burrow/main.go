@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/burrowproject/burrow/conf"
+	"github.com/burrowproject/burrow/internal/logx"
 	"github.com/burrowproject/burrow/server/runtime"
 	"github.com/burrowproject/burrow/server/store"
 )
@@ -90,7 +91,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "burrow: %v\n", err)
 		return 2
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: inst.Params.Log.SlogLevel()}))
+	log := logx.New(stderr, inst.Params)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, inst, log); err != nil {
