@@ -66,7 +66,11 @@ func (b banner) print(log *slog.Logger) {
 	case conf.TLSOff:
 		log.Info("API: " + api + " tls=0 (plain HTTP; tls=1 or tls=2 make it HTTPS)")
 	case conf.TLSSelfSigned:
-		log.Info("API: "+api+" tls=1 certificate fp="+b.fp+" (self-signed, kept in the data directory; the bridge serves the same)", "fp", b.fp)
+		also := ""
+		if b.bridge != nil && b.bridge.FP == b.fp {
+			also = "; the bridge serves it too"
+		}
+		log.Info("API: "+api+" tls=1 certificate fp="+b.fp+" (self-signed, kept in the data directory"+also+")", "fp", b.fp)
 	case conf.TLSFiles:
 		log.Info("API: "+api+" tls=2 certificate fp="+b.fp+" (the crt= and key= files)", "fp", b.fp)
 	}

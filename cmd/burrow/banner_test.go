@@ -68,7 +68,7 @@ func TestBannerAPILine(t *testing.T) {
 		want []string
 	}{
 		{conf.TLSOff, []string{`msg="API: http://127.0.0.1:9090/api/v1 tls=0 (plain HTTP`, "Try: curl -H X-API-Key:k http://127.0.0.1:9090/api/v1/instances"}},
-		{conf.TLSSelfSigned, []string{`msg="API: https://127.0.0.1:9090/api/v1 tls=1 certificate fp=ab12 (self-signed`, "fp=ab12\n", "Try: curl -k -H X-API-Key:k https://"}},
+		{conf.TLSSelfSigned, []string{`msg="API: https://127.0.0.1:9090/api/v1 tls=1 certificate fp=ab12 (self-signed, kept in the data directory)"`, "fp=ab12\n", "Try: curl -k -H X-API-Key:k https://"}},
 		{conf.TLSFiles, []string{`msg="API: https://127.0.0.1:9090/api/v1 tls=2 certificate fp=ab12 (the crt= and key= files)"`, "Try: curl -H X-API-Key:k https://"}},
 	} {
 		var out testutil.SyncBuffer
@@ -77,6 +77,18 @@ func TestBannerAPILine(t *testing.T) {
 			if !strings.Contains(out.String(), w) {
 				t.Errorf("tls=%d: banner lacks %q:\n%s", c.tls, w, out.String())
 			}
+		}
+	}
+	// The bridge's certificate is the API's unless bridgetls=2 names files.
+	for _, c := range []struct{ bridgeFP, want string }{
+		{"ab12", "(self-signed, kept in the data directory; the bridge serves it too)"},
+		{"cd34", "(self-signed, kept in the data directory)"},
+	} {
+		var out testutil.SyncBuffer
+		banner{addr: "127.0.0.1:9090", root: "/api/v1", tls: conf.TLSSelfSigned, fp: "ab12", key: "k", created: true,
+			bridge: newBridgeInfo("127.0.0.1:8024", c.bridgeFP, true)}.print(slog.New(slog.NewTextHandler(&out, nil)))
+		if !strings.Contains(out.String(), c.want) {
+			t.Errorf("bridge fp %s: banner lacks %q:\n%s", c.bridgeFP, c.want, out.String())
 		}
 	}
 }

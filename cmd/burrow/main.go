@@ -67,9 +67,9 @@ On a master, create tcp, udp, http and plugin instances through its API, without
 they link through the master's bridge.
 
 TLS: tls= is an instance's own listener. On a master that is the admin API: tls=1 serves
-the data directory's certificate (the bridge's; the banner's API: line gives its fp=),
-tls=2 the crt= and key= files, which must load or the master does not start. The shared
-bridge's TLS is bridgetls= (1 by default: that same certificate; 2: bridgecrt=/bridgekey=).
+the certificate kept in the data directory (the banner's API: line gives its fp=), tls=2
+the crt= and key= files, which must load or the master does not start. The shared bridge's
+TLS is bridgetls=: 1 (the default) that same certificate, 2 the bridgecrt=/bridgekey= files.
 
 Agents open TLS first and verify the bridge: fp= (pin), else ca=FILE, else the system
 roots for sni= or the bridge host; tls=0 on the agent speaks plain TCP. An agent dials
