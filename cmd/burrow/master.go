@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -48,6 +49,7 @@ type master struct {
 	plugins *pluginhost.Host // nil with handlers=inprocess (or no usable plugin directory)
 	api     *apiService
 	banner  banner
+	cert    *tls.Certificate // the data directory's, once loaded (dataCert)
 }
 
 // runMaster runs the daemon until ctx ends.
@@ -71,6 +73,12 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 			m.close(o.listener)
 		}
 	}()
+	// The API's certificate first: a bad one stops the start before
+	// anything listens.
+	tc, fp, err := apiTLS(inst.Params, m.dataCert, log)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
 	metrics := web.NewMetrics()
 	rings := inspect.New(inspect.Config{})
 	rt := o.runtime
@@ -113,12 +121,8 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
-	tc, err := apiTLS(inst, log)
-	if err != nil {
-		return nil, fmt.Errorf("master: %w", err)
-	}
 	m.api = newAPIService(ln, engine, tc, log)
-	m.banner = banner{addr: ln.Addr().String(), root: web.Root(inst), https: tc != nil, data: inst.Params.Data,
+	m.banner = banner{addr: ln.Addr().String(), root: web.Root(inst), tls: inst.Params.TLS, fp: fp, data: inst.Params.Data,
 		key: m.manager.APIKey(), created: m.manager.KeyCreated(), bridge: m.banner.bridge}
 	return m, nil
 }
@@ -127,18 +131,12 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 // directory's certificate, the shared bridge (bridge=) and the plugin host.
 func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtime.Runtime, error) {
 	inst, log := m.inst, m.log
-	// The certificate kept in the data directory: the shared bridge serves
-	// it (unless bridgetls=2 names files) and so do server:// instances, so
-	// the fingerprint agents pin survives restarts.
-	cert, created, err := tlsx.Persistent(inst.Params.Data)
+	cert, err := m.dataCert()
 	if err != nil {
-		return nil, fmt.Errorf("master: %w", err)
-	}
-	if created {
-		log.Info("bridge certificate created", "dir", inst.Params.Data, "fp", tlsx.Fingerprint(cert.Certificate[0]))
+		return nil, err
 	}
 	opts := runtime.Options{
-		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
+		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: cert,
 		OnBridgeRefuse: metrics.BridgeRefused, OnCount: metrics.HandlerCount, OnLogSuppressed: metrics.LogSuppressed,
 	}
 	if addr := inst.Params.Bridge; addr != "" {
@@ -147,7 +145,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 		if p.BridgeTLS == conf.TLSFiles {
 			crt, key = p.BridgeCrt, p.BridgeKey
 		}
-		tc, fp, err := runtime.BridgeTLS(crt, key, &cert, log)
+		tc, fp, err := runtime.BridgeTLS(crt, key, cert, log)
 		if err != nil {
 			return nil, err
 		}
@@ -180,6 +178,26 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 	opts.Records = rings
 	rt = runtime.New(opts)
 	return rt, nil
+}
+
+// dataCert returns the certificate kept in the data directory, made on
+// first use: the shared bridge serves it (unless bridgetls=2 names files),
+// so do server:// instances and, with tls=1, the admin API, so the
+// fingerprint agents and API clients pin survives restarts.
+func (m *master) dataCert() (*tls.Certificate, error) {
+	if m.cert != nil {
+		return m.cert, nil
+	}
+	dir := m.inst.Params.Data
+	cert, created, err := tlsx.Persistent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	if created {
+		m.log.Info("certificate created", "dir", dir, "files", tlsx.PersistentCert+", "+tlsx.PersistentKey, "fp", tlsx.Fingerprint(cert.Certificate[0]))
+	}
+	m.cert = &cert
+	return m.cert, nil
 }
 
 // Run serves the master until ctx is cancelled or the API server fails,
