@@ -111,7 +111,7 @@ func (e *Error) Format(p Problem) string {
 	return e.Path + ":" + strconv.Itoa(p.Line) + ": " + p.Msg
 }
 
-// Load reads and parses the file at path.
+// Load reads and parses the file at path (see Parse).
 func Load(path string) (*Config, error) {
 	data, err := readBounded(path, MaxSize)
 	if err != nil {
@@ -124,7 +124,10 @@ func Load(path string) (*Config, error) {
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
 
 // Parse parses data, the content of the file at path (named in problems).
-// The error is an *Error listing every problem; the Config is nil then.
+// The error is an *Error listing every problem; with it the Config holds
+// what could be read (for `burrow verify` to check further), or is nil
+// when the TOML itself does not parse. Nothing may run from a Config that
+// came with an error.
 func Parse(path string, data []byte) (*Config, error) {
 	var doc map[string]any
 	if err := toml.Unmarshal(data, &doc); err != nil {
@@ -172,7 +175,7 @@ func Parse(path string, data []byte) (*Config, error) {
 		for i := range r.problems {
 			r.problems[i].Msg = c.Scrub(r.problems[i].Msg)
 		}
-		return nil, &Error{Path: path, Problems: r.problems}
+		return c, &Error{Path: path, Problems: r.problems}
 	}
 	return c, nil
 }

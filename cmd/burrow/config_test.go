@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// verify runs `burrow verify -c path` and returns its exit status and
+// output.
+func verify(t *testing.T, path string) (int, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run([]string{"verify", "-c", path}, &out, &errOut)
+	return code, out.String()
+}
+
+func TestVerifyAcceptsTheExample(t *testing.T) {
+	t.Setenv("BURROW_AGENT_KEY", "example-agent-key")
+	code, out := verify(t, filepath.Join("..", "..", "packaging", "burrow.example.toml"))
+	if code != 0 || !strings.Contains(out, "ok: a master on 127.0.0.1:9090 with 3 instance(s): ssh, web, dns") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	if strings.Contains(out, "example-agent-key") {
+		t.Fatalf("verify printed the secret:\n%s", out)
+	}
+}
+
+func TestVerifyReportsEveryProblemWithItsLine(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("BURROW_TEST_SECRET", "verysecretkey")
+	src := `[master]
+listen = "127.0.0.1:9090"
+bridge = ":8024"
+handlers = "inprocess"
+colour = 1
+
+[instances.a]
+url = "tcp://:2222/127.0.0.1:22?agent=${env:BURROW_TEST_SECRET}&bogus=1"
+
+[instances.b]
+url = "tcp://:2223/127.0.0.1:22?agent=k"
+
+[instances.c]
+url = "tcp://:2223/127.0.0.1:22?agent=k"
+
+[instances.d]
+url = "http://:8443/127.0.0.1:80?agent=k&host=a.example&tls=2&crt=` + filepath.Join(dir, "none.crt") + `&key=` + filepath.Join(dir, "none.key") + `"
+
+[instances.e]
+url = "frob://:1/x"
+
+[instances.f]
+url = "tcp://:2224/127.0.0.1:22?agent=${env:BURROW_TEST_UNSET}"
+
+[instances.g]
+url = "client://k@127.0.0.1:8024?ca=` + filepath.Join(dir, "none.pem") + `"
+`
+	path := filepath.Join(dir, "bad.toml")
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out := verify(t, path)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1:\n%s", code, out)
+	}
+	for _, want := range []string{
+		path + `:5: unknown key "colour" in [master]`,
+		path + `:8: instances.a: Invalid URL format`,
+		path + `:13: instances.c's listen address tcp :2223 conflicts with instances.b's listen address (line 10)`,
+		path + `:17: instances.d: crt= and key=: open`,
+		path + `:20: instances.e: Invalid URL scheme`,
+		path + `:23: instances.f.url: environment variable BURROW_TEST_UNSET is not set or empty`,
+		path + `:26: instances.g: ca=: read CA bundle`,
+		path + `: 7 problem(s)`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("no %q in:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "verysecretkey") {
+		t.Fatalf("verify printed the secret:\n%s", out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "data")); err == nil {
+		t.Fatal("verify created the data directory")
+	}
+}
+
+func TestVerifyAgentAndUsage(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "agent.toml")
+	if err := os.WriteFile(path, []byte("[agent]\nurl = \"client://k@127.0.0.1:8024?fp=&allow=127.0.0.1:22\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := verify(t, path); code != 0 || !strings.Contains(out, "ok: an agent of 127.0.0.1:8024") {
+		t.Fatalf("exit %d:\n%s", code, out)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"verify"}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), "-c FILE is required") {
+		t.Fatalf("verify without -c: exit %d, %s", code, errOut.String())
+	}
+	if code, out := verify(t, filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(out, "no such file") {
+		t.Fatalf("missing file: exit %d, %s", code, out)
+	}
+}
