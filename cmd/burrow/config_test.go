@@ -35,6 +35,7 @@ func TestVerifyReportsEveryProblemWithItsLine(t *testing.T) {
 listen = "127.0.0.1:9090"
 bridge = ":8024"
 handlers = "inprocess"
+data = "` + filepath.Join(dir, "data") + `"
 colour = 1
 
 [instances.a]
@@ -67,13 +68,13 @@ url = "client://k@127.0.0.1:8024?ca=` + filepath.Join(dir, "none.pem") + `"
 		t.Fatalf("exit %d, want 1:\n%s", code, out)
 	}
 	for _, want := range []string{
-		path + `:5: unknown key "colour" in [master]`,
-		path + `:8: instances.a: Invalid URL format`,
-		path + `:13: instances.c's listen address tcp :2223 conflicts with instances.b's listen address (line 10)`,
-		path + `:17: instances.d: crt= and key=: open`,
-		path + `:20: instances.e: Invalid URL scheme`,
-		path + `:23: instances.f.url: environment variable BURROW_TEST_UNSET is not set or empty`,
-		path + `:26: instances.g: ca=: read CA bundle`,
+		path + `:6: unknown key "colour" in [master]`,
+		path + `:9: instances.a: Invalid URL format`,
+		path + `:14: instances.c's listen address tcp :2223 conflicts with instances.b's listen address (line 11)`,
+		path + `:18: instances.d: crt= and key=: open`,
+		path + `:21: instances.e: Invalid URL scheme`,
+		path + `:24: instances.f.url: environment variable BURROW_TEST_UNSET is not set or empty`,
+		path + `:27: instances.g: ca=: read CA bundle`,
 		path + `: 7 problem(s)`,
 	} {
 		if !strings.Contains(out, want) {
@@ -103,5 +104,27 @@ func TestVerifyAgentAndUsage(t *testing.T) {
 	}
 	if code, out := verify(t, filepath.Join(dir, "missing.toml")); code != 1 || !strings.Contains(out, "no such file") {
 		t.Fatalf("missing file: exit %d, %s", code, out)
+	}
+}
+
+func TestIsConfigFlag(t *testing.T) {
+	for arg, want := range map[string]bool{
+		"-c": true, "--c": true, "-config": true, "--config": true, "-c=x.toml": true, "--config=x.toml": true,
+		"c": false, "-cx": false, "master://:1/api": false, "-": false, "--configs": false,
+	} {
+		if got := isConfigFlag(arg); got != want {
+			t.Errorf("isConfigFlag(%q) = %v", arg, got)
+		}
+	}
+}
+
+func TestRunConfigRefusesABadFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "burrow.toml")
+	if err := os.WriteFile(path, []byte("[master]\nlisten = \"127.0.0.1:9090\"\nlog = 3.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run([]string{"-c=" + path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), path+":3: master.log must be a string") {
+		t.Fatalf("exit %d, stderr %s", code, errOut.String())
 	}
 }

@@ -79,7 +79,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return printKey(args[1:], stdout, stderr)
 		case "verify":
 			return verifyConfig(args[1:], stdout, stderr)
-		case "-c", "--config", "-config":
+		}
+		if isConfigFlag(args[0]) {
 			return runConfig(args, stderr)
 		}
 	}
