@@ -3,9 +3,13 @@ package instances
 import (
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/burrowproject/burrow/server/store"
 )
 
 const testFile = "/etc/burrow/burrow.toml"
@@ -180,5 +184,31 @@ func TestReconcileBeforeStartAndOwnershipPersists(t *testing.T) {
 	}
 	if v := h2.get(api.ID); v.Source != SourceAPI || v.Status != StatusRunning {
 		t.Fatalf("API instance after the reconcile: %+v", v)
+	}
+}
+
+func TestStateWithoutSourcesIsTheAPIs(t *testing.T) {
+	dir := t.TempDir()
+	// A state file written before config files: no source, name or file.
+	old := `{"version":1,"master_id":"0123456789abcdef","api_key":"0123456789abcdef0123456789abcdef","master_alias":"",
+"instances":[{"id":"aaaaaaaa","url":"tcp://:7001/127.0.0.1:22?agent=k","config":"","alias":"old","restart":true,
+"meta":{"peer":{"sid":"","type":"","alias":""},"tags":{}},"mode":0,"counters":{"tcprx":1,"tcptx":2,"udprx":0,"udptx":0},"created":"2026-01-01T00:00:00Z"}]}`
+	if err := os.WriteFile(filepath.Join(dir, store.FileName), []byte(old), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	h := buildHarness(t, masterDebug, dir, nil)
+	// A file declaring nothing leaves the API's instance alone.
+	if res := h.reconcile(); len(res.Deleted) != 0 {
+		t.Fatalf("result %+v", res)
+	}
+	if err := h.m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	v := h.waitStatus("aaaaaaaa", StatusRunning)
+	if v.Source != SourceAPI || v.Alias != "old" || v.TCPTx != 2 || !strings.Contains(v.URL, "agent=k") {
+		t.Fatalf("restored %+v", v)
+	}
+	if err := h.m.Delete(context.Background(), v.ID); err != nil {
+		t.Fatalf("the API deletes its own instance: %v", err)
 	}
 }
