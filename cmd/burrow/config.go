@@ -9,9 +9,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os/signal"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/conf/file"
@@ -76,6 +78,8 @@ func runConfig(args []string, stderr io.Writer) int {
 		// an edit).
 		return runInstance(c.Agent.Inst, stderr, nil)
 	}
+	// SIGHUP means reload, never the end: ignored until the watcher takes it.
+	signal.Ignore(syscall.SIGHUP)
 	return runInstance(c.Master.Inst, stderr, &configSource{path: path, first: c})
 }
 
