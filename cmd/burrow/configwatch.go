@@ -60,6 +60,13 @@ func problemCount(e *file.Error) int {
 	return len(e.Problems)
 }
 
+// changedBy reports whether ev wrote the file or put a new one in its
+// place (a rename over it is a Create); a removal is not a change to
+// apply: the file is being replaced, or SIGHUP will say so.
+func (s *configSource) changedBy(ev fsnotify.Event) bool {
+	return filepath.Clean(ev.Name) == s.path && ev.Op&(fsnotify.Write|fsnotify.Create) != 0
+}
+
 // watch reloads the file on SIGHUP and whenever it changes, until ctx
 // ends; the returned function waits for that. It watches the directory,
 // so an editor that writes a new file and renames it over the old one is
@@ -102,7 +109,7 @@ func (s *configSource) watch(ctx context.Context, log *slog.Logger, reload func(
 					events = nil
 					continue
 				}
-				if filepath.Clean(ev.Name) == s.path && ev.Op&(fsnotify.Write|fsnotify.Create) != 0 {
+				if s.changedBy(ev) {
 					quiet.Reset(reloadDebounce)
 				}
 			case <-quiet.C:
