@@ -243,6 +243,19 @@ func TestConfigFileReconcileAndLiveReload(t *testing.T) {
 		}
 	}
 	roundTrip(t, conn, 64<<10, "after a refused edit")
+	// A file that is not even TOML: refused too, with its line (7: after
+	// the five lines of [master] and a blank one).
+	s.m.WriteConfig("[instances.echo\nurl = \n")
+	if err := s.m.WaitLogN(logConfigRefused, 2, ready); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(s.m.RunOutput(), s.m.ConfigPath+":7: toml: ") {
+		t.Errorf("the syntax error's refusal does not name its line")
+	}
+	if got := s.m.List(); len(got) != len(listBefore) {
+		t.Fatalf("a file that does not parse changed the instances: %+v", got)
+	}
+	roundTrip(t, conn, 64<<10, "after a file that does not parse")
 
 	// second dropped from the file: deleted; the API's instance stays.
 	s.m.WriteConfig(s.echoInstance("echo", s.ports[0], "${env:BURROW_E2E_AGENT_KEY}", "alias = \"second alias\"\ntags = { env = \"prod\" }"))
