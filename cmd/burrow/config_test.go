@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/burrowproject/burrow/conf/file"
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // verify runs `burrow verify -c path` and returns its exit status and
@@ -126,5 +131,35 @@ func TestRunConfigRefusesABadFile(t *testing.T) {
 	var out, errOut bytes.Buffer
 	if code := run([]string{"-c=" + path}, &out, &errOut); code != 2 || !strings.Contains(errOut.String(), path+":3: master.log must be a string") {
 		t.Fatalf("exit %d, stderr %s", code, errOut.String())
+	}
+}
+
+func TestMasterRefusesAConfigWithAProblem(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "burrow.toml")
+	src := "[master]\nlisten = \"127.0.0.1:9090\"\nhandlers = \"inprocess\"\ndata = \"" + filepath.Join(dir, "data") + "\"\n\n" +
+		"[instances.a]\nurl = \"tcp://127.0.0.1:2222/127.0.0.1:22\"\n" // no agent=
+	if err := os.WriteFile(path, []byte(src), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, err := file.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.SyncBuffer{}
+	_, err = newMaster(c.Master.Inst, slog.New(slog.NewTextHandler(logs, nil)),
+		masterOptions{runtime: fakeRuntime{}, listener: ln, config: &configSource{path: path, first: c}})
+	if err == nil || !strings.Contains(err.Error(), "1 problem(s)") {
+		t.Fatalf("newMaster: %v", err)
+	}
+	if !strings.Contains(logs.String(), path+":7: instances.a: Invalid URL format") {
+		t.Fatalf("the problem is not logged with its line:\n%s", logs)
+	}
+	if _, err := ln.Accept(); err == nil {
+		t.Fatal("the API listener is still open")
 	}
 }
