@@ -43,6 +43,7 @@ func expand(s string, encode bool, secrets *[]string) (string, error) {
 		*secrets = append(*secrets, v)
 		if encode {
 			v = percentEncode(v)
+			*secrets = append(*secrets, v) // as a URL in a problem shows it
 		}
 		b.WriteString(v)
 		s = s[i+end+1:]

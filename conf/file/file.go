@@ -188,9 +188,6 @@ func (c *Config) Scrub(s string) string {
 	return s
 }
 
-// LineOf returns the line where the key path is defined (0 if nowhere).
-func (c *Config) LineOf(path ...string) int { return c.lines.at(path...) }
-
 // reader collects the problems of one Parse.
 type reader struct {
 	c        *Config

@@ -87,7 +87,7 @@ url = "tcp://:2222/127.0.0.1:22?agent=k"
 	if !c.Instances[1].Restart {
 		t.Fatal("restart defaults to true")
 	}
-	if got := c.Scrub("key s3cr&t/key here"); got != "key **** here" {
+	if got := c.Scrub("key s3cr&t/key here, s3cr%26t%2Fkey in a URL"); got != "key **** here, **** in a URL" {
 		t.Fatalf("Scrub: %q", got)
 	}
 }
