@@ -38,6 +38,9 @@ const usage = `Burrow publishes services in private networks through a public se
 
 Usage:
   burrow URL            run one instance in the foreground
+  burrow -c FILE        run the master (and its instances) or the agent a config file declares;
+                        a master applies edits on SIGHUP and when the file changes
+  burrow verify -c FILE check a config file as the master would; exit 1 on any problem
   burrow key -data DIR  print the API key of the master whose data= is DIR
   burrow version        print the version
   burrow help           print this help
@@ -84,8 +87,16 @@ func main() {
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 && args[0] == "key" {
-		return printKey(args[1:], stdout, stderr)
+	if len(args) > 0 {
+		switch args[0] {
+		case "key":
+			return printKey(args[1:], stdout, stderr)
+		case "verify":
+			return verifyConfig(args[1:], stdout, stderr)
+		}
+		if isConfigFlag(args[0]) {
+			return runConfig(args, stderr)
+		}
 	}
 	if len(args) == 2 && isHelp(args[0]) && args[1] == "params" {
 		printParams(stdout)
@@ -109,10 +120,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "burrow: %v\n", err)
 		return 2
 	}
+	return runInstance(inst, stderr, nil)
+}
+
+// runInstance runs inst in the foreground until SIGINT or SIGTERM; a
+// master with cfg runs from that config file.
+func runInstance(inst *conf.Instance, stderr io.Writer, cfg *configSource) int {
 	log := logx.New(stderr, inst.Params)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := serve(ctx, inst, log); err != nil {
+	if err := serve(ctx, inst, log, cfg); err != nil {
 		log.Error("burrow stopped", "err", err)
 		return 1
 	}
@@ -147,9 +164,9 @@ func printKey(args []string, stdout, stderr io.Writer) int {
 }
 
 // serve runs inst until ctx ends or the instance fails.
-func serve(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
+func serve(ctx context.Context, inst *conf.Instance, log *slog.Logger, cfg *configSource) error {
 	if inst.Scheme == conf.SchemeMaster {
-		return runMaster(ctx, inst, log)
+		return runMaster(ctx, inst, log, cfg)
 	}
 	rt := runtime.New(runtime.Options{Version: version, Logger: log})
 	r, err := rt.Start(ctx, inst.Scheme, inst, log)

@@ -37,6 +37,7 @@ const stopTimeout = 15 * time.Second
 type masterOptions struct {
 	runtime  instances.Runtime // replaces the runtime built from the URL
 	listener net.Listener      // served instead of listening on the URL's address
+	config   *configSource     // the config file the master runs from (-c), if any
 }
 
 // master is the built graph.
@@ -50,11 +51,13 @@ type master struct {
 	api     *apiService
 	banner  banner
 	cert    *tls.Certificate // the data directory's, once loaded (dataCert)
+	config  *configSource    // nil without -c
+	rt      instances.Runtime
 }
 
 // runMaster runs the daemon until ctx ends.
-func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
-	m, err := newMaster(inst, log, masterOptions{})
+func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger, cfg *configSource) error {
+	m, err := newMaster(inst, log, masterOptions{config: cfg})
 	if err != nil {
 		return err
 	}
@@ -102,6 +105,13 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 		History: history.New(), Forget: []instances.Forgetter{rings}})
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
+	}
+	m.rt, m.config = rt, o.config
+	if m.config != nil {
+		// Before the instances start: Start then starts the file's too.
+		if err := m.config.reconcile(context.Background(), m.config.first, m, rt); err != nil {
+			return nil, fmt.Errorf("master: %w", err)
+		}
 	}
 	ln := o.listener
 	if ln == nil {
@@ -214,6 +224,7 @@ func (m *master) Run(ctx context.Context) error {
 	}
 	m.banner.print(m.log)
 	m.api.Start()
+	stopWatch := m.watchConfig(ctx)
 	var runErr error
 	serving := true
 	select {
@@ -222,6 +233,7 @@ func (m *master) Run(ctx context.Context) error {
 		runErr, serving = fmt.Errorf("master: serve: %w", err), false
 	}
 	m.log.Info("Master shutting down")
+	stopWatch()
 	m.bus.Shutdown() // every SSE stream gets its shutdown event and ends
 	if err := m.api.Stop(serving); err != nil {
 		runErr = err
@@ -232,6 +244,17 @@ func (m *master) Run(ctx context.Context) error {
 	}
 	m.log.Info("Master stopped")
 	return runErr
+}
+
+// watchConfig reloads the config file on SIGHUP and on change until the
+// returned function is called (which waits for the watcher to end).
+func (m *master) watchConfig(ctx context.Context) (stop func()) {
+	if m.config == nil {
+		return func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	wait := m.config.watch(wctx, m.log, func(ctx context.Context) { m.config.reload(ctx, m, m.rt) })
+	return func() { cancel(); wait() }
 }
 
 // close stops what was built, in reverse order: the instances (saving the
