@@ -72,14 +72,13 @@ func runConfig(args []string, stderr io.Writer) int {
 	}
 	// [master] log_format and log are master:// parameters like any
 	// other: runInstance builds the logger for the URL and the file alike.
-	if c.Agent != nil {
-		// An agent's file: its URL, read once (restart the agent to apply
-		// an edit).
-		return runInstance(c.Agent.Inst, stderr, nil)
-	}
 	// SIGHUP means reload, never the end: ignored until the watcher takes it.
 	signal.Ignore(syscall.SIGHUP)
-	return runInstance(c.Master.Inst, stderr, &configSource{path: path, first: c})
+	src := &configSource{path: path, first: c}
+	if c.Agent != nil {
+		return runInstance(c.Agent.Inst, stderr, src)
+	}
+	return runInstance(c.Master.Inst, stderr, src)
 }
 
 // configSource is the config file a master runs from: reconciled before

@@ -12,6 +12,7 @@ import (
 
 	"github.com/fsnotify/fsnotify"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/conf/file"
 	"github.com/burrowproject/burrow/server/instances"
 )
@@ -29,13 +30,7 @@ func (s *configSource) reload(ctx context.Context, m *master, v instances.Valida
 	}
 	c, err := file.Load(s.path)
 	if err != nil {
-		var fe *file.Error
-		if errors.As(err, &fe) {
-			for _, p := range fe.Problems {
-				m.log.Error("Config file problem", "problem", fe.Format(p))
-			}
-		}
-		refuse("problems", problemCount(fe))
+		refuse("problems", logProblems(m.log, err))
 		return
 	}
 	if c.Master == nil {
@@ -53,11 +48,44 @@ func (s *configSource) reload(ctx context.Context, m *master, v instances.Valida
 	}
 }
 
-func problemCount(e *file.Error) int {
-	if e == nil {
+// logProblems logs each problem of a file that did not load and returns
+// how many there were.
+func logProblems(log *slog.Logger, err error) int {
+	var fe *file.Error
+	if !errors.As(err, &fe) {
+		log.Error("Config file problem", "problem", err)
 		return 1
 	}
-	return len(e.Problems)
+	for _, p := range fe.Problems {
+		log.Error("Config file problem", "problem", fe.Format(p))
+	}
+	return len(fe.Problems)
+}
+
+// watchAgent watches an agent's file (see watch): every edit that loads
+// and still declares an agent arrives on the channel, newest only; an edit
+// that does not is refused with its problems logged, and the agent keeps
+// running as it was. wait returns once the watcher has stopped (ctx).
+func (s *configSource) watchAgent(ctx context.Context, log *slog.Logger) (<-chan *conf.Instance, func()) {
+	next := make(chan *conf.Instance, 1)
+	wait := s.watch(ctx, log, func(context.Context) {
+		c, err := file.Load(s.path)
+		switch {
+		case err != nil:
+			n := logProblems(log, err)
+			log.Error("Config reload refused: the agent keeps running as it was", "file", s.path, "problems", n)
+			return
+		case c.Agent == nil:
+			log.Error("Config reload refused: the file no longer declares an agent", "file", s.path)
+			return
+		}
+		select { // keep only the newest edit
+		case <-next:
+		default:
+		}
+		next <- c.Agent.Inst
+	})
+	return next, wait
 }
 
 // changedBy reports whether ev wrote the file or put a new one in its

@@ -169,22 +169,66 @@ func serve(ctx context.Context, inst *conf.Instance, log *slog.Logger, cfg *conf
 		return runMaster(ctx, inst, log, cfg)
 	}
 	rt := runtime.New(runtime.Options{Version: version, Logger: log})
-	r, err := rt.Start(ctx, inst.Scheme, inst, log)
-	if err != nil {
-		return err
+	var next <-chan *conf.Instance // an agent's file: its edits
+	if cfg != nil {
+		wctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		var wait func()
+		next, wait = cfg.watchAgent(wctx, log)
+		defer wait()
+		defer cancel()
 	}
-	log.Info("instance running", "url", inst.Redacted())
-	select {
-	case <-ctx.Done():
-	case <-r.Done():
-		return fmt.Errorf("instance ended: %w", r.Err())
+	for {
+		r, err := rt.Start(ctx, inst.Scheme, inst, log)
+		if err != nil {
+			return err
+		}
+		log.Info("instance running", "url", inst.Redacted())
+		edited, err := waitRunning(ctx, r, next, inst, log)
+		if err != nil {
+			return err
+		}
+		if edited != nil {
+			log.Info("Config file: the agent's URL changed; restarting it", "url", edited.Redacted())
+		} else {
+			log.Info("shutting down", "grace", shutdownGrace)
+		}
+		if err := stopRunning(r); err != nil {
+			return err
+		}
+		if edited == nil {
+			log.Info("stopped")
+			return nil
+		}
+		inst = edited
 	}
-	log.Info("shutting down", "grace", shutdownGrace)
+}
+
+// waitRunning waits for ctx to end (nil, nil), for r to end (an error),
+// or for an edit from next whose URL differs from inst's (that edit).
+func waitRunning(ctx context.Context, r *runtime.Running, next <-chan *conf.Instance, inst *conf.Instance, log *slog.Logger) (*conf.Instance, error) {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, nil
+		case <-r.Done():
+			return nil, fmt.Errorf("instance ended: %w", r.Err())
+		case edited := <-next:
+			if edited.String() != inst.String() {
+				return edited, nil
+			}
+			log.Info("Config file applied: the agent's URL is unchanged")
+		}
+	}
+}
+
+// stopRunning stops r, letting connections in flight finish for up to
+// shutdownGrace.
+func stopRunning(r *runtime.Running) error {
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	if err := r.Stop(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
-	log.Info("stopped")
 	return nil
 }

@@ -326,3 +326,97 @@ func TestConfigFileDashboardBadge(t *testing.T) {
 	}
 	b.shot("config-file-badge")
 }
+
+// TestConfigFileAgentReload: an agent run from a file applies an edit of
+// its URL on SIGHUP and on save (it restarts with the new URL), refuses an
+// edit that does not load (the running agent keeps carrying traffic), and
+// keeps running when the URL did not change.
+func TestConfigFileAgentReload(t *testing.T) {
+	t.Parallel()
+	s := newConfigSpec(t, func(s *configSpec) string {
+		return s.echoInstance("echo", s.ports[0], "${env:BURROW_E2E_AGENT_KEY}", "")
+	})
+	s.applied(1)
+	keyFile := filepath.Join(s.f.Dir(), "agent.key")
+	if err := os.WriteFile(keyFile, []byte(s.agentKey+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.agent = s.startAgent("agent", keyFile)
+	s.waitRunning("echo")
+	cfg := filepath.Join(s.f.Dir(), "agent-config", "agent.toml")
+	write := func(src string) {
+		t.Helper()
+		if err := os.WriteFile(cfg, []byte(src), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	agentURL := func(allow string) string {
+		return fmt.Sprintf("[agent]\nurl = \"client://${file:%s}@%s?fp=%s&allow=%s&log=debug\"\n", keyFile, s.m.BridgeAddr(), s.m.Bridge().FP, allow)
+	}
+	echoes := func() bool {
+		c, err := net.DialTimeout("tcp", framework.Addr(s.ports[0]), 2*time.Second)
+		if err != nil {
+			return false
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(2 * time.Second))
+		if _, err := c.Write([]byte("ping")); err != nil {
+			return false
+		}
+		got := make([]byte, 4)
+		_, err = io.ReadFull(c, got)
+		return err == nil && string(got) == "ping"
+	}
+	if !echoes() {
+		t.Fatal("the agent from its file does not carry the instance's traffic")
+	}
+
+	// An edit that no longer allows the backend: applied on save, the agent
+	// restarts with it and refuses the target.
+	write(agentURL("127.0.0.1:1"))
+	s.agent.MustWaitLog("the agent's URL changed; restarting it", ready)
+	if err := s.agent.WaitLogN(framework.LogAgentConnected, 2, ready); err != nil {
+		t.Fatal(err)
+	}
+	if echoes() {
+		t.Fatal("after the edit to allow=127.0.0.1:1 the agent still dials the echo backend")
+	}
+
+	// Broken: refused, the agent keeps running as it was (still refusing).
+	write("[agent\nurl = ")
+	s.agent.MustWaitLog("Config reload refused: the agent keeps running as it was", ready)
+	if s.agent.Exited() {
+		t.Fatal("a broken edit ended the agent")
+	}
+
+	// Back to allowing the backend, applied by SIGHUP this time (the file
+	// is written, then the signal sent; the watcher may see the write too).
+	write(agentURL(s.echo))
+	if err := s.agent.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.agent.WaitLogN(framework.LogAgentConnected, 3, ready); err != nil {
+		t.Fatal(err)
+	}
+	ok := false
+	for i := 0; i < 50 && !ok; i++ { // bounded: the instance's link follows the agent's reconnect
+		if ok = echoes(); !ok {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if !ok {
+		t.Fatal("after the edit back to allow= the echo backend, no traffic")
+	}
+
+	// SIGHUP with nothing changed: the agent keeps running, no restart.
+	if err := s.agent.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	s.agent.MustWaitLog("the agent's URL is unchanged", ready)
+	if n := strings.Count(s.agent.Output(), "restarting it"); n != 2 {
+		t.Fatalf("the agent restarted %d times, want 2 (one per changed URL)", n)
+	}
+	if !echoes() || s.agent.Exited() {
+		t.Fatal("an unchanged reload disturbed the agent")
+	}
+}
