@@ -11,6 +11,10 @@
 // unknown parameters kept) and [Instance.Config] the same URL with every
 // default spelled out, as the NodePass master API shows them.
 //
+// Every parameter is declared once, with the schemes that take it, its
+// values, default and a one-line doc; [ParamDocs] returns those
+// declarations for help text (`burrow help params`).
+//
 // Errors are *[URLError] values naming each offending part. Secrets (the key
 // in the userinfo, the agent key and the auth password) never appear in an
 // error message nor in [Instance.Redacted].

@@ -53,6 +53,24 @@ func (l LogLevel) SlogLevel() slog.Level {
 	return slog.LevelInfo
 }
 
+// LogFormat is the log_format= parameter: how a process writes its log.
+type LogFormat string
+
+// Log formats.
+const (
+	LogText LogFormat = "text" // slog's key=value lines (the default)
+	LogJSON LogFormat = "json" // one JSON object a line
+)
+
+func setLogFormat(p *Params, v string) string {
+	switch f := LogFormat(strings.ToLower(v)); f {
+	case LogText, LogJSON:
+		p.Format = f
+		return ""
+	}
+	return fmt.Sprintf("%q is not text or json", v)
+}
+
 // TLSMode is the tls= parameter.
 type TLSMode int
 
@@ -68,6 +86,7 @@ const (
 // given. Empty values (param=) count as absent.
 type Params struct {
 	Log     LogLevel      // log, default "info"
+	Format  LogFormat     // log_format, default "text"
 	TLS     TLSMode       // tls, default 0; 2 requires Crt and KeyFile
 	TLSSet  bool          // tls= was given (a client at tls=0 speaks plain; without it, TLS first)
 	Crt     string        // crt: certificate file
@@ -126,6 +145,7 @@ type Params struct {
 func DefaultParams() Params {
 	return Params{
 		Log:       LogInfo,
+		Format:    LogText,
 		TLS:       TLSOff,
 		BridgeTLS: TLSSelfSigned,
 		DNS:       5 * time.Minute,
@@ -183,19 +203,10 @@ const (
 
 // setOf returns the class of scheme.
 func setOf(scheme string) schemeSet {
-	switch scheme {
-	case SchemeMaster:
-		return onMaster
-	case SchemeServer:
-		return onServer
-	case SchemeClient:
-		return onClient
-	case SchemeTCP:
-		return onTCP
-	case SchemeUDP:
-		return onUDP
-	case SchemeHTTP:
-		return onHTTP
+	for _, b := range builtins {
+		if b.name == scheme {
+			return b.on
+		}
 	}
 	return onPlugin
 }
@@ -220,78 +231,119 @@ type paramSpec struct {
 	set      func(p *Params, v string) string
 	// why, if set, explains why the parameter does not apply to a scheme.
 	why map[string]string
+
+	// Help (burrow help params): the values it takes, its default as
+	// written in a URL ("" when none), and one line saying what it does.
+	kind, def, doc string
 }
 
 // paramSpecs lists the typed parameters in the order problems are reported.
+// Each carries its help: `burrow help params` prints them as declared here.
 var paramSpecs = []paramSpec{
-	{name: "log", on: onAll, nodePass: true, set: func(p *Params, v string) string { p.Log = ParseLogLevel(v); return "" }},
-	{name: "tls", on: onAll, nodePass: true, set: setTLS},
-	{name: "crt", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.Crt = v; return "" }},
-	{name: "key", on: onAll &^ onClient, nodePass: true, set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
-	{name: "fp", on: onClient, set: setFP},
-	{name: "ca", on: onClient, set: setCA},
-	{name: "sni", on: onClient, nodePass: true, set: setSNI},
-	{name: "dns", on: onNodePass, nodePass: true, set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
-	{name: "dial", on: onNodePass, nodePass: true, set: setDial, why: map[string]string{
+	{name: "log", on: onAll, nodePass: true, kind: "none|debug|info|warn|error|event", def: "info",
+		doc: "log level; event logs traffic reports and errors",
+		set: func(p *Params, v string) string { p.Log = ParseLogLevel(v); return "" }},
+	{name: "log_format", on: onAll, kind: "text|json", def: "text",
+		doc: "log lines as text (key=value) or JSON, one object a line; instances of a master log in the master's",
+		set: setLogFormat},
+	{name: "tls", on: onAll, nodePass: true, kind: "0|1|2", def: "0",
+		doc: "the listener's TLS (a master's: its admin API): 0 plain, 1 self-signed, 2 crt=/key= files; a client: 0 plain, else TLS first",
+		set: setTLS},
+	{name: "crt", on: onAll &^ onClient, nodePass: true, kind: "file", doc: "certificate file (PEM) for tls=2",
+		set: func(p *Params, v string) string { p.Crt = v; return "" }},
+	{name: "key", on: onAll &^ onClient, nodePass: true, kind: "file", doc: "private key file (PEM) for tls=2",
+		set: func(p *Params, v string) string { p.KeyFile = v; return "" }},
+	{name: "fp", on: onClient, kind: "64 hex digits", doc: "SHA-256 fingerprint the agent pins the bridge's certificate to", set: setFP},
+	{name: "ca", on: onClient, kind: "file", doc: "PEM CA bundle the agent verifies the bridge against instead of the system roots", set: setCA},
+	{name: "sni", on: onClient, nodePass: true, kind: "host|none", def: "none", doc: "TLS server name the agent presents and verifies", set: setSNI},
+	{name: "dns", on: onNodePass, nodePass: true, kind: "duration", def: "5m", doc: "DNS cache time to live",
+		set: durationParam(func(p *Params) *time.Duration { return &p.DNS }, 0)},
+	{name: "dial", on: onNodePass, nodePass: true, kind: "IP|auto", def: "auto", doc: "source IP of outgoing connections", set: setDial, why: map[string]string{
 		SchemeTCP: "the agent dials the target; set dial= on the agent's client:// URL", SchemeUDP: "the agent dials the target; set dial= on the agent's client:// URL",
 		SchemeHTTP: "the agent dials the target; set dial= on the agent's client:// URL",
 	}},
-	{name: "read", on: onNodePass | onHandler, nodePass: true, set: durationParam(func(p *Params) *time.Duration { return &p.Read }, 0)},
-	{name: "rate", on: onNodePass | onHandler, nodePass: true, set: intParam(func(p *Params) *int { return &p.Rate }, 0, -1)},
-	{name: "slot", on: onNodePass | onHandler, nodePass: true, set: intParam(func(p *Params) *int { return &p.Slot }, 1, -1)},
-	{name: "proxy", on: onNodePass | onTCP | onPlugin, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.Proxy }), why: map[string]string{
-		SchemeHTTP: "one upstream connection carries many clients' requests; backends get X-Forwarded-For and X-Real-IP instead",
-		SchemeUDP:  "the PROXY protocol header is for TCP connections",
-	}},
-	{name: "block", on: onNodePass, nodePass: true, set: setBlock},
-	{name: "notcp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
-	{name: "noudp", on: onNodePass, nodePass: true, set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
-	{name: "mode", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
+	{name: "read", on: onNodePass | onHandler, nodePass: true, kind: "duration", def: "0", doc: "idle timeout of a connection; 0 is none",
+		set: durationParam(func(p *Params) *time.Duration { return &p.Read }, 0)},
+	{name: "rate", on: onNodePass | onHandler, nodePass: true, kind: "int >= 0", def: "0", doc: "bandwidth limit in Mbit/s; 0 is unlimited",
+		set: intParam(func(p *Params) *int { return &p.Rate }, 0, -1)},
+	{name: "slot", on: onNodePass | onHandler, nodePass: true, kind: "int >= 1", def: "65536", doc: "maximum concurrent connections",
+		set: intParam(func(p *Params) *int { return &p.Slot }, 1, -1)},
+	{name: "proxy", on: onNodePass | onTCP | onPlugin, nodePass: true, kind: "0|1", def: "0", doc: "send a PROXY protocol v1 header to the target",
+		set: boolParam(func(p *Params) *bool { return &p.Proxy }), why: map[string]string{
+			SchemeHTTP: "one upstream connection carries many clients' requests; backends get X-Forwarded-For and X-Real-IP instead",
+			SchemeUDP:  "the PROXY protocol header is for TCP connections",
+		}},
+	{name: "block", on: onNodePass, nodePass: true, kind: "0 or digits 1-3", def: "0", doc: "refuse protocols: 1 SOCKS, 2 HTTP, 3 TLS", set: setBlock},
+	{name: "notcp", on: onNodePass, nodePass: true, kind: "0|1", def: "0", doc: "disable TCP forwarding",
+		set: boolParam(func(p *Params) *bool { return &p.NoTCP })},
+	{name: "noudp", on: onNodePass, nodePass: true, kind: "0|1", def: "0", doc: "disable UDP forwarding",
+		set: boolParam(func(p *Params) *bool { return &p.NoUDP })},
+	{name: "mode", on: onNodePass, nodePass: true, kind: "0|1|2", def: "0", doc: "0 auto; server: 1 reverse, 2 forward; client: 1 single-end, 2 dual-end",
+		set: intParam(func(p *Params) *int { return &p.Mode }, 0, 2)},
 	// lbs: server, client (the egress side's target group strategy).
-	{name: "lbs", on: onNodePass, nodePass: true, set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
+	{name: "lbs", on: onNodePass, nodePass: true, kind: "0|1|2", def: "0", doc: "target group strategy: 0 round-robin, 1 lowest latency, 2 primary-backup",
+		set: intParam(func(p *Params) *int { return &p.LBS }, 0, 2)},
 	// min: client (idle work connections the agent keeps open to the
 	// bridge; 0, a Burrow extension: none, every link rides the session);
 	// max: server (the most the bridge keeps per agent session, sent to
 	// the agent). Up to 65535, the wire's bound.
-	{name: "min", on: onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Min }, 0, 65535)},
-	{name: "max", on: onServer, nodePass: true, set: intParam(func(p *Params) *int { return &p.Max }, 1, 65535)},
+	{name: "min", on: onClient, nodePass: true, kind: "0..65535", def: "64", doc: "idle work connections the agent keeps open; 0 is none",
+		set: intParam(func(p *Params) *int { return &p.Min }, 0, 65535)},
+	{name: "max", on: onServer, nodePass: true, kind: "1..65535", def: "1024", doc: "the most work connections the bridge keeps per agent",
+		set: intParam(func(p *Params) *int { return &p.Max }, 1, 65535)},
 	// type: server (its bridge's carrier), client (the carrier it dials).
-	{name: "type", on: onServer | onClient, nodePass: true, set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
+	{name: "type", on: onServer | onClient, nodePass: true, kind: "0|1|2|3", def: "0", doc: "the tunnel's carrier: 0 TCP, 1 QUIC, 2 WebSocket, 3 HTTP/2",
+		set: intParam(func(p *Params) *int { return &p.Type }, 0, 3)},
 	// The carrier's HTTP path (master, server, client) and Host (client),
 	// for a WebSocket carrier behind a reverse proxy or CDN.
-	{name: "wspath", on: onMaster | onServer | onClient, set: setWSPath},
-	{name: "wshost", on: onClient, set: setWSHost},
-	{name: "agent", on: onHandler, secret: true, set: func(p *Params, v string) string { p.Agent = v; return "" }},
-	{name: "host", on: onHTTP, set: setHost},
-	{name: "path", on: onHTTP, set: setPath},
-	{name: "auth", on: onHTTP | onPlugin, secret: true, set: setAuth},
-	{name: "hostrewrite", on: onHTTP, set: setHostRewrite},
-	{name: "redirect", on: onHTTP, set: setRedirect},
+	{name: "wspath", on: onMaster | onServer | onClient, kind: "/path", doc: "the WebSocket carrier's HTTP path; / when not given", set: setWSPath},
+	{name: "wshost", on: onClient, kind: "host[:port]", doc: "the Host a WebSocket agent sends (the site a CDN serves)", set: setWSHost},
+	{name: "agent", on: onHandler, secret: true, kind: "key", doc: "the agent pool key the instance links through (secret)",
+		set: func(p *Params, v string) string { p.Agent = v; return "" }},
+	{name: "host", on: onHTTP, kind: "list of hosts", doc: "host names served; *.example.com wildcards allowed", set: setHost},
+	{name: "path", on: onHTTP, kind: "/path", doc: "URL path prefix served", set: setPath},
+	{name: "auth", on: onHTTP | onPlugin, secret: true, kind: "user:pass", doc: "basic auth (http) or SOCKS5 username/password (secret)", set: setAuth},
+	{name: "hostrewrite", on: onHTTP, kind: "host[:port]", doc: "the Host header sent upstream", set: setHostRewrite},
+	{name: "redirect", on: onHTTP, kind: "https|https:PORT", doc: "answer 308 to HTTPS", set: setRedirect},
 	// inspect: http only (the HTTP inspector records requests and responses).
-	{name: "inspect", on: onHTTP, set: setInspect},
-	{name: "allow", on: onClient, set: setAllow},
-	{name: "bridge", on: onMaster | onHandler, set: setBridge},
+	{name: "inspect", on: onHTTP, kind: "0|1|body", def: "0", doc: "record requests for the master's inspector: 1 headers, body also the first 16 KiB of bodies", set: setInspect},
+	{name: "allow", on: onClient, kind: "list", doc: "what the agent may dial: CIDRs, IPs, host:port, host:*, *.domain:port; * is everything", set: setAllow},
+	{name: "bridge", on: onMaster | onHandler, kind: "host:port", doc: "the shared bridge agents dial (a master's, or a handler run alone)", set: setBridge},
 	// the bridge= listener: the master's shared bridge; tcp, udp, http and plugins run alone
-	{name: "bridgetls", on: onMaster | onHandler, set: setBridgeTLS},
-	{name: "bridgecrt", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeCrt = v; return "" }},
-	{name: "bridgekey", on: onMaster | onHandler, set: func(p *Params, v string) string { p.BridgeKey = v; return "" }},
+	{name: "bridgetls", on: onMaster | onHandler, kind: "0|1|2", def: "1",
+		doc: "the bridge's TLS: 1 self-signed (kept in data= by a master), 2 bridgecrt=/bridgekey= files, 0 also accepts plain agents",
+		set: setBridgeTLS},
+	{name: "bridgecrt", on: onMaster | onHandler, kind: "file", doc: "certificate file (PEM) for bridgetls=2",
+		set: func(p *Params, v string) string { p.BridgeCrt = v; return "" }},
+	{name: "bridgekey", on: onMaster | onHandler, kind: "file", doc: "private key file (PEM) for bridgetls=2",
+		set: func(p *Params, v string) string { p.BridgeKey = v; return "" }},
 	// bridgetype: the master's shared bridge's carrier (type= of servers and clients).
-	{name: "bridgetype", on: onMaster, set: intParam(func(p *Params) *int { return &p.BridgeType }, 0, 3)},
-	{name: "data", on: onMaster, set: func(p *Params, v string) string { p.Data = v; return "" }},
-	{name: "handlers", on: onMaster, set: setHandlers},
-	{name: "plugins", on: onMaster, set: func(p *Params, v string) string { p.Plugins = v; return "" }},
-	{name: "idle", on: onServer | onUDP, set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
+	{name: "bridgetype", on: onMaster, kind: "0|1|2|3", def: "0", doc: "the shared bridge's carrier, as type=",
+		set: intParam(func(p *Params) *int { return &p.BridgeType }, 0, 3)},
+	{name: "data", on: onMaster, kind: "dir", def: "./data", doc: "data directory: state, API key, certificate",
+		set: func(p *Params, v string) string { p.Data = v; return "" }},
+	{name: "handlers", on: onMaster, kind: "process|inprocess", def: "process", doc: "run handlers as plugin processes or inside the master", set: setHandlers},
+	{name: "plugins", on: onMaster, kind: "dir", doc: "the plugin directory; default: plugins next to the binary",
+		set: func(p *Params, v string) string { p.Plugins = v; return "" }},
+	{name: "idle", on: onServer | onUDP, kind: "duration > 0", def: "1m", doc: "UDP session idle timeout",
+		set: durationParam(func(p *Params) *time.Duration { return &p.Idle }, 1)},
 	// Bridge bounds: the master's shared bridge, a server's, and tcp, udp,
 	// http and plugins run alone with bridge=.
-	{name: "handshakes", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.Handshakes }, 1, -1)},
-	{name: "hsperip", on: onMaster | onServer | onHandler, set: intParam(func(p *Params) *int { return &p.HandshakesPerIP }, 1, -1)},
-	{name: "hstimeout", on: onMaster | onServer | onHandler, set: durationParam(func(p *Params) *time.Duration { return &p.HandshakeTimeout }, 1)},
+	{name: "handshakes", on: onMaster | onServer | onHandler, kind: "int >= 1", def: "128", doc: "bridge handshakes in progress at once",
+		set: intParam(func(p *Params) *int { return &p.Handshakes }, 1, -1)},
+	{name: "hsperip", on: onMaster | onServer | onHandler, kind: "int >= 1", def: "16", doc: "bridge handshakes in progress from one source IP",
+		set: intParam(func(p *Params) *int { return &p.HandshakesPerIP }, 1, -1)},
+	{name: "hstimeout", on: onMaster | onServer | onHandler, kind: "duration > 0", def: "5s", doc: "time an agent has to connect and say hello",
+		set: durationParam(func(p *Params) *time.Duration { return &p.HandshakeTimeout }, 1)},
 	// The host logs at most this many failed links per instance per 10 s
 	// and counts the rest.
-	{name: "linklog", on: onServer | onHandler, set: intParam(func(p *Params) *int { return &p.LinkLog }, 0, -1)},
+	{name: "linklog", on: onServer | onHandler, kind: "int >= 0", def: "5", doc: "failed-link warnings logged per 10 s; the rest are counted",
+		set: intParam(func(p *Params) *int { return &p.LinkLog }, 0, -1)},
 	// UDP session bounds.
-	{name: "sessions", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.Sessions }, 1, -1)},
-	{name: "persource", on: onServer | onUDP, set: intParam(func(p *Params) *int { return &p.PerSource }, 1, -1)},
+	{name: "sessions", on: onServer | onUDP, kind: "int >= 1", def: "8192", doc: "UDP sessions of an instance at once",
+		set: intParam(func(p *Params) *int { return &p.Sessions }, 1, -1)},
+	{name: "persource", on: onServer | onUDP, kind: "int >= 1", def: "256", doc: "UDP sessions from one source IP at once",
+		set: intParam(func(p *Params) *int { return &p.PerSource }, 1, -1)},
 }
 
 // specNamed returns the parameter called name, or nil.

@@ -20,7 +20,7 @@ func TestDefaults(t *testing.T) {
 		}
 	}
 	d := DefaultParams()
-	if d.Log != LogInfo || d.TLS != TLSOff || d.DNS != 5*time.Minute || d.Dial != "auto" || d.Read != 0 ||
+	if d.Format != LogText || d.Log != LogInfo || d.TLS != TLSOff || d.DNS != 5*time.Minute || d.Dial != "auto" || d.Read != 0 ||
 		d.Rate != 0 || d.Slot != 65536 || d.Min != 64 || d.Max != 1024 || d.Data != "./data" ||
 		d.Handlers != "process" || d.Idle != 60*time.Second || d.Block != "" || d.SNI != "" {
 		t.Errorf("DefaultParams() = %+v", d)
@@ -38,6 +38,10 @@ func TestParamsValid(t *testing.T) {
 		{"log=NONE", func(p Params) bool { return p.Log == LogNone }},
 		{"log=event", func(p Params) bool { return p.Log == LogEvent }},
 		{"log=verbose", func(p Params) bool { return p.Log == LogInfo }},
+		{"log_format=json", func(p Params) bool { return p.Format == LogJSON }},
+		{"log_format=JSON", func(p Params) bool { return p.Format == LogJSON }},
+		{"log_format=text", func(p Params) bool { return p.Format == LogText }},
+		{"log_format=", func(p Params) bool { return p.Format == LogText }},
 		{"log=", func(p Params) bool { return p.Log == LogInfo }},
 		{"tls=0", func(p Params) bool { return p.TLS == TLSOff }},
 		{"tls=1", func(p Params) bool { return p.TLS == TLSSelfSigned }},
@@ -117,6 +121,8 @@ func TestParamsValid(t *testing.T) {
 func TestParamsInvalid(t *testing.T) {
 	tests := []struct{ query, want string }{
 		{"tls=3", `parameter tls: "3" is not 0, 1 or 2`},
+		{"log_format=xml", `parameter log_format: "xml" is not text or json`},
+		{"log_format=1", `parameter log_format: "1" is not text or json`},
 		{"tls=2", "parameter tls=2 requires crt and key"},
 		{"tls=2&crt=/c", "parameter tls=2 requires crt and key"},
 		{"tls=2&key=/k", "parameter tls=2 requires crt and key"},

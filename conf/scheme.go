@@ -11,14 +11,30 @@ const (
 	SchemeHTTP   = "http"   // HTTP + WebSocket reverse proxy through an agent
 )
 
+// builtins are the built-in schemes, in the order help lists them, with
+// the class of parameters each takes.
+var builtins = []struct {
+	name string
+	on   schemeSet
+}{
+	{SchemeMaster, onMaster}, {SchemeServer, onServer}, {SchemeClient, onClient},
+	{SchemeTCP, onTCP}, {SchemeUDP, onUDP}, {SchemeHTTP, onHTTP},
+}
+
+// BuiltinSchemes returns the schemes Burrow implements itself (master,
+// server, client, tcp, udp, http).
+func BuiltinSchemes() []string {
+	names := make([]string, len(builtins))
+	for i, b := range builtins {
+		names[i] = b.name
+	}
+	return names
+}
+
 // IsBuiltinScheme reports whether s is one of the schemes Burrow implements
 // itself (master, server, client, tcp, udp, http). s must be lower-case.
 func IsBuiltinScheme(s string) bool {
-	switch s {
-	case SchemeMaster, SchemeServer, SchemeClient, SchemeTCP, SchemeUDP, SchemeHTTP:
-		return true
-	}
-	return false
+	return setOf(s) != onPlugin
 }
 
 // validSchemeName reports whether s is a lower-case identifier [a-z][a-z0-9_-]*.

@@ -167,6 +167,10 @@ func (i *Instance) Config() string {
 // credentials replaced by "****": safe to log.
 func (i *Instance) Redacted() string { return i.format(i.Query, true) }
 
+// Redact returns a raw instance URL, valid or not, with its secrets (the
+// key, the agent key and the auth credentials) replaced by "****".
+func Redact(raw string) string { return redactRaw(raw) }
+
 // TunnelKey returns Key, or when it is empty the NodePass default: the
 // FNV-1a 32-bit hash of the listen port's decimal string as 8 lower-case hex
 // characters (port "10101" gives "e68be2b4").

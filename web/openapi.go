@@ -207,6 +207,10 @@ func openAPISchemas() obj {
 			"udprx":   integer("UDP bytes received"),
 			"udptx":   integer("UDP bytes sent"),
 			"reason":  str("Why the status is error (Burrow extension)"),
+			"source": obj{"type": "string", "enum": []string{"api", "file", ""}, "description": "Who declares the instance: the API, or the " +
+				"master's config file (its URL then shown with secrets as ****; PUT, DELETE and PATCH of alias, restart or meta answer 409). " +
+				"\"\" for ********. Burrow extension"},
+			"name": str("The instance's name in the config file (source file only). Burrow extension"),
 		}),
 		"CreateInstanceRequest": object([]string{"url"}, obj{"url": str("Instance URL"), "alias": str("Optional alias (≤ 256 bytes)")}),
 		"PutInstanceRequest":    object([]string{"url"}, obj{"url": str("New instance URL")}),

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,6 +37,7 @@ const stopTimeout = 15 * time.Second
 type masterOptions struct {
 	runtime  instances.Runtime // replaces the runtime built from the URL
 	listener net.Listener      // served instead of listening on the URL's address
+	config   *configSource     // the config file the master runs from (-c), if any
 }
 
 // master is the built graph.
@@ -48,11 +50,14 @@ type master struct {
 	plugins *pluginhost.Host // nil with handlers=inprocess (or no usable plugin directory)
 	api     *apiService
 	banner  banner
+	cert    *tls.Certificate // the data directory's, once loaded (dataCert)
+	config  *configSource    // nil without -c
+	rt      instances.Runtime
 }
 
 // runMaster runs the daemon until ctx ends.
-func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger) error {
-	m, err := newMaster(inst, log, masterOptions{})
+func runMaster(ctx context.Context, inst *conf.Instance, log *slog.Logger, cfg *configSource) error {
+	m, err := newMaster(inst, log, masterOptions{config: cfg})
 	if err != nil {
 		return err
 	}
@@ -71,6 +76,12 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 			m.close(o.listener)
 		}
 	}()
+	// The API's certificate first: a bad one stops the start before
+	// anything listens.
+	tc, fp, err := apiTLS(inst.Params, m.dataCert, log)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
 	metrics := web.NewMetrics()
 	rings := inspect.New(inspect.Config{})
 	rt := o.runtime
@@ -95,6 +106,13 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
+	m.rt, m.config = rt, o.config
+	if m.config != nil {
+		// Before the instances start: Start then starts the file's too.
+		if err := m.config.reconcile(context.Background(), m.config.first, m, rt); err != nil {
+			return nil, fmt.Errorf("master: %w", err)
+		}
+	}
 	ln := o.listener
 	if ln == nil {
 		if ln, err = net.Listen("tcp", inst.Listen); err != nil {
@@ -113,12 +131,8 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 	if err != nil {
 		return nil, fmt.Errorf("master: %w", err)
 	}
-	tc, err := apiTLS(inst, log)
-	if err != nil {
-		return nil, fmt.Errorf("master: %w", err)
-	}
 	m.api = newAPIService(ln, engine, tc, log)
-	m.banner = banner{addr: ln.Addr().String(), root: web.Root(inst), https: tc != nil, data: inst.Params.Data,
+	m.banner = banner{addr: ln.Addr().String(), root: web.Root(inst), tls: inst.Params.TLS, fp: fp, data: inst.Params.Data,
 		key: m.manager.APIKey(), created: m.manager.KeyCreated(), bridge: m.banner.bridge}
 	return m, nil
 }
@@ -127,18 +141,12 @@ func newMaster(inst *conf.Instance, log *slog.Logger, o masterOptions) (_ *maste
 // directory's certificate, the shared bridge (bridge=) and the plugin host.
 func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtime.Runtime, error) {
 	inst, log := m.inst, m.log
-	// The certificate kept in the data directory: the shared bridge serves
-	// it (unless bridgetls=2 names files) and so do server:// instances, so
-	// the fingerprint agents pin survives restarts.
-	cert, created, err := tlsx.Persistent(inst.Params.Data)
+	cert, err := m.dataCert()
 	if err != nil {
-		return nil, fmt.Errorf("master: %w", err)
-	}
-	if created {
-		log.Info("bridge certificate created", "dir", inst.Params.Data, "fp", tlsx.Fingerprint(cert.Certificate[0]))
+		return nil, err
 	}
 	opts := runtime.Options{
-		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: &cert,
+		Version: version, Logger: log, OnLinkError: metrics.LinkError, BridgeCert: cert,
 		OnBridgeRefuse: metrics.BridgeRefused, OnCount: metrics.HandlerCount, OnLogSuppressed: metrics.LogSuppressed,
 	}
 	if addr := inst.Params.Bridge; addr != "" {
@@ -147,7 +155,7 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 		if p.BridgeTLS == conf.TLSFiles {
 			crt, key = p.BridgeCrt, p.BridgeKey
 		}
-		tc, fp, err := runtime.BridgeTLS(crt, key, &cert, log)
+		tc, fp, err := runtime.BridgeTLS(crt, key, cert, log)
 		if err != nil {
 			return nil, err
 		}
@@ -182,6 +190,26 @@ func (m *master) buildRuntime(metrics *web.Metrics, rings *inspect.Set) (*runtim
 	return rt, nil
 }
 
+// dataCert returns the certificate kept in the data directory, made on
+// first use: the shared bridge serves it (unless bridgetls=2 names files),
+// so do server:// instances and, with tls=1, the admin API, so the
+// fingerprint agents and API clients pin survives restarts.
+func (m *master) dataCert() (*tls.Certificate, error) {
+	if m.cert != nil {
+		return m.cert, nil
+	}
+	dir := m.inst.Params.Data
+	cert, created, err := tlsx.Persistent(dir)
+	if err != nil {
+		return nil, fmt.Errorf("master: %w", err)
+	}
+	if created {
+		m.log.Info("certificate created", "dir", dir, "files", tlsx.PersistentCert+", "+tlsx.PersistentKey, "fp", tlsx.Fingerprint(cert.Certificate[0]))
+	}
+	m.cert = &cert
+	return m.cert, nil
+}
+
 // Run serves the master until ctx is cancelled or the API server fails,
 // then shuts down gracefully: every SSE stream gets a shutdown event, the
 // HTTP server drains, every instance is stopped and the state is saved,
@@ -196,6 +224,7 @@ func (m *master) Run(ctx context.Context) error {
 	}
 	m.banner.print(m.log)
 	m.api.Start()
+	stopWatch := m.watchConfig(ctx)
 	var runErr error
 	serving := true
 	select {
@@ -204,6 +233,7 @@ func (m *master) Run(ctx context.Context) error {
 		runErr, serving = fmt.Errorf("master: serve: %w", err), false
 	}
 	m.log.Info("Master shutting down")
+	stopWatch()
 	m.bus.Shutdown() // every SSE stream gets its shutdown event and ends
 	if err := m.api.Stop(serving); err != nil {
 		runErr = err
@@ -214,6 +244,17 @@ func (m *master) Run(ctx context.Context) error {
 	}
 	m.log.Info("Master stopped")
 	return runErr
+}
+
+// watchConfig reloads the config file on SIGHUP and on change until the
+// returned function is called (which waits for the watcher to end).
+func (m *master) watchConfig(ctx context.Context) (stop func()) {
+	if m.config == nil {
+		return func() {}
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	wait := m.config.watch(wctx, m.log, func(ctx context.Context) { m.config.reload(ctx, m, m.rt) })
+	return func() { cancel(); wait() }
 }
 
 // close stops what was built, in reverse order: the instances (saving the

@@ -27,6 +27,7 @@ import (
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/instances"
 )
 
@@ -213,28 +214,49 @@ func TestCorruptStateStillStarts(t *testing.T) {
 	}
 }
 
+// tls=1 serves the admin API with the data directory's certificate: its
+// fingerprint is logged, it is the bridge's, and it survives a restart.
 func TestTLSSelfSigned(t *testing.T) {
-	r := start(t, "master://127.0.0.1:9090/api?tls=1&data="+t.TempDir())
-	res, err := r.client.Get(r.base + "/api/v1/info")
-	if err != nil {
-		t.Fatal(err)
+	data := t.TempDir()
+	var fps []string
+	for range 2 {
+		r := start(t, "master://127.0.0.1:9090/api?tls=1&data="+data)
+		res, err := r.client.Get(r.base + "/api/v1/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != 401 || res.TLS == nil || res.TLS.Version != tls.VersionTLS13 {
+			t.Fatalf("HTTPS: %d %+v", res.StatusCode, res.TLS)
+		}
+		fp := tlsx.Fingerprint(res.TLS.PeerCertificates[0].Raw)
+		if want := "API: " + r.base + "/api/v1 tls=1 certificate fp=" + fp + " "; !strings.Contains(r.logs.String(), want) {
+			t.Errorf("log lacks %q:\n%s", want, r.logs)
+		}
+		plain, err := http.Get(strings.Replace(r.base, "https", "http", 1) + "/api/v1/info")
+		if err != nil {
+			t.Fatal(err)
+		}
+		plain.Body.Close()
+		if plain.StatusCode != 400 {
+			t.Errorf("plain HTTP to TLS master: %d", plain.StatusCode)
+		}
+		http.DefaultClient.CloseIdleConnections()
+		r.stop(t)
+		fps = append(fps, fp)
 	}
-	res.Body.Close()
-	if res.StatusCode != 401 || res.TLS == nil || res.TLS.Version != tls.VersionTLS13 {
-		t.Errorf("HTTPS: %d %+v", res.StatusCode, res.TLS)
+	if fps[0] != fps[1] {
+		t.Errorf("the API certificate changed across a restart: %s, then %s", fps[0], fps[1])
 	}
-	plain, err := http.Get(strings.Replace(r.base, "https", "http", 1) + "/api/v1/info")
-	if err != nil {
-		t.Fatal(err)
+	cert, created, err := tlsx.Persistent(data)
+	if err != nil || created || tlsx.Fingerprint(cert.Certificate[0]) != fps[0] {
+		t.Errorf("the API's certificate is not the data directory's (%s): %v, created %v", fps[0], err, created)
 	}
-	plain.Body.Close()
-	if plain.StatusCode != 400 {
-		t.Errorf("plain HTTP to TLS master: %d", plain.StatusCode)
-	}
-	http.DefaultClient.CloseIdleConnections()
 }
 
-func TestTLSFilesAndFallback(t *testing.T) {
+// tls=2 serves the files and logs their fingerprint; files that do not
+// load stop the master from starting, naming the file.
+func TestTLSFiles(t *testing.T) {
 	dir := t.TempDir()
 	crt, key := writeCert(t, dir)
 	r := start(t, fmt.Sprintf("master://127.0.0.1:9090/api?tls=2&crt=%s&key=%s&data=%s", crt, key, t.TempDir()))
@@ -246,14 +268,21 @@ func TestTLSFilesAndFallback(t *testing.T) {
 	if res.StatusCode != 200 || res.TLS.PeerCertificates[0].Subject.CommonName != "burrow-test-files" {
 		t.Errorf("tls=2: %d %v", res.StatusCode, res.TLS.PeerCertificates[0].Subject)
 	}
-	r2 := start(t, fmt.Sprintf("master://127.0.0.1:9090/api?tls=2&crt=%s&key=%s&data=%s", crt+".missing", key, t.TempDir()))
-	res, err = r2.client.Get(r2.base + "/api/v1/docs")
+	fp := tlsx.Fingerprint(res.TLS.PeerCertificates[0].Raw)
+	if want := "tls=2 certificate fp=" + fp + " "; !strings.Contains(r.logs.String(), want) {
+		t.Errorf("log lacks %q:\n%s", want, r.logs)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	res.Body.Close()
-	if res.StatusCode != 200 || !strings.Contains(r2.logs.String(), "falling back") {
-		t.Errorf("fallback: %d\n%s", res.StatusCode, r2.logs)
+	inst, err := conf.Parse(fmt.Sprintf("master://127.0.0.1:9090/api?tls=2&crt=%s&key=%s&data=%s", crt+".missing", key, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = newMaster(inst, slog.New(slog.DiscardHandler), masterOptions{runtime: fakeRuntime{}, listener: ln})
+	if err == nil || !strings.Contains(err.Error(), "tls=2 (the admin API's certificate)") || !strings.Contains(err.Error(), crt+".missing") {
+		t.Errorf("tls=2 with a missing file: %v, want an error naming it", err)
 	}
 }
 

@@ -86,24 +86,31 @@ func (a *apiService) Stop(serving bool) error {
 	return nil
 }
 
-// apiTLS returns the API's TLS configuration (nil for tls=0): TLS 1.3 with
-// an in-memory self-signed certificate (tls=1), or the crt/key files
-// (tls=2) reloaded hourly. When the files do not load at start the master
-// falls back to tls=1, as NodePass does.
-func apiTLS(inst *conf.Instance, log *slog.Logger) (*tls.Config, error) {
-	switch inst.Params.TLS {
+// apiTLS returns the admin API's TLS, what tls= means on a master (nil for
+// tls=0), and the fingerprint of the certificate it serves: with tls=1 the
+// data directory's certificate (the one the bridge serves: kept across
+// restarts, so a client that pins it keeps working, and one fingerprint
+// for the operator to check), with tls=2 the crt= and key= files,
+// reloaded hourly. Files that do not load are an error: the API never
+// falls back to a certificate its clients were not told about.
+func apiTLS(p conf.Params, dataCert func() (*tls.Certificate, error), log *slog.Logger) (*tls.Config, string, error) {
+	switch p.TLS {
 	case conf.TLSOff:
-		return nil, nil
+		return nil, "", nil
 	case conf.TLSFiles:
-		tc, err := tlsx.Reloading(inst.Params.Crt, inst.Params.KeyFile, log)
-		if err == nil {
-			return tc, nil
+		tc, err := tlsx.Reloading(p.Crt, p.KeyFile, log)
+		if err != nil {
+			return nil, "", fmt.Errorf("tls=2 (the admin API's certificate): %w", err)
 		}
-		log.Warn("TLS certificate files failed to load, falling back to a self-signed certificate", "error", err)
+		cert, err := tc.GetCertificate(nil)
+		if err != nil {
+			return nil, "", fmt.Errorf("tls=2 (the admin API's certificate): %w", err)
+		}
+		return tc, tlsx.Fingerprint(cert.Certificate[0]), nil
 	}
-	cert, err := tlsx.SelfSigned()
+	cert, err := dataCert()
 	if err != nil {
-		return nil, fmt.Errorf("self-signed certificate: %w", err)
+		return nil, "", fmt.Errorf("tls=1 (the admin API's certificate): %w", err)
 	}
-	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{cert}}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS13, Certificates: []tls.Certificate{*cert}}, tlsx.Fingerprint(cert.Certificate[0]), nil
 }

@@ -1,6 +1,7 @@
 // Package tlsx builds the TLS configurations Burrow uses: for listeners an
 // in-memory self-signed certificate (tls=1), one kept in a directory across
-// restarts (the master's bridge) or certificate files (tls=2); for agents a
+// restarts (the master's bridge and, at tls=1, its admin API) or
+// certificate files (tls=2); for agents a
 // client configuration that verifies the bridge by pin, CA bundle or the
 // system roots; and the SHA-256 fingerprints that let a peer pin a
 // self-signed certificate.

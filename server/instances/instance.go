@@ -1,6 +1,7 @@
 package instances
 
 import (
+	"maps"
 	"sync"
 	"time"
 
@@ -29,6 +30,48 @@ type instance struct {
 	last, offset     Stats          // current run: latest counters seen, counters at a reset
 	run              *run           // nil unless running
 	deleted          bool
+	owner            owner
+}
+
+// setURLLocked gives in the URL parsed.
+func (in *instance) setURLLocked(parsed *conf.Instance) {
+	in.url, in.config, in.typ, in.parsed = parsed.String(), parsed.Config(), parsed.Scheme, parsed
+}
+
+// ownedErrLocked refuses a change the API may not make to an instance a
+// config file declares: its URL, alias, restart policy and meta are the
+// file's, and so is deleting it. nil for the API's instances.
+func (in *instance) ownedErrLocked() error {
+	if in.owner.source != SourceFile {
+		return nil
+	}
+	file := in.owner.file
+	if file == "" {
+		file = "the config file"
+	}
+	return errorf(KindConflict, "Instance %s is declared in %s as instances.%s: change it there", in.id, file, in.owner.name)
+}
+
+// declaredLocked refuses a PATCH that would change what a config file
+// declares (actions are allowed: start, stop, restart, reset).
+func (in *instance) declaredLocked(p Patch) error {
+	changes := (p.Alias != nil && *p.Alias != in.alias) || (p.Restart != nil && *p.Restart != in.restart)
+	if p.Meta != nil {
+		changes = changes || (p.Meta.Peer != nil && *p.Meta.Peer != in.meta.Peer) ||
+			(p.Meta.Tags != nil && !maps.Equal(*p.Meta.Tags, in.meta.Tags))
+	}
+	if !changes {
+		return nil
+	}
+	return in.ownedErrLocked()
+}
+
+// owner is who declares an instance: the API (the zero value) or a
+// config file, under a name.
+type owner struct {
+	source string // "" or SourceFile
+	name   string
+	file   string
 }
 
 // run is one Runtime.Start of an instance.
@@ -85,8 +128,15 @@ func (in *instance) resetLocked() {
 
 func (m *Manager) viewLocked(in *instance) View {
 	t := in.totalsLocked()
+	url, config, source := in.url, in.config, SourceAPI
+	if in.owner.source == SourceFile {
+		// A file's instance may hold a secret the file took from the
+		// environment or a file: the API never needs it back (its URL is
+		// the file's to change), so it shows the URL as the logs do.
+		url, config, source = conf.Redact(url), conf.Redact(config), SourceFile
+	}
 	return View{
-		ID: in.id, Alias: in.alias, Type: in.typ, Status: in.status, URL: in.url, Config: in.config,
+		ID: in.id, Alias: in.alias, Type: in.typ, Status: in.status, URL: url, Config: config, Source: source, Name: in.owner.name,
 		Restart: in.restart, Meta: cloneMeta(in.meta), Mode: in.mode, Ping: in.ping, Pool: in.pool,
 		TCPs: in.tcps, UDPs: in.udps, TCPRx: t.TCPRx, TCPTx: t.TCPTx, UDPRx: t.UDPRx, UDPTx: t.UDPTx,
 		Reason: in.reason,
@@ -97,6 +147,7 @@ func (in *instance) recordLocked() store.Instance {
 	return store.Instance{
 		ID: in.id, URL: in.url, Config: in.config, Alias: in.alias, Restart: in.restart,
 		Meta: cloneMeta(in.meta), Mode: in.mode, Counters: in.totalsLocked(), Created: in.created,
+		Source: in.owner.source, Name: in.owner.name, File: in.owner.file,
 	}
 }
 

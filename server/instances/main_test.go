@@ -26,6 +26,16 @@ type harness struct {
 // newHarness builds and starts a manager on dir (a fresh temp dir when "").
 func newHarness(t *testing.T, masterURL, dir string, rt *fakeRuntime) *harness {
 	t.Helper()
+	h := buildHarness(t, masterURL, dir, rt)
+	if err := h.m.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// buildHarness is newHarness without Start.
+func buildHarness(t *testing.T, masterURL, dir string, rt *fakeRuntime) *harness {
+	t.Helper()
 	if dir == "" {
 		dir = t.TempDir()
 	}
@@ -51,9 +61,6 @@ func newHarness(t *testing.T, masterURL, dir string, rt *fakeRuntime) *harness {
 		t.Fatal(err)
 	}
 	h := &harness{t: t, m: m, rt: rt, bus: bus, dir: dir, logs: logs}
-	if err := m.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(h.close)
 	return h
 }

@@ -81,6 +81,8 @@ type Manager struct {
 	started     bool
 	dirty       uint64 // bumped by every change to persist
 
+	reconcileMu sync.Mutex // one Reconcile at a time
+
 	saveMu sync.Mutex
 	saved  uint64 // last dirty value written
 }
@@ -142,6 +144,9 @@ func (m *Manager) restore(st store.State) {
 		in.url, in.config, in.alias, in.restart, in.mode = rec.URL, rec.Config, rec.Alias, rec.Restart, rec.Mode
 		in.meta = cloneMeta(rec.Meta)
 		in.base = rec.Counters
+		if rec.Source == SourceFile {
+			in.owner = owner{source: SourceFile, name: rec.Name, file: rec.File}
+		}
 		parsed, err := conf.Parse(rec.URL)
 		if err != nil {
 			in.status, in.reason = StatusError, "stored URL is no longer valid: "+err.Error()

@@ -14,6 +14,18 @@ import (
 // is added and user parameters are kept verbatim; the query is re-encoded
 // with sorted keys. The result is validated by the Runtime.
 func (m *Manager) normalize(raw string) (*conf.Instance, error) {
+	return Normalize(m.cfg.Master, m.rt, raw)
+}
+
+// Validator checks what the URL parser cannot know (Runtime.Validate).
+type Validator interface {
+	Validate(inst *conf.Instance) error
+}
+
+// Normalize is what the manager does to a submitted URL (see normalize),
+// for a master URL and a validator: `burrow verify` checks a config file
+// with it as the API would.
+func Normalize(master *conf.Instance, v Validator, raw string) (*conf.Instance, error) {
 	raw = strings.TrimSpace(raw)
 	if len(raw) > MaxURL {
 		return nil, errorf(KindInvalid, "Invalid URL format: longer than %d bytes", MaxURL)
@@ -25,7 +37,6 @@ func (m *Manager) normalize(raw string) (*conf.Instance, error) {
 	if in.Scheme == conf.SchemeMaster {
 		return nil, errBadScheme
 	}
-	master := m.cfg.Master
 	setDefault := func(key, value string) {
 		if value != "" && in.Query.Get(key) == "" {
 			in.Query.Set(key, value)
@@ -43,7 +54,7 @@ func (m *Manager) normalize(raw string) (*conf.Instance, error) {
 	if err != nil {
 		return nil, &Error{Kind: KindInvalid, Msg: "Invalid URL format: " + err.Error(), Err: err}
 	}
-	if err := m.rt.Validate(in); err != nil {
+	if err := v.Validate(in); err != nil {
 		if errors.Is(err, ErrUnknownScheme) {
 			return nil, &Error{Kind: KindInvalid, Msg: "Invalid URL scheme: " + err.Error(), Err: err}
 		}

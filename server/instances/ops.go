@@ -7,6 +7,7 @@ import (
 	"maps"
 	"time"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/events"
 )
 
@@ -27,7 +28,7 @@ func (m *Manager) Create(_ context.Context, rawURL, alias string) (View, error) 
 		return View{}, errClosed
 	}
 	in := m.newInstance(m.newInstanceIDLocked(), time.Now())
-	in.url, in.config, in.typ, in.parsed = parsed.String(), parsed.Config(), parsed.Scheme, parsed
+	in.setURLLocked(parsed)
 	in.alias, in.restart = alias, true
 	m.byID[in.id] = in
 	v := m.viewLocked(in)
@@ -111,6 +112,10 @@ func (m *Manager) Patch(_ context.Context, id string, p Patch) (View, error) {
 		m.mu.Unlock()
 		return View{}, errNotFound
 	}
+	if err := in.declaredLocked(p); err != nil {
+		m.mu.Unlock()
+		return View{}, err
+	}
 	changed := false
 	announce := func() {
 		changed = true
@@ -166,11 +171,9 @@ func (m *Manager) Replace(_ context.Context, id, rawURL string) (View, error) {
 	if id == KeyID {
 		return View{}, errForbidden
 	}
-	m.mu.RLock()
-	in, ok := m.byID[id]
-	m.mu.RUnlock()
-	if !ok {
-		return View{}, errNotFound
+	in, err := m.apiOwned(id)
+	if err != nil {
+		return View{}, err
 	}
 	parsed, err := m.normalize(rawURL)
 	if err != nil {
@@ -192,15 +195,10 @@ func (m *Manager) Replace(_ context.Context, id, rawURL string) (View, error) {
 			result = errConflict
 			return
 		}
-		m.doStop(in, false)
+		v = m.swapURL(in, parsed, nil)
 		m.mu.Lock()
-		in.url, in.config, in.typ, in.parsed = parsed.String(), parsed.Config(), parsed.Scheme, parsed
-		in.status, in.reason = StatusStopped, ""
-		v = m.viewLocked(in)
-		m.publishLocked(events.Update, v, "")
 		_ = m.enqueueLocked(in, func() { m.pause(); m.doStart(in) })
 		m.mu.Unlock()
-		m.persist()
 	}
 	if err := m.runSync(in, task); err != nil {
 		return View{}, err
@@ -218,12 +216,15 @@ func (m *Manager) Delete(_ context.Context, id string) error {
 	if id == KeyID {
 		return errForbidden
 	}
-	m.mu.RLock()
-	in, ok := m.byID[id]
-	m.mu.RUnlock()
-	if !ok {
-		return errNotFound
+	in, err := m.apiOwned(id)
+	if err != nil {
+		return err
 	}
+	return m.remove(in)
+}
+
+// remove is Delete of in.
+func (m *Manager) remove(in *instance) error {
 	var result error
 	task := func() {
 		m.mu.RLock()
@@ -249,9 +250,38 @@ func (m *Manager) Delete(_ context.Context, id string) error {
 		return err
 	}
 	if result == nil {
-		m.log.Info("Instance deleted", "instance", id)
+		m.log.Info("Instance deleted", "instance", in.id)
 	}
 	return result
+}
+
+// swapURL stops in and gives it the URL parsed (and what apply changes,
+// under the lock), stopped, announcing it. Runs on in.ops.
+func (m *Manager) swapURL(in *instance, parsed *conf.Instance, apply func()) View {
+	m.doStop(in, false)
+	m.mu.Lock()
+	in.setURLLocked(parsed)
+	in.status, in.reason = StatusStopped, ""
+	if apply != nil {
+		apply()
+	}
+	v := m.viewLocked(in)
+	m.publishLocked(events.Update, v, "")
+	m.mu.Unlock()
+	m.persist()
+	return v
+}
+
+// apiOwned returns the instance id names if the API may replace or delete
+// it: not one a config file declares.
+func (m *Manager) apiOwned(id string) (*instance, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	in, ok := m.byID[id]
+	if !ok {
+		return nil, errNotFound
+	}
+	return in, in.ownedErrLocked()
 }
 
 // runSync runs task on in's queue and waits for it.

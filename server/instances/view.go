@@ -55,7 +55,18 @@ type View struct {
 	UDPTx   int64  `json:"udptx"`
 	// Reason says why the status is "error" ("" otherwise). Burrow extension.
 	Reason string `json:"reason"`
+	// Source is who declares the instance: "api" or "file" (a config
+	// file, under Name; its URL is shown redacted). "" for the key
+	// record. Burrow extension.
+	Source string `json:"source"`
+	Name   string `json:"name,omitempty"`
 }
+
+// Sources of View.Source.
+const (
+	SourceAPI  = "api"
+	SourceFile = "file"
+)
 
 // cloneMeta returns a deep copy of m with a non-nil tag map.
 func cloneMeta(m Meta) Meta {

@@ -46,6 +46,14 @@ func servePluginMode(mode string) {
 		sdk.Serve(udp.New())
 	case "v2":
 		sdk.ServeWith(tcp.New(), sdk.ServeOptions{ProtocolVersion: 2})
+	case "chatty":
+		// Its own log lines before it serves, as a plugin's logger writes
+		// them (go-plugin reads stderr from the start).
+		own := sdk.NewLogger(os.Stderr, os.Getenv(sdk.EnvLogLevel))
+		own.Warn("own warning", "k", "v")
+		own.Info("own info")
+		own.Debug("own debug")
+		sdk.Serve(tcp.New())
 	case "mute":
 		// Never answers the handshake; the host's start timeout kills it.
 		fmt.Fprintln(os.Stderr, "mute plugin: not answering")

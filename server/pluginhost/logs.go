@@ -17,7 +17,10 @@ import (
 
 // hclogFor returns an hclog.Logger that forwards to log, for go-plugin: its
 // own messages and every line of a plugin's stderr (which it parses as
-// hclog JSON) end up in log at their level.
+// hclog JSON) end up in log, re-emitted by the host's handler in the
+// host's format (text or JSON lines): a plugin need not know it. The
+// plugin's own lines keep their level; go-plugin's chatter is demoted to
+// debug (see slogSink.level).
 func hclogFor(log *slog.Logger) hclog.Logger {
 	il := hclog.NewInterceptLogger(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Trace})
 	il.RegisterSink(&slogSink{log: log})
@@ -26,20 +29,19 @@ func hclogFor(log *slog.Logger) hclog.Logger {
 
 type slogSink struct{ log *slog.Logger }
 
-// Accept implements hclog.SinkAdapter.
+// Accept implements hclog.SinkAdapter. name is "" for go-plugin's own
+// messages in the host; a plugin's stderr lines come under the name of its
+// binary, go-plugin's among them carrying "@module":"go-plugin...".
 func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...any) {
-	var lv slog.Level
-	switch level {
-	case hclog.Trace:
-		lv = slog.LevelDebug - 4
-	case hclog.Debug:
-		lv = slog.LevelDebug
-	case hclog.Warn:
-		lv = slog.LevelWarn
-	case hclog.Error:
-		lv = slog.LevelError
-	default:
-		lv = slog.LevelInfo
+	module := ""
+	for i := 0; i+1 < len(args); i += 2 {
+		if k, _ := args[i].(string); k == "@module" {
+			module = fmt.Sprint(args[i+1])
+		}
+	}
+	lv := slogLevel(level)
+	if name == "" || isGoPluginModule(module) {
+		lv = goPluginLevel(lv, msg)
 	}
 	if !s.log.Enabled(context.Background(), lv) {
 		return
@@ -56,6 +58,37 @@ func (s *slogSink) Accept(name string, level hclog.Level, msg string, args ...an
 		attrs = append(attrs, k, args[i+1])
 	}
 	s.log.Log(context.Background(), lv, msg, attrs...)
+}
+
+// slogLevel maps an hclog level to slog's.
+func slogLevel(level hclog.Level) slog.Level {
+	switch level {
+	case hclog.Trace:
+		return slog.LevelDebug - 4
+	case hclog.Debug:
+		return slog.LevelDebug
+	case hclog.Warn:
+		return slog.LevelWarn
+	case hclog.Error:
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// goPluginExited is go-plugin's line when a plugin process ends, at info
+// or, with the exit error, at error.
+const goPluginExited = "plugin process exited"
+
+// goPluginLevel is the level of one of go-plugin's own messages: its
+// chatter (starting, mTLS, addresses, exits) at most debug; its warnings
+// and errors keep their level, except the exit line: the host reports a
+// plugin that died itself ("plugin died", with the exit status and the
+// plugin's last stderr lines), and a plugin it stopped is no error.
+func goPluginLevel(lv slog.Level, msg string) slog.Level {
+	if lv < slog.LevelWarn || msg == goPluginExited {
+		return min(lv, slog.LevelDebug)
+	}
+	return lv
 }
 
 // tail keeps the last lines written to it (a plugin's raw stderr), for
@@ -123,7 +156,13 @@ func fromGoPlugin(line string) bool {
 	if json.Unmarshal([]byte(line), &e) != nil {
 		return false
 	}
-	return e.Module == goPluginModule || strings.HasPrefix(e.Module, goPluginModule+".")
+	return isGoPluginModule(e.Module)
+}
+
+// isGoPluginModule reports whether module is go-plugin's logger in a
+// plugin or one named under it.
+func isGoPluginModule(module string) bool {
+	return module == goPluginModule || strings.HasPrefix(module, goPluginModule+".")
 }
 
 // Lines returns the kept lines, oldest first.

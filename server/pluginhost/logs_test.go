@@ -1,11 +1,16 @@
 package pluginhost
 
 import (
+	"context"
+	"encoding/json"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // go-plugin's own lines as a plugin writes them (sdk.ServeWith names its
@@ -92,5 +97,75 @@ func TestTailLeavesOutRealGoPluginLogger(t *testing.T) {
 	want := []string{"panic: boom", "goroutine 1 [running]:"}
 	if got := tl.Lines(); !slices.Equal(got, want) {
 		t.Errorf("tail %q, want %q", got, want)
+	}
+}
+
+// A real plugin process under a host logging JSON lines: every line the
+// host writes is one JSON object; the plugin's own lines keep their level
+// and say which plugin wrote them; go-plugin's own, in the host and in the
+// plugin, are at debug.
+func TestPluginLogsJSONAndChatterAtDebug(t *testing.T) {
+	var out testutil.SyncBuffer
+	log := slog.New(slog.NewJSONHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ph := processHost(t, Config{Logger: log, LogLevel: "debug"}, "chatty")
+	if _, err := mustHandler(t, ph, "chatty").Describe(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ph.Close(); err != nil {
+		t.Fatal(err)
+	}
+	type line struct {
+		Level, Msg, Logger, K string
+	}
+	levels := map[string]string{} // message -> level
+	var own []line
+	for _, raw := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var l line
+		if err := json.Unmarshal([]byte(raw), &l); err != nil {
+			t.Fatalf("host log line is not JSON: %q: %v", raw, err)
+		}
+		levels[l.Msg] = l.Level
+		if strings.HasPrefix(l.Msg, "own ") {
+			own = append(own, l)
+		}
+	}
+	wantOwn := []line{{"WARN", "own warning", "burrow-chatty", "v"}, {"INFO", "own info", "burrow-chatty", ""}, {"DEBUG", "own debug", "burrow-chatty", ""}}
+	if !slices.Equal(own, wantOwn) {
+		t.Errorf("the plugin's own lines %+v, want %+v", own, wantOwn)
+	}
+	// go-plugin's, in the host (client side) and in the plugin (server side).
+	for _, msg := range []string{"starting plugin", "waiting for RPC address", "configuring client automatic mTLS",
+		"configuring server automatic mTLS", "plugin address", "plugin process exited"} {
+		if lv, ok := levels[msg]; !ok || lv != "DEBUG" {
+			t.Errorf("go-plugin's %q logged at %q (seen: %v), want DEBUG", msg, lv, ok)
+		}
+	}
+	if t.Failed() {
+		t.Logf("host log:\n%s", out.String())
+	}
+}
+
+// go-plugin's warnings and errors keep their level, but for its exit line,
+// whose news the host reports itself ("plugin died").
+func TestGoPluginLevels(t *testing.T) {
+	var out testutil.SyncBuffer
+	hl := hclogFor(slog.New(slog.NewTextHandler(&out, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	hl.Info("configuring client automatic mTLS")
+	hl.Error("plugin process exited", "plugin", "/p/burrow-tcp", "error", "exit status 2")
+	hl.Warn("plugin failed to exit gracefully")
+	hl.Named("burrow-tcp").Error("upstream failed", "@module", "burrow-tcp")
+	hl.Named("burrow-tcp").Info("plugin address", "@module", "go-plugin")
+	hl.Named("burrow-tcp").Warn("odd", "@module", "go-plugin.stdio")
+	for _, want := range []string{
+		`level=DEBUG msg="configuring client automatic mTLS"`,
+		`level=DEBUG msg="plugin process exited" plugin=/p/burrow-tcp error="exit status 2"`,
+		`level=WARN msg="plugin failed to exit gracefully"`,
+		`level=ERROR msg="upstream failed" logger=burrow-tcp`,
+		`level=DEBUG msg="plugin address" logger=burrow-tcp`,
+		`level=WARN msg=odd logger=burrow-tcp`,
+	} {
+		if !strings.Contains(out.String(), want+"\n") {
+			t.Errorf("log lacks %s:\n%s", want, out.String())
+		}
 	}
 }

@@ -63,6 +63,12 @@ type Instance struct {
 	Mode     int       `json:"mode"`
 	Counters Counters  `json:"counters"`
 	Created  time.Time `json:"created"`
+	// Source is "file" for an instance a config file declares, Name its
+	// name there and File the file; "" (absent) for one made through the
+	// API, as in every state file written before config files.
+	Source string `json:"source,omitempty"`
+	Name   string `json:"name,omitempty"`
+	File   string `json:"file,omitempty"`
 }
 
 // State is everything the master persists.

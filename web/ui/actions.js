@@ -8,6 +8,19 @@ export function label(v) {
   return v.alias ? `${v.alias} (${v.id})` : v.id;
 }
 
+// fromFile reports whether the master's config file declares v: its URL,
+// alias, auto-start and tags are the file's (the API answers 409), its
+// actions are not.
+export function fromFile(v) {
+  return v.source === 'file';
+}
+
+// sourceBadge marks an instance the config file declares; null otherwise.
+export function sourceBadge(v) {
+  if (!fromFile(v)) return null;
+  return h('span', { class: 'badge file', 'data-source': 'file', title: `Declared in the config file as instances.${v.name}: change it there` }, 'file');
+}
+
 const ACTIONS = {
   start: { text: 'Start' },
   stop: { text: 'Stop', ask: 'Stop instance', why: 'Its listener closes and open connections end.' },
@@ -58,7 +71,7 @@ export function actionButtons(v, onDeleted) {
   return h('div', { class: 'row-actions' },
     v.status === 'running' ? b('stop') : b('start', 'primary'),
     b('restart'), b('reset'),
-    h('button', {
+    fromFile(v) ? null : h('button', {
       type: 'button', class: 'small danger', 'data-action': 'delete', 'aria-label': `Delete ${label(v)}`,
       onClick: async () => { if (await remove(v) && onDeleted) onDeleted(); },
     }, 'Delete'));
@@ -71,7 +84,7 @@ export function aliasEditor(v) {
   const show = () => {
     wrap.replaceChildren(
       h('span', { class: 'alias', 'data-alias': '' }, v.alias || '—'),
-      h('button', { type: 'button', class: 'icon', 'aria-label': `Edit alias of ${label(v)}`, onClick: edit }, '✎'));
+      fromFile(v) ? null : h('button', { type: 'button', class: 'icon', 'aria-label': `Edit alias of ${label(v)}`, onClick: edit }, '✎'));
   };
   const edit = () => {
     const input = h('input', { type: 'text', value: v.alias, maxlength: '256', 'aria-label': `Alias of ${v.id}`, class: 'alias-input' });
@@ -98,7 +111,7 @@ export function aliasEditor(v) {
 // restartToggle is the restart policy as a checkbox.
 export function restartToggle(v) {
   const id = 'restart-' + v.id;
-  const box = h('input', { type: 'checkbox', id, checked: v.restart, onChange: async () => {
+  const box = h('input', { type: 'checkbox', id, checked: v.restart, disabled: fromFile(v), onChange: async () => {
     if (!(await patch(v, { restart: box.checked }))) box.checked = !box.checked;
   } });
   return h('span', { class: 'toggle' }, box, h('label', { for: id }, 'auto-start'));

@@ -150,6 +150,8 @@ type Instance struct {
 	UDPRx   int64  `json:"udprx"`
 	UDPTx   int64  `json:"udptx"`
 	Reason  string `json:"reason"` // Burrow extension
+	Source  string `json:"source"` // Burrow extension: "api" or "file" (a config file's, under Name)
+	Name    string `json:"name"`
 }
 
 // Meta is an instance's metadata.

@@ -43,6 +43,7 @@ type Master struct {
 	BridgePort int    // shared bridge port
 	DataDir    string // data= directory (absolute)
 	Root       string // http://127.0.0.1:PORT/api/v1
+	ConfigPath string // the config file of a master run with -c (MasterWithConfig)
 
 	mu        sync.Mutex
 	key       string
@@ -56,19 +57,26 @@ type Master struct {
 // query ("tls=1", ...).
 func (f *Framework) Master(name string, extraQuery ...string) *Master {
 	f.t.Helper()
+	m := f.newMaster(name)
+	q := []string{"log=debug", fmt.Sprintf("bridge=127.0.0.1:%d", m.BridgePort), "data=" + m.DataDir}
+	q = append(q, extraQuery...)
+	url := fmt.Sprintf("master://127.0.0.1:%d/api?%s", m.Port, strings.Join(q, "&"))
+	m.Process = f.Burrow(name, url)
+	m.MustWaitReady()
+	return m
+}
+
+// newMaster is a Master not started yet: its ports, data directory and
+// API client.
+func (f *Framework) newMaster(name string) *Master {
 	m := &Master{
 		f: f, Port: f.Port(), BridgePort: f.Port(),
 		DataDir: filepath.Join(f.dir, sanitize(name)+"-data"),
 	}
 	m.Root = fmt.Sprintf("http://127.0.0.1:%d/api/v1", m.Port)
-	q := []string{"log=debug", fmt.Sprintf("bridge=127.0.0.1:%d", m.BridgePort), "data=" + m.DataDir}
-	q = append(q, extraQuery...)
-	url := fmt.Sprintf("master://127.0.0.1:%d/api?%s", m.Port, strings.Join(q, "&"))
 	m.transport = &http.Transport{DisableCompression: true, MaxIdleConnsPerHost: 16}
 	m.client = &http.Client{Transport: m.transport, Timeout: apiTimeout}
 	f.addCloser(func() error { m.transport.CloseIdleConnections(); return nil })
-	m.Process = f.Burrow(name, url)
-	m.MustWaitReady()
 	return m
 }
 

@@ -5,7 +5,7 @@ import { h, replace, fmtBytes, fmtRate } from '../dom.js';
 import { get } from '../api.js';
 import { state, subscribe, loadAgents, poolOf } from '../state.js';
 import { redact } from '../urls.js';
-import { actionButtons, aliasEditor, restartToggle } from '../actions.js';
+import { actionButtons, aliasEditor, fromFile, restartToggle, sourceBadge } from '../actions.js';
 import { trafficChart } from '../chart.js';
 import { requestsPanel, inspectMode } from './requests.js';
 
@@ -63,9 +63,9 @@ export function detailView(id) {
     const editing = head.contains(document.activeElement) && document.activeElement.type === 'text';
     if (sig !== headSig && !editing) {
       headSig = sig;
-      replace(head, h('h1', {}, v.alias || v.id, ' ', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status)),
+      replace(head, h('h1', {}, v.alias || v.id, ' ', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status), ' ', sourceBadge(v)),
         h('div', { class: 'head-tools' }, aliasEditor(v), restartToggle(v),
-          h('a', { class: 'button secondary small', href: `#/instances/${encodeURIComponent(id)}/edit` }, 'Edit'),
+          fromFile(v) ? null : h('a', { class: 'button secondary small', href: `#/instances/${encodeURIComponent(id)}/edit` }, 'Edit'),
           actionButtons(v, () => { location.hash = '#/instances'; })));
     }
     replace(reason, v.reason ? h('p', { class: 'error' }, h('strong', {}, 'Error: '), v.reason) : null);

@@ -2,7 +2,7 @@
 
 import { h, replace, fmtBytes, fmtRate } from '../dom.js';
 import { state, subscribe, loadAgents, poolOf, listenTargets } from '../state.js';
-import { actionButtons, aliasEditor, restartToggle } from '../actions.js';
+import { actionButtons, aliasEditor, restartToggle, sourceBadge } from '../actions.js';
 
 export function instancesView() {
   const search = h('input', { type: 'search', id: 'filter-text', placeholder: 'alias, id, address, host…' });
@@ -50,7 +50,7 @@ export function instancesView() {
       td('Status', '', h('span', { class: 'badge ' + v.status, 'data-status': v.status }, v.status),
         v.reason ? h('span', { class: 'reason', title: v.reason }, ' ' + v.reason) : null),
       td('Type', '', v.type),
-      td('Alias', '', aliasEditor(v), h('div', {}, h('a', { href: '#/instances/' + encodeURIComponent(v.id), class: 'mono small-text' }, v.id))),
+      td('Alias', '', aliasEditor(v), sourceBadge(v), h('div', {}, h('a', { href: '#/instances/' + encodeURIComponent(v.id), class: 'mono small-text' }, v.id))),
       td('Listen → targets', 'mono wrap', listenTargets(v)),
       td('Pool', noAgent ? 'warn' : '', pool ? [h('span', { class: 'mono' }, pool.pool),
         noAgent ? [' ', h('span', { class: 'badge error', 'data-noagent': '' }, 'no agent')] : ` (${pool.agents})`] : '—'),
