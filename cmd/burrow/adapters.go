@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 
 	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/server/instances"
@@ -20,15 +19,20 @@ import (
 // API's schemes.
 
 // startPlugins opens the plugin directory: plugins= in the master URL, or
-// "plugins" next to the burrow binary (bin/plugins after make build).
+// the first of pluginDirs that exists beside the burrow binary.
 func startPlugins(inst *conf.Instance, log *slog.Logger, onState func(id, state, reason string)) (*pluginhost.Host, error) {
+	if err := probeFDLink(); err != nil {
+		return nil, err
+	}
 	dir := inst.Params.Plugins
 	if dir == "" {
 		exe, err := os.Executable()
 		if err != nil {
 			return nil, fmt.Errorf("find plugin directory: %w", err)
 		}
-		dir = filepath.Join(filepath.Dir(exe), "plugins")
+		if dir, err = findPluginDir(exe); err != nil {
+			return nil, err
+		}
 	}
 	return pluginhost.New(pluginhost.Config{Dir: dir, Logger: log, OnState: onState, LogLevel: string(inst.Params.Log)})
 }

@@ -134,7 +134,7 @@ func Pair() (*Conn, *os.File, error) {
 func Socketpair(typ int) (*net.UnixConn, *os.File, error) { return socketpair(typ) }
 
 func socketpair(typ int) (*net.UnixConn, *os.File, error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, typ|syscall.SOCK_CLOEXEC, 0)
+	fds, err := cloexecSocketpair(typ)
 	if err != nil {
 		return nil, nil, fmt.Errorf("socketpair: %w", err)
 	}
