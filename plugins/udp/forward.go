@@ -31,6 +31,7 @@ type forwarder struct {
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*session
 	bySource map[netip.Addr]int // sessions per source IP
+	queued   atomic.Int64       // bytes of buffers in the sessions' queues
 	wg       sync.WaitGroup
 
 	dropMu  sync.Mutex
@@ -45,7 +46,7 @@ const dropLogEvery = 10 * time.Second
 // session is one sender's datagrams.
 type session struct {
 	peer   netip.AddrPort
-	queue  chan *[]byte // pooled buffers, one datagram each
+	queue  *queue // pooled buffers, one datagram each
 	active atomic.Bool
 	cancel context.CancelFunc
 }
@@ -66,7 +67,7 @@ func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim l
 	}
 	if u, ok := pc.(*net.UDPConn); ok {
 		f.udp = u
-		if err := u.SetReadBuffer(readBuffer); err != nil {
+		if err := dgram.EnlargeReadBuffer(u); err != nil {
 			f.log.Debug("udp receive buffer not enlarged", "err", err)
 		}
 	}
@@ -97,10 +98,7 @@ func (f *forwarder) run(ctx context.Context) {
 			continue
 		}
 		s.active.Store(true)
-		b := f.h.pool.Copy(buf[:n])
-		select {
-		case s.queue <- b:
-		default:
+		if b := f.h.pool.Copy(buf[:n]); !s.queue.push(b) {
 			f.h.pool.Put(b)
 			f.drop(DropQueueFull)
 		}
@@ -157,7 +155,7 @@ func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session,
 		return nil, DropSourceLimit
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &session{peer: peer, queue: make(chan *[]byte, QueueLen), cancel: cancel}
+	s := &session{peer: peer, queue: newQueue(&f.queued), cancel: cancel}
 	f.sessions[peer] = s
 	f.bySource[peer.Addr()]++
 	f.wg.Add(1)
@@ -180,12 +178,17 @@ func (f *forwarder) forget(s *session) {
 	}
 	f.mu.Unlock()
 	s.cancel()
-	for {
-		select {
-		case b := <-s.queue:
-			f.h.pool.Put(b)
-		default:
-			return
+	f.release(s.queue, s.queue.close(), "")
+}
+
+// release frees datagrams taken from q that will not be written, counted
+// as dropped for reason unless it is "" (the session ended).
+func (f *forwarder) release(q *queue, batch []*[]byte, reason string) {
+	for _, b := range batch {
+		q.done(b)
+		f.h.pool.Put(b)
+		if reason != "" {
+			f.drop(reason)
 		}
 	}
 }
@@ -198,16 +201,10 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 		Meta: map[string]string{sdk.MetaClientAddr: s.peer.String()}})
 	if err != nil {
 		f.log.Debug("udp session not opened", "peer", s.peer.String(), "err", err)
-		for { // what waited for the link is lost with it
-			select {
-			case b := <-s.queue:
-				f.h.pool.Put(b)
-				f.drop(DropNoLink)
-			default:
-				return
-			}
-		}
+		f.release(s.queue, s.queue.take(nil), DropNoLink) // what waited for the link is lost with it
+		return
 	}
+	s.queue.opened()
 	stop := context.AfterFunc(ctx, func() { _ = link.Close() })
 	defer stop()
 	replies := make(chan struct{})
@@ -231,18 +228,24 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 			}
 		}
 	}()
+	var free []*[]byte // the last batch's slice, reused
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-s.queue:
+		case <-s.queue.ready:
+		}
+		batch := s.queue.take(free)
+		for i, b := range batch {
 			_, err := link.Write(*b)
-			f.h.pool.Put(b)
+			f.release(s.queue, batch[i:i+1], "")
 			if err != nil {
+				f.release(s.queue, batch[i+1:], "")
 				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
 				return
 			}
 		}
+		free = spare(batch)
 	}
 }
 
