@@ -122,3 +122,45 @@ func TestJoinRelaysCountsAndIdles(t *testing.T) {
 		t.Fatalf("counted %d in, %d out; want %d each way", in.Load(), out.Load(), want)
 	}
 }
+
+// TryWrite sends while the socket takes datagrams at once and says false,
+// without waiting, once its buffer is full; every datagram it sent arrives
+// whole and in order. A conn that is no socket gets no TryWriter.
+func TestTryWriteNeverWaits(t *testing.T) {
+	t.Parallel()
+	a, b := socketpair(t)
+	w := dgram.NewTryWriter(a)
+	if w == nil {
+		t.Fatal("no TryWriter for a socket")
+	}
+	msg := bytes.Repeat([]byte{'d'}, 1000)
+	sent := 0
+	for ; sent < 100_000; sent++ {
+		msg[0] = byte(sent)
+		ok, err := w.TryWrite(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	if sent == 0 || sent == 100_000 {
+		t.Fatalf("TryWrite sent %d datagrams before the socket was full", sent)
+	}
+	_ = b.SetReadDeadline(time.Now().Add(testutil.Wait))
+	var p dgram.Pool
+	for i := range sent {
+		got, err := dgram.ReadPacket(b, &p)
+		if err != nil || len(*got) != len(msg) || (*got)[0] != byte(i) {
+			t.Fatalf("datagram %d of %d: %d bytes, %v", i, sent, len(*got), err)
+		}
+		p.Put(got)
+	}
+	if ok, err := w.TryWrite(msg); !ok || err != nil {
+		t.Fatalf("TryWrite on a drained socket: %v, %v", ok, err)
+	}
+	if dgram.NewTryWriter(struct{ net.Conn }{a}) != nil {
+		t.Fatal("a TryWriter for a conn that is no socket")
+	}
+}

@@ -98,6 +98,13 @@ func (f *forwarder) run(ctx context.Context) {
 			continue
 		}
 		s.active.Store(true)
+		if w := s.queue.direct(); w != nil {
+			if sent, err := w.TryWrite(buf[:n]); sent {
+				continue
+			} else if err != nil { // the session's own write fails too, and ends it
+				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
+			}
+		}
 		if b := f.h.pool.Copy(buf[:n]); !s.queue.push(b) {
 			f.h.pool.Put(b)
 			f.drop(DropQueueFull)
@@ -204,7 +211,10 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 		f.release(s.queue, s.queue.take(nil), DropNoLink) // what waited for the link is lost with it
 		return
 	}
-	s.queue.opened()
+	// A plugin's link is a bare socket (the host counts and limits on its
+	// side); an in-process one is the host's counting conn, no socket, so
+	// every datagram on it is queued.
+	s.queue.opened(dgram.NewTryWriter(link))
 	stop := context.AfterFunc(ctx, func() { _ = link.Close() })
 	defer stop()
 	replies := make(chan struct{})
@@ -245,6 +255,7 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 				return
 			}
 		}
+		s.queue.written()
 		free = spare(batch)
 	}
 }

@@ -3,17 +3,24 @@ package udp
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/burrowproject/burrow/internal/dgram"
 )
 
 // queue holds one session's datagrams waiting for its link, in arrival
-// order. Its memory follows what waits: an idle session's queue holds no
+// order. While nothing waits or is being written, the read loop may write
+// a datagram on the link itself (direct), and queues it only when the link
+// cannot take it at once: no hand-off to the session's goroutine per
+// datagram. Its memory follows what waits: an idle session's queue holds no
 // buffer and at most a small slice, and the slice of a burst is let go once
 // the burst is written.
 type queue struct {
 	mu      sync.Mutex
 	waiting []*[]byte
-	open    bool          // the link is open: OpenQueueLen may wait, not QueueLen
-	closed  bool          // the session ended: nothing more is taken
+	open    bool // the link is open: OpenQueueLen may wait, not QueueLen
+	closed  bool // the session ended: nothing more is taken
+	busy    bool // the session's goroutine is writing what it took
+	writer  *dgram.TryWriter
 	ready   chan struct{} // a token once something waits
 	bytes   *atomic.Int64 // the buffers the instance's queues hold (QueueBytes)
 }
@@ -53,21 +60,44 @@ func (q *queue) push(b *[]byte) bool {
 	return true
 }
 
-// opened lets OpenQueueLen datagrams wait from now on.
-func (q *queue) opened() {
+// opened lets OpenQueueLen datagrams wait from now on, and the read loop
+// write on the link with w (nil: every datagram is queued).
+func (q *queue) opened(w *dgram.TryWriter) {
 	q.mu.Lock()
-	q.open = true
+	q.open, q.writer = true, w
 	q.mu.Unlock()
 }
 
+// direct returns the link's TryWriter when a datagram may be written on
+// the link at once without overtaking one: the link is open, nothing waits
+// and the session's goroutine is not writing. Only the read loop pushes or
+// writes directly, so this stays true until it pushes.
+func (q *queue) direct() *dgram.TryWriter {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.closed || q.busy || len(q.waiting) > 0 {
+		return nil
+	}
+	return q.writer
+}
+
 // take returns what waits and leaves spare (emptied) in its place; the
-// caller hands each buffer to done once it is written or dropped.
+// caller hands each buffer to done once it is written or dropped, and
+// calls written after the batch.
 func (q *queue) take(spare []*[]byte) []*[]byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	batch := q.waiting
 	q.waiting = spare[:0]
+	q.busy = true
 	return batch
+}
+
+// written says the batch from take is written.
+func (q *queue) written() {
+	q.mu.Lock()
+	q.busy = false
+	q.mu.Unlock()
 }
 
 // close ends the queue and returns what waits in it.

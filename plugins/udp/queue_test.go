@@ -27,7 +27,7 @@ func TestQueueBounds(t *testing.T) {
 		}
 	}
 	fill(QueueLen)
-	q.opened()
+	q.opened(nil)
 	fill(OpenQueueLen - QueueLen)
 	batch := q.take(nil)
 	if len(batch) != OpenQueueLen || len(q.take(spare(nil))) != 0 {

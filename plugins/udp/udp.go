@@ -45,7 +45,7 @@ const (
 // of an instance hold at most QueueBytes of buffers.
 const (
 	QueueLen     = 16
-	OpenQueueLen = 2048
+	OpenQueueLen = 1024
 	QueueBytes   = 16 << 20
 )
 
