@@ -164,3 +164,38 @@ func TestTryWriteNeverWaits(t *testing.T) {
 		t.Fatal("a TryWriter for a conn that is no socket")
 	}
 }
+
+// A Reader of a UDP socket allocates nothing per datagram (the buffer
+// comes from the pool and goes back to it).
+func TestReaderAllocatesNothingPerDatagram(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers")
+	}
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.DialUDP("udp", nil, a.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var pool dgram.Pool
+	r := dgram.NewReader(b, &pool)
+	to := b.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("datagram")
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := a.WriteToUDPAddrPort(msg, to); err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Read()
+		if err != nil || string(*p) != string(msg) {
+			t.Fatalf("read %q, %v", *p, err)
+		}
+		pool.Put(p)
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per datagram read", allocs)
+	}
+}

@@ -224,8 +224,9 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 	}()
 	go func() {
 		defer close(replies)
+		r := dgram.NewReader(link, f.h.pool)
 		for {
-			b, err := dgram.ReadPacket(link, f.h.pool)
+			b, err := r.Read()
 			if err != nil {
 				s.cancel()
 				return

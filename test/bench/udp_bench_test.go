@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
 // udpRate is the datagrams per second BenchmarkUDP sends (issue 12: UDP
@@ -54,26 +55,45 @@ func udpEcho(tb testing.TB) string {
 // directly, through Burrow (udp handler as a plugin process, a real agent;
 // bridge tls=0 and the master's defaults with TLS) and through frp's udp
 // proxy when its binaries are present, and reports per path: the round
-// trip p50/p99, the rate achieved, and the datagrams lost, reordered and
-// duplicated (summed over the rounds; lossless means lost = 0).
+// trip p50/p99, the rate achieved, the datagrams lost, reordered and
+// duplicated (summed over the rounds; lossless means lost = 0), and the
+// CPU time per datagram echoed of every process on the path (this one,
+// the udp plugin processes, frp's two), which a loaded machine disturbs
+// less than the latency.
 func BenchmarkUDP(b *testing.B) {
 	direct := newBackends(b)
 	names := []string{"direct", "process", "process-tls"}
 	addrs := []string{direct.udp, newTunnel(b, direct, true, false).udp, newTunnel(b, direct, true, true).udp}
-	if viaFRP, _, ok := newFRP(b, direct); ok {
-		names, addrs = append(names, "frp"), append(addrs, viaFRP.udp)
+	var ref *frp
+	if viaFRP, f, ok := newFRP(b, direct); ok {
+		names, addrs, ref = append(names, "frp"), append(addrs, viaFRP.udp), f
+	}
+	cpu := func(i int) time.Duration { // every process that may work for path i
+		if names[i] == "frp" {
+			return cpuTime() + ref.cpu()
+		}
+		total := cpuTime()
+		for _, pids := range framework.PluginProcesses(os.Getpid()) {
+			for _, pid := range pids {
+				total += processCPU(pid)
+			}
+		}
+		return total
 	}
 	for range b.N {
 		p50 := make([][]float64, len(names))
 		p99 := make([][]float64, len(names))
 		rates := make([][]float64, len(names))
+		cpus := make([][]float64, len(names))
 		var lost, reordered, dups = make([]int, len(names)), make([]int, len(names)), make([]int, len(names))
 		for range rounds {
 			for i, addr := range addrs {
+				cpu0 := cpu(i)
 				r, err := udpRound(addr, udpRate, udpSeconds())
 				if err != nil {
 					b.Fatalf("%s: %v", names[i], err)
 				}
+				cpus[i] = append(cpus[i], float64((cpu(i)-cpu0).Microseconds())/float64(max(r.unique, 1)))
 				p50[i], p99[i], rates[i] = append(p50[i], r.p50), append(p99[i], r.p99), append(rates[i], r.rate)
 				lost[i] += r.sent - r.unique
 				reordered[i] += r.reordered
@@ -89,6 +109,7 @@ func BenchmarkUDP(b *testing.B) {
 				b.ReportMetric(z/median(p99[pathDirect]), "p99-"+name+"/direct")
 			}
 			b.ReportMetric(median(rates[i]), "rate-"+name+"-dgram/s")
+			b.ReportMetric(median(cpus[i]), "cpu-"+name+"-us/dgram")
 			b.ReportMetric(float64(lost[i]), "lost-"+name)
 			b.ReportMetric(float64(reordered[i]), "reordered-"+name)
 			b.ReportMetric(float64(dups[i]), "dups-"+name)
