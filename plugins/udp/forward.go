@@ -128,6 +128,18 @@ func (f *forwarder) drop(reason string) {
 	}
 }
 
+// write sends a reply to its sender (to is peer as a net.Addr, for a
+// socket that is no *net.UDPConn), without allocating on a UDP socket.
+func (f *forwarder) write(p []byte, peer netip.AddrPort, to net.Addr) error {
+	var err error
+	if f.udp != nil {
+		_, err = f.udp.WriteToUDPAddrPort(p, peer)
+	} else {
+		_, err = f.pc.WriteTo(p, to)
+	}
+	return err
+}
+
 // read reads one datagram and its sender.
 func (f *forwarder) read(buf []byte) (int, netip.AddrPort, error) {
 	if f.udp != nil {
@@ -232,7 +244,7 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 				return
 			}
 			s.active.Store(true)
-			_, err = f.pc.WriteTo(*b, peer)
+			err = f.write(*b, s.peer, peer)
 			f.h.pool.Put(b)
 			if err != nil && ctx.Err() == nil {
 				f.log.Debug("udp reply failed", "peer", s.peer.String(), "err", err)
