@@ -122,3 +122,80 @@ func TestJoinRelaysCountsAndIdles(t *testing.T) {
 		t.Fatalf("counted %d in, %d out; want %d each way", in.Load(), out.Load(), want)
 	}
 }
+
+// TryWrite sends while the socket takes datagrams at once and says false,
+// without waiting, once its buffer is full; every datagram it sent arrives
+// whole and in order. A conn that is no socket gets no TryWriter.
+func TestTryWriteNeverWaits(t *testing.T) {
+	t.Parallel()
+	a, b := socketpair(t)
+	w := dgram.NewTryWriter(a)
+	if w == nil {
+		t.Fatal("no TryWriter for a socket")
+	}
+	msg := bytes.Repeat([]byte{'d'}, 1000)
+	sent := 0
+	for ; sent < 100_000; sent++ {
+		msg[0] = byte(sent)
+		ok, err := w.TryWrite(msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+	}
+	if sent == 0 || sent == 100_000 {
+		t.Fatalf("TryWrite sent %d datagrams before the socket was full", sent)
+	}
+	_ = b.SetReadDeadline(time.Now().Add(testutil.Wait))
+	var p dgram.Pool
+	for i := range sent {
+		got, err := dgram.ReadPacket(b, &p)
+		if err != nil || len(*got) != len(msg) || (*got)[0] != byte(i) {
+			t.Fatalf("datagram %d of %d: %d bytes, %v", i, sent, len(*got), err)
+		}
+		p.Put(got)
+	}
+	if ok, err := w.TryWrite(msg); !ok || err != nil {
+		t.Fatalf("TryWrite on a drained socket: %v, %v", ok, err)
+	}
+	if dgram.NewTryWriter(struct{ net.Conn }{a}) != nil {
+		t.Fatal("a TryWriter for a conn that is no socket")
+	}
+}
+
+// A Reader of a UDP socket allocates nothing per datagram (the buffer
+// comes from the pool and goes back to it).
+func TestReaderAllocatesNothingPerDatagram(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop buffers")
+	}
+	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := net.DialUDP("udp", nil, a.LocalAddr().(*net.UDPAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	var pool dgram.Pool
+	r := dgram.NewReader(b, &pool)
+	to := b.LocalAddr().(*net.UDPAddr).AddrPort()
+	msg := []byte("datagram")
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := a.WriteToUDPAddrPort(msg, to); err != nil {
+			t.Fatal(err)
+		}
+		p, err := r.Read()
+		if err != nil || string(*p) != string(msg) {
+			t.Fatalf("read %q, %v", *p, err)
+		}
+		pool.Put(p)
+	})
+	if allocs > 0 {
+		t.Fatalf("%.1f allocations per datagram read", allocs)
+	}
+}

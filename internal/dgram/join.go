@@ -57,11 +57,12 @@ func Join(a, b net.Conn, pool *Pool, o JoinOptions) error {
 // relay copies datagrams from src to dst until one fails; nil for an end
 // (EOF, a close from the other direction, the idle period).
 func relay(dst, src net.Conn, pool *Pool, f netx.Flow, idle time.Duration, last *atomic.Int64) error {
+	r := NewReader(src, pool)
 	for {
 		if idle > 0 {
 			_ = src.SetReadDeadline(time.Unix(0, last.Load()).Add(idle))
 		}
-		b, err := ReadPacket(src, pool)
+		b, err := r.Read()
 		if err != nil {
 			if idle > 0 && errors.Is(err, os.ErrDeadlineExceeded) && time.Since(time.Unix(0, last.Load())) < idle {
 				continue // the other direction was active

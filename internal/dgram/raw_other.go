@@ -4,7 +4,11 @@ package dgram
 
 import "syscall"
 
-// rawReads: this platform reads through a full-size buffer (see ReadPacket).
+// rawReads: this platform reads through a full-size buffer (see Reader).
 const rawReads = false
 
-func readRaw(syscall.RawConn, *Pool, bool) (*[]byte, error) { panic("dgram: no raw reads here") }
+type rawReader struct{}
+
+func newRawReader(syscall.RawConn, *Pool, bool) *rawReader { panic("dgram: no raw reads here") }
+
+func (*rawReader) read() (*[]byte, error) { panic("dgram: no raw reads here") }

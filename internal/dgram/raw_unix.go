@@ -10,42 +10,58 @@ import (
 // rawReads: the socket can be polled for readability before a buffer is taken.
 const rawReads = true
 
-// readRaw waits until the socket is readable, then takes a buffer and
-// receives one datagram without blocking. On a socket pair (eofOnZero) a
+// rawReader waits until a socket is readable, then takes a buffer and
+// receives one datagram without blocking. Its read callback is made once,
+// so a datagram costs no allocation. On a socket pair (eofOnZero) a
 // zero-length read is the peer's close.
-func readRaw(rc syscall.RawConn, pool *Pool, eofOnZero bool) (*[]byte, error) {
-	var (
-		b    *[]byte
-		n    int
-		rerr error
-	)
-	err := rc.Read(func(fd uintptr) bool {
-		b = pool.Get(Max)
-		n, _, rerr = syscall.Recvfrom(int(fd), *b, syscall.MSG_DONTWAIT)
-		if rerr == syscall.EAGAIN || rerr == syscall.EINTR {
-			pool.Put(b)
-			b = nil
+type rawReader struct {
+	rc        syscall.RawConn
+	pool      *Pool
+	eofOnZero bool
+	recv      func(fd uintptr) bool
+	b         *[]byte
+	n         int
+	err       error
+}
+
+func newRawReader(rc syscall.RawConn, pool *Pool, eofOnZero bool) *rawReader {
+	r := &rawReader{rc: rc, pool: pool, eofOnZero: eofOnZero}
+	r.recv = func(fd uintptr) bool {
+		r.b = r.pool.Get(Max)
+		// read(2), not recvfrom(2): the socket is connected, and no sender
+		// address is made for every datagram.
+		r.n, r.err = syscall.Read(int(fd), *r.b)
+		if r.err == syscall.EAGAIN || r.err == syscall.EINTR {
+			r.pool.Put(r.b)
+			r.b = nil
 			return false
 		}
 		return true
-	})
-	if err == nil && rerr != nil {
-		err = fmt.Errorf("read datagram: %w", rerr)
 	}
-	if err == nil && n == 0 && eofOnZero {
+	return r
+}
+
+func (r *rawReader) read() (*[]byte, error) {
+	err := r.rc.Read(r.recv)
+	b, n := r.b, r.n
+	r.b = nil
+	if err == nil && r.err != nil {
+		err = fmt.Errorf("read datagram: %w", r.err)
+	}
+	if err == nil && n == 0 && r.eofOnZero {
 		err = errEOF
 	}
 	if err != nil {
 		if b != nil {
-			pool.Put(b)
+			r.pool.Put(b)
 		}
 		return nil, err
 	}
 	// Keep only what the datagram needs: a queued or in-flight datagram
 	// holds a buffer of its own size class, not a 64 KiB one.
 	if class(n) < len(classes)-1 {
-		small := pool.Copy((*b)[:n])
-		pool.Put(b)
+		small := r.pool.Copy((*b)[:n])
+		r.pool.Put(b)
 		return small, nil
 	}
 	*b = (*b)[:n]

@@ -13,30 +13,61 @@ type PacketReader interface {
 	ReadPacket(pool *Pool) (*[]byte, error)
 }
 
-// ReadPacket reads one datagram from c into a buffer from pool, which the
-// caller must Put back. While it waits, no buffer is held: c reads through
-// PacketReader when it is one, else, for a socket, the buffer is taken only
-// when the socket is readable. A stream-type socket pair (SOCK_SEQPACKET)
-// that reads nothing has ended: io.EOF.
-func ReadPacket(c net.Conn, pool *Pool) (*[]byte, error) {
+// Reader reads datagrams from one connection into buffers from a pool,
+// which the caller must Put back. While it waits, no buffer is held: the
+// connection reads through PacketReader when it is one, else, for a
+// socket, the buffer is taken only when the socket is readable. A
+// stream-type socket pair (SOCK_SEQPACKET) that reads nothing has ended:
+// io.EOF. A Reader allocates nothing per datagram; it is used by one
+// goroutine at a time.
+type Reader struct {
+	c    net.Conn
+	pool *Pool
+	pr   PacketReader
+	raw  *rawReader
+}
+
+// NewReader returns a Reader of c.
+func NewReader(c net.Conn, pool *Pool) *Reader {
+	r := &Reader{c: c, pool: pool}
 	if pr, ok := c.(PacketReader); ok {
-		return pr.ReadPacket(pool)
+		r.pr = pr
+		return r
 	}
 	if sc, ok := c.(syscall.Conn); ok && rawReads {
-		rc, err := sc.SyscallConn()
-		if err == nil {
+		if rc, err := sc.SyscallConn(); err == nil {
 			_, unix := c.(*net.UnixConn)
-			return readRaw(rc, pool, unix)
+			r.raw = newRawReader(rc, pool, unix)
 		}
 	}
-	b := pool.Get(Max)
-	n, err := c.Read(*b)
+	return r
+}
+
+// Read reads one datagram.
+func (r *Reader) Read() (*[]byte, error) {
+	switch {
+	case r.pr != nil:
+		return r.pr.ReadPacket(r.pool)
+	case r.raw != nil:
+		return r.raw.read()
+	}
+	b := r.pool.Get(Max)
+	n, err := r.c.Read(*b)
 	if err != nil {
-		pool.Put(b)
+		r.pool.Put(b)
 		return nil, err
 	}
 	*b = (*b)[:n]
 	return b, nil
+}
+
+// ReadPacket reads one datagram from c as a Reader does. It allocates
+// nothing for a PacketReader; a loop reading a socket uses a Reader.
+func ReadPacket(c net.Conn, pool *Pool) (*[]byte, error) {
+	if pr, ok := c.(PacketReader); ok {
+		return pr.ReadPacket(pool)
+	}
+	return NewReader(c, pool).Read()
 }
 
 // errEOF marks a zero-length read on a socket pair.

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+
+	"github.com/burrowproject/burrow/internal/dgram"
 )
 
 // ProxyHeader is a PROXY protocol v1 line telling the target who the user
@@ -44,6 +46,8 @@ func NetDialer(d *net.Dialer, proxy bool, source string) DialFunc {
 		if err != nil {
 			return nil, err
 		}
+		// A refusal leaves the kernel's default buffer: the socket works.
+		_ = dgram.EnlargeReadBuffer(c)
 		if proxy && network == "tcp" {
 			if err := SendProxyHeader(c, source, target); err != nil {
 				_ = c.Close()

@@ -25,6 +25,19 @@ const ChunkSize = 64 << 10
 // one caller puts in, no caller can observe.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &b }}
 
+// A copy from a source that cannot be polled for readability without
+// taking its bytes (TLS, a carrier's stream) waits for them with an
+// idleChunk buffer, not a ChunkSize one: an idle pooled TLS link holds 4
+// KiB per direction instead of 64. Once a read fills it, or returns at
+// least a full TLS record (recordChunk), more is likely waiting and the
+// copy reads ChunkSize at a time again.
+const (
+	idleChunk   = 4 << 10
+	recordChunk = 16 << 10
+)
+
+var idlePool = sync.Pool{New: func() any { b := make([]byte, idleChunk); return &b }}
+
 // Flow describes what happens to the bytes of one direction of a Join.
 type Flow struct {
 	Count *atomic.Int64 // bytes are added per chunk as they pass; nil = not counted
@@ -148,34 +161,42 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 	}
 	var (
 		bp    *[]byte
+		pool  *sync.Pool // bp's
 		buf   []byte
 		total int64
 	)
-	defer func() {
+	release := func() {
 		if bp != nil {
-			bufPool.Put(bp)
+			pool.Put(bp)
+			bp = nil
 		}
-	}()
+	}
+	defer release()
 	tcp, _ := src.(*net.TCPConn)
 	full := false // the last read filled the buffer: more is likely waiting
 	for {
-		if tcp != nil && !full {
-			// A socket that may go idle holds no buffer: it goes back to
-			// the pool while the read waits for bytes.
-			if bp != nil {
-				bufPool.Put(bp)
-				bp = nil
-			}
-			if err := awaitReadable(tcp); err != nil {
-				return total, err
+		want := &bufPool
+		if !full {
+			// A source that may go idle holds no full-size buffer while it
+			// waits: a socket none at all, another an idleChunk one.
+			if tcp != nil {
+				release()
+				if err := awaitReadable(tcp); err != nil {
+					return total, err
+				}
+			} else {
+				want = &idlePool
 			}
 		}
+		if pool != want {
+			release()
+		}
 		if bp == nil {
-			bp = bufPool.Get().(*[]byte)
+			bp, pool = want.Get().(*[]byte), want
 			buf = *bp
 		}
 		nr, rerr := src.Read(buf)
-		full = nr == len(buf)
+		full = nr == len(buf) || (tcp == nil && nr >= recordChunk)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {

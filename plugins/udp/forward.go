@@ -31,6 +31,7 @@ type forwarder struct {
 	mu       sync.Mutex
 	sessions map[netip.AddrPort]*session
 	bySource map[netip.Addr]int // sessions per source IP
+	queued   atomic.Int64       // bytes of buffers in the sessions' queues
 	wg       sync.WaitGroup
 
 	dropMu  sync.Mutex
@@ -45,7 +46,7 @@ const dropLogEvery = 10 * time.Second
 // session is one sender's datagrams.
 type session struct {
 	peer   netip.AddrPort
-	queue  chan *[]byte // pooled buffers, one datagram each
+	queue  *queue // pooled buffers, one datagram each
 	active atomic.Bool
 	cancel context.CancelFunc
 }
@@ -66,7 +67,7 @@ func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim l
 	}
 	if u, ok := pc.(*net.UDPConn); ok {
 		f.udp = u
-		if err := u.SetReadBuffer(readBuffer); err != nil {
+		if err := dgram.EnlargeReadBuffer(u); err != nil {
 			f.log.Debug("udp receive buffer not enlarged", "err", err)
 		}
 	}
@@ -97,10 +98,14 @@ func (f *forwarder) run(ctx context.Context) {
 			continue
 		}
 		s.active.Store(true)
-		b := f.h.pool.Copy(buf[:n])
-		select {
-		case s.queue <- b:
-		default:
+		if w := s.queue.direct(); w != nil {
+			if sent, err := w.TryWrite(buf[:n]); sent {
+				continue
+			} else if err != nil { // the session's own write fails too, and ends it
+				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
+			}
+		}
+		if b := f.h.pool.Copy(buf[:n]); !s.queue.push(b) {
 			f.h.pool.Put(b)
 			f.drop(DropQueueFull)
 		}
@@ -121,6 +126,18 @@ func (f *forwarder) drop(reason string) {
 		clear(f.drops)
 		f.dropLog = now
 	}
+}
+
+// write sends a reply to its sender (to is peer as a net.Addr, for a
+// socket that is no *net.UDPConn), without allocating on a UDP socket.
+func (f *forwarder) write(p []byte, peer netip.AddrPort, to net.Addr) error {
+	var err error
+	if f.udp != nil {
+		_, err = f.udp.WriteToUDPAddrPort(p, peer)
+	} else {
+		_, err = f.pc.WriteTo(p, to)
+	}
+	return err
 }
 
 // read reads one datagram and its sender.
@@ -157,7 +174,7 @@ func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session,
 		return nil, DropSourceLimit
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	s := &session{peer: peer, queue: make(chan *[]byte, QueueLen), cancel: cancel}
+	s := &session{peer: peer, queue: newQueue(&f.queued), cancel: cancel}
 	f.sessions[peer] = s
 	f.bySource[peer.Addr()]++
 	f.wg.Add(1)
@@ -180,12 +197,17 @@ func (f *forwarder) forget(s *session) {
 	}
 	f.mu.Unlock()
 	s.cancel()
-	for {
-		select {
-		case b := <-s.queue:
-			f.h.pool.Put(b)
-		default:
-			return
+	f.release(s.queue, s.queue.close(), "")
+}
+
+// release frees datagrams taken from q that will not be written, counted
+// as dropped for reason unless it is "" (the session ended).
+func (f *forwarder) release(q *queue, batch []*[]byte, reason string) {
+	for _, b := range batch {
+		q.done(b)
+		f.h.pool.Put(b)
+		if reason != "" {
+			f.drop(reason)
 		}
 	}
 }
@@ -198,16 +220,13 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 		Meta: map[string]string{sdk.MetaClientAddr: s.peer.String()}})
 	if err != nil {
 		f.log.Debug("udp session not opened", "peer", s.peer.String(), "err", err)
-		for { // what waited for the link is lost with it
-			select {
-			case b := <-s.queue:
-				f.h.pool.Put(b)
-				f.drop(DropNoLink)
-			default:
-				return
-			}
-		}
+		f.release(s.queue, s.queue.take(nil), DropNoLink) // what waited for the link is lost with it
+		return
 	}
+	// A plugin's link is a bare socket (the host counts and limits on its
+	// side); an in-process one is the host's counting conn, no socket, so
+	// every datagram on it is queued.
+	s.queue.opened(dgram.NewTryWriter(link))
 	stop := context.AfterFunc(ctx, func() { _ = link.Close() })
 	defer stop()
 	replies := make(chan struct{})
@@ -217,32 +236,40 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 	}()
 	go func() {
 		defer close(replies)
+		r := dgram.NewReader(link, f.h.pool)
 		for {
-			b, err := dgram.ReadPacket(link, f.h.pool)
+			b, err := r.Read()
 			if err != nil {
 				s.cancel()
 				return
 			}
 			s.active.Store(true)
-			_, err = f.pc.WriteTo(*b, peer)
+			err = f.write(*b, s.peer, peer)
 			f.h.pool.Put(b)
 			if err != nil && ctx.Err() == nil {
 				f.log.Debug("udp reply failed", "peer", s.peer.String(), "err", err)
 			}
 		}
 	}()
+	var free []*[]byte // the last batch's slice, reused
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case b := <-s.queue:
+		case <-s.queue.ready:
+		}
+		batch := s.queue.take(free)
+		for i, b := range batch {
 			_, err := link.Write(*b)
-			f.h.pool.Put(b)
+			f.release(s.queue, batch[i:i+1], "")
 			if err != nil {
+				f.release(s.queue, batch[i+1:], "")
 				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
 				return
 			}
 		}
+		s.queue.written()
+		free = spare(batch)
 	}
 }
 

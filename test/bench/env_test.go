@@ -35,6 +35,7 @@ import (
 type backends struct {
 	sink, source, echo string
 	web                string // HTTP: /small, /big (1 MiB), /ws (WebSocket echo)
+	udp                string // a UDP echo; "" on a path that carries no UDP (the relays)
 }
 
 // webHost is the host name the http instance routes.
@@ -87,6 +88,7 @@ func newBackends(tb testing.TB) backends {
 	}
 	web := httptest.NewServer(webHandler())
 	b.web = web.Listener.Addr().String()
+	b.udp = udpEcho(tb)
 	tb.Cleanup(func() {
 		web.CloseClientConnections()
 		web.Close()
@@ -190,6 +192,8 @@ func newTunnelOn(tb testing.TB, to backends, processes bool, on *carrierSpec) ba
 		source: instance("source", to.source),
 		echo:   instance("echo", to.echo),
 	}
+	t.udp = "127.0.0.1:" + strconv.Itoa(testutil.FreeUDPPort(tb))
+	start("udp", "udp://"+t.udp+"/"+to.udp+"?agent="+agentKey)
 	t.web = "127.0.0.1:" + strconv.Itoa(testutil.FreePort(tb))
 	start("web", "http://"+t.web+"/"+to.web+"?agent="+agentKey+"&host="+webHost)
 	start("agent", "client://"+agentKey+"@"+bridgeAddr+"?"+agentQuery+"&allow=127.0.0.0/8"+os.Getenv("BURROW_BENCH_AGENT"))

@@ -76,7 +76,8 @@ func (f *frp) cpu() time.Duration {
 }
 
 // newFRP starts frps and frpc with their defaults (TLS between them, as frp
-// ships) and a tcp proxy per backend plus an http proxy routing webHost;
+// ships) and a tcp proxy per backend, a udp proxy to the UDP echo, and an
+// http proxy routing webHost;
 // ok is false when the binaries are absent.
 func newFRP(tb testing.TB, to backends) (backends, *frp, bool) {
 	tb.Helper()
@@ -105,6 +106,10 @@ func newFRP(tb testing.TB, to backends) (backends, *frp, bool) {
 		*p.addr = "127.0.0.1:" + strconv.Itoa(remote)
 		fmt.Fprintf(&proxies, "[[proxies]]\nname = %q\ntype = \"tcp\"\nlocalIP = %q\nlocalPort = %s\nremotePort = %d\n\n", p.name, host, tport, remote)
 	}
+	uhost, uport, _ := net.SplitHostPort(to.udp)
+	uremote := testutil.FreeUDPPort(tb)
+	out.udp = "127.0.0.1:" + strconv.Itoa(uremote)
+	fmt.Fprintf(&proxies, "[[proxies]]\nname = \"udp\"\ntype = \"udp\"\nlocalIP = %q\nlocalPort = %s\nremotePort = %d\n\n", uhost, uport, uremote)
 	whost, wport, _ := net.SplitHostPort(to.web)
 	fmt.Fprintf(&proxies, "[[proxies]]\nname = \"web\"\ntype = \"http\"\nlocalIP = %q\nlocalPort = %s\ncustomDomains = [%q]\n", whost, wport, webHost)
 	out.web = "127.0.0.1:" + strconv.Itoa(vhost)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -22,7 +23,7 @@ const udpSenders = 5000
 // shadow memory multiplies it.
 const udpSessionBytes = 32 << 10
 
-// udpReadBuffer is the receive buffer the udp entry asks for (udp.readBuffer).
+// udpReadBuffer is the receive buffer the udp entry asks for (dgram.ReadBuffer).
 const udpReadBuffer = 4 << 20
 
 // boundsAgent starts the agent of a bounds spec: `client://key@bridge/target`,
@@ -263,4 +264,74 @@ func TestUDPThroughAgentWithDial(t *testing.T) {
 	boundsAgent(f, "agent", key, m.BridgeAddr(), echo, "dial=127.0.0.1")
 	m.WaitInstance(in.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
 	f.ExpectUDPEcho(framework.Addr(user)).Sizes(1, 1400, 9000).Eventually(ready).Ensure()
+}
+
+// udpStalled is how many datagrams TestUDPOpenSessionAbsorbsAStall sends
+// while the udp plugin is stopped: far more than the 16 a session may
+// queue while its link opens, few enough that Linux's default receive
+// buffer (208 KiB) holds them.
+const udpStalled = 150
+
+// A session whose link is open loses nothing when the udp plugin is not
+// scheduled for a while (a loaded machine): what arrived meanwhile waits
+// in the socket's buffer, and once the plugin runs again its read loop
+// reads it faster than the session writes it on, so the session's queue
+// must hold that backlog. With a 16-datagram queue at 10,000 datagrams/s,
+// 1.6 ms of not being scheduled was loss.
+func TestUDPOpenSessionAbsorbsAStall(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	m := f.Master("master")
+	backend, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := countPackets(t, backend)
+	key, user := newKey(t), f.UDPPort()
+	in := m.Create(fmt.Sprintf("udp://127.0.0.1:%d/%s?agent=%s", user, backend.LocalAddr(), key), "udp-stall")
+	boundsAgent(f, "agent", key, m.BridgeAddr(), backend.LocalAddr().String())
+	m.WaitInstance(in.ID, ready, "running with its agent", func(in framework.Instance) bool { return in.Status == "running" && in.Pool == 1 })
+	plugin := framework.PluginProcesses(m.PID())["burrow-udp"]
+	if len(plugin) != 1 {
+		t.Fatalf("udp plugin processes: %v, want one", plugin)
+	}
+
+	from := senders(t, 1)
+	to := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: user}
+	deadline := time.Now().Add(ready)
+	for got.n.Load() == 0 && time.Now().Before(deadline) { // the session and its link open
+		if _, err := from[0].WriteToUDP([]byte("open"), to); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	opened := got.settled(300*time.Millisecond, 5*time.Second)
+	if opened == 0 {
+		t.Fatal("no datagram reached the backend through the udp instance")
+	}
+
+	if err := syscall.Kill(plugin[0], syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	stopped := true
+	t.Cleanup(func() {
+		if stopped {
+			_ = syscall.Kill(plugin[0], syscall.SIGCONT)
+		}
+	})
+	msg := make([]byte, 64)
+	for i := range udpStalled {
+		msg[0] = byte(i)
+		if _, err := from[0].WriteToUDP(msg, to); err != nil {
+			t.Fatal(err)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // all of it is in the plugin's socket buffer
+	if err := syscall.Kill(plugin[0], syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	stopped = false
+	if n := got.settled(time.Second, 10*time.Second) - opened; n != udpStalled {
+		t.Errorf("the backend got %d of the %d datagrams sent while the udp plugin was stopped", n, udpStalled)
+	}
 }

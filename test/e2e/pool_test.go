@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"io"
@@ -19,7 +18,8 @@ import (
 // The pool of links: agents keep min= idle work connections to the bridge
 // (capped by the server's max=), links ride them with no round trip, and
 // the session's streams remain the fallback. These specs count the work
-// connections in the kernel's table (/proc/net/tcp), and tell pooled links
+// connections in the kernel's table (/proc/PID/net/tcp, only the
+// processes' own sockets), and tell pooled links
 // from streams by the agent's "link open" debug line (pooled=true|false).
 
 // poolAgent starts an agent of m with key that may dial target; query
@@ -47,7 +47,7 @@ func newPooled(f *framework.Framework, target string, min int) *pooled {
 	user, in := tcpInstance(f, m, key, target)
 	agent := poolAgent(f, m, "agent", key, target, fmt.Sprintf("min=%d", min))
 	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
-	waitConns(f.T(), m.BridgePort, 1+min, ready, "the session and its pool")
+	waitConns(f.T(), func() int { return agentConns(f.T(), m.BridgePort, agent) }, 1+min, ready, "the agent's session and its pool")
 	return &pooled{m: m, user: user, agent: agent}
 }
 
@@ -60,49 +60,94 @@ func tcpInstance(f *framework.Framework, m *framework.Master, key, target string
 	return framework.Addr(user), in
 }
 
-// bridgeConns counts the established TCP connections to port on this
-// host, as the agents' ends see them: the agents' sessions and work
-// connections to a bridge on port.
-func bridgeConns(t testing.TB, port int) int {
+// agentConns counts the agents' own established TCP connections to the
+// bridge at port: their session and work connections.
+func agentConns(t testing.TB, port int, agents ...*framework.Process) int {
+	t.Helper()
+	pids := make([]int, len(agents))
+	for i, a := range agents {
+		pids[i] = a.PID()
+	}
+	return processConns(t, pids, func(_, remote int) bool { return remote == port })
+}
+
+// bridgeConns counts the established TCP connections the process pid
+// (the bridge's) accepted on port.
+func bridgeConns(t testing.TB, pid, port int) int {
+	t.Helper()
+	return processConns(t, []int{pid}, func(local, _ int) bool { return local == port })
+}
+
+// processConns counts the established TCP connections of the processes
+// pids whose local and remote ports match: the kernel's table
+// (/proc/PID/net/tcp, tcp6) joined with the processes' own sockets (the
+// inodes of /proc/PID/fd), so no other process on the machine (another
+// spec, another session's tests) is counted, whatever its ports.
+func processConns(t testing.TB, pids []int, match func(local, remote int) bool) int {
 	t.Helper()
 	n := 0
-	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
-		fh, err := os.Open(table)
+	for _, pid := range pids {
+		proc := "/proc/" + strconv.Itoa(pid)
+		fds, err := os.ReadDir(proc + "/fd")
 		if err != nil {
-			if table == "/proc/net/tcp" {
-				t.Skipf("no %s: these specs count connections in the kernel's table", table)
+			if _, serr := os.Stat("/proc/self/fd"); serr != nil {
+				t.Skipf("no /proc: these specs count connections in the kernel's table")
 			}
-			continue
+			continue // the process is gone: it holds no connection
 		}
-		sc := bufio.NewScanner(fh)
-		for sc.Scan() {
-			fields := strings.Fields(sc.Text())
-			if len(fields) < 4 || fields[3] != "01" { // 01: ESTABLISHED
+		mine := make(map[string]bool, len(fds))
+		for _, fd := range fds {
+			if link, err := os.Readlink(proc + "/fd/" + fd.Name()); err == nil {
+				if inode, ok := strings.CutPrefix(link, "socket:["); ok {
+					mine[strings.TrimSuffix(inode, "]")] = true
+				}
+			}
+		}
+		for _, table := range []string{proc + "/net/tcp", proc + "/net/tcp6"} {
+			data, err := os.ReadFile(table)
+			if err != nil {
 				continue
 			}
-			if i := strings.LastIndexByte(fields[2], ':'); i >= 0 {
-				if p, err := strconv.ParseUint(fields[2][i+1:], 16, 16); err == nil && int(p) == port {
+			for line := range strings.SplitSeq(string(data), "\n") {
+				// sl local rem st tx:rx tr:when retrnsmt uid timeout inode
+				f := strings.Fields(line)
+				if len(f) < 10 || f[3] != "01" || !mine[f[9]] { // 01: ESTABLISHED
+					continue
+				}
+				if match(hexPort(f[1]), hexPort(f[2])) {
 					n++
 				}
 			}
 		}
-		_ = fh.Close()
 	}
 	return n
 }
 
-// waitConns waits until bridgeConns(port) is want.
-func waitConns(t testing.TB, port, want int, within time.Duration, what string) {
+// hexPort is the port of a /proc/net/tcp address ("0100007F:1F90"), or -1.
+func hexPort(addr string) int {
+	i := strings.LastIndexByte(addr, ':')
+	if i < 0 {
+		return -1
+	}
+	p, err := strconv.ParseUint(addr[i+1:], 16, 16)
+	if err != nil {
+		return -1
+	}
+	return int(p)
+}
+
+// waitConns waits until count() is want.
+func waitConns(t testing.TB, count func() int, want int, within time.Duration, what string) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	got := 0
 	for time.Now().Before(deadline) {
-		if got = bridgeConns(t, port); got == want {
+		if got = count(); got == want {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: %d connections to the bridge within %v, want %d", what, got, within, want)
+	t.Fatalf("%s: %d connections within %v, want %d", what, got, within, want)
 }
 
 // pooledLinks counts the agent's links by carrier: pooled, and on streams.
@@ -137,7 +182,7 @@ func TestPoolAndStreamsCarrySameBytesAndCounters(t *testing.T) {
 	for _, id := range []string{inPool.ID, inMux.ID} {
 		m.WaitInstance(id, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
 	}
-	waitConns(t, m.BridgePort, 2+min, ready, "two sessions and the pool")
+	waitConns(t, func() int { return agentConns(t, m.BridgePort, withPool, noPool) }, 2+min, ready, "the agents' two sessions and the pool")
 	list := []counted{{m: m, id: inPool.ID}, {m: m, id: inMux.ID}}
 	settle(t, list)
 
@@ -188,7 +233,7 @@ func TestPoolRefillsAfterBurst(t *testing.T) {
 	if failed > 0 {
 		t.Fatalf("%d of %d connections failed", failed, burst)
 	}
-	waitConns(t, m.BridgePort, 1+min, 20*time.Second, "the pool refilled after the burst")
+	waitConns(t, func() int { return agentConns(t, m.BridgePort, agent) }, 1+min, 20*time.Second, "the agent's pool refilled after the burst")
 	pooled, _ := pooledLinks(agent)
 	if pooled < min {
 		t.Errorf("%d links rode the pool, want at least its %d", pooled, min)
@@ -243,7 +288,7 @@ func TestPoolAgentKilledLeavesNoDanglingUser(t *testing.T) {
 			t.Errorf("user connection %d still open 15s after its agent was killed (read %d bytes, %v)", i, n, err)
 		}
 	}
-	waitConns(t, m.BridgePort, 0, ready, "no connection left to the bridge")
+	waitConns(t, func() int { return bridgeConns(t, m.PID(), m.BridgePort) }, 0, ready, "no connection of the killed agent left on the bridge")
 }
 
 // The server's max= caps the pool its agents keep, whatever their min=:
@@ -261,10 +306,11 @@ func TestPoolMaxEnforced(t *testing.T) {
 	agent := f.Burrow("client", fmt.Sprintf("client://%s@127.0.0.1:%d/%s?log=debug&min=64", key, bridgePort, echo))
 	agent.MustWaitLog(logConnected, ready)
 	server.MustWaitLog(logTCPListening, ready)
-	waitConns(t, bridgePort, 1+max, ready, "the session and max= work connections")
+	conns := func() int { return agentConns(t, bridgePort, agent) }
+	waitConns(t, conns, 1+max, ready, "the agent's session and max= work connections")
 	for range 10 { // it stays there: the agent does not dial beyond max
-		if n := bridgeConns(t, bridgePort); n != 1+max {
-			t.Fatalf("%d connections to the bridge, want %d (the session and max=%d)", n, 1+max, max)
+		if n := conns(); n != 1+max {
+			t.Fatalf("the agent has %d connections to the bridge, want %d (the session and max=%d)", n, 1+max, max)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -282,7 +328,7 @@ func TestPoolMaxEnforced(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	waitConns(t, bridgePort, 1+max, ready, "the pool back at max= after the links")
+	waitConns(t, conns, 1+max, ready, "the agent's pool back at max= after the links")
 }
 
 // A user who resets a connection on a pooled link: the backend hears a

@@ -1,0 +1,5 @@
+//go:build race
+
+package dgram_test
+
+const raceEnabled = true
