@@ -30,13 +30,17 @@ func (s *scripted) Read(p []byte) (int, error) {
 // TLS record switches to ChunkSize reads, and a short one back.
 func TestCopyWaitsWithSmallBuffer(t *testing.T) {
 	t.Parallel()
-	src := &scripted{sizes: []int{100, idleChunk, recordChunk, recordChunk, 500, 7}}
+	// A full record read in two (an idleChunk piece and its rest) keeps
+	// the copy on ChunkSize reads; a shorter one goes back to idleChunk.
+	rest := recordChunk - idleChunk
+	src := &scripted{sizes: []int{100, idleChunk, recordChunk, recordChunk, 500, 7, idleChunk, rest, recordChunk, 9, idleChunk, 100, 3}}
 	var dst bytes.Buffer
 	n, err := Copy(&dst, struct{ io.Reader }{src}, Flow{})
-	if err != nil || n != int64(dst.Len()) || n != 100+idleChunk+2*recordChunk+500+7 {
+	if err != nil || n != int64(dst.Len()) || n != int64(100+3*idleChunk+rest+3*recordChunk+500+7+9+100+3) {
 		t.Fatalf("copied %d (%d written), %v", n, dst.Len(), err)
 	}
-	want := []int{idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize, idleChunk, idleChunk}
+	want := []int{idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize, idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize,
+		idleChunk, ChunkSize, idleChunk, idleChunk}
 	if !slices.Equal(src.seen, want) {
 		t.Fatalf("read buffer sizes %v, want %v", src.seen, want)
 	}

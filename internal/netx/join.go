@@ -30,7 +30,8 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &
 // idleChunk buffer, not a ChunkSize one: an idle pooled TLS link holds 4
 // KiB per direction instead of 64. Once a read fills it, or returns at
 // least a full TLS record (recordChunk), more is likely waiting and the
-// copy reads ChunkSize at a time again.
+// copy reads ChunkSize at a time again (the read that takes the rest of a
+// full record begun in the idleChunk buffer counts as one).
 const (
 	idleChunk   = 4 << 10
 	recordChunk = 16 << 10
@@ -173,7 +174,8 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 	}
 	defer release()
 	tcp, _ := src.(*net.TCPConn)
-	full := false // the last read filled the buffer: more is likely waiting
+	full := false    // the last read filled the buffer: more is likely waiting
+	resumed := false // the last read filled an idleChunk buffer: this one takes the rest of its record
 	for {
 		want := &bufPool
 		if !full {
@@ -196,7 +198,11 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			buf = *bp
 		}
 		nr, rerr := src.Read(buf)
-		full = nr == len(buf) || (tcp == nil && nr >= recordChunk)
+		// The rest of a full-size record begun in an idleChunk buffer
+		// counts as a full record: a stream of records is read one record
+		// a time, not in an idleChunk piece and the rest (two writes each).
+		full = nr == len(buf) || (tcp == nil && (nr >= recordChunk || resumed && idleChunk+nr >= recordChunk))
+		resumed = tcp == nil && len(buf) == idleChunk && nr == len(buf)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {
