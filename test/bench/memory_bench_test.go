@@ -106,7 +106,7 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, pool, n int) (idl
 		if pool == 0 {
 			return nil
 		}
-		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 			if c, err := agentConns(); err != nil || c >= 1+pool+open {
 				return err
 			}
