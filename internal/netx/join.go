@@ -69,33 +69,74 @@ type JoinOptions struct {
 // Reset): a connection whose other end failed never ends cleanly. It returns
 // the bytes copied each way and the first error that was not an orderly end.
 func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
-	var (
-		wg          sync.WaitGroup
-		errAB       error
-		idleTracker *idle
-	)
-	if o.Idle > 0 {
-		idleTracker = newIdle(o.Idle, a, b)
-		defer idleTracker.stop()
+	j := newJoin(a, b, o)
+	var wg sync.WaitGroup
+	wg.Go(j.copyAToB)
+	j.copyBToA()
+	wg.Wait()
+	return j.end()
+}
+
+// Start is Join in goroutines of its own: it returns at once, and done (if
+// not nil) is called with Join's results once both directions ended and
+// both connections are closed. A caller whose goroutine grew a deep stack
+// before the copy (a handshake, a dial, a verdict) and would only wait in
+// Join hands the link over and returns: an idle link then holds the two
+// copying goroutines' small stacks, not a third, deep one.
+func Start(a, b net.Conn, o JoinOptions, done func(aToB, bToA int64, err error)) {
+	j := newJoin(a, b, o)
+	var left atomic.Int32
+	left.Store(2)
+	last := func() {
+		if left.Add(-1) != 0 {
+			return
+		}
+		aToB, bToA, err := j.end()
+		if done != nil {
+			done(aToB, bToA, err)
+		}
 	}
+	go func() { j.copyAToB(); last() }()
+	go func() { j.copyBToA(); last() }()
+}
+
+// join is one Join: its two ends and what each direction copied.
+type join struct {
+	a, b         *endpoint
+	o            JoinOptions
+	idle         *idle
+	aToB, bToA   int64
+	errAB, errBA error
+}
+
+func newJoin(a, b net.Conn, o JoinOptions) *join {
 	stall := o.Stall
 	if stall <= 0 {
 		stall = DefaultStall
 	}
-	ea, eb := &endpoint{Conn: a, stall: stall}, &endpoint{Conn: b, stall: stall}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		aToB, errAB = half(eb, ea, o.AToB, idleTracker)
-	}()
-	bToA, errBA := half(ea, eb, o.BToA, idleTracker)
-	wg.Wait()
-	_ = a.Close()
-	_ = b.Close()
-	if errAB != nil {
-		return aToB, bToA, errAB
+	j := &join{a: &endpoint{Conn: a, stall: stall}, b: &endpoint{Conn: b, stall: stall}, o: o}
+	if o.Idle > 0 {
+		j.idle = newIdle(o.Idle, a, b)
 	}
-	return aToB, bToA, errBA
+	return j
+}
+
+func (j *join) copyAToB() { j.aToB, j.errAB = half(j.b, j.a, j.o.AToB, j.idle) }
+func (j *join) copyBToA() { j.bToA, j.errBA = half(j.a, j.b, j.o.BToA, j.idle) }
+
+// end closes both connections once both directions are over and returns
+// Join's results.
+func (j *join) end() (aToB, bToA int64, err error) {
+	_ = j.a.Conn.Close()
+	_ = j.b.Conn.Close()
+	if j.idle != nil {
+		j.idle.stop()
+	}
+	err = j.errAB
+	if err == nil {
+		err = j.errBA
+	}
+	return j.aToB, j.bToA, err
 }
 
 // endpoint is one side of a Join. Once it has sent EOF, writes to it carry
