@@ -256,11 +256,17 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 					f.Count.Add(int64(nw))
 				}
 			}
-			if werr != nil {
+			if werr != nil || nw != nr {
+				// A writer that failed may still hold buf: smux queues a
+				// frame whose Write timed out, or whose session is dying,
+				// and its send loop may copy it later. Such a buffer never
+				// goes back to the pool, where another connection's bytes
+				// would be read into it.
+				bp = nil
+				if werr == nil {
+					werr = io.ErrShortWrite
+				}
 				return total, werr
-			}
-			if nw != nr {
-				return total, io.ErrShortWrite
 			}
 		}
 		if rerr != nil {

@@ -372,3 +372,50 @@ func TestAcceptLoopStopsOnCancel(t *testing.T) {
 		t.Fatal("AcceptLoop did not stop when its listener closed")
 	}
 }
+
+// onlyReader hides every method of its reader but Read, so Copy takes its
+// buffered loop.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// keepingWriter remembers the first byte of every buffer it is handed, as a
+// smux stream whose Write timed out still holds its queued frame; fail makes
+// Write fail after taking the buffer.
+type keepingWriter struct {
+	seen []*byte
+	fail bool
+}
+
+func (w *keepingWriter) Write(p []byte) (int, error) {
+	w.seen = append(w.seen, &p[0])
+	if w.fail {
+		return 0, errors.New("write timed out")
+	}
+	return len(p), nil
+}
+
+// A buffer whose Write failed may still be read by the writer later, so
+// Copy must not lend it to the next copy (which would read another
+// connection's bytes into it).
+func TestCopyDoesNotReuseABufferAWriteFailedOn(t *testing.T) {
+	kept := map[*byte]bool{}
+	for range 200 {
+		failing := &keepingWriter{fail: true}
+		if _, err := netx.Copy(failing, onlyReader{bytes.NewReader([]byte("secret"))}, netx.Flow{}); err == nil {
+			t.Fatal("Copy to a failing writer returned no error")
+		}
+		for _, p := range failing.seen {
+			kept[p] = true
+		}
+		next := &keepingWriter{}
+		if _, err := netx.Copy(next, onlyReader{bytes.NewReader([]byte("other"))}, netx.Flow{}); err != nil {
+			t.Fatalf("Copy: %v", err)
+		}
+		for _, p := range next.seen {
+			if kept[p] {
+				t.Fatal("a buffer a failed Write still holds was lent to the next copy")
+			}
+		}
+	}
+}
