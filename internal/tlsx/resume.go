@@ -1,6 +1,7 @@
 package tlsx
 
 import (
+	"crypto/fips140"
 	"crypto/tls"
 	"errors"
 )
@@ -14,7 +15,8 @@ var ErrNotResumed = errors.New("tls: the handshake did not resume a session")
 // of c (the same ClientSessionCache) and do nothing else: their key
 // exchange is X25519 alone, and a handshake that does not resume fails
 // with ErrNotResumed before any byte is sent on it, so no full handshake
-// ever runs with less than c's key exchange.
+// ever runs with less than c's key exchange. In FIPS 140 mode, where X25519
+// is not approved, it is P-256 alone.
 //
 // A resumed handshake is authenticated by the session's pre-shared key,
 // which came from a full handshake with c's key exchange (X25519MLKEM768
@@ -29,6 +31,9 @@ var ErrNotResumed = errors.New("tls: the handshake did not resume a session")
 func ResumedOnly(c *tls.Config) *tls.Config {
 	r := c.Clone()
 	r.CurvePreferences = []tls.CurveID{tls.X25519}
+	if fips140.Enabled() {
+		r.CurvePreferences = []tls.CurveID{tls.CurveP256} // X25519 is not approved
+	}
 	verify := c.VerifyConnection
 	r.VerifyConnection = func(cs tls.ConnectionState) error {
 		if !cs.DidResume {
