@@ -28,13 +28,11 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &
 // A copy from a source that cannot be polled for readability without
 // taking its bytes (TLS, a carrier's stream) waits for them with an
 // idleChunk buffer, not a ChunkSize one: an idle pooled TLS link holds 4
-// KiB per direction instead of 64. Once a read fills it, or returns at
-// least a full TLS record (recordChunk), more is likely waiting and the
-// copy reads ChunkSize at a time again.
-const (
-	idleChunk   = 4 << 10
-	recordChunk = 16 << 10
-)
+// KiB per direction instead of 64. Once a read fills it, or returns more
+// than it would have held (the rest of the TLS record whose start filled
+// it, or whole records), more is likely waiting and the copy reads
+// ChunkSize at a time again.
+const idleChunk = 4 << 10
 
 var idlePool = sync.Pool{New: func() any { b := make([]byte, idleChunk); return &b }}
 
@@ -196,7 +194,7 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			buf = *bp
 		}
 		nr, rerr := src.Read(buf)
-		full = nr == len(buf) || (tcp == nil && nr >= recordChunk)
+		full = nr == len(buf) || (tcp == nil && nr > idleChunk)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {
