@@ -81,14 +81,16 @@ func (d *DatagramConn) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("datagram of %d bytes exceeds %d", len(p), MaxDatagram)
 	}
 	frame := dgram.Shared.Get(2 + len(p)) // one write: one tunnel frame
-	defer dgram.Shared.Put(frame)
 	binary.BigEndian.PutUint16(*frame, uint16(len(p)))
 	copy((*frame)[2:], p)
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	if _, err := d.Conn.Write(*frame); err != nil {
+		// Not back to the pool: a stream whose Write failed (timed out, its
+		// session dying) may still send the queued frame from it later.
 		return 0, err
 	}
+	dgram.Shared.Put(frame)
 	return len(p), nil
 }
 

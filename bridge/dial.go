@@ -9,9 +9,12 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
+
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // DialConfig configures the agent's end of a tunnel.
@@ -67,8 +70,14 @@ type Tunnel struct {
 	PoolMax int
 	token   string
 	cfg     DialConfig
-	conn    *tunnelConn
-	ctrlMu  sync.Mutex // one control message at a time
+	// resumeTLS dials work connections that resume the session's TLS
+	// (see tlsx.ResumedOnly); nil without TLS. resumeFails counts the
+	// work connections in a row that could not resume: at maxResumeFails
+	// a bridge that does not resume is dialled in full at once.
+	resumeTLS   *tls.Config
+	resumeFails atomic.Int32
+	conn        *tunnelConn
+	ctrlMu      sync.Mutex // one control message at a time
 }
 
 // Alive reports whether the connection under the tunnel has not failed.
@@ -164,14 +173,29 @@ func dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	return &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, token: reply.Token, cfg: cfg, conn: tc}, nil
+	t := &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, token: reply.Token, cfg: cfg, conn: tc}
+	if reply.Token != "" && cfg.TLS != nil {
+		t.resumeTLS = tlsx.ResumedOnly(t.workTLS())
+	}
+	return t, nil
+}
+
+// workTLS is the full TLS configuration of work connections: WorkTLS, or
+// the session's.
+func (t *Tunnel) workTLS() *tls.Config {
+	if t.cfg.TLS != nil && t.cfg.WorkTLS != nil {
+		return t.cfg.WorkTLS
+	}
+	return t.cfg.TLS
 }
 
 // DialWork opens a work connection for the session (see workwire.go): it
 // returns once the work hello is sent, to wait for a link header. Work
-// connections are TCP, TLS with WorkTLS (resuming the session's) when the
-// session has TLS, so a link without TLS is a plain *net.TCPConn underneath
-// (spliced).
+// connections are TCP, TLS with WorkTLS when the session has TLS, so a link
+// without TLS is a plain *net.TCPConn underneath (spliced). A work
+// connection resumes the session's TLS with an X25519 key exchange (see
+// tlsx.ResumedOnly), which costs a fraction of the default hybrid's; when
+// it cannot resume, it is dialled again with WorkTLS in full.
 func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
 	if t.token == "" {
 		return nil, errors.New("the bridge keeps no pool for this session")
@@ -186,11 +210,21 @@ func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
 	if d == nil {
 		d = &net.Dialer{}
 	}
-	tc := t.cfg.TLS
-	if tc != nil && t.cfg.WorkTLS != nil {
-		tc = t.cfg.WorkTLS
+	var conn net.Conn
+	var err error
+	resume := t.resumeTLS != nil && t.resumeFails.Load() < maxResumeFails
+	if resume {
+		conn, err = (&tcpCarrier{addr: t.cfg.Addr, tls: t.resumeTLS, dialer: d}).DialCarrier(ctx)
+		switch {
+		case err == nil:
+			t.resumeFails.Store(0)
+		case errors.Is(err, tlsx.ErrNotResumed):
+			t.resumeFails.Add(1)
+		}
 	}
-	conn, err := (&tcpCarrier{addr: t.cfg.Addr, tls: tc, dialer: d}).DialCarrier(ctx)
+	if !resume || errors.Is(err, tlsx.ErrNotResumed) {
+		conn, err = (&tcpCarrier{addr: t.cfg.Addr, tls: t.workTLS(), dialer: d}).DialCarrier(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -203,6 +237,11 @@ func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
 	_ = conn.SetWriteDeadline(time.Time{})
 	return conn, nil
 }
+
+// maxResumeFails is how many work connections in a row may fail to
+// resume the session's TLS before the rest of the session's are dialled
+// in full (a bridge that keeps no tickets, or several behind one address).
+const maxResumeFails = 3
 
 // awaitReady accepts the session's control stream and reads the bridge's
 // ready marker, before ctx ends.

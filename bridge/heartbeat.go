@@ -34,7 +34,14 @@ type Heartbeat struct {
 	rtt  atomic.Int64 // last round trip, nanoseconds; 0 = none yet
 
 	mu   sync.Mutex
-	pong chan struct{} // closed at the next pong, for Confirm; nil while none waits
+	pong *confirmRound // for Confirm; nil while none waits
+}
+
+// confirmRound is one ping of Confirm and its waiters: done is closed at
+// the next pong (ok) or when the ping could not be sent (not ok).
+type confirmRound struct {
+	done chan struct{}
+	ok   bool
 }
 
 // NewHeartbeat returns a Heartbeat writing its messages with send, which
@@ -50,12 +57,7 @@ func (h *Heartbeat) Handle(msg uint32) bool {
 		if sent := h.sent.Swap(0); sent != 0 {
 			h.rtt.Store(max(time.Now().UnixNano()-sent, 1))
 		}
-		h.mu.Lock()
-		if h.pong != nil {
-			close(h.pong)
-			h.pong = nil
-		}
-		h.mu.Unlock()
+		h.end(nil, true)
 	default:
 		return false
 	}
@@ -82,26 +84,51 @@ func (h *Heartbeat) Run(done <-chan struct{}) {
 
 // Confirm pings the peer and waits for a pong, its proof that it is alive
 // now: false when none comes within timeout or done is closed first.
+// Callers that come while a Confirm's ping awaits its pong wait for that
+// pong (the next one, as every waiter always has) instead of sending a
+// ping each, so many pooled links ending at once cost one round trip; they
+// fail with it when it gets no pong within its timeout.
 func (h *Heartbeat) Confirm(done <-chan struct{}, timeout time.Duration) bool {
 	h.mu.Lock()
-	if h.pong == nil {
-		h.pong = make(chan struct{})
+	round := h.pong
+	first := round == nil
+	if first {
+		round = &confirmRound{done: make(chan struct{})}
+		h.pong = round
 	}
-	pong := h.pong
 	h.mu.Unlock()
-	h.sent.CompareAndSwap(0, time.Now().UnixNano())
-	if h.send(PingMarker) != nil {
-		return false
+	if first {
+		h.sent.CompareAndSwap(0, time.Now().UnixNano())
+		if h.send(PingMarker) != nil {
+			h.end(round, false)
+			return false
+		}
 	}
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	select {
-	case <-pong:
-		return true
+	case <-round.done:
+		return round.ok
 	case <-done:
 	case <-t.C:
 	}
+	if first {
+		h.end(round, false) // no pong within timeout of the ping: its waiters too
+	}
 	return false
+}
+
+// end ends the waiting round (only if it is round, when round is set)
+// with ok.
+func (h *Heartbeat) end(round *confirmRound, ok bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.pong == nil || (round != nil && h.pong != round) {
+		return
+	}
+	h.pong.ok = ok
+	close(h.pong.done)
+	h.pong = nil
 }
 
 // RTT is the last measured round trip, 0 before the first pong.

@@ -1,11 +1,13 @@
 package bridge_test
 
 import (
+	"errors"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/burrowproject/burrow/bridge"
+	"github.com/burrowproject/burrow/internal/testutil"
 )
 
 // A ping is answered with a pong; a pong after our ping gives the round
@@ -79,5 +81,66 @@ func TestHeartbeatConfirm(t *testing.T) {
 	close(done)
 	if hb.Confirm(done, time.Minute) {
 		t.Fatal("Confirm true after the session ended")
+	}
+}
+
+// Confirms that overlap share one ping and its pong; one that fails to
+// send its ping fails alone, and the next one pings again.
+func TestHeartbeatConfirmShared(t *testing.T) {
+	t.Parallel()
+	var (
+		mu    sync.Mutex
+		pings int
+		fail  bool
+		hb    *bridge.Heartbeat
+	)
+	release := make(chan struct{})
+	hb = bridge.NewHeartbeat(func(msg uint32) error {
+		mu.Lock()
+		if fail {
+			mu.Unlock()
+			return errors.New("control stream gone")
+		}
+		pings++
+		first := pings == 1
+		mu.Unlock()
+		if first {
+			<-release // the others come while this ping is on its way
+		}
+		go hb.Handle(bridge.PongMarker)
+		return nil
+	})
+	const waiters = 8
+	results := make(chan bool, waiters)
+	var started sync.WaitGroup
+	for range waiters {
+		started.Add(1)
+		go func() {
+			started.Done()
+			results <- hb.Confirm(nil, testutil.Wait)
+		}()
+	}
+	started.Wait()
+	time.Sleep(20 * time.Millisecond) // let them reach Confirm
+	close(release)
+	for range waiters {
+		if !<-results {
+			t.Fatal("a Confirm sharing an answered ping failed")
+		}
+	}
+	mu.Lock()
+	if pings >= waiters/2 {
+		t.Errorf("%d overlapping Confirms sent %d pings, want them to share", waiters, pings)
+	}
+	fail = true
+	mu.Unlock()
+	if hb.Confirm(nil, testutil.Wait) {
+		t.Fatal("Confirm true although its ping could not be sent")
+	}
+	mu.Lock()
+	fail = false
+	mu.Unlock()
+	if !hb.Confirm(nil, testutil.Wait) {
+		t.Fatal("Confirm after a failed send did not ping again")
 	}
 }

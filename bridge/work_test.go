@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -194,7 +195,9 @@ func FuzzReadPoolReply(f *testing.F) {
 
 // Work connections resume the session's TLS: a cache shared with the
 // session's config, tickets from the bridge, and no full handshake per
-// pooled connection.
+// pooled connection; a resumed one exchanges keys with X25519 alone (see
+// tlsx.ResumedOnly). Without a ticket to resume, a work connection runs
+// the full handshake with the default key exchange, the session's.
 func TestWorkConnsResumeTLS(t *testing.T) {
 	t.Parallel()
 	sc, fp, err := tlsx.ServerConfig(1, "", "")
@@ -202,8 +205,9 @@ func TestWorkConnsResumeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: sc})
+	cache := &forgetfulCache{ClientSessionCache: tls.NewLRUClientSessionCache(8)}
 	cc := tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1", Fingerprint: fp})
-	cc.ClientSessionCache = tls.NewLRUClientSessionCache(8)
+	cc.ClientSessionCache = cache
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
 	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: "k", Pool: true, TLS: cc})
@@ -211,16 +215,36 @@ func TestWorkConnsResumeTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer tun.Close()
-	resumed := false
-	for range 20 { // the first ticket may still be on its way
+	state := func() tls.ConnectionState {
 		c := dialWork(t, tun)
-		if tc, ok := c.(interface{ ConnectionState() tls.ConnectionState }); ok && tc.ConnectionState().DidResume {
-			resumed = true
-			break
+		tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+		if !ok {
+			t.Fatalf("work connection %T, want TLS", c)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return tc.ConnectionState()
 	}
-	if !resumed {
-		t.Fatal("no work connection resumed the session's TLS")
+	for i := range 5 {
+		if cs := state(); !cs.DidResume || cs.CurveID != tls.X25519 {
+			t.Fatalf("work connection %d: resumed %v, key exchange %v; want resumed with X25519", i, cs.DidResume, cs.CurveID)
+		}
 	}
+	cache.forget.Store(true)
+	for i := range 5 { // past maxResumeFails: dialled in full at once
+		if cs := state(); cs.DidResume || cs.CurveID != tls.X25519MLKEM768 {
+			t.Fatalf("work connection %d without a ticket: resumed %v, key exchange %v; want a full handshake with X25519MLKEM768", i, cs.DidResume, cs.CurveID)
+		}
+	}
+}
+
+// forgetfulCache is a session cache that finds nothing once forget is set.
+type forgetfulCache struct {
+	tls.ClientSessionCache
+	forget atomic.Bool
+}
+
+func (c *forgetfulCache) Get(key string) (*tls.ClientSessionState, bool) {
+	if c.forget.Load() {
+		return nil, false
+	}
+	return c.ClientSessionCache.Get(key)
 }

@@ -370,9 +370,6 @@ func (a *Agent) serve(ctx context.Context, sess *bridge.Tunnel) {
 			return
 		}
 		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			a.serveStream(ctx, sess, st, links)
-		}()
+		go a.serveStream(ctx, sess, st, links, wg.Done)
 	}
 }

@@ -33,7 +33,15 @@ const resetLinger = 5 * time.Second
 
 // serveStream reads a stream's link header and serves the link. links maps
 // the session's open links by stream id, for the bridge's aborts.
-func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *linkTable) {
+// done is called once the link is over: at once when it is refused, else
+// when its copy ends (see carry).
+func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, links *linkTable, done func()) {
+	handed := false
+	defer func() {
+		if !handed {
+			done()
+		}
+	}()
 	_ = st.SetReadDeadline(time.Now().Add(headerTimeout))
 	h, err := bridge.ReadLinkHeader(st)
 	if err != nil {
@@ -49,14 +57,15 @@ func (a *Agent) serveStream(ctx context.Context, tun *bridge.Tunnel, st *smux.St
 		return
 	}
 	n := a.links.Add(1)
-	defer a.links.Add(-1)
 	if why := a.refusal(h, n); why != "" {
+		a.links.Add(-1)
 		a.log.Warn("link refused", "instance", h.Instance, "network", h.Network.String(), "reason", why)
 		_, _ = st.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: why}))
 		_ = st.Close()
 		return
 	}
-	a.serveLink(ctx, tun, st, h, links)
+	handed = true
+	a.serveLink(ctx, tun, st, h, links, func() { a.links.Add(-1); done() })
 }
 
 // refusal is why the agent's own limits refuse link h, its n-th open
@@ -234,19 +243,28 @@ func (l *link) linger() {
 }
 
 // serveLink dials a link's target, answers the verdict and copies until
-// either side ends.
-func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *linkTable) {
+// either side ends; then done is called (see carry).
+func (a *Agent) serveLink(ctx context.Context, tun *bridge.Tunnel, st *smux.Stream, h bridge.LinkHeader, links *linkTable, done func()) {
 	// Registered before the dial: the bridge may abort the link (its user
 	// reset) before the target answers, and as soon as it read the verdict.
 	l := &link{Conn: st, st: st, tun: tun, abort: make(chan struct{})}
 	links.add(st.ID(), l)
-	defer links.remove(st.ID())
-	a.carry(ctx, l, h)
+	a.carry(ctx, l, h, func() { links.remove(st.ID()); done() })
 }
 
 // carry dials a link's target, answers the verdict on the link and copies
-// until either side ends.
-func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader) {
+// until either side ends, then calls done. A TCP link's copy runs in
+// goroutines of its own (netx.Start) and carry returns once it started:
+// the caller's goroutine, whose stack the dial (and on a pooled link the
+// TLS handshake) grew, ends instead of waiting, so an idle link holds only
+// the two small stacks of its copy.
+func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done func()) {
+	handed := false
+	defer func() {
+		if !handed {
+			done()
+		}
+	}()
 	st := l.Conn
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 	target, conn, err := a.dialTarget(ctx, h)
@@ -270,21 +288,28 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader) {
 		return
 	}
 	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil)
+	ended := func(err error) {
+		l.linger()
+		if protocol, ok := block.IsBlocked(err); ok {
+			log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+			return
+		}
+		log.Debug("link closed", "target", target, "err", err)
+	}
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent
 		// serving thousands of idle UDP sessions stays small.
-		err = dgram.Join(bridge.NewDatagramConn(l), conn, dgram.Shared, dgram.JoinOptions{
-			AToB: &a.udpRx, BToA: &a.udpTx, AToBLimit: a.rxLimit, BToALimit: a.txLimit, Idle: a.cfg.Idle})
-	} else {
-		_, _, err = netx.Join(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{
-			AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle})
-	}
-	l.linger()
-	if protocol, ok := block.IsBlocked(err); ok {
-		log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+		ended(dgram.Join(bridge.NewDatagramConn(l), conn, dgram.Shared, dgram.JoinOptions{
+			AToB: &a.udpRx, BToA: &a.udpTx, AToBLimit: a.rxLimit, BToALimit: a.txLimit, Idle: a.cfg.Idle}))
 		return
 	}
-	log.Debug("link closed", "target", target, "err", err)
+	handed = true
+	netx.Start(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{
+		AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle},
+		func(_, _ int64, err error) {
+			defer done()
+			ended(err)
+		})
 }
 
 // dialTarget dials the link's target, or the agent's target group (its

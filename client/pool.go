@@ -28,6 +28,7 @@ const poolDials = 4
 type workPool struct {
 	a    *Agent
 	tun  *bridge.Tunnel
+	wg   *sync.WaitGroup // the session's goroutines: links' copies join it
 	want int
 
 	mu      sync.Mutex
@@ -46,7 +47,7 @@ func (a *Agent) keepPool(ctx context.Context, tun *bridge.Tunnel, wg *sync.WaitG
 	if want <= 0 || tun.Flow == bridge.FlowForward {
 		return
 	}
-	p := &workPool{a: a, tun: tun, want: want, conns: make(map[net.Conn]struct{}), refill: make(chan struct{}, 1)}
+	p := &workPool{a: a, tun: tun, wg: wg, want: want, conns: make(map[net.Conn]struct{}), refill: make(chan struct{}, 1)}
 	a.pool.Store(p)
 	defer a.pool.CompareAndSwap(p, nil)
 	defer p.close()
@@ -128,22 +129,30 @@ func (p *workPool) work(ctx context.Context, dialled func()) bool {
 		}
 		return false
 	}
-	defer p.untrack(c)
 	h, err := bridge.ReadLinkHeader(c) // no deadline: idle until a link comes
 	p.used()
 	if err != nil || h.Network == bridge.NetworkControl {
 		_ = c.Close()
+		p.untrack(c)
 		return false
 	}
 	n := p.a.links.Add(1)
-	defer p.a.links.Add(-1)
 	if why := p.a.refusal(h, n); why != "" { // the agent's own limits, as on a stream
+		p.a.links.Add(-1)
 		p.a.log.Warn("link refused", "instance", h.Instance, "network", h.Network.String(), "reason", why)
 		_, _ = c.Write(bridge.AppendVerdict(nil, bridge.Verdict{Reason: why}))
 		_ = c.Close()
+		p.untrack(c)
 		return true
 	}
-	p.a.carry(ctx, &link{Conn: c, tun: p.tun, abort: make(chan struct{})}, h)
+	// The link's copy may outlive this goroutine (see carry): it joins the
+	// session's goroutines until it ends.
+	p.wg.Add(1)
+	p.a.carry(ctx, &link{Conn: c, tun: p.tun, abort: make(chan struct{})}, h, func() {
+		p.a.links.Add(-1)
+		p.untrack(c)
+		p.wg.Done()
+	})
 	return true
 }
 

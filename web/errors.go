@@ -30,7 +30,7 @@ func fail(c *gin.Context, status int, msg string) {
 func (s *server) failErr(c *gin.Context, err error) {
 	var e *instances.Error
 	if !errors.As(err, &e) {
-		s.log.Error("API request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "error", err)
+		s.log.Error("API request failed", "method", c.Request.Method, "path", c.Request.URL.Path, "err", err)
 		fail(c, http.StatusInternalServerError, "Internal server error")
 		return
 	}

@@ -125,7 +125,7 @@ func openSSE(c *gin.Context) (write func([]byte) bool, ok bool) {
 func (s *server) writeEvent(write func([]byte) bool, ev events.Event) bool {
 	b, err := encodeEvent(ev)
 	if err != nil {
-		s.log.Error("Encode SSE event", "type", ev.Type, "error", err)
+		s.log.Error("Encode SSE event", "type", ev.Type, "err", err)
 		return true
 	}
 	return write(b)

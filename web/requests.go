@@ -110,7 +110,7 @@ func (s *server) replayRequest(c *gin.Context) {
 	case errors.Is(err, inspect.ErrBusy):
 		fail(c, http.StatusServiceUnavailable, err.Error())
 	case err != nil:
-		s.log.Warn("replay failed", "instance", v.ID, "record", c.Param("rid"), "error", err)
+		s.log.Warn("replay failed", "instance", v.ID, "record", c.Param("rid"), "err", err)
 		fail(c, http.StatusBadGateway, "Replay failed: the instance's entry could not be reached")
 	default:
 		c.JSON(http.StatusOK, res)

@@ -240,10 +240,13 @@ func (s *configSource) reconcile(ctx context.Context, c *file.Config, m *master,
 		return fmt.Errorf("%w: %d problem(s) in %s", errRefused, len(problems), s.path)
 	}
 	res, err := m.manager.Reconcile(ctx, s.path, decl)
-	m.log.Info("Config file applied", "file", s.path, "created", res.Created, "replaced", res.Replaced,
-		"updated", res.Updated, "deleted", res.Deleted, "unchanged", len(res.Unchanged))
+	counts := []any{"file", s.path, "created", res.Created, "replaced", res.Replaced,
+		"updated", res.Updated, "deleted", res.Deleted, "unchanged", len(res.Unchanged)}
 	if err != nil {
+		// What was done before the failure stays done; say so, then why it stopped.
+		m.log.Warn("Config file applied in part", counts...)
 		return fmt.Errorf("config file %s: %w", s.path, errors.New(c.Scrub(err.Error())))
 	}
+	m.log.Info("Config file applied", counts...)
 	return nil
 }

@@ -34,7 +34,7 @@ func (s *configSource) reload(ctx context.Context, m *master, v instances.Valida
 		return
 	}
 	if c.Master == nil {
-		refuse("error", "the file no longer declares a master")
+		refuse("err", "the file no longer declares a master")
 		return
 	}
 	if c.Master.Inst.String() != m.inst.String() {
@@ -42,9 +42,9 @@ func (s *configSource) reload(ctx context.Context, m *master, v instances.Valida
 	}
 	switch err := s.reconcile(ctx, c, m, v); {
 	case errors.Is(err, errRefused):
-		refuse("error", err)
+		refuse("err", err)
 	case err != nil:
-		m.log.Error("Config reload failed", "file", s.path, "error", err)
+		m.log.Error("Config reload failed", "file", s.path, "err", err)
 	}
 }
 
@@ -110,7 +110,7 @@ func (s *configSource) watch(ctx context.Context, log *slog.Logger, reload func(
 		}
 	}
 	if err != nil {
-		log.Error("Config file not watched: reload it with SIGHUP", "file", s.path, "error", err)
+		log.Error("Config file not watched: reload it with SIGHUP", "file", s.path, "err", err)
 	} else {
 		events, errs = w.Events, w.Errors
 	}
@@ -147,7 +147,7 @@ func (s *configSource) watch(ctx context.Context, log *slog.Logger, reload func(
 					errs = nil
 					continue
 				}
-				log.Warn("Config file watch", "file", s.path, "error", err)
+				log.Warn("Config file watch", "file", s.path, "err", err)
 			}
 		}
 	}()

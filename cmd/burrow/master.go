@@ -220,7 +220,7 @@ func (m *master) Run(ctx context.Context) error {
 		m.bridge.Start()
 	}
 	if err := m.manager.Start(ctx); err != nil {
-		m.log.Warn("Auto-start interrupted", "error", err)
+		m.log.Warn("Auto-start interrupted", "err", err)
 	}
 	m.banner.print(m.log)
 	m.api.Start()

@@ -75,7 +75,7 @@ func (a *apiService) Stop(serving bool) error {
 	defer cancel()
 	if err := a.srv.Shutdown(ctx); err != nil {
 		_ = a.srv.Close()
-		a.log.Warn("HTTP server shutdown", "error", err)
+		a.log.Warn("HTTP server shutdown", "err", err)
 	}
 	if !serving {
 		return nil

@@ -26,56 +26,21 @@ func (s *scripted) Read(p []byte) (int, error) {
 }
 
 // A copy from a source that cannot be polled (not a TCP socket) waits for
-// bytes with an idleChunk buffer; a read that fills it or returns more
-// than it holds switches to ChunkSize reads, and a short one back.
+// bytes with an idleChunk buffer; a read that fills it or returns a full
+// TLS record switches to ChunkSize reads, and a short one back.
 func TestCopyWaitsWithSmallBuffer(t *testing.T) {
 	t.Parallel()
-	src := &scripted{sizes: []int{100, idleChunk, 16 << 10, 16 << 10, 500, 7}}
+	// A full record read in two (an idleChunk piece and its rest) keeps
+	// the copy on ChunkSize reads; a shorter one goes back to idleChunk.
+	rest := recordChunk - idleChunk
+	src := &scripted{sizes: []int{100, idleChunk, recordChunk, recordChunk, 500, 7, idleChunk, rest, recordChunk, 9, idleChunk, 100, 3}}
 	var dst bytes.Buffer
 	n, err := Copy(&dst, struct{ io.Reader }{src}, Flow{})
-	if err != nil || n != int64(dst.Len()) || n != 100+idleChunk+2*(16<<10)+500+7 {
+	if err != nil || n != int64(dst.Len()) || n != int64(100+3*idleChunk+rest+3*recordChunk+500+7+9+100+3) {
 		t.Fatalf("copied %d (%d written), %v", n, dst.Len(), err)
 	}
-	want := []int{idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize, idleChunk, idleChunk}
-	if !slices.Equal(src.seen, want) {
-		t.Fatalf("read buffer sizes %v, want %v", src.seen, want)
-	}
-}
-
-// records reads as tls.Conn does: at most what is left of the current
-// record per Read, records of size bytes each.
-type records struct {
-	size, left, count int
-	seen              []int
-}
-
-func (r *records) Read(p []byte) (int, error) {
-	r.seen = append(r.seen, len(p))
-	if r.left == 0 {
-		if r.count == 0 {
-			return 0, io.EOF
-		}
-		r.count--
-		r.left = r.size
-	}
-	n := min(r.left, len(p))
-	r.left -= n
-	clear(p[:n])
-	return n, nil
-}
-
-// A burst of TLS records whose first one filled the idle buffer is read
-// ChunkSize at a time from the rest of that record on, not idleChunk and
-// the rest by turns.
-func TestCopyRecordsStayLarge(t *testing.T) {
-	t.Parallel()
-	const record = 16 << 10
-	src := &records{size: record, count: 4}
-	n, err := Copy(io.Discard, struct{ io.Reader }{src}, Flow{})
-	if err != nil || n != 4*record {
-		t.Fatalf("copied %d, %v", n, err)
-	}
-	want := []int{idleChunk, ChunkSize, ChunkSize, ChunkSize, ChunkSize, ChunkSize}
+	want := []int{idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize, idleChunk, idleChunk, ChunkSize, ChunkSize, ChunkSize,
+		idleChunk, ChunkSize, idleChunk, idleChunk}
 	if !slices.Equal(src.seen, want) {
 		t.Fatalf("read buffer sizes %v, want %v", src.seen, want)
 	}

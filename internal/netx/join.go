@@ -28,11 +28,14 @@ var bufPool = sync.Pool{New: func() any { b := make([]byte, ChunkSize); return &
 // A copy from a source that cannot be polled for readability without
 // taking its bytes (TLS, a carrier's stream) waits for them with an
 // idleChunk buffer, not a ChunkSize one: an idle pooled TLS link holds 4
-// KiB per direction instead of 64. Once a read fills it, or returns more
-// than it would have held (the rest of the TLS record whose start filled
-// it, or whole records), more is likely waiting and the copy reads
-// ChunkSize at a time again.
-const idleChunk = 4 << 10
+// KiB per direction instead of 64. Once a read fills it, or returns at
+// least a full TLS record (recordChunk), more is likely waiting and the
+// copy reads ChunkSize at a time again (the read that takes the rest of a
+// full record begun in the idleChunk buffer counts as one).
+const (
+	idleChunk   = 4 << 10
+	recordChunk = 16 << 10
+)
 
 var idlePool = sync.Pool{New: func() any { b := make([]byte, idleChunk); return &b }}
 
@@ -66,33 +69,74 @@ type JoinOptions struct {
 // Reset): a connection whose other end failed never ends cleanly. It returns
 // the bytes copied each way and the first error that was not an orderly end.
 func Join(a, b net.Conn, o JoinOptions) (aToB, bToA int64, err error) {
-	var (
-		wg          sync.WaitGroup
-		errAB       error
-		idleTracker *idle
-	)
-	if o.Idle > 0 {
-		idleTracker = newIdle(o.Idle, a, b)
-		defer idleTracker.stop()
+	j := newJoin(a, b, o)
+	var wg sync.WaitGroup
+	wg.Go(j.copyAToB)
+	j.copyBToA()
+	wg.Wait()
+	return j.end()
+}
+
+// Start is Join in goroutines of its own: it returns at once, and done (if
+// not nil) is called with Join's results once both directions ended and
+// both connections are closed. A caller whose goroutine grew a deep stack
+// before the copy (a handshake, a dial, a verdict) and would only wait in
+// Join hands the link over and returns: an idle link then holds the two
+// copying goroutines' small stacks, not a third, deep one.
+func Start(a, b net.Conn, o JoinOptions, done func(aToB, bToA int64, err error)) {
+	j := newJoin(a, b, o)
+	var left atomic.Int32
+	left.Store(2)
+	last := func() {
+		if left.Add(-1) != 0 {
+			return
+		}
+		aToB, bToA, err := j.end()
+		if done != nil {
+			done(aToB, bToA, err)
+		}
 	}
+	go func() { j.copyAToB(); last() }()
+	go func() { j.copyBToA(); last() }()
+}
+
+// join is one Join: its two ends and what each direction copied.
+type join struct {
+	a, b         *endpoint
+	o            JoinOptions
+	idle         *idle
+	aToB, bToA   int64
+	errAB, errBA error
+}
+
+func newJoin(a, b net.Conn, o JoinOptions) *join {
 	stall := o.Stall
 	if stall <= 0 {
 		stall = DefaultStall
 	}
-	ea, eb := &endpoint{Conn: a, stall: stall}, &endpoint{Conn: b, stall: stall}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		aToB, errAB = half(eb, ea, o.AToB, idleTracker)
-	}()
-	bToA, errBA := half(ea, eb, o.BToA, idleTracker)
-	wg.Wait()
-	_ = a.Close()
-	_ = b.Close()
-	if errAB != nil {
-		return aToB, bToA, errAB
+	j := &join{a: &endpoint{Conn: a, stall: stall}, b: &endpoint{Conn: b, stall: stall}, o: o}
+	if o.Idle > 0 {
+		j.idle = newIdle(o.Idle, a, b)
 	}
-	return aToB, bToA, errBA
+	return j
+}
+
+func (j *join) copyAToB() { j.aToB, j.errAB = half(j.b, j.a, j.o.AToB, j.idle) }
+func (j *join) copyBToA() { j.bToA, j.errBA = half(j.a, j.b, j.o.BToA, j.idle) }
+
+// end closes both connections once both directions are over and returns
+// Join's results.
+func (j *join) end() (aToB, bToA int64, err error) {
+	_ = j.a.Conn.Close()
+	_ = j.b.Conn.Close()
+	if j.idle != nil {
+		j.idle.stop()
+	}
+	err = j.errAB
+	if err == nil {
+		err = j.errBA
+	}
+	return j.aToB, j.bToA, err
 }
 
 // endpoint is one side of a Join. Once it has sent EOF, writes to it carry
@@ -171,7 +215,8 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 	}
 	defer release()
 	tcp, _ := src.(*net.TCPConn)
-	full := false // the last read filled the buffer: more is likely waiting
+	full := false    // the last read filled the buffer: more is likely waiting
+	resumed := false // the last read filled an idleChunk buffer: this one takes the rest of its record
 	for {
 		want := &bufPool
 		if !full {
@@ -194,7 +239,11 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 			buf = *bp
 		}
 		nr, rerr := src.Read(buf)
-		full = nr == len(buf) || (tcp == nil && nr > idleChunk)
+		// The rest of a full-size record begun in an idleChunk buffer
+		// counts as a full record: a stream of records is read one record
+		// a time, not in an idleChunk piece and the rest (two writes each).
+		full = nr == len(buf) || (tcp == nil && (nr >= recordChunk || resumed && idleChunk+nr >= recordChunk))
+		resumed = tcp == nil && len(buf) == idleChunk && nr == len(buf)
 		if nr > 0 {
 			t.touch()
 			if err := Wait(f.Limit, nr); err != nil {
@@ -207,11 +256,17 @@ func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
 					f.Count.Add(int64(nw))
 				}
 			}
-			if werr != nil {
+			if werr != nil || nw != nr {
+				// A writer that failed may still hold buf: smux queues a
+				// frame whose Write timed out, or whose session is dying,
+				// and its send loop may copy it later. Such a buffer never
+				// goes back to the pool, where another connection's bytes
+				// would be read into it.
+				bp = nil
+				if werr == nil {
+					werr = io.ErrShortWrite
+				}
 				return total, werr
-			}
-			if nw != nr {
-				return total, io.ErrShortWrite
 			}
 		}
 		if rerr != nil {

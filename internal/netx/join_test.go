@@ -41,12 +41,36 @@ func join(t *testing.T, o netx.JoinOptions) *joined {
 		defer close(j.done)
 		j.aToB, j.bToA, j.err = netx.Join(a, b, o)
 	}()
+	j.cleanup(t)
+	return j
+}
+
+// start is join with the copy handed over (netx.Start): done reports it.
+func start(t *testing.T, o netx.JoinOptions) *joined {
+	t.Helper()
+	user, a := testutil.TCPPair(t)
+	b, target := testutil.TCPPair(t)
+	j := &joined{user: user, target: target, done: make(chan struct{})}
+	netx.Start(a, b, o, func(aToB, bToA int64, err error) {
+		j.aToB, j.bToA, j.err = aToB, bToA, err
+		close(j.done)
+	})
+	j.cleanup(t)
+	return j
+}
+
+// forBoth runs test with Join and with Start.
+func forBoth(t *testing.T, test func(t *testing.T, join func(*testing.T, netx.JoinOptions) *joined)) {
+	t.Run("Join", func(t *testing.T) { test(t, join) })
+	t.Run("Start", func(t *testing.T) { test(t, start) })
+}
+
+func (j *joined) cleanup(t *testing.T) {
 	t.Cleanup(func() {
-		_ = user.Close()
-		_ = target.Close()
+		_ = j.user.Close()
+		_ = j.target.Close()
 		<-j.done
 	})
-	return j
 }
 
 func (j *joined) wait(t *testing.T, within time.Duration) {
@@ -66,7 +90,9 @@ func randomBytes(t *testing.T, n int) []byte {
 	return b
 }
 
-func TestJoinCopiesBothWaysAndCounts(t *testing.T) {
+func TestJoinCopiesBothWaysAndCounts(t *testing.T) { forBoth(t, testJoinCopiesBothWaysAndCounts) }
+
+func testJoinCopiesBothWaysAndCounts(t *testing.T, join func(*testing.T, netx.JoinOptions) *joined) {
 	t.Parallel()
 	var up, down atomic.Int64
 	j := join(t, netx.JoinOptions{AToB: netx.Flow{Count: &up}, BToA: netx.Flow{Count: &down}})
@@ -130,7 +156,9 @@ func TestJoinCountsLive(t *testing.T) {
 	}
 }
 
-func TestJoinHalfClose(t *testing.T) {
+func TestJoinHalfClose(t *testing.T) { forBoth(t, testJoinHalfClose) }
+
+func testJoinHalfClose(t *testing.T, join func(*testing.T, netx.JoinOptions) *joined) {
 	t.Parallel()
 	j := join(t, netx.JoinOptions{})
 	_ = j.user.SetDeadline(time.Now().Add(testutil.Wait))
@@ -160,7 +188,9 @@ func TestJoinHalfClose(t *testing.T) {
 	}
 }
 
-func TestJoinErrorClosesBoth(t *testing.T) {
+func TestJoinErrorClosesBoth(t *testing.T) { forBoth(t, testJoinErrorClosesBoth) }
+
+func testJoinErrorClosesBoth(t *testing.T, join func(*testing.T, netx.JoinOptions) *joined) {
 	t.Parallel()
 	j := join(t, netx.JoinOptions{})
 	roundTripOnce(t, j)
@@ -340,5 +370,52 @@ func TestAcceptLoopStopsOnCancel(t *testing.T) {
 	case <-done2:
 	case <-time.After(testutil.Wait):
 		t.Fatal("AcceptLoop did not stop when its listener closed")
+	}
+}
+
+// onlyReader hides every method of its reader but Read, so Copy takes its
+// buffered loop.
+type onlyReader struct{ r io.Reader }
+
+func (o onlyReader) Read(p []byte) (int, error) { return o.r.Read(p) }
+
+// keepingWriter remembers the first byte of every buffer it is handed, as a
+// smux stream whose Write timed out still holds its queued frame; fail makes
+// Write fail after taking the buffer.
+type keepingWriter struct {
+	seen []*byte
+	fail bool
+}
+
+func (w *keepingWriter) Write(p []byte) (int, error) {
+	w.seen = append(w.seen, &p[0])
+	if w.fail {
+		return 0, errors.New("write timed out")
+	}
+	return len(p), nil
+}
+
+// A buffer whose Write failed may still be read by the writer later, so
+// Copy must not lend it to the next copy (which would read another
+// connection's bytes into it).
+func TestCopyDoesNotReuseABufferAWriteFailedOn(t *testing.T) {
+	kept := map[*byte]bool{}
+	for range 200 {
+		failing := &keepingWriter{fail: true}
+		if _, err := netx.Copy(failing, onlyReader{bytes.NewReader([]byte("secret"))}, netx.Flow{}); err == nil {
+			t.Fatal("Copy to a failing writer returned no error")
+		}
+		for _, p := range failing.seen {
+			kept[p] = true
+		}
+		next := &keepingWriter{}
+		if _, err := netx.Copy(next, onlyReader{bytes.NewReader([]byte("other"))}, netx.Flow{}); err != nil {
+			t.Fatalf("Copy: %v", err)
+		}
+		for _, p := range next.seen {
+			if kept[p] {
+				t.Fatal("a buffer a failed Write still holds was lent to the next copy")
+			}
+		}
 	}
 }

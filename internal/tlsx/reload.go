@@ -55,7 +55,7 @@ func (r *certReloader) get(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 	}
 	c, err := r.load()
 	if err != nil {
-		r.log.Warn("TLS certificate reload failed, keeping the previous one", "error", err)
+		r.log.Warn("TLS certificate reload failed, keeping the previous one", "err", err)
 		r.mu.Lock()
 		r.loaded = r.now() // retry at the next period, not on every handshake
 		r.mu.Unlock()

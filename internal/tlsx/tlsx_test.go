@@ -2,6 +2,7 @@ package tlsx_test
 
 import (
 	"crypto/ecdsa"
+	"crypto/fips140"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -229,4 +230,76 @@ func TestPersistent(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, tlsx.PersistentCert)); err == nil {
 		t.Fatal("a lone key was completed with a new certificate")
 	}
+}
+
+// ResumedOnly resumes the sessions its configuration's cache holds, with
+// X25519 alone and the pin still checked, and refuses a handshake that
+// does not resume with ErrNotResumed.
+func TestResumedOnly(t *testing.T) {
+	t.Parallel()
+	server, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	full := tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "bridge", Fingerprint: fp})
+	full.ClientSessionCache = tls.NewLRUClientSessionCache(1)
+	resumed := tlsx.ResumedOnly(full)
+	if err := handshake(t, server, resumed); !errors.Is(err, tlsx.ErrNotResumed) {
+		t.Fatalf("no session to resume: %v, want ErrNotResumed", err)
+	}
+	if _, err := handshakeState(t, server, full); err != nil { // a ticket for the cache
+		t.Fatal(err)
+	}
+	want := tls.X25519
+	if fips140.Enabled() {
+		want = tls.CurveP256
+	}
+	cs, err := handshakeState(t, server, resumed)
+	if err != nil || !cs.DidResume || cs.CurveID != want {
+		t.Fatalf("resumed: %v, resumed %v, key exchange %v", err, cs.DidResume, cs.CurveID)
+	}
+	other, _, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := handshake(t, other, resumed); !errors.Is(err, tlsx.ErrNotResumed) {
+		t.Fatalf("another server: %v, want ErrNotResumed", err)
+	}
+	if full.CurvePreferences != nil {
+		t.Fatal("ResumedOnly changed the configuration it copies")
+	}
+}
+
+// handshakeState runs a handshake like handshake, waits for the server's
+// one byte (after its session tickets) and returns the client's state.
+func handshakeState(t *testing.T, server, cl *tls.Config) (tls.ConnectionState, error) {
+	t.Helper()
+	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte{1})
+		_, _ = c.Read(make([]byte, 1))
+		_ = c.Close()
+	}()
+	defer func() { <-done }()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), cl)
+	if err != nil {
+		return tls.ConnectionState{}, err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Read(make([]byte, 1)); err != nil {
+		return tls.ConnectionState{}, err
+	}
+	return c.ConnectionState(), nil
 }

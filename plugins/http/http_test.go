@@ -624,3 +624,54 @@ func logLineWith(logs, part string) (string, bool) {
 	}
 	return "", false
 }
+
+// TestStopEndsWaitingRequests: a request still waiting for its backend when
+// Stop's grace ends gets a 503 at once, and Stop does not wait for it until
+// its force limit.
+func TestStopEndsWaitingRequests(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.agent("k")
+	arrived := make(chan struct{}, 1)
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	hang := newBackend(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		arrived <- struct{}{}
+		select {
+		case <-r.Context().Done():
+		case <-release:
+		}
+	}))
+	listen := e.listen()
+	e.start("hang", listen, "k", []string{hang.addr}, map[string]string{"host": "hang.test"})
+	c := userClient(t, listen)
+	type answer struct {
+		status int
+		body   string
+	}
+	got := make(chan answer, 1)
+	go func() {
+		res, err := c.Get("http://hang.test/")
+		if err != nil {
+			got <- answer{body: err.Error()}
+			return
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		got <- answer{res.StatusCode, string(b)}
+	}()
+	<-arrived
+	start := time.Now()
+	e.stop("hang", 50*time.Millisecond)
+	if el := time.Since(start); el >= e.h.lim.forceWait {
+		t.Errorf("stop took %v: it waited for the request until its force limit", el)
+	}
+	select {
+	case a := <-got:
+		if a.status != http.StatusServiceUnavailable || !strings.Contains(a.body, "stopped") {
+			t.Errorf("request cut by the stop: %d %q, want 503", a.status, a.body)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request still waits after the instance stopped")
+	}
+}

@@ -30,7 +30,11 @@ import (
 const (
 	maxIdlePerRoute = 256              // idle tunnel streams kept per target
 	idleConnTimeout = 90 * time.Second // an idle tunnel stream is closed after this
-	bufferSize      = 32 << 10         // proxy copy buffers and transport buffers
+	bufferSize      = 32 << 10         // the transport's buffers of each upstream connection
+	// copyBufferSize is a body copy buffer, lent per body being copied: a
+	// large one lets a read take what the socket holds, and each read of a
+	// streamed (chunked) response costs a write and a flush to the client.
+	copyBufferSize = 128 << 10
 )
 
 // instance is one running http instance.
@@ -50,6 +54,7 @@ type instance struct {
 
 	ctx    context.Context // cancelled when the instance stops
 	cancel context.CancelFunc
+	links  links // tunnel streams, closed when Stop's grace ends
 
 	mu       sync.Mutex
 	stopping bool
@@ -139,10 +144,9 @@ func (in *instance) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ri := &routeInfo{target: in.pick(), client: r.RemoteAddr, host: NormalizeHost(r.Host), is: is}
-	ctx, cancel := context.WithCancel(withRoute(r.Context(), ri))
-	defer cancel()
-	stop := context.AfterFunc(in.ctx, cancel) // Stop ends requests still running after its grace
-	defer stop()
+	// The request's own context suffices: a request still running when
+	// Stop's grace ends ends with its tunnel stream, which stop closes.
+	ctx := withRoute(r.Context(), ri)
 	if up := upgradeType(r.Header); up != "" {
 		if switchable(r, up) {
 			if is != nil {
@@ -205,7 +209,61 @@ func (in *instance) dial(ctx context.Context, _, addr string) (net.Conn, error) 
 		}
 		return nil, err
 	}
-	return c, nil
+	return in.links.track(c)
+}
+
+// links are an instance's open tunnel streams, so that Stop can end the
+// requests still running on them when its grace is over.
+type links struct {
+	mu     sync.Mutex
+	open   map[*link]struct{}
+	closed bool // closeAll ran: a stream dialled since is closed at once
+}
+
+// link is a tunnel stream that leaves its instance's set when closed.
+type link struct {
+	net.Conn
+	of   *links
+	once sync.Once
+}
+
+// track adds c to the set; after closeAll it closes c and fails.
+func (ls *links) track(c net.Conn) (net.Conn, error) {
+	l := &link{Conn: c, of: ls}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if ls.closed {
+		_ = c.Close()
+		return nil, errors.New("http: the instance is stopping")
+	}
+	if ls.open == nil {
+		ls.open = map[*link]struct{}{}
+	}
+	ls.open[l] = struct{}{}
+	return l, nil
+}
+
+// closeAll closes every open stream and every one dialled from now on:
+// requests waiting on them (for a response, or to send a body) end.
+func (ls *links) closeAll() {
+	ls.mu.Lock()
+	open := ls.open
+	ls.open, ls.closed = nil, true
+	ls.mu.Unlock()
+	for l := range open {
+		_ = l.Close()
+	}
+}
+
+func (l *link) Close() error {
+	err := net.ErrClosed
+	l.once.Do(func() {
+		l.of.mu.Lock()
+		delete(l.of.open, l)
+		l.of.mu.Unlock()
+		err = l.Conn.Close()
+	})
+	return err
 }
 
 // pick chooses the next target round-robin, skipping targets whose last
@@ -305,6 +363,7 @@ func (in *instance) stop(ctx context.Context) {
 		}
 	}
 	in.cancel()
+	in.links.closeAll()
 	t := time.NewTimer(in.lim.forceWait)
 	defer t.Stop()
 	select {
@@ -328,18 +387,19 @@ func (a *basicAuth) check(r *http.Request) bool {
 	return subtle.ConstantTimeCompare(uh[:], a.user[:])&subtle.ConstantTimeCompare(ph[:], a.pass[:]) == 1
 }
 
-// bufferPool lends the proxy its copy buffers.
+// bufferPool lends the proxy its body copy buffers. It keeps pointers to
+// the arrays, so neither Get nor Put allocates.
 type bufferPool struct{ p sync.Pool }
 
 func (b *bufferPool) Get() []byte {
-	if v, ok := b.p.Get().(*[]byte); ok {
-		return *v
+	if v, ok := b.p.Get().(*[copyBufferSize]byte); ok {
+		return v[:]
 	}
-	return make([]byte, bufferSize)
+	return new([copyBufferSize]byte)[:]
 }
 
 func (b *bufferPool) Put(buf []byte) {
-	if cap(buf) == bufferSize {
-		b.p.Put(&buf)
+	if cap(buf) == copyBufferSize {
+		b.p.Put((*[copyBufferSize]byte)(buf[:copyBufferSize]))
 	}
 }

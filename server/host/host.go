@@ -404,9 +404,21 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	preamble = slices.Clone(preamble) // the caller may reuse its buffer once we return
 	opts.Pending = slices.Clone(opts.Pending)
 	go func() {
-		defer in.joins.Done()
-		defer in.untrack(c)
-		defer release()
+		// The copy runs in goroutines of its own (netx.Start): this one,
+		// whose stack the open grew, ends instead of waiting, so an idle
+		// link holds only the copy's two small stacks. Whichever ends the
+		// link releases it.
+		ended := func() {
+			release()
+			in.untrack(c)
+			in.joins.Done()
+		}
+		handed := false
+		defer func() {
+			if !handed {
+				ended()
+			}
+		}()
 		link, err := h.open(ctx, in.AgentKey, hdr, preamble)
 		if err == nil && (len(opts.FailReply) > 0 || opts.Upgrade != "") {
 			// The handler has something to say on failure: hear the agent
@@ -439,22 +451,25 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 		if len(preamble) == 0 && hdr.Network == bridge.NetworkTCP {
 			user = block.Wrap(c, in.Block)
 		}
-		_, _, err = netx.Join(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle})
-		if protocol, ok := block.IsBlocked(err); ok {
-			h.linkFailed(err)
-			in.log.Warn("blocked protocol", "protocol", protocol, "client", req.Meta[sdk.MetaClientAddr])
-			return
-		}
-		// The link is closed now, so this returns at once: the verdict if
-		// it was read, or the error that ended the wait for it.
-		var ve *bridge.VerdictError
-		if verr := link.AwaitVerdict(context.Background()); errors.As(verr, &ve) {
-			h.refused(in, hdr, req.Meta, verr)
-			return
-		}
-		if err != nil {
-			in.log.Debug("connection ended", "target", hdr.Target, "err", err)
-		}
+		handed = true
+		netx.Start(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle}, func(_, _ int64, err error) {
+			defer ended()
+			if protocol, ok := block.IsBlocked(err); ok {
+				h.linkFailed(err)
+				in.log.Warn("blocked protocol", "protocol", protocol, "client", req.Meta[sdk.MetaClientAddr])
+				return
+			}
+			// The link is closed now, so this returns at once: the verdict
+			// if it was read, or the error that ended the wait for it.
+			var ve *bridge.VerdictError
+			if verr := link.AwaitVerdict(context.Background()); errors.As(verr, &ve) {
+				h.refused(in, hdr, req.Meta, verr)
+				return
+			}
+			if err != nil {
+				in.log.Debug("connection ended", "target", hdr.Target, "err", err)
+			}
+		})
 	}()
 	return nil
 }

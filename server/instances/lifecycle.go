@@ -119,7 +119,7 @@ func (m *Manager) doStart(in *instance) {
 	log := m.instanceLogger(in, level)
 	r, err := m.rt.Start(m.runCtx, in.id, parsed, log)
 	if err != nil {
-		log.Error("Instance start failed", "error", err)
+		log.Error("Instance start failed", "err", err)
 		m.fail(in, err)
 		return
 	}
@@ -198,7 +198,7 @@ func (m *Manager) doStop(in *instance, publish bool) bool {
 	err := h.r.Stop(ctx)
 	cancel()
 	if err != nil {
-		m.log.Warn("Instance stop failed", "instance", in.id, "error", err)
+		m.log.Warn("Instance stop failed", "instance", in.id, "err", err)
 	}
 	final := h.r.Stats()
 	m.mu.Lock()

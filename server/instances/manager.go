@@ -116,7 +116,7 @@ func New(cfg Config) (*Manager, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		st = store.State{}
 	case errors.As(err, &corrupt):
-		m.log.Error("State file corrupt", "error", err)
+		m.log.Error("State file corrupt", "err", err)
 	default:
 		m.cancelRun()
 		return nil, fmt.Errorf("instances: load state: %w", err)
@@ -150,7 +150,7 @@ func (m *Manager) restore(st store.State) {
 		parsed, err := conf.Parse(rec.URL)
 		if err != nil {
 			in.status, in.reason = StatusError, "stored URL is no longer valid: "+err.Error()
-			m.log.Error("Stored instance URL invalid", "instance", rec.ID, "error", err)
+			m.log.Error("Stored instance URL invalid", "instance", rec.ID, "err", err)
 		} else {
 			in.parsed, in.typ = parsed, parsed.Scheme
 			if in.config == "" {
@@ -342,7 +342,7 @@ func (m *Manager) persist() {
 		return
 	}
 	if err := m.saveLocked(); err != nil {
-		m.log.Error("Save state failed", "error", err)
+		m.log.Error("Save state failed", "err", err)
 	}
 }
 

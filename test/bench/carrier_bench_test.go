@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -59,23 +58,11 @@ func BenchmarkCarrierThroughput(b *testing.B) {
 }
 
 // BenchmarkCarrierConnectEcho opens a connection, echoes one byte and
-// closes, at concurrency 1 and 20, through a bridge on each carrier.
+// closes, at concurrency 1 and 20, through a bridge on each carrier, and
+// reports p50/p99 and the CPU time per connection.
 func BenchmarkCarrierConnectEcho(b *testing.B) {
 	p := newCarrierPaths(b)
-	_, conns := workload()
 	for range b.N {
-		for _, conc := range []int{1, 20} {
-			p50 := make([][]float64, len(p.names))
-			for range rounds {
-				for i, to := range p.addrs {
-					a, _, err := echoLatency(to.echo, conns/rounds, conc)
-					if err != nil {
-						b.Fatalf("%s: %v", p.names[i], err)
-					}
-					p50[i] = append(p50[i], a)
-				}
-			}
-			reportCarriers(b, fmt.Sprintf("c%d-p50", conc), "us", p.names, p50)
-		}
+		connectEcho(b, p.names, p.addrs, func(int) time.Duration { return cpuTime() }, reportCarriers)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/burrowproject/burrow/internal/tlsx"
 	"github.com/burrowproject/burrow/server/pluginhost"
 	"github.com/burrowproject/burrow/server/runtime"
+	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
 // backends are the servers a benchmark reaches, directly or through a
@@ -242,13 +243,25 @@ func newPaths(tb testing.TB) paths {
 }
 
 // cpu is the CPU time the processes on path i have used: this process
-// (client, backends, relays, Burrow's host and agent), plus frp's two
-// processes on its path.
+// (client, backends, relays, Burrow's host and agent) and the handler
+// plugin processes, or frp's two processes on its path.
 func (p paths) cpu(i int) time.Duration {
 	if p.frp != nil && p.names[i] == "frp" {
 		return cpuTime() + p.frp.cpu()
 	}
-	return cpuTime()
+	return cpuTime() + pluginCPU()
+}
+
+// pluginCPU is the CPU time the handler plugin processes this process
+// started have used so far (those that are still running).
+func pluginCPU() time.Duration {
+	var total time.Duration
+	for _, pids := range framework.PluginProcesses(os.Getpid()) {
+		for _, pid := range pids {
+			total += processCPU(pid)
+		}
+	}
+	return total
 }
 
 // sinkHandler reads a byte count, then that many bytes, and answers with

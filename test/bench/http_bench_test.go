@@ -25,8 +25,11 @@ const (
 
 // BenchmarkHTTP measures, on each path: small-response requests/s and
 // p50/p99 at 64 concurrent keep-alive clients, 1 MiB response throughput,
-// and WebSocket 1 KiB echo round trips. Through the tunnel the http
-// instance routes by Host, so every request crosses the reverse proxy.
+// and WebSocket 1 KiB echo round trips; and the CPU time of every process
+// on the path (this one with the client and backends, the handler plugin
+// processes, frp's) per small request and per MB of 1 MiB responses, which
+// a loaded machine disturbs less than the rates. Through the tunnel the
+// http instance routes by Host, so every request crosses the reverse proxy.
 func BenchmarkHTTP(b *testing.B) {
 	p := newPaths(b)
 	for range b.N {
@@ -34,21 +37,27 @@ func BenchmarkHTTP(b *testing.B) {
 		p50 := make([][]float64, len(p.names))
 		p99 := make([][]float64, len(p.names))
 		big := make([][]float64, len(p.names))
+		cpuReq := make([][]float64, len(p.names))
+		cpuMB := make([][]float64, len(p.names))
 		ws50 := make([][]float64, len(p.names))
 		ws99 := make([][]float64, len(p.names))
 		for range rounds {
 			for i, to := range p.addrs {
-				r, a, z, err := smallRequests(to.web)
+				cpu0 := p.cpu(i)
+				s, err := smallRequests(to.web)
 				if err != nil {
 					b.Fatalf("%s small: %v", p.names[i], err)
 				}
-				rps[i], p50[i], p99[i] = append(rps[i], r), append(p50[i], a), append(p99[i], z)
-				mb, err := bigResponses(to.web)
+				cpuReq[i] = append(cpuReq[i], float64((p.cpu(i)-cpu0).Microseconds())/float64(s.n))
+				rps[i], p50[i], p99[i] = append(rps[i], s.rps), append(p50[i], s.p50), append(p99[i], s.p99)
+				cpu0 = p.cpu(i)
+				mb, total, err := bigResponses(to.web)
 				if err != nil {
 					b.Fatalf("%s big: %v", p.names[i], err)
 				}
+				cpuMB[i] = append(cpuMB[i], float64((p.cpu(i)-cpu0).Microseconds())/(float64(total)/1e6))
 				big[i] = append(big[i], mb)
-				a, z, err = wsEcho(to.web)
+				a, z, err := wsEcho(to.web)
 				if err != nil {
 					b.Fatalf("%s websocket: %v", p.names[i], err)
 				}
@@ -59,6 +68,8 @@ func BenchmarkHTTP(b *testing.B) {
 		report(b, "http-small-p50", "us", p.names, p50)
 		report(b, "http-small-p99", "us", p.names, p99)
 		report(b, "http-1MiB", "MB/s", p.names, big)
+		report(b, "http-small-cpu", "us/req", p.names, cpuReq)
+		report(b, "http-1MiB-cpu", "us/MB", p.names, cpuMB)
 		report(b, "ws-1KiB-echo-p50", "us", p.names, ws50)
 		report(b, "ws-1KiB-echo-p99", "us", p.names, ws99)
 	}
@@ -89,9 +100,16 @@ func get(c *http.Client, addr, path string) (int64, error) {
 	return n, err
 }
 
+// smallResult is a smallRequests run: requests completed, requests/s, and
+// p50 and p99 latency in microseconds.
+type smallResult struct {
+	n             int
+	rps, p50, p99 float64
+}
+
 // smallRequests loads addr with httpClients keep-alive clients for
-// httpWindow and returns requests/s, p50 and p99 in microseconds.
-func smallRequests(addr string) (rps, p50, p99 float64, err error) {
+// httpWindow.
+func smallRequests(addr string) (smallResult, error) {
 	c := newClient()
 	defer c.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), httpWindow)
@@ -123,30 +141,29 @@ func smallRequests(addr string) (rps, p50, p99 float64, err error) {
 	}
 	wg.Wait()
 	if e := first.Load(); e != nil {
-		return 0, 0, 0, *e
+		return smallResult{}, *e
 	}
 	if len(lat) == 0 {
-		return 0, 0, 0, fmt.Errorf("no request completed")
+		return smallResult{}, fmt.Errorf("no request completed")
 	}
 	slices.Sort(lat)
-	return float64(len(lat)) / time.Since(start).Seconds(), lat[len(lat)/2], lat[len(lat)*99/100], nil
+	return smallResult{n: len(lat), rps: float64(len(lat)) / time.Since(start).Seconds(), p50: lat[len(lat)/2], p99: lat[len(lat)*99/100]}, nil
 }
 
 // bigResponses fetches 1 MiB responses one after another on one keep-alive
-// connection and returns MB/s.
-func bigResponses(addr string) (float64, error) {
+// connection and returns MB/s and the bytes received.
+func bigResponses(addr string) (mbps float64, total int64, err error) {
 	c := newClient()
 	defer c.CloseIdleConnections()
-	var total int64
 	start := time.Now()
 	for range 64 {
 		n, err := get(c, addr, "/big")
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		total += n
 	}
-	return float64(total) / time.Since(start).Seconds() / 1e6, nil
+	return float64(total) / time.Since(start).Seconds() / 1e6, total, nil
 }
 
 // wsEcho sends 1 KiB binary messages over one WebSocket and times each

@@ -31,36 +31,59 @@ func idleConns() int {
 // the growth of the two processes' resident memory divided by the
 // connections. Each connection echoes one byte first, so its link is up.
 // With and without the pool of work connections (min=0), bridge TLS off
-// and on.
+// (tls=0 on both ends: a client without tls= speaks TLS to a tls=0
+// bridge) and on. Over the pool, connections open in batches smaller
+// than the pool, each once the pool has refilled, so every link rides a
+// work connection of its own (opened back to back, most would fall back
+// to streams while the pool refills); pooled-% says how many did.
 func BenchmarkIdleMemory(b *testing.B) {
-	for _, v := range []struct{ name, server, client string }{
-		{"pool-tls0", "", ""},
-		{"pool-tls1", "&tls=1", ""},
-		{"streams-tls0", "", "&min=0"},
-		{"streams-tls1", "&tls=1", "&min=0"},
+	for _, v := range []struct {
+		name, server, client string
+		pool                 int
+	}{
+		{"pool-tls0", "&tls=0", "&tls=0", idlePool},
+		{"pool-tls1", "&tls=1", "", idlePool},
+		{"streams-tls0", "&tls=0", "&tls=0&min=0", 0},
+		{"streams-tls1", "&tls=1", "&min=0", 0},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			for range b.N {
-				kb, err := idleMemory(b, v.server, v.client, idleConns())
+				m, err := idleMemory(b, v.server, v.client, v.pool, idleConns())
 				if err != nil {
 					b.Fatal(err)
 				}
-				b.ReportMetric(kb, "KB/conn")
+				b.ReportMetric(m.kb, "KB/conn")
+				if v.pool > 0 {
+					b.ReportMetric(m.pooled, "pooled-%")
+				}
 			}
 		})
 	}
 }
 
-func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, error) {
+// idlePool is the agent's pool (min=) over the pool: the default.
+const idlePool = 64
+
+// idleBatch is how many connections open at once: less than the pool, so
+// none finds it empty.
+const idleBatch = idlePool / 4
+
+type idleResult struct {
+	kb     float64 // both processes' resident memory growth per connection
+	pooled float64 // percent of the links on work connections of their own
+}
+
+func idleMemory(b *testing.B, serverQuery, clientQuery string, pool, n int) (idleResult, error) {
+	var res idleResult
 	f := framework.New(b)
 	echo := f.TCPEcho()
 	var (
-		server, client *framework.Process
-		userPort       int
-		err            error
+		server, client       *framework.Process
+		userPort, bridgePort int
+		err                  error
 	)
 	for range 3 { // a port taken meanwhile by another process on a shared machine: new ports
-		bridgePort := f.Port()
+		bridgePort = f.Port()
 		userPort = f.Port()
 		key := "bench-idle-key"
 		server = f.Burrow("server", fmt.Sprintf("server://%s@127.0.0.1:%d/127.0.0.1:%d?log=info%s", key, bridgePort, userPort, serverQuery))
@@ -70,9 +93,28 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, 
 		}
 	}
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	user := framework.Addr(userPort)
+	// agentConns is the agent's connections to the bridge: its session,
+	// its idle work connections and those that carry links.
+	agentConns := func() (int, error) {
+		return framework.ProcessConns([]int{client.PID()}, func(_, remote int) bool { return remote == bridgePort })
+	}
+	// refilled waits until the agent holds its session, a full pool and
+	// the links of the open connections (at most a few seconds: a link
+	// that fell back to a stream holds none).
+	refilled := func(open int) error {
+		if pool == 0 {
+			return nil
+		}
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if c, err := agentConns(); err != nil || c >= 1+pool+open {
+				return err
+			}
+		}
+		return nil
+	}
 	one := func() (net.Conn, error) {
 		c, err := net.DialTimeout("tcp", user, 5*time.Second)
 		if err != nil {
@@ -91,11 +133,14 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, 
 		return c, nil
 	}
 	if c, err := one(); err != nil { // warm up: the first link, the pool filled
-		return 0, err
+		return res, err
 	} else {
 		_ = c.Close()
 	}
 	time.Sleep(2 * time.Second)
+	if err := refilled(0); err != nil {
+		return res, err
+	}
 	rss := func() int64 {
 		s, _ := framework.RSS(server.PID())
 		c, _ := framework.RSS(client.PID())
@@ -108,15 +153,31 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, n int) (float64, 
 			_ = c.Close()
 		}
 	}()
-	for range n {
+	for i := range n {
 		c, err := one()
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 		conns = append(conns, c)
+		if i%idleBatch == idleBatch-1 {
+			if err := refilled(len(conns)); err != nil {
+				return res, err
+			}
+		}
 	}
-	time.Sleep(2 * time.Second) // the pool refills; both ends settle
-	return float64(rss()-before) / float64(n) / 1024, nil
+	if err := refilled(n); err != nil {
+		return res, err
+	}
+	time.Sleep(2 * time.Second) // both ends settle
+	res.kb = float64(rss()-before) / float64(n) / 1024
+	if pool > 0 {
+		c, err := agentConns()
+		if err != nil {
+			return res, err
+		}
+		res.pooled = 100 * float64(min(max(c-1-pool, 0), n)) / float64(n)
+	}
+	return res, nil
 }
 
 // BenchmarkAESGCMSeal is the cipher's own cost on this CPU: sealing

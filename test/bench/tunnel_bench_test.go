@@ -77,27 +77,42 @@ func bulkBothWays(b *testing.B, names []string, addrs []backends, cpu func(i int
 
 // BenchmarkConnectEcho opens a connection, sends one byte, reads it back and
 // closes, many times at concurrency 1 and 20, on each path, and reports
-// p50/p99 latency and their ratios.
+// p50/p99 latency and their ratios, and the CPU time per connection of
+// every process on the path (see paths.cpu), which a loaded machine
+// disturbs less than the latency.
 func BenchmarkConnectEcho(b *testing.B) {
 	p := newPaths(b)
-	_, conns := workload()
 	for range b.N {
-		for _, conc := range []int{1, 20} {
-			p50 := make([][]float64, len(p.names))
-			p99 := make([][]float64, len(p.names))
-			for range rounds {
-				for i, to := range p.addrs {
-					a, z, err := echoLatency(to.echo, conns/rounds, conc)
-					if err != nil {
-						b.Fatalf("%s: %v", p.names[i], err)
-					}
-					p50[i], p99[i] = append(p50[i], a), append(p99[i], z)
+		connectEcho(b, p.names, p.addrs, p.cpu, report)
+	}
+}
+
+// connectEcho runs the connect + echo workload at concurrency 1 and 20 on
+// every path, rounds times, and reports p50 and p99 (with reportFn) and
+// the CPU µs per connection (cpu: the CPU time path i has used).
+func connectEcho(b *testing.B, names []string, addrs []backends, cpu func(i int) time.Duration,
+	reportFn func(b *testing.B, what, unit string, names []string, samples [][]float64)) {
+	_, conns := workload()
+	n := conns / rounds
+	for _, conc := range []int{1, 20} {
+		p50 := make([][]float64, len(names))
+		p99 := make([][]float64, len(names))
+		cpus := make([][]float64, len(names))
+		for range rounds {
+			for i, to := range addrs {
+				cpu0 := cpu(i)
+				a, z, err := echoLatency(to.echo, n, conc)
+				if err != nil {
+					b.Fatalf("%s: %v", names[i], err)
 				}
+				p50[i], p99[i] = append(p50[i], a), append(p99[i], z)
+				cpus[i] = append(cpus[i], float64((cpu(i)-cpu0).Microseconds())/float64(n))
 			}
-			c := fmt.Sprintf("c%d", conc)
-			report(b, c+"-p50", "us", p.names, p50)
-			report(b, c+"-p99", "us", p.names, p99)
 		}
+		c := fmt.Sprintf("c%d", conc)
+		reportFn(b, c+"-p50", "us", names, p50)
+		reportFn(b, c+"-p99", "us", names, p99)
+		reportFn(b, c+"-cpu", "us/conn", names, cpus)
 	}
 }
 
