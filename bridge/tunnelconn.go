@@ -28,7 +28,7 @@ type tunnelConn struct {
 }
 
 func newTunnelConn(c net.Conn) *tunnelConn {
-	_, isTLS := c.(*tls.Conn)
+	_, isTLS := c.(interface{ ConnectionState() tls.ConnectionState })
 	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer), dead: make(chan struct{}), tls: isTLS}
 }
 

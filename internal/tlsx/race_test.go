@@ -1,0 +1,5 @@
+//go:build race
+
+package tlsx_test
+
+const raceEnabled = true
