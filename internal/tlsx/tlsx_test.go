@@ -94,28 +94,8 @@ func TestServerConfig(t *testing.T) {
 // configurations and returns the client's error.
 func handshake(t *testing.T, server, cl *tls.Config) error {
 	t.Helper()
-	ln, err := tls.Listen("tcp", "127.0.0.1:0", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_ = c.(*tls.Conn).Handshake()
-		_ = c.Close()
-	}()
-	defer func() { <-done }()
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", ln.Addr().String(), cl)
-	if err != nil {
-		return err
-	}
-	return c.Close()
+	_, err := handshakeState(t, server, cl)
+	return err
 }
 
 func TestClientConfigPin(t *testing.T) {
