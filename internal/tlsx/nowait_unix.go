@@ -7,8 +7,6 @@ import (
 	"io"
 	"net"
 	"syscall"
-
-	"github.com/burrowproject/burrow/internal/netx"
 )
 
 // readNoWait reads what has arrived on the socket under b (its connection
@@ -19,7 +17,7 @@ func (b *batchConn) readNoWait(p []byte) (int, error) {
 	nw := &b.nw
 	if !nw.looked {
 		nw.looked = true
-		if tc := netx.TCP(b.Conn); tc != nil {
+		if tc := socketOf(b.Conn); tc != nil {
 			nw.raw, _ = tc.SyscallConn()
 			nw.fn = nw.read // made once: no allocation per read
 		}
@@ -58,4 +56,20 @@ type noWaitRead struct {
 func (r *noWaitRead) read(fd uintptr) bool {
 	r.n, r.err = syscall.Read(int(fd), r.p)
 	return true // one attempt: never wait
+}
+
+// socketOf is the TCP connection c is or wraps, or nil: netx.TCP, which
+// this package cannot import (netx's tests reach tlsx through testutil).
+func socketOf(c net.Conn) *net.TCPConn {
+	for range 4 {
+		switch x := c.(type) {
+		case *net.TCPConn:
+			return x
+		case interface{ NetConn() net.Conn }:
+			c = x.NetConn()
+		default:
+			return nil
+		}
+	}
+	return nil
 }
