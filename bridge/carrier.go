@@ -21,8 +21,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // CarrierType is a bridge's carrier, numbered as NodePass's type=.
@@ -118,7 +116,7 @@ func (c *tcpCarrier) DialCarrier(ctx context.Context) (net.Conn, error) {
 	if c.tls == nil {
 		return raw, nil
 	}
-	tc := tlsx.Client(raw, c.tls)
+	tc := tls.Client(raw, c.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls handshake with bridge %s: %w", c.addr, err)

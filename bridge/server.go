@@ -22,7 +22,6 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/internal/netx"
-	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // DefaultHandshakeTimeout bounds how long an agent may take to connect,
@@ -393,7 +392,7 @@ func (s *Server) secure(raw net.Conn) (net.Conn, error) {
 	case first[0] == tlsHandshakeRecord && s.cfg.TLS == nil:
 		return nil, errors.New("TLS to a bridge that has no TLS certificate")
 	case first[0] == tlsHandshakeRecord:
-		tc := tlsx.Server(peeked, s.cfg.TLS)
+		tc := tls.Server(peeked, s.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
@@ -486,9 +485,6 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
-
-// Buffered is how many peeked bytes a read returns without waiting.
-func (c *peekedConn) Buffered() int { return c.r.Buffered() }
 
 // NetConn is the connection under c, for netx.Reset.
 func (c *peekedConn) NetConn() net.Conn { return c.Conn }

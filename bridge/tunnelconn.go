@@ -28,7 +28,7 @@ type tunnelConn struct {
 }
 
 func newTunnelConn(c net.Conn) *tunnelConn {
-	_, isTLS := c.(interface{ ConnectionState() tls.ConnectionState })
+	_, isTLS := c.(*tls.Conn)
 	return &tunnelConn{Conn: c, r: bufio.NewReaderSize(c, tunnelReadBuffer), dead: make(chan struct{}), tls: isTLS}
 }
 

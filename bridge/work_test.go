@@ -217,7 +217,7 @@ func TestWorkConnsResumeTLS(t *testing.T) {
 	defer tun.Close()
 	state := func() tls.ConnectionState {
 		c := dialWork(t, tun)
-		tc, ok := c.(interface{ ConnectionState() tls.ConnectionState })
+		tc, ok := c.(*tls.Conn)
 		if !ok {
 			t.Fatalf("work connection %T, want TLS", c)
 		}

@@ -1,5 +1,0 @@
-//go:build !race
-
-package tlsx_test
-
-const raceEnabled = false
