@@ -34,27 +34,33 @@ type joined struct {
 
 func join(t *testing.T, o netx.JoinOptions) *joined {
 	t.Helper()
-	user, a := testutil.TCPPair(t)
-	b, target := testutil.TCPPair(t)
-	j := &joined{user: user, target: target, done: make(chan struct{})}
-	go func() {
-		defer close(j.done)
-		j.aToB, j.bToA, j.err = netx.Join(a, b, o)
-	}()
-	j.cleanup(t)
-	return j
+	return newJoined(t, func(a, b net.Conn, j *joined) {
+		go func() {
+			defer close(j.done)
+			j.aToB, j.bToA, j.err = netx.Join(a, b, o)
+		}()
+	})
 }
 
 // start is join with the copy handed over (netx.Start): done reports it.
 func start(t *testing.T, o netx.JoinOptions) *joined {
 	t.Helper()
+	return newJoined(t, func(a, b net.Conn, j *joined) {
+		netx.Start(a, b, o, func(aToB, bToA int64, err error) {
+			j.aToB, j.bToA, j.err = aToB, bToA, err
+			close(j.done)
+		})
+	})
+}
+
+// newJoined makes the two connection pairs and has run copy between their
+// inner ends, closing j.done once the copy is over.
+func newJoined(t *testing.T, run func(a, b net.Conn, j *joined)) *joined {
+	t.Helper()
 	user, a := testutil.TCPPair(t)
 	b, target := testutil.TCPPair(t)
 	j := &joined{user: user, target: target, done: make(chan struct{})}
-	netx.Start(a, b, o, func(aToB, bToA int64, err error) {
-		j.aToB, j.bToA, j.err = aToB, bToA, err
-		close(j.done)
-	})
+	run(a, b, j)
 	j.cleanup(t)
 	return j
 }
