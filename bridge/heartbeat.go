@@ -38,10 +38,14 @@ type Heartbeat struct {
 }
 
 // confirmRound is one ping of Confirm and its waiters: done is closed at
-// the next pong (ok) or when the ping could not be sent (not ok).
+// the next pong (ok), or (not ok) when the ping could not be sent or its
+// timer fired first. The round's timer belongs to the round, not to the
+// caller that sent its ping, so that caller giving up does not end the
+// round for the others.
 type confirmRound struct {
-	done chan struct{}
-	ok   bool
+	done  chan struct{}
+	ok    bool
+	timer *time.Timer
 }
 
 // NewHeartbeat returns a Heartbeat writing its messages with send, which
@@ -87,13 +91,15 @@ func (h *Heartbeat) Run(done <-chan struct{}) {
 // Callers that come while a Confirm's ping awaits its pong wait for that
 // pong (the next one, as every waiter always has) instead of sending a
 // ping each, so many pooled links ending at once cost one round trip; they
-// fail with it when it gets no pong within its timeout.
+// fail with it when it gets no pong within the timeout of the Confirm
+// that sent it. A caller whose done closes stops waiting alone.
 func (h *Heartbeat) Confirm(done <-chan struct{}, timeout time.Duration) bool {
 	h.mu.Lock()
 	round := h.pong
 	first := round == nil
 	if first {
 		round = &confirmRound{done: make(chan struct{})}
+		round.timer = time.AfterFunc(timeout, func() { h.end(round, false) })
 		h.pong = round
 	}
 	h.mu.Unlock()
@@ -104,18 +110,12 @@ func (h *Heartbeat) Confirm(done <-chan struct{}, timeout time.Duration) bool {
 			return false
 		}
 	}
-	t := time.NewTimer(timeout)
-	defer t.Stop()
 	select {
 	case <-round.done:
 		return round.ok
 	case <-done:
-	case <-t.C:
+		return false
 	}
-	if first {
-		h.end(round, false) // no pong within timeout of the ping: its waiters too
-	}
-	return false
 }
 
 // end ends the waiting round (only if it is round, when round is set)
@@ -125,6 +125,9 @@ func (h *Heartbeat) end(round *confirmRound, ok bool) {
 	defer h.mu.Unlock()
 	if h.pong == nil || (round != nil && h.pong != round) {
 		return
+	}
+	if h.pong.timer != nil {
+		h.pong.timer.Stop()
 	}
 	h.pong.ok = ok
 	close(h.pong.done)

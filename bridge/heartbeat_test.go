@@ -144,3 +144,47 @@ func TestHeartbeatConfirmShared(t *testing.T) {
 		t.Fatal("Confirm after a failed send did not ping again")
 	}
 }
+
+// A Confirm whose own done closes gives up alone: the others waiting on
+// its ping still get the pong.
+func TestHeartbeatConfirmFirstGivesUpAlone(t *testing.T) {
+	t.Parallel()
+	pinged := make(chan struct{}, 1)
+	var hb *bridge.Heartbeat
+	hb = bridge.NewHeartbeat(func(msg uint32) error {
+		if msg == bridge.PingMarker {
+			pinged <- struct{}{}
+		}
+		return nil
+	})
+	firstDone := make(chan struct{})
+	first := make(chan bool, 1)
+	go func() { first <- hb.Confirm(firstDone, testutil.Wait) }()
+	<-pinged
+	second := make(chan bool, 1)
+	go func() { second <- hb.Confirm(nil, testutil.Wait) }()
+	time.Sleep(20 * time.Millisecond) // let the second reach Confirm and share the ping
+	close(firstDone)
+	if <-first {
+		t.Fatal("Confirm true after its done closed")
+	}
+	select {
+	case ok := <-second:
+		t.Fatalf("the other waiter ended (%v) when the first gave up", ok)
+	case <-time.After(50 * time.Millisecond):
+	}
+	hb.Handle(bridge.PongMarker)
+	select {
+	case ok := <-second:
+		if !ok {
+			t.Fatal("the other waiter failed although the pong came")
+		}
+	case <-time.After(testutil.Wait):
+		t.Fatal("the other waiter never heard the pong")
+	}
+	select {
+	case <-pinged:
+		t.Fatal("the second Confirm sent a ping of its own")
+	default:
+	}
+}
