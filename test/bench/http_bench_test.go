@@ -21,11 +21,13 @@ const (
 	httpClients = 64
 	httpWindow  = 2 * time.Second
 	wsEchoes    = 2000
+	wsSockets   = 64 // WebSockets echoing at once for the message rate
 )
 
 // BenchmarkHTTP measures, on each path: small-response requests/s and
 // p50/p99 at 64 concurrent keep-alive clients, 1 MiB response throughput,
-// and WebSocket 1 KiB echo round trips; and the CPU time of every process
+// WebSocket 1 KiB echo round trips on one socket, and the 1 KiB echo
+// message rate of wsSockets sockets at once; and the CPU time of every process
 // on the path (this one with the client and backends, the handler plugin
 // processes, frp's) per small request and per MB of 1 MiB responses, which
 // a loaded machine disturbs less than the rates. Through the tunnel the
@@ -41,6 +43,8 @@ func BenchmarkHTTP(b *testing.B) {
 		cpuMB := make([][]float64, len(p.names))
 		ws50 := make([][]float64, len(p.names))
 		ws99 := make([][]float64, len(p.names))
+		wsRate := make([][]float64, len(p.names))
+		cpuMsg := make([][]float64, len(p.names))
 		for range rounds {
 			for i, to := range p.addrs {
 				cpu0 := p.cpu(i)
@@ -62,6 +66,20 @@ func BenchmarkHTTP(b *testing.B) {
 					b.Fatalf("%s websocket: %v", p.names[i], err)
 				}
 				ws50[i], ws99[i] = append(ws50[i], a), append(ws99[i], z)
+				socks, err := dialWebSockets(to.web, wsSockets)
+				if err != nil {
+					b.Fatalf("%s websockets: %v", p.names[i], err)
+				}
+				cpu0 = p.cpu(i)
+				msgs, rate, err := wsEchoRate(socks)
+				if err == nil && msgs == 0 {
+					err = fmt.Errorf("no echo completed")
+				}
+				if err != nil {
+					b.Fatalf("%s websocket rate: %v", p.names[i], err)
+				}
+				cpuMsg[i] = append(cpuMsg[i], float64((p.cpu(i)-cpu0).Microseconds())/float64(msgs))
+				wsRate[i] = append(wsRate[i], rate)
 			}
 		}
 		report(b, "http-small", "req/s", p.names, rps)
@@ -72,6 +90,8 @@ func BenchmarkHTTP(b *testing.B) {
 		report(b, "http-1MiB-cpu", "us/MB", p.names, cpuMB)
 		report(b, "ws-1KiB-echo-p50", "us", p.names, ws50)
 		report(b, "ws-1KiB-echo-p99", "us", p.names, ws99)
+		report(b, fmt.Sprintf("ws-1KiB-echo-%d", wsSockets), "msg/s", p.names, wsRate)
+		report(b, fmt.Sprintf("ws-1KiB-echo-%d-cpu", wsSockets), "us/msg", p.names, cpuMsg)
 	}
 }
 
@@ -190,4 +210,65 @@ func wsEcho(addr string) (p50, p99 float64, err error) {
 	}
 	slices.Sort(lat)
 	return lat[len(lat)/2], lat[len(lat)*99/100], nil
+}
+
+// dialWebSockets opens n WebSockets to addr's echo.
+func dialWebSockets(addr string, n int) ([]*websocket.Conn, error) {
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	socks := make([]*websocket.Conn, 0, n)
+	for range n {
+		c, _, err := d.Dial("ws://"+addr+"/ws", http.Header{"Host": {webHost}})
+		if err != nil {
+			for _, c := range socks {
+				_ = c.Close()
+			}
+			return nil, err
+		}
+		socks = append(socks, c)
+	}
+	return socks, nil
+}
+
+// wsEchoRate echoes 1 KiB binary messages on every socket at once, one at
+// a time on each, for httpWindow, closes the sockets and returns the
+// echoes completed and their rate per second.
+func wsEchoRate(socks []*websocket.Conn) (msgs int64, rate float64, err error) {
+	defer func() {
+		for _, c := range socks {
+			_ = c.Close()
+		}
+	}()
+	const most = 1 << 20 // per socket: the window ends the loop long before
+	var (
+		wg    sync.WaitGroup
+		done  atomic.Int64
+		first atomic.Pointer[error]
+	)
+	start := time.Now()
+	end := start.Add(httpWindow)
+	for _, c := range socks {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			msg := make([]byte, 1024)
+			_ = c.SetReadDeadline(end.Add(30 * time.Second))
+			for n := 0; n < most && time.Now().Before(end); n++ {
+				if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+				if _, got, err := c.ReadMessage(); err != nil || len(got) != len(msg) {
+					err = fmt.Errorf("echo: %d bytes, %v", len(got), err)
+					first.CompareAndSwap(nil, &err)
+					return
+				}
+				done.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if e := first.Load(); e != nil {
+		return 0, 0, *e
+	}
+	return done.Load(), float64(done.Load()) / time.Since(start).Seconds(), nil
 }
