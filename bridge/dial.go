@@ -33,10 +33,14 @@ type DialConfig struct {
 	// Carrier dials the connection (see DialConn); nil = TCP to Addr,
 	// TLS first with TLS, through Dialer.
 	Carrier Carrier
-	// Pool asks for a pool of work connections (HelloVersionPool); a
-	// bridge too old to know it is asked again without. Only the TCP
-	// carrier has one: the others multiplex their own connection.
+	// Pool asks for a pool of work connections (HelloVersionAck, then
+	// HelloVersionPool); a bridge too old to know a version is asked again
+	// with the one before, down to none. Only the TCP carrier has one: the
+	// others multiplex their own connection.
 	Pool bool
+	// MaxVersion caps the hello version offered (an agent that speaks as
+	// an older release did); 0 = the newest.
+	MaxVersion uint8
 	// WorkTLS secures work connections (nil = TLS); give it the same
 	// ClientSessionCache as TLS so they resume the session's TLS.
 	WorkTLS *tls.Config
@@ -68,6 +72,8 @@ type Tunnel struct {
 	// PoolMax is the most idle work connections the bridge keeps for this
 	// session (0: no pool); see DialWork.
 	PoolMax int
+	// Version is the hello version the bridge accepted.
+	Version uint8
 	token   string
 	cfg     DialConfig
 	// resumeTLS dials work connections that resume the session's TLS
@@ -105,24 +111,35 @@ func (t *Tunnel) Send(m ControlMessage) error {
 // Dial connects to a bridge, says hello, and returns once the bridge has
 // accepted the agent and can route links to it (it says so with a ready
 // marker on the control stream).
+//
+// A bridge that refuses the hello's version (an older release) is asked
+// again with the version before, newest first: with a pool
+// HelloVersionAck, HelloVersionPool, then HelloVersionFlow (links ride the
+// session); without one HelloVersionFlow alone.
 func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	if cfg.Carrier != nil && cfg.Carrier.Type() != CarrierTCP {
 		cfg.Pool = false // its links ride the carrier's own multiplexing
 	}
-	t, err := dial(ctx, cfg)
-	var refused *RefusedError
-	if cfg.Pool && errors.As(err, &refused) && refused.Status == StatusVersionMismatch {
-		cfg.Pool = false // an older bridge: links ride the session
-		t, err = dial(ctx, cfg)
+	versions := []uint8{HelloVersionFlow}
+	if cfg.Pool {
+		versions = []uint8{HelloVersionAck, HelloVersionPool, HelloVersionFlow}
+	}
+	var t *Tunnel
+	err := errors.New("no hello version to offer at or below the agent's maximum")
+	for _, v := range versions {
+		if cfg.MaxVersion != 0 && v > cfg.MaxVersion {
+			continue
+		}
+		t, err = dial(ctx, cfg, v)
+		var refused *RefusedError
+		if !errors.As(err, &refused) || refused.Status != StatusVersionMismatch {
+			break
+		}
 	}
 	return t, err
 }
 
-func dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
-	version := uint8(HelloVersionFlow)
-	if cfg.Pool {
-		version = HelloVersionPool
-	}
+func dial(ctx context.Context, cfg DialConfig, version uint8) (*Tunnel, error) {
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultHandshakeTimeout
@@ -173,7 +190,7 @@ func dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 		_ = sess.Close()
 		return nil, fmt.Errorf("bridge %s did not confirm the session: %w", cfg.Addr, err)
 	}
-	t := &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, token: reply.Token, cfg: cfg, conn: tc}
+	t := &Tunnel{Session: sess, Control: ctrl, Flow: reply.Flow, PoolMax: reply.PoolMax, Version: version, token: reply.Token, cfg: cfg, conn: tc}
 	if reply.Token != "" && cfg.TLS != nil {
 		t.resumeTLS = tlsx.ResumedOnly(t.workTLS())
 	}
@@ -190,7 +207,9 @@ func (t *Tunnel) workTLS() *tls.Config {
 }
 
 // DialWork opens a work connection for the session (see workwire.go): it
-// returns once the work hello is sent, to wait for a link header. Work
+// returns once the work hello is sent (and, in a session of
+// HelloVersionAck, the bridge acked it: ErrPoolFull when it has no room),
+// to wait for a link header. All of it within the handshake timeout. Work
 // connections are TCP, TLS with WorkTLS when the session has TLS, so a link
 // without TLS is a plain *net.TCPConn underneath (spliced). A work
 // connection resumes the session's TLS with an X25519 key exchange (see
@@ -229,12 +248,28 @@ func (t *Tunnel) DialWork(ctx context.Context) (net.Conn, error) {
 		return nil, err
 	}
 	dl, _ := ctx.Deadline()
-	_ = conn.SetWriteDeadline(dl)
+	_ = conn.SetDeadline(dl)
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) }) // the session ended
+	defer stop()
 	if _, err := conn.Write(AppendWorkHello(make([]byte, 0, 8+TokenLen), t.token)); err != nil {
 		_ = conn.Close()
 		return nil, fmt.Errorf("send work hello to bridge %s: %w", t.cfg.Addr, err)
 	}
-	_ = conn.SetWriteDeadline(time.Time{})
+	if t.Version >= HelloVersionAck {
+		ack, err := ReadWorkAck(conn)
+		if err == nil && ack == WorkPoolFull {
+			err = ErrPoolFull
+		}
+		if err != nil {
+			_ = conn.Close()
+			return nil, fmt.Errorf("work connection to bridge %s: %w", t.cfg.Addr, err)
+		}
+	}
+	if !stop() {
+		_ = conn.Close()
+		return nil, fmt.Errorf("work connection to bridge %s: %w", t.cfg.Addr, ctx.Err())
+	}
+	_ = conn.SetDeadline(time.Time{})
 	return conn, nil
 }
 

@@ -244,7 +244,7 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(), token: token,
 	}
 	if token != "" {
-		sess.work = newWorkPool(s.cfg.PoolMax)
+		sess.work = newWorkPool(s.cfg.PoolMax, hello.Version >= HelloVersionAck)
 		s.addToken(sess)
 		defer sess.work.close()
 		defer s.dropToken(sess)
@@ -326,8 +326,8 @@ func (s *Server) fail(raw net.Conn, t *ticket, err error) {
 // session on and the flow both ends agreed on. A refusal the agent is to
 // hear is a *refusal, not yet sent.
 //
-// A work connection's hello (WorkVersion) gets no reply: it is returned
-// for serveWork. A pool hello's reply carries a fresh session token, also
+// A work connection's hello (WorkVersion) gets no reply here: it is
+// returned for serveWork, which acks it in sessions that want one. A pool hello's reply carries a fresh session token, also
 // returned.
 func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, string, error) {
 	_ = raw.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
@@ -341,7 +341,7 @@ func (s *Server) handshake(raw net.Conn) (net.Conn, Hello, Flow, string, error) 
 		return nil, hello, 0, "", &refusal{conn: conn, status: StatusCarrierMismatch, msg: s.mismatchMessage(CarrierWebSocket), http: true}
 	case errors.Is(err, ErrVersion):
 		return nil, hello, 0, "", &refusal{conn: conn, status: StatusVersionMismatch,
-			msg: fmt.Sprintf("bridge speaks protocol versions %d to %d, agent %d", ProtocolVersion, HelloVersionPool, hello.Version)}
+			msg: fmt.Sprintf("bridge speaks protocol versions %d to %d, agent %d", ProtocolVersion, MaxHelloVersion, hello.Version)}
 	case err != nil:
 		return nil, hello, 0, "", &refusal{conn: conn, status: StatusBadHello, msg: "malformed hello", cause: err}
 	case hello.Version == WorkVersion:

@@ -53,8 +53,13 @@ const Magic = "BRRW"
 const ProtocolVersion = 1
 
 // HelloVersionFlow is the hello version with the flow byte (see above);
-// bridges accept hellos of ProtocolVersion and HelloVersionFlow.
+// bridges accept hellos of ProtocolVersion to MaxHelloVersion.
 const HelloVersionFlow = 2
+
+// MaxHelloVersion is the newest hello version a bridge accepts (see
+// workwire.go for versions 3 and 4); a newer one is refused with
+// StatusVersionMismatch, and the agent says hello again with an older one.
+const MaxHelloVersion = HelloVersionAck
 
 // Flow is the direction a tunnel carries users (a server's mode).
 type Flow uint8
@@ -261,8 +266,8 @@ func ReadHello(r io.Reader) (Hello, error) {
 		return Hello{}, fmt.Errorf("read hello: %w: bad magic %q", ErrMalformed, prefix[:len(Magic)])
 	}
 	h := Hello{Version: prefix[len(Magic)]}
-	if h.Version != ProtocolVersion && h.Version != HelloVersionFlow && h.Version != HelloVersionPool && h.Version != WorkVersion {
-		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d to %d", ErrVersion, h.Version, ProtocolVersion, HelloVersionPool)
+	if (h.Version < ProtocolVersion || h.Version > MaxHelloVersion) && h.Version != WorkVersion {
+		return h, fmt.Errorf("read hello: %w: agent speaks %d, bridge speaks %d to %d", ErrVersion, h.Version, ProtocolVersion, MaxHelloVersion)
 	}
 	n := int(binary.BigEndian.Uint16(prefix[len(Magic)+1:]))
 	if h.Version == WorkVersion {

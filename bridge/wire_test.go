@@ -346,6 +346,8 @@ func FuzzReadHello(f *testing.F) {
 	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionFlow, Key: "k", Flow: bridge.FlowReverse}))
 	f.Add([]byte("BRRW\x02\x00\x04\x00\x00\x00\x07"))
 	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionPool, Key: "k", AgentName: "a", Flow: bridge.FlowAny}))
+	f.Add(mustHello(f, bridge.Hello{Version: bridge.HelloVersionAck, Key: "k", AgentName: "a", Flow: bridge.FlowReverse}))
+	f.Add([]byte("BRRW\x05\x00\x00"))
 	f.Add(bridge.AppendWorkHello(nil, "0123456789abcdef"))
 	f.Add([]byte("BRRW\x81\x00\x03abc"))
 	f.Add([]byte("BRRW\x63\x00\x00"))
@@ -449,4 +451,65 @@ func TestCarrierMismatchReply(t *testing.T) {
 	if _, err := bridge.ReadHelloReplyFor(bytes.NewReader(bad), bridge.HelloVersionFlow); !errors.Is(err, bridge.ErrMalformed) {
 		t.Fatalf("unknown carrier: %v, want malformed", err)
 	}
+}
+
+// Hellos of every version a bridge speaks decode; the next one is
+// reported as a version mismatch, not as malformed.
+func TestHelloVersions(t *testing.T) {
+	t.Parallel()
+	for v := uint8(bridge.ProtocolVersion); v <= bridge.MaxHelloVersion; v++ {
+		want := bridge.Hello{Version: v, Key: "k", AgentName: "a", AgentVersion: "1"}
+		if v >= bridge.HelloVersionFlow {
+			want.Flow = bridge.FlowReverse
+		}
+		got, err := bridge.ReadHello(bytes.NewReader(mustHello(t, want)))
+		if err != nil || got != want {
+			t.Fatalf("hello version %d: %+v, %v", v, got, err)
+		}
+	}
+	next := mustHello(t, bridge.Hello{Version: bridge.MaxHelloVersion + 1, Key: "k"})
+	if h, err := bridge.ReadHello(bytes.NewReader(next)); !errors.Is(err, bridge.ErrVersion) || errors.Is(err, bridge.ErrMalformed) || h.Version != bridge.MaxHelloVersion+1 {
+		t.Fatalf("hello version %d: %+v, %v; want ErrVersion", bridge.MaxHelloVersion+1, h, err)
+	}
+	if h, err := bridge.ReadHello(bytes.NewReader([]byte("BRRW\x00\x00\x00"))); !errors.Is(err, bridge.ErrVersion) || h.Version != 0 {
+		t.Fatalf("hello version 0: %+v, %v; want ErrVersion", h, err)
+	}
+}
+
+// A work ack is one byte: pooled or pool full; anything else is malformed,
+// nothing at all the bridge's close.
+func TestReadWorkAck(t *testing.T) {
+	t.Parallel()
+	for _, want := range []bridge.WorkAck{bridge.WorkPooled, bridge.WorkPoolFull} {
+		r := bytes.NewReader([]byte{byte(want), 'x'})
+		got, err := bridge.ReadWorkAck(r)
+		if err != nil || got != want || r.Len() != 1 {
+			t.Fatalf("ack %s: %s, %v, %d bytes left; want it and the next byte unread", want, got, err, r.Len())
+		}
+	}
+	_, err := bridge.ReadWorkAck(bytes.NewReader([]byte{2}))
+	wantMalformed(t, "ack 2", err)
+	if _, err := bridge.ReadWorkAck(bytes.NewReader(nil)); !errors.Is(err, io.EOF) || errors.Is(err, bridge.ErrMalformed) {
+		t.Fatalf("no ack: %v, want io.EOF", err)
+	}
+}
+
+func FuzzReadWorkAck(f *testing.F) {
+	f.Add([]byte{0})
+	f.Add([]byte{1, 1})
+	f.Add([]byte{0xff})
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := bytes.NewReader(data)
+		a, err := bridge.ReadWorkAck(r)
+		if err != nil {
+			if !errors.Is(err, bridge.ErrMalformed) && !errors.Is(err, io.EOF) {
+				t.Fatalf("ReadWorkAck(%q): unexpected error kind %v", data, err)
+			}
+			return
+		}
+		if got := consumed(data, r); len(got) != 1 || bridge.WorkAck(got[0]) != a || a > bridge.WorkPoolFull {
+			t.Fatalf("ReadWorkAck(%q) = %s after reading %q", data, a, got)
+		}
+	})
 }

@@ -18,27 +18,59 @@ const DefaultPoolMax = 1024
 // workPool is one session's work connections: the idle ones, waiting for
 // a link, and the links that ride one.
 type workPool struct {
-	max    int
-	mu     sync.Mutex
-	idle   []net.Conn // oldest first
-	inUse  map[*Link]struct{}
-	closed bool
+	max int
+	ack bool // the session's work hellos are acked (HelloVersionAck)
+
+	mu       sync.Mutex
+	idle     []net.Conn // oldest first
+	reserved int        // room held for connections whose ack is being written
+	inUse    map[*Link]struct{}
+	closed   bool
 }
 
-func newWorkPool(max int) *workPool {
-	return &workPool{max: max, inUse: make(map[*Link]struct{})}
+func newWorkPool(max int, ack bool) *workPool {
+	return &workPool{max: max, ack: ack, inUse: make(map[*Link]struct{})}
 }
 
 // put adds an idle work connection; false (the caller closes it) when the
 // pool is full or its session ended.
 func (p *workPool) put(c net.Conn) bool {
+	if !p.reserve() {
+		return false
+	}
+	return p.commit(c)
+}
+
+// reserve holds room for one more idle connection; false when the pool
+// is full or its session ended. commit or cancel releases it.
+func (p *workPool) reserve() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.closed || len(p.idle) >= p.max {
+	if p.closed || len(p.idle)+p.reserved >= p.max {
+		return false
+	}
+	p.reserved++
+	return true
+}
+
+// commit turns a reservation into an idle connection; false (the caller
+// closes it) when the session ended meanwhile.
+func (p *workPool) commit(c net.Conn) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.reserved--
+	if p.closed {
 		return false
 	}
 	p.idle = append(p.idle, c)
 	return true
+}
+
+// cancel gives a reservation up.
+func (p *workPool) cancel() {
+	p.mu.Lock()
+	p.reserved--
+	p.mu.Unlock()
 }
 
 // take returns an idle work connection that is still open, or nil. Those
@@ -78,6 +110,13 @@ func (p *workPool) done(l *Link) {
 	p.mu.Lock()
 	delete(p.inUse, l)
 	p.mu.Unlock()
+}
+
+// isClosed reports whether the pool ended with its session.
+func (p *workPool) isClosed() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.closed
 }
 
 // size is how many idle work connections the pool holds.
@@ -158,8 +197,11 @@ func (s *Server) dropToken(sess *session) {
 }
 
 // serveWork pools a work connection for the session its token names. The
-// handshake succeeded once the token matched; a connection the pool has no
-// room for is closed.
+// handshake succeeded once the token matched (its slot is free before the
+// ack goes out, so the agent's next dial finds it free); a connection the
+// pool has no room for is closed. In a session of HelloVersionAck the
+// agent hears which, before the connection joins the pool: once there, a
+// link may write its header on it at any moment.
 func (s *Server) serveWork(conn net.Conn, hello Hello, t *ticket) error {
 	s.mu.Lock()
 	sess := s.tokens[hello.Token]
@@ -168,10 +210,37 @@ func (s *Server) serveWork(conn net.Conn, hello Hello, t *ticket) error {
 		return fmt.Errorf("work connection with an unknown session token")
 	}
 	s.guard.succeeded(t)
-	if !sess.work.put(unpeek(conn)) {
-		_ = conn.Close() // over max=, or the session just ended
+	p := sess.work
+	if !p.ack {
+		if !p.put(unpeek(conn)) {
+			_ = conn.Close() // over max=, or the session just ended
+		}
+		return nil
+	}
+	if !p.reserve() {
+		if !p.isClosed() {
+			_ = s.writeAck(conn, WorkPoolFull)
+		}
+		_ = conn.Close()
+		return nil
+	}
+	if err := s.writeAck(conn, WorkPooled); err != nil {
+		p.cancel()
+		_ = conn.Close()
+		return nil
+	}
+	if !p.commit(unpeek(conn)) {
+		_ = conn.Close() // the session just ended
 	}
 	return nil
+}
+
+// writeAck answers a work hello, bounded by the handshake timeout.
+func (s *Server) writeAck(conn net.Conn, a WorkAck) error {
+	_ = conn.SetWriteDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	_, err := conn.Write([]byte{byte(a)})
+	_ = conn.SetWriteDeadline(time.Time{})
+	return err
 }
 
 // unpeek returns the TCP connection under a plain connection whose peeked

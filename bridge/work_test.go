@@ -21,9 +21,16 @@ import (
 // when the test ends.
 func poolTunnel(t *testing.T, addr, key string) *bridge.Tunnel {
 	t.Helper()
+	return poolTunnelAt(t, addr, key, 0)
+}
+
+// poolTunnelAt is poolTunnel offering hello versions up to max (0: the
+// newest).
+func poolTunnelAt(t *testing.T, addr, key string, max uint8) *bridge.Tunnel {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
-	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: key, AgentName: "pool", AgentVersion: "test", Pool: true})
+	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: key, AgentName: "pool", AgentVersion: "test", Pool: true, MaxVersion: max})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,12 +47,13 @@ func readsEnd(c net.Conn, d time.Duration) bool {
 }
 
 // The bridge sends its max= in the hello reply and keeps no more idle work
-// connections than that per session: the rest are closed at once.
+// connections than that per session: the rest are closed at once, without
+// a word to an agent of hello version 3 (v0.1.0's).
 func TestWorkConnsCappedByMax(t *testing.T) {
 	t.Parallel()
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), PoolMax: 3})
-	tun := poolTunnel(t, addr, "k")
-	if tun.PoolMax != 3 {
+	tun := poolTunnelAt(t, addr, "k", bridge.HelloVersionPool)
+	if tun.PoolMax != 3 || tun.Version != bridge.HelloVersionPool {
 		t.Fatalf("hello reply pool max %d, want 3", tun.PoolMax)
 	}
 	var conns []net.Conn
@@ -66,6 +74,138 @@ func TestWorkConnsCappedByMax(t *testing.T) {
 	}
 	if closed != 2 || srv.PoolIdle("k") != 3 {
 		t.Fatalf("%d work connections closed and %d idle, want 2 closed beyond max=3", closed, srv.PoolIdle("k"))
+	}
+}
+
+// In a session of HelloVersionAck every work hello is answered: pooled
+// while the pool has room, then pool full (and closed), which DialWork
+// reports as ErrPoolFull; once a link takes one, there is room again.
+func TestWorkAckPooledThenFull(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), PoolMax: 3})
+	tun := poolTunnel(t, addr, "k")
+	if tun.Version != bridge.HelloVersionAck {
+		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionAck)
+	}
+	var pooled []net.Conn
+	for i := range 3 {
+		pooled = append(pooled, dialWork(t, tun))
+		testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == i+1 }, "the acked work connection idle")
+	}
+	for range 2 {
+		if c, err := tun.DialWork(testutil.Context(t)); !errors.Is(err, bridge.ErrPoolFull) {
+			if c != nil {
+				_ = c.Close()
+			}
+			t.Fatalf("work connection beyond max=3: %v, want ErrPoolFull", err)
+		}
+	}
+	for _, c := range pooled {
+		if readsEnd(c, 50*time.Millisecond) {
+			t.Fatal("a pooled work connection was closed")
+		}
+	}
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	// The oldest carries the link, and its first byte is the link header
+	// (the ack came before, once).
+	_ = pooled[0].SetReadDeadline(time.Now().Add(testutil.Wait))
+	if h, err := bridge.ReadLinkHeader(pooled[0]); err != nil || h.Target != "t:1" {
+		t.Fatalf("link header on the oldest work connection: %+v, %v", h, err)
+	}
+	dialWork(t, tun) // room again
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 3 }, "the pool full again")
+}
+
+// An agent of hello version 3 (v0.1.0) hears no ack: the first bytes on its
+// work connection are a link's header.
+func TestWorkHelloVersion3GetsNoAck(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	tun := poolTunnelAt(t, addr, "k", bridge.HelloVersionPool)
+	if tun.Version != bridge.HelloVersionPool {
+		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionPool)
+	}
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("hi"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_ = work.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if h, err := bridge.ReadLinkHeader(work); err != nil || h.Target != "t:1" {
+		t.Fatalf("first bytes on a version 3 work connection: header %+v, %v; want the link's header", h, err)
+	}
+}
+
+// oldBridge fronts the bridge at addr as an older release answers: a
+// hello newer than max (v0.1.0's: HelloVersionPool) is refused with
+// StatusVersionMismatch, the rest passes through.
+func oldBridge(t *testing.T, addr string, max uint8) string {
+	t.Helper()
+	return testutil.ServeTCP(t, func(c net.Conn) {
+		prefix := make([]byte, len(bridge.Magic)+3)
+		if _, err := io.ReadFull(c, prefix); err != nil {
+			return
+		}
+		if v := prefix[len(bridge.Magic)]; v > max && v != bridge.WorkVersion {
+			_, _ = c.Write(bridge.AppendHelloReplyFor(nil, bridge.HelloReply{Status: bridge.StatusVersionMismatch, Message: "an older bridge"}, bridge.ProtocolVersion))
+			return
+		}
+		up, err := net.Dial("tcp", addr)
+		if err != nil {
+			return
+		}
+		defer up.Close()
+		if _, err := up.Write(prefix); err != nil {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			_, _ = io.Copy(up, c)
+			_ = up.Close()
+		}()
+		_, _ = io.Copy(c, up)
+		_ = c.Close()
+		<-done
+	})
+}
+
+// An agent at a bridge of v0.1.0 falls back to hello version 3 and keeps
+// its pool there: no ack awaited, links on work connections.
+func TestWorkFallsBackToVersion3(t *testing.T) {
+	t.Parallel()
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	tun := poolTunnel(t, oldBridge(t, addr, bridge.HelloVersionPool), "k")
+	if tun.Version != bridge.HelloVersionPool || tun.PoolMax == 0 {
+		t.Fatalf("session of hello version %d with pool max %d at an old bridge, want version %d with a pool", tun.Version, tun.PoolMax, bridge.HelloVersionPool)
+	}
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_ = work.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if h, err := bridge.ReadLinkHeader(work); err != nil || h.Target != "t:1" || !l.Pooled() {
+		t.Fatalf("pooled link %v through an old bridge: header %+v, %v", l.Pooled(), h, err)
+	}
+}
+
+// An agent at a bridge older still (hello version 2 at most) falls back
+// through 3 to 2: no pool, links ride the session.
+func TestWorkFallsBackToVersion2(t *testing.T) {
+	t.Parallel()
+	_, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k")})
+	tun := poolTunnel(t, oldBridge(t, addr, bridge.HelloVersionFlow), "k")
+	if tun.Version != bridge.HelloVersionFlow || tun.PoolMax != 0 {
+		t.Fatalf("session of hello version %d with pool max %d, want version %d without a pool", tun.Version, tun.PoolMax, bridge.HelloVersionFlow)
 	}
 }
 

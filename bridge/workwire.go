@@ -1,6 +1,6 @@
 package bridge
 
-// The wire of the pool of work connections (hello version 3).
+// The wire of the pool of work connections (hello versions 3 and 4).
 //
 // An agent that keeps a pool says hello with HelloVersionPool (the body of
 // a HelloVersionFlow hello). The bridge's ok reply adds, after the flow
@@ -17,7 +17,19 @@ package bridge
 //
 //	"BRRW" | WorkVersion u8 | length u16 | token
 //
-// The bridge answers nothing: a work connection waits, idle, until the
+// To a session of hello version 3 the bridge answers nothing. A session
+// of HelloVersionAck (4: the body and reply of version 3) hears one status
+// byte on each of its work connections once the bridge has decided what
+// to do with it:
+//
+//	ack u8: 0 pooled (idle in the session's pool) | 1 pool full (closed)
+//
+// Only then is the agent's dial over, so an agent refilling its pool keeps
+// no more work handshakes waiting at the bridge than it dials at once. A
+// full pool (the session already holds max= idle ones) is no failure: the
+// agent dials again once a link takes one. Any other byte is malformed; a
+// connection closed before its ack failed (an unknown token, an ended
+// session). A pooled work connection waits, idle, until the
 // bridge takes it for a link and writes the link header (and the user's
 // first bytes) on it; the agent answers with the verdict, as on a stream,
 // and from then on the connection carries the link's bytes and nothing
@@ -29,13 +41,56 @@ package bridge
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 )
 
 // HelloVersionPool is the hello version of an agent that keeps a pool of
-// work connections (see above).
+// work connections (see above) and expects no ack of its work hellos.
 const HelloVersionPool = 3
+
+// HelloVersionAck is the hello version of an agent that keeps a pool and
+// reads the bridge's ack of each work hello (see above). Its hello and
+// the bridge's ok reply are those of HelloVersionPool.
+const HelloVersionAck = 4
+
+// WorkAck is the bridge's answer to a work hello in a session of
+// HelloVersionAck.
+type WorkAck uint8
+
+// Work acks.
+const (
+	WorkPooled   WorkAck = 0 // the connection waits, idle, in the session's pool
+	WorkPoolFull WorkAck = 1 // the pool holds max= idle connections: this one is closed
+)
+
+func (a WorkAck) String() string {
+	switch a {
+	case WorkPooled:
+		return "pooled"
+	case WorkPoolFull:
+		return "pool full"
+	}
+	return fmt.Sprintf("work ack %d", uint8(a))
+}
+
+// ErrPoolFull is DialWork's error when the bridge's pool for the session
+// is full: no failure, but no connection either until a link takes one.
+var ErrPoolFull = errors.New("the bridge's pool for this session is full")
+
+// ReadWorkAck reads the bridge's ack of a work hello.
+func ReadWorkAck(r io.Reader) (WorkAck, error) {
+	var b [1]byte
+	if _, err := io.ReadFull(r, b[:]); err != nil {
+		return 0, fmt.Errorf("read work ack: the bridge closed the work connection before its ack: %w", err)
+	}
+	a := WorkAck(b[0])
+	if a != WorkPooled && a != WorkPoolFull {
+		return 0, fmt.Errorf("read work ack: %w: %s", ErrMalformed, a)
+	}
+	return a, nil
+}
 
 // WorkVersion marks the hello of a work connection.
 const WorkVersion = 0x81

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type workPool struct {
 	mu      sync.Mutex
 	pending int                   // dialling or idle
 	fails   int                   // work connections lost in a row before carrying a link
+	full    bool                  // the bridge said its pool is full: no dial until a link takes one
 	conns   map[net.Conn]struct{} // every open work connection
 	closed  bool
 	refill  chan struct{} // a connection was used or lost
@@ -55,6 +57,9 @@ func (a *Agent) keepPool(ctx context.Context, tun *bridge.Tunnel, wg *sync.WaitG
 	for {
 		p.mu.Lock()
 		short, fails := p.want-p.pending, p.fails
+		if p.full {
+			short = 0
+		}
 		p.mu.Unlock()
 		if fails > 0 && short > 0 && !p.pause(ctx, fails) {
 			return
@@ -113,11 +118,21 @@ func (p *workPool) idle() int {
 }
 
 // work dials one work connection, waits (idle) for the bridge's link on
-// it and serves the link. dialled is called once the dial is over. It
-// reports false when the connection failed before it carried a link.
+// it and serves the link. dialled is called once the dial is over (in a
+// session of bridge.HelloVersionAck, once the bridge acked it). It
+// reports false when the connection failed before it carried a link; a
+// bridge whose pool is full is no failure, but the pool dials no more
+// until a link takes one of its connections.
 func (p *workPool) work(ctx context.Context, dialled func()) bool {
 	c, err := p.tun.DialWork(ctx)
 	dialled()
+	if errors.Is(err, bridge.ErrPoolFull) {
+		p.mu.Lock()
+		p.full = true
+		p.mu.Unlock()
+		p.used()
+		return true
+	}
 	if err == nil && !p.track(c) {
 		_ = c.Close()
 		err = net.ErrClosed
@@ -130,6 +145,9 @@ func (p *workPool) work(ctx context.Context, dialled func()) bool {
 		return false
 	}
 	h, err := bridge.ReadLinkHeader(c) // no deadline: idle until a link comes
+	p.mu.Lock()
+	p.full = false // the bridge's pool holds one fewer: room again
+	p.mu.Unlock()
 	p.used()
 	if err != nil || h.Network == bridge.NetworkControl {
 		_ = c.Close()

@@ -72,9 +72,9 @@ func (fb *fakeBridge) accept(timeout time.Duration) {
 		_ = c.Close()
 		fb.t.Fatalf("fake bridge: read hello: %v", err)
 	}
-	if string(prefix[:4]) != helloMagic || prefix[4] < 1 || prefix[4] > bridge.HelloVersionPool {
+	if string(prefix[:4]) != helloMagic || prefix[4] < 1 || prefix[4] > bridge.MaxHelloVersion {
 		_ = c.Close()
-		fb.t.Fatalf("fake bridge: hello starts %q, want BRRW version 1 to %d", prefix, bridge.HelloVersionPool)
+		fb.t.Fatalf("fake bridge: hello starts %q, want BRRW version 1 to %d", prefix, bridge.MaxHelloVersion)
 	}
 	if _, err := io.ReadFull(c, make([]byte, binary.BigEndian.Uint16(prefix[5:]))); err != nil {
 		_ = c.Close()
@@ -84,7 +84,7 @@ func (fb *fakeBridge) accept(timeout time.Duration) {
 	if prefix[4] >= bridge.HelloVersionFlow {
 		reply = append(reply, byte(bridge.FlowReverse)) // the flow: reverse, links come from the bridge
 	}
-	if prefix[4] >= bridge.HelloVersionPool {
+	if prefix[4] >= bridge.HelloVersionPool { // and later versions: the same reply
 		reply = append(reply, 0, 0, 0) // no pool: pool-max 0, no token; every link is a stream
 	}
 	if _, err := c.Write(reply); err != nil {

@@ -40,10 +40,26 @@ type pooled struct {
 // min=min, and waits until the agent's pool is full.
 func newPooled(f *framework.Framework, target string, min int) *pooled {
 	f.T().Helper()
-	m := f.Master("master")
+	return newPooledTLS(f, target, min, true)
+}
+
+// newPooledTLS is newPooled with bridge TLS on or off (bridgetls=0 on the
+// master, tls=0 on the agent).
+func newPooledTLS(f *framework.Framework, target string, min int, withTLS bool) *pooled {
+	f.T().Helper()
+	var masterQuery []string
+	if !withTLS {
+		masterQuery = []string{"bridgetls=0"}
+	}
+	m := f.Master("master", masterQuery...)
 	key := newKey(f.T())
 	user, in := tcpInstance(f, m, key, target)
-	agent := poolAgent(f, m, "agent", key, target, fmt.Sprintf("min=%d", min))
+	var agent *framework.Process
+	if withTLS {
+		agent = poolAgent(f, m, "agent", key, target, fmt.Sprintf("min=%d", min))
+	} else { // plain: no fp= to pin
+		agent = f.Burrow("agent", fmt.Sprintf("client://%s@%s?log=debug&tls=0&allow=%s&min=%d", key, m.BridgeAddr(), target, min))
+	}
 	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
 	waitConns(f.T(), func() int { return agentConns(f.T(), m.BridgePort, agent) }, 1+min, ready, "the agent's session and its pool")
 	return &pooled{m: m, user: user, agent: agent}
@@ -101,6 +117,10 @@ func waitConns(t testing.TB, count func() int, want int, within time.Duration, w
 	t.Fatalf("%s: %d connections within %v, want %d", what, got, within, want)
 }
 
+// bridgeSourceBusy is the bridge's log of connections refused because
+// their source had too many handshakes in progress.
+const bridgeSourceBusy = "last_reason=source_busy"
+
 // pooledLinks counts the agent's links by carrier: pooled, and on streams.
 func pooledLinks(agent *framework.Process) (pooled, streams int) {
 	for line := range strings.SplitSeq(agent.Output(), "\n") {
@@ -155,12 +175,24 @@ func TestPoolAndStreamsCarrySameBytesAndCounters(t *testing.T) {
 }
 
 // A burst of 500 connections, far more than the pool holds, all echo
-// intact (the rest ride streams), and the pool is full again after it.
+// intact (the rest ride streams), and the pool is full again after it,
+// with TLS and without: the refill keeps no more work handshakes waiting
+// at the bridge than the agent dials at once (each is over only once the
+// bridge acked it), so none is refused for its source (source_busy).
 func TestPoolRefillsAfterBurst(t *testing.T) {
 	t.Parallel()
+	for _, withTLS := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			t.Parallel()
+			poolRefillsAfterBurst(t, withTLS)
+		})
+	}
+}
+
+func poolRefillsAfterBurst(t *testing.T, withTLS bool) {
 	f := framework.New(t)
 	const min = 32
-	p := newPooled(f, f.TCPEcho(), min)
+	p := newPooledTLS(f, f.TCPEcho(), min, withTLS)
 	m, user, agent := p.m, p.user, p.agent
 
 	const burst = 500
@@ -185,6 +217,9 @@ func TestPoolRefillsAfterBurst(t *testing.T) {
 		t.Fatalf("%d of %d connections failed", failed, burst)
 	}
 	waitConns(t, func() int { return agentConns(t, m.BridgePort, agent) }, 1+min, 20*time.Second, "the agent's pool refilled after the burst")
+	if strings.Contains(m.Output(), bridgeSourceBusy) {
+		t.Errorf("the bridge refused work connections of the refill for their source (%s)", bridgeSourceBusy)
+	}
 	pooled, _ := pooledLinks(agent)
 	if pooled < min {
 		t.Errorf("%d links rode the pool, want at least its %d", pooled, min)
