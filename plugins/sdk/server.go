@@ -340,6 +340,9 @@ func (s *PluginServer) ask(ctx context.Context, op byte, req LinkRequest, failRe
 	if err != nil {
 		return fail(err.Error(), err)
 	}
+	if op == fdlink.OpDial && !packet {
+		sizeBuffers(mine, theirs)
+	}
 	err = s.link.SendFile(op, body, theirs)
 	_ = theirs.Close()
 	if err != nil {
@@ -364,6 +367,27 @@ func (s *PluginServer) ask(ctx context.Context, op byte, req LinkRequest, failRe
 		return fail(reason, sentinel(reason))
 	}
 	return mine, nil
+}
+
+// streamBuffer is the send buffer of each end of a stream link's
+// socketpair (the kernel's default is some 208 KiB). The host writes what
+// it copies from the tunnel in pieces of up to 64 KiB; a buffer that holds
+// a megabyte of them lets the host write on without waiting for this
+// process, and lets this process take more per read, which halves the
+// wakeups per megabyte on both sides. It bounds what the socket holds, it
+// is not allocated: an idle link costs nothing more. The kernel caps it at
+// net.core.wmem_max.
+const streamBuffer = 1 << 20
+
+// sizeBuffers sets the send buffers of both ends of a stream socketpair;
+// a failure leaves the kernel's default.
+func sizeBuffers(mine *net.UnixConn, theirs *os.File) {
+	_ = mine.SetWriteBuffer(streamBuffer)
+	if rc, err := theirs.SyscallConn(); err == nil {
+		_ = rc.Control(func(fd uintptr) {
+			_ = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_SNDBUF, streamBuffer)
+		})
+	}
 }
 
 // sentinel maps a host's refusal text back to the sdk's sentinel errors.
