@@ -2,8 +2,12 @@
 
 package netx
 
-import "net"
+import "syscall"
 
-// awaitReadable cannot wait without reading here: the read holds its
-// buffer while it waits.
-func awaitReadable(*net.TCPConn) error { return nil }
+// canAwait: here a socket cannot be waited on without reading from it; a
+// read holds its buffer while it waits.
+const canAwait = false
+
+func awaitRaw(syscall.RawConn) error { return nil }
+
+func readableNow(syscall.RawConn) (bool, error) { return true, nil }

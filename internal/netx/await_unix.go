@@ -8,23 +8,46 @@ import (
 	"syscall"
 )
 
-// awaitReadable waits until c has bytes, its end or an error to read,
+// canAwait: a socket can be waited on without reading from it.
+const canAwait = true
+
+// awaitRaw waits until the socket has bytes, its end or an error to read,
 // without taking them, so the reader need not hold a buffer meanwhile.
-func awaitReadable(c *net.TCPConn) error {
-	rc, err := c.SyscallConn()
-	if err != nil {
-		return nil // let the read itself fail
-	}
-	var b [1]byte
+// The error (a reset) is returned: the kernel hands a socket's error to
+// one receive only, and the read or splice after this peek would see an
+// end.
+func awaitRaw(rc syscall.RawConn) error {
 	var perr error
-	err = rc.Read(func(fd uintptr) bool {
-		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	err := rc.Read(func(fd uintptr) bool {
+		perr = peek(fd)
 		return !errors.Is(perr, syscall.EAGAIN)
 	})
 	if err == nil && perr != nil {
-		// Reported now: the kernel hands a socket's error (a reset) to one
-		// receive only, and the read after this peek would see an end.
-		err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: perr}
+		err = &net.OpError{Op: "read", Net: "tcp", Err: perr}
 	}
+	return err
+}
+
+// readableNow reports, without waiting, whether the socket has bytes, its
+// end or an error to read; the error as awaitRaw returns it.
+func readableNow(rc syscall.RawConn) (bool, error) {
+	var perr error
+	if err := rc.Control(func(fd uintptr) { perr = peek(fd) }); err != nil {
+		return true, err
+	}
+	switch {
+	case errors.Is(perr, syscall.EAGAIN):
+		return false, nil
+	case perr != nil:
+		return true, &net.OpError{Op: "read", Net: "tcp", Err: perr}
+	}
+	return true, nil
+}
+
+// peek looks at the socket's next byte without taking it: nil when there
+// is one or the end, EAGAIN when nothing has arrived.
+func peek(fd uintptr) error {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
 	return err
 }

@@ -96,8 +96,8 @@ func Start(a, b net.Conn, o JoinOptions, done func(aToB, bToA int64, err error))
 			done(aToB, bToA, err)
 		}
 	}
-	go func() { j.copyAToB(); last() }()
-	go func() { j.copyBToA(); last() }()
+	go startHalf(j.b, j.a, o.AToB, j.idle, func(n int64, err error) { j.aToB, j.errAB = n, err; last() })
+	go startHalf(j.a, j.b, o.BToA, j.idle, func(n int64, err error) { j.bToA, j.errBA = n, err; last() })
 }
 
 // join is one Join: its two ends and what each direction copied.
@@ -162,6 +162,23 @@ func (e *endpoint) Write(p []byte) (int, error) {
 // complete. An orderly error (the other direction closed them) just closes.
 func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
 	n, err := copyFlow(dst, src.Conn, f, t)
+	return ended(dst, src, n, err)
+}
+
+// startHalf is half for Start: where src is a socket, the copy does not
+// wait for its bytes in a goroutine whose stack grew while it copied, but
+// goes on in a fresh one (see pump). done gets half's results.
+func startHalf(dst, src *endpoint, f Flow, t *idle, done func(int64, error)) {
+	p := newPump(dst, src.Conn, f, t)
+	p.parked = func(n int64, err error) { done(ended(dst, src, n, err)) }
+	p.resumeFn = p.resume
+	if err := p.run(); err != errParked {
+		p.parked(p.total, err)
+	}
+}
+
+// ended is what half does once its copy is over.
+func ended(dst, src *endpoint, n int64, err error) (int64, error) {
 	if err != nil {
 		if isOrderly(err) {
 			_ = src.Close()
@@ -179,103 +196,6 @@ func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
 		_ = dst.Close()
 	}
 	return n, nil
-}
-
-// Copy copies src to dst until EOF, counting and limiting per f. It returns
-// nil at EOF. It prefers src's zero-copy WriteTo when nothing must happen
-// between reads (no limit): smux streams hand over their frame buffers
-// directly.
-func Copy(dst io.Writer, src io.Reader, f Flow) (int64, error) {
-	return copyFlow(dst, src, f, nil)
-}
-
-func copyFlow(dst io.Writer, src io.Reader, f Flow, t *idle) (int64, error) {
-	if n, ok, err := trySplice(dst, src, f, t); ok {
-		return n, err
-	}
-	if f.Limit == nil && t == nil {
-		if wt, ok := src.(io.WriterTo); ok && !isTCP(src) {
-			if f.Count == nil {
-				return wt.WriteTo(dst)
-			}
-			return wt.WriteTo(&countingWriter{w: dst, n: f.Count})
-		}
-	}
-	var (
-		bp    *[]byte
-		pool  *sync.Pool // bp's
-		buf   []byte
-		total int64
-	)
-	release := func() {
-		if bp != nil {
-			pool.Put(bp)
-			bp = nil
-		}
-	}
-	defer release()
-	tcp, _ := src.(*net.TCPConn)
-	full := false    // the last read filled the buffer: more is likely waiting
-	resumed := false // the last read filled an idleChunk buffer: this one takes the rest of its record
-	for {
-		want := &bufPool
-		if !full {
-			// A source that may go idle holds no full-size buffer while it
-			// waits: a socket none at all, another an idleChunk one.
-			if tcp != nil {
-				release()
-				if err := awaitReadable(tcp); err != nil {
-					return total, err
-				}
-			} else {
-				want = &idlePool
-			}
-		}
-		if pool != want {
-			release()
-		}
-		if bp == nil {
-			bp, pool = want.Get().(*[]byte), want
-			buf = *bp
-		}
-		nr, rerr := src.Read(buf)
-		// The rest of a full-size record begun in an idleChunk buffer
-		// counts as a full record: a stream of records is read one record
-		// a time, not in an idleChunk piece and the rest (two writes each).
-		full = nr == len(buf) || (tcp == nil && (nr >= recordChunk || resumed && idleChunk+nr >= recordChunk))
-		resumed = tcp == nil && len(buf) == idleChunk && nr == len(buf)
-		if nr > 0 {
-			t.touch()
-			if err := Wait(f.Limit, nr); err != nil {
-				return total, err
-			}
-			nw, werr := dst.Write(buf[:nr])
-			if nw > 0 {
-				total += int64(nw)
-				if f.Count != nil {
-					f.Count.Add(int64(nw))
-				}
-			}
-			if werr != nil || nw != nr {
-				// A writer that failed may still hold buf: smux queues a
-				// frame whose Write timed out, or whose session is dying,
-				// and its send loop may copy it later. Such a buffer never
-				// goes back to the pool, where another connection's bytes
-				// would be read into it.
-				bp = nil
-				if werr == nil {
-					werr = io.ErrShortWrite
-				}
-				return total, werr
-			}
-		}
-		if rerr != nil {
-			if rerr == io.EOF {
-				return total, nil
-			}
-			return total, rerr
-		}
-	}
 }
 
 // RateLimiters returns a limiter for each direction at mbps megabits per

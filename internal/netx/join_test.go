@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -232,6 +233,20 @@ func roundTripOnce(t *testing.T, j *joined) {
 	_ = j.target.SetReadDeadline(time.Time{})
 }
 
+// roundTripBack is roundTripOnce the other way: target to user.
+func roundTripBack(t *testing.T, j *joined) {
+	t.Helper()
+	if _, err := j.target.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	one := make([]byte, 1)
+	_ = j.user.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if _, err := io.ReadFull(j.user, one); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.user.SetReadDeadline(time.Time{})
+}
+
 func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
@@ -424,4 +439,68 @@ func TestCopyDoesNotReuseABufferAWriteFailedOn(t *testing.T) {
 			}
 		}
 	}
+}
+
+// An idle link started with Start waits in fresh goroutines: after bytes
+// passed both ways (its copies' stacks grew), each of its two waiting
+// goroutines holds a minimal stack (2 KiB), not the 4 KiB or more of the
+// goroutine that copied: a socket joined to a link whose verdict is read
+// first (as a pooled link's is), with and without a rate limit.
+func TestStartedIdleLinkHoldsMinimalStacks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation grows the stacks it measures")
+	}
+	unlimited := func() netx.Flow { return netx.Flow{Limit: rate.NewLimiter(rate.Inf, 1<<20)} }
+	for _, tc := range []struct {
+		name string
+		o    netx.JoinOptions
+	}{
+		{"spliced", netx.JoinOptions{}},
+		{"limited", netx.JoinOptions{AToB: unlimited(), BToA: unlimited()}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const n = 200
+			var ms runtime.MemStats
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			before := ms.StackInuse
+			for range n {
+				j := newJoined(t, func(a, b net.Conn, j *joined) {
+					netx.Start(a, verdictLink{b.(*net.TCPConn)}, tc.o, func(_, _ int64, _ error) { close(j.done) })
+				})
+				roundTripOnce(t, j)
+				roundTripBack(t, j)
+			}
+			runtime.GC()
+			runtime.ReadMemStats(&ms)
+			perLink := (int64(ms.StackInuse) - int64(before)) / n
+			t.Logf("goroutine stacks per idle link: %d B", perLink)
+			if limit := int64(2*2048 + 1024); perLink > limit {
+				t.Fatalf("an idle link holds %d B of goroutine stacks, want at most %d (two fresh 2 KiB stacks)", perLink, limit)
+			}
+		})
+	}
+}
+
+// verdictLink is a spliceable link that, like a pooled tunnel link, does
+// work with a deep stack (reading its verdict) before its bytes flow.
+type verdictLink struct{ *net.TCPConn }
+
+func (l verdictLink) SpliceConn(bool) (*net.TCPConn, error) {
+	if deepStack(8) == 0 {
+		return nil, errors.New("unreachable")
+	}
+	return l.TCPConn, nil
+}
+
+func (l verdictLink) SpliceErr(err error) error { return err }
+
+// deepStack uses about n KiB of stack.
+func deepStack(n int) int {
+	var pad [1024]byte
+	pad[n] = byte(n + 1)
+	if n == 0 {
+		return int(pad[0])
+	}
+	return deepStack(n-1) + int(pad[n])
 }

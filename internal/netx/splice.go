@@ -3,6 +3,7 @@ package netx
 import (
 	"io"
 	"net"
+	"syscall"
 )
 
 // SpliceChunk bounds one kernel-to-kernel copy (what one splice moves,
@@ -68,39 +69,65 @@ func spliceReader(src io.Reader) (*net.TCPConn, error) {
 	return nil, nil
 }
 
-// trySplice copies src to dst kernel-to-kernel when both are TCP sockets
-// underneath; ok is false (nothing copied) when they are not.
-func trySplice(dst io.Writer, src io.Reader, f Flow, t *idle) (n int64, ok bool, err error) {
+// spliced is a pump's kernel-to-kernel copy between two sockets.
+type spliced struct {
+	rin, rout syscall.RawConn
+	out       *net.TCPConn
+	e         *endpoint // dst, when it is a Join's end
+	chunk     int       // bytes per splice at most
+	src       io.Reader
+	dst       io.Writer
+}
+
+// setupSplice prepares a kernel-to-kernel copy when src and dst are TCP
+// sockets underneath; ok is false (nothing done) when they are not.
+func (p *pump) setupSplice() (ok bool, err error) {
 	if !canSplice {
-		return 0, false, nil
+		return false, nil
 	}
-	out, e, err := spliceWriter(dst)
+	out, e, err := spliceWriter(p.dst)
 	if out == nil || err != nil {
-		return 0, false, nil
+		return false, nil
 	}
-	in, err := spliceReader(src)
+	in, err := spliceReader(p.src)
 	if err != nil {
-		return 0, true, err
+		return true, err
 	}
 	if in == nil {
-		return 0, false, nil
+		return false, nil
 	}
-	n, err = spliceLoop(out, in, e, f, t)
-	switch s, isS := src.(Spliceable); {
+	s := &spliced{out: out, e: e, chunk: SpliceChunk, src: p.src, dst: p.dst}
+	if s.rin, err = in.SyscallConn(); err != nil {
+		return true, err
+	}
+	if s.rout, err = out.SyscallConn(); err != nil {
+		return true, err
+	}
+	if p.f.Limit != nil {
+		s.chunk = min(s.chunk, p.f.Limit.Burst())
+	}
+	p.sp, p.rc = s, s.rin
+	return true, nil
+}
+
+// settle turns the end of a spliced copy into what the connections' own
+// Read or Write would have returned.
+func (s *spliced) settle(err error) error {
+	switch sc, isS := s.src.(Spliceable); {
 	case isS && err == nil:
 		// The connection learns of its orderly end (or that it was none:
 		// a lost tunnel) as its Read would have.
-		if err = s.SpliceErr(io.EOF); err == io.EOF {
+		if err = sc.SpliceErr(io.EOF); err == io.EOF {
 			err = nil
 		}
 	case isS:
-		err = s.SpliceErr(err)
+		err = sc.SpliceErr(err)
 	case err != nil:
-		if d, ok := dstConn(dst).(Spliceable); ok {
+		if d, ok := dstConn(s.dst).(Spliceable); ok {
 			err = d.SpliceErr(err)
 		}
 	}
-	return n, true, err
+	return err
 }
 
 func dstConn(dst io.Writer) io.Writer {

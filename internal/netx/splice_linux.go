@@ -50,73 +50,47 @@ var pipes = sync.Pool{New: func() any {
 	return p
 }}
 
-// spliceLoop moves in to out through a pipe, each splice at most
-// SpliceChunk (or the rate limit's burst) of what has arrived, counting,
-// limiting and marking activity after each, until EOF.
-func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, error) {
-	rin, err := in.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	rout, err := out.SyscallConn()
-	if err != nil {
-		return 0, err
-	}
-	chunk := SpliceChunk
-	if f.Limit != nil {
-		chunk = min(chunk, f.Limit.Burst())
-	}
-	var total int64
+// spliceLoop moves src to dst through a pipe, each splice at most
+// s.chunk of what has arrived, counting, limiting and marking activity
+// after each, until EOF (nil) or errParked.
+func (p *pump) spliceLoop() error {
+	s := p.sp
 	for {
-		if err := awaitRaw(rin); err != nil {
-			return total, err
+		if moved, err := p.await(); moved {
+			return errParked
+		} else if err != nil {
+			return err
 		}
-		p, _ := pipes.Get().(*pipe)
-		if p == nil {
-			return total, errors.New("splice: no pipe")
+		pp, _ := pipes.Get().(*pipe)
+		if pp == nil {
+			return errors.New("splice: no pipe")
 		}
-		if e != nil && e.ended.Load() {
-			_ = out.SetWriteDeadline(time.Now().Add(e.stall))
+		if s.e != nil && s.e.ended.Load() {
+			_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
 		}
-		n, err := spliceOnce(rin, rout, p, chunk)
+		n, err := spliceOnce(s.rin, s.rout, pp, s.chunk)
 		if err != nil {
-			p.fds.close() // bytes may be left in the pipe: it is not reused
+			pp.fds.close() // bytes may be left in the pipe: it is not reused
 		} else {
-			pipes.Put(p)
+			pipes.Put(pp)
 		}
 		if n > 0 {
-			total += int64(n)
-			t.touch()
-			if f.Count != nil {
-				f.Count.Add(int64(n))
+			p.total += int64(n)
+			p.t.touch()
+			if p.f.Count != nil {
+				p.f.Count.Add(int64(n))
 			}
-			if werr := Wait(f.Limit, n); werr != nil {
-				return total, werr
+			if werr := Wait(p.f.Limit, n); werr != nil {
+				return werr
 			}
 		}
 		switch {
 		case err != nil:
-			return total, err
+			return err
 		case n == 0:
-			return total, nil // EOF
+			return nil // EOF
 		}
 	}
-}
-
-// awaitRaw waits until in has bytes, its end or an error to read,
-// without taking them. The error (a reset) is returned: splice would read
-// it as an end.
-func awaitRaw(rin syscall.RawConn) error {
-	var b [1]byte
-	var perr error
-	err := rin.Read(func(fd uintptr) bool {
-		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-		return !errors.Is(perr, syscall.EAGAIN)
-	})
-	if err == nil && perr != nil {
-		err = &net.OpError{Op: "read", Net: "tcp", Err: perr}
-	}
-	return err
 }
 
 // spliceOnce moves what has arrived on in (at most max bytes) into p and

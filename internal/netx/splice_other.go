@@ -2,13 +2,10 @@
 
 package netx
 
-import (
-	"errors"
-	"net"
-)
+import "errors"
 
-// spliceLoop is not used where the kernel has no splice: trySplice
+// spliceLoop is not used where the kernel has no splice: setupSplice
 // declines first.
-func spliceLoop(out, in *net.TCPConn, e *endpoint, f Flow, t *idle) (int64, error) {
-	return 0, errors.New("splice: not supported here")
+func (p *pump) spliceLoop() error {
+	return errors.New("splice: not supported here")
 }
