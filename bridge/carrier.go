@@ -21,6 +21,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // CarrierType is a bridge's carrier, numbered as NodePass's type=.
@@ -116,7 +118,9 @@ func (c *tcpCarrier) DialCarrier(ctx context.Context) (net.Conn, error) {
 	if c.tls == nil {
 		return raw, nil
 	}
-	tc := tls.Client(raw, c.tls)
+	// Over a RecordConn: a pooled link's copy can then wait for the socket
+	// between records without holding a buffer (netx.Awaitable).
+	tc := tls.Client(tlsx.NewRecordConn(raw), c.tls)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		_ = raw.Close()
 		return nil, fmt.Errorf("tls handshake with bridge %s: %w", c.addr, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // ErrNoAgent means no agent of the requested key is connected.
@@ -329,6 +330,27 @@ func (l *Link) release() {
 
 // onlyReader hides a reader's WriteTo, so io.Copy reads it.
 type onlyReader struct{ io.Reader }
+
+// AwaitSocket implements netx.Awaitable: a pooled link over TLS is
+// awaited at its socket between records.
+func (l *Link) AwaitSocket() *net.TCPConn {
+	if !l.pooled {
+		return nil
+	}
+	if rc := tlsx.RecordsUnder(l.Conn); rc != nil {
+		return netx.TCP(rc)
+	}
+	return nil
+}
+
+// Buffered implements netx.Awaitable.
+func (l *Link) Buffered() bool {
+	rc := tlsx.RecordsUnder(l.Conn)
+	return rc == nil || rc.Buffered()
+}
+
+// AwaitErr implements netx.Awaitable.
+func (l *Link) AwaitErr(err error) error { return l.readErr(err) }
 
 // SpliceConn implements netx.Spliceable: a pooled link on plain TCP is
 // spliced once its verdict is read.

@@ -22,6 +22,7 @@ import (
 	"github.com/xtaci/smux"
 
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // DefaultHandshakeTimeout bounds how long an agent may take to connect,
@@ -392,7 +393,9 @@ func (s *Server) secure(raw net.Conn) (net.Conn, error) {
 	case first[0] == tlsHandshakeRecord && s.cfg.TLS == nil:
 		return nil, errors.New("TLS to a bridge that has no TLS certificate")
 	case first[0] == tlsHandshakeRecord:
-		tc := tls.Server(peeked, s.cfg.TLS)
+		// Over a RecordConn: a pooled link's copy can then wait for the
+		// socket between records without holding a buffer (netx.Awaitable).
+		tc := tls.Server(tlsx.NewRecordConn(peeked), s.cfg.TLS)
 		if err := tc.Handshake(); err != nil {
 			return nil, fmt.Errorf("TLS handshake: %w", err)
 		}
@@ -485,6 +488,9 @@ type peekedConn struct {
 }
 
 func (c *peekedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// Buffered is how many peeked bytes wait to be read.
+func (c *peekedConn) Buffered() int { return c.r.Buffered() }
 
 // NetConn is the connection under c, for netx.Reset.
 func (c *peekedConn) NetConn() net.Conn { return c.Conn }

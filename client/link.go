@@ -20,6 +20,7 @@ import (
 	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/internal/egress"
 	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/tlsx"
 )
 
 // headerTimeout bounds how long the bridge may take to send a link header.
@@ -209,6 +210,27 @@ func (l *link) CloseWrite() error {
 	}
 	return errors.ErrUnsupported
 }
+
+// AwaitSocket implements netx.Awaitable: a pooled link over TLS is
+// awaited at its socket between records.
+func (l *link) AwaitSocket() *net.TCPConn {
+	if l.st != nil {
+		return nil
+	}
+	if rc := tlsx.RecordsUnder(l.Conn); rc != nil {
+		return netx.TCP(rc)
+	}
+	return nil
+}
+
+// Buffered implements netx.Awaitable.
+func (l *link) Buffered() bool {
+	rc := tlsx.RecordsUnder(l.Conn)
+	return rc == nil || rc.Buffered()
+}
+
+// AwaitErr implements netx.Awaitable.
+func (l *link) AwaitErr(err error) error { return l.readErr(err) }
 
 // SpliceConn implements netx.Spliceable: a pooled link on plain TCP
 // (its verdict is already written) is spliced.

@@ -459,26 +459,36 @@ func TestStartedIdleLinkHoldsMinimalStacks(t *testing.T) {
 		{"limited", netx.JoinOptions{AToB: unlimited(), BToA: unlimited()}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const n = 200
-			var ms runtime.MemStats
-			runtime.GC()
-			runtime.ReadMemStats(&ms)
-			before := ms.StackInuse
-			for range n {
+			checkIdleStacks(t, func(t *testing.T) {
 				j := newJoined(t, func(a, b net.Conn, j *joined) {
 					netx.Start(a, verdictLink{b.(*net.TCPConn)}, tc.o, func(_, _ int64, _ error) { close(j.done) })
 				})
 				roundTripOnce(t, j)
 				roundTripBack(t, j)
-			}
-			runtime.GC()
-			runtime.ReadMemStats(&ms)
-			perLink := (int64(ms.StackInuse) - int64(before)) / n
-			t.Logf("goroutine stacks per idle link: %d B", perLink)
-			if limit := int64(2*2048 + 1024); perLink > limit {
-				t.Fatalf("an idle link holds %d B of goroutine stacks, want at most %d (two fresh 2 KiB stacks)", perLink, limit)
-			}
+			})
 		})
+	}
+}
+
+// checkIdleStacks opens 200 links with open (each carries bytes both ways
+// and stays open) and fails unless their goroutines hold two minimal
+// stacks per link, with a little slack.
+func checkIdleStacks(t *testing.T, open func(t *testing.T)) {
+	t.Helper()
+	const n = 200
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	before := ms.StackInuse
+	for range n {
+		open(t)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	perLink := (int64(ms.StackInuse) - int64(before)) / n
+	t.Logf("goroutine stacks per idle link: %d B", perLink)
+	if limit := int64(2*2048 + 1024); perLink > limit {
+		t.Fatalf("an idle link holds %d B of goroutine stacks, want at most %d (two fresh 2 KiB stacks)", perLink, limit)
 	}
 }
 

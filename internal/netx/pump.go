@@ -49,8 +49,27 @@ type pump struct {
 	resumeFn func() // p.resume, bound once
 	woke     bool   // resume saw src readable: the next wait is over at once
 
-	rc syscall.RawConn // src's socket, when it is one and can be polled
-	sp *spliced        // set when the copy is kernel-to-kernel
+	rc      syscall.RawConn // the socket src's bytes come from, when it can be polled
+	aw      Awaitable       // src, when it is one (rc is its socket)
+	started bool            // the buffered copy has read once
+	sp      *spliced        // set when the copy is kernel-to-kernel
+}
+
+// Awaitable is a connection whose next byte, once a Read returned less
+// than it was asked for, comes from its socket unless Buffered says it
+// waits above it: a pooled link's TLS over a tlsx.RecordConn. A copy from
+// it waits for the socket between reads, holding no buffer (and, in
+// Start, in a fresh goroutine), as a copy from the socket itself does.
+type Awaitable interface {
+	// AwaitSocket returns the socket, or nil when the connection cannot
+	// be awaited.
+	AwaitSocket() *net.TCPConn
+	// Buffered reports whether bytes wait to be read above the socket.
+	Buffered() bool
+	// AwaitErr is what the connection's own Read would return for err,
+	// an error of the socket found while waiting (a reset, which the
+	// kernel reports once: the Read after it would see an end).
+	AwaitErr(err error) error
 }
 
 func newPump(dst io.Writer, src io.Reader, f Flow, t *idle) *pump {
@@ -65,6 +84,14 @@ func (p *pump) run() error {
 			return err
 		}
 		return p.loop()
+	}
+	if a, ok := p.src.(Awaitable); ok && canAwait {
+		if sock := a.AwaitSocket(); sock != nil {
+			if rc, err := sock.SyscallConn(); err == nil {
+				p.rc, p.aw = rc, a
+				return p.loop()
+			}
+		}
 	}
 	if p.f.Limit == nil && p.t == nil {
 		if wt, ok := p.src.(io.WriterTo); ok && !isTCP(p.src) {
@@ -104,35 +131,51 @@ func (p *pump) resume() {
 	if err == nil {
 		p.woke = true
 		err = p.loop()
-	} else if p.sp != nil {
-		err = p.sp.settle(err)
+	} else {
+		err = p.awaitErr(err)
 	}
 	if err != errParked {
 		p.parked(p.total, err)
 	}
 }
 
-// await waits until src (a socket: p.rc) has bytes, its end or an error
-// to read. moved reports that the wait went to a fresh goroutine instead,
+// awaitErr is what the copy ends with for err, an error of src's socket
+// found while waiting: what src's own Read would have returned.
+func (p *pump) awaitErr(err error) error {
+	switch {
+	case p.sp != nil:
+		return p.sp.settle(err)
+	case p.aw != nil:
+		return p.aw.AwaitErr(err)
+	}
+	return err
+}
+
+// await waits until src's socket (p.rc) has bytes, its end or an error
+// to read; release (if not nil) is called first when the wait would
+// block. moved reports that the wait went to a fresh goroutine instead,
 // and the caller must return errParked.
-func (p *pump) await() (moved bool, err error) {
+func (p *pump) await(release func()) (moved bool, err error) {
 	if p.woke {
 		p.woke = false
 		return false, nil
 	}
-	if p.parked == nil {
-		return false, awaitRaw(p.rc)
-	}
 	if ready, err := readableNow(p.rc); ready || err != nil {
 		return false, err
+	}
+	if release != nil {
+		release()
+	}
+	if p.parked == nil {
+		return false, awaitRaw(p.rc)
 	}
 	go p.resumeFn()
 	return true, nil
 }
 
-// bufferedLoop copies through pooled buffers. Its state between reads
-// (the buffer, whether the last read filled it) is back at its start
-// whenever it waits on a socket, so a resumed copy starts it afresh.
+// bufferedLoop copies through pooled buffers. Between reads from a
+// socket (or an Awaitable) its only state is whether it waits before the
+// next one, so a resumed copy starts it afresh, waiting.
 func (p *pump) bufferedLoop() error {
 	var (
 		bp   *[]byte
@@ -147,24 +190,29 @@ func (p *pump) bufferedLoop() error {
 	}
 	defer release()
 	socket := p.rc != nil
-	full := false    // the last read filled the buffer: more is likely waiting
-	resumed := false // the last read filled an idleChunk buffer: this one takes the rest of its record
+	// An Awaitable's first bytes may already wait above its socket (a
+	// link's payload read with its verdict): it is read at once, then
+	// awaited once a read drained it.
+	first := !p.started
+	p.started = true
+	wait := socket && !(first && p.aw != nil)
+	full := false    // not a socket: the last read filled the buffer, more is likely waiting
+	resumed := false // not a socket: the last read filled an idleChunk buffer, this one takes the rest of its record
 	for {
 		want := &bufPool
-		if !full {
-			// A source that may go idle holds no full-size buffer while it
-			// waits: a socket none at all, another an idleChunk one.
-			if socket {
-				release()
-				if moved, err := p.await(); moved {
-					return errParked
-				} else if err != nil {
-					return err
-				}
-			} else {
-				want = &idlePool
+		switch {
+		case wait:
+			// A socket's copy holds no buffer while it waits.
+			if moved, err := p.await(release); moved {
+				return errParked
+			} else if err != nil {
+				return p.awaitErr(err)
 			}
+		case !socket && !full, socket && first:
+			// A read that may wait for its bytes holds a small buffer.
+			want = &idlePool
 		}
+		first = false
 		if pool != want {
 			release()
 		}
@@ -173,11 +221,16 @@ func (p *pump) bufferedLoop() error {
 			buf = *bp
 		}
 		nr, rerr := p.src.Read(buf)
-		// The rest of a full-size record begun in an idleChunk buffer
-		// counts as a full record: a stream of records is read one record
-		// a time, not in an idleChunk piece and the rest (two writes each).
-		full = nr == len(buf) || (!socket && (nr >= recordChunk || resumed && idleChunk+nr >= recordChunk))
-		resumed = !socket && len(buf) == idleChunk && nr == len(buf)
+		if socket {
+			wait = nr < len(buf) && (p.aw == nil || !p.aw.Buffered())
+		} else {
+			// The rest of a full-size record begun in an idleChunk buffer
+			// counts as a full record: a stream of records is read one
+			// record a time, not in an idleChunk piece and the rest (two
+			// writes each).
+			full = nr == len(buf) || nr >= recordChunk || resumed && idleChunk+nr >= recordChunk
+			resumed = len(buf) == idleChunk && nr == len(buf)
+		}
 		if nr > 0 {
 			p.t.touch()
 			if err := Wait(p.f.Limit, nr); err != nil {

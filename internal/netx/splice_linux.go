@@ -56,7 +56,7 @@ var pipes = sync.Pool{New: func() any {
 func (p *pump) spliceLoop() error {
 	s := p.sp
 	for {
-		if moved, err := p.await(); moved {
+		if moved, err := p.await(nil); moved {
 			return errParked
 		} else if err != nil {
 			return err

@@ -1,0 +1,123 @@
+package netx_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"io"
+	"math/rand/v2"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+// tlsLink is a link over TLS on a tlsx.RecordConn, as a pooled link over
+// bridge TLS is: netx.Awaitable.
+type tlsLink struct{ *tls.Conn }
+
+func (l tlsLink) AwaitSocket() *net.TCPConn { return netx.TCP(tlsx.RecordsUnder(l.Conn)) }
+func (l tlsLink) Buffered() bool            { return tlsx.RecordsUnder(l.Conn).Buffered() }
+func (l tlsLink) AwaitErr(err error) error  { return err }
+
+// tlsJoined is a TLS connection (far) whose other end, over a RecordConn,
+// is joined by Start to a TCP connection whose other end is user:
+//
+//	user <-> [a  Start  tlsLink] <-> far (TLS)
+func tlsJoined(t *testing.T, cfg *tls.Config) (user net.Conn, far *tls.Conn) {
+	t.Helper()
+	user, a := testutil.TCPPair(t)
+	b, c := testutil.TCPPair(t)
+	near := tls.Client(tlsx.NewRecordConn(b), &tls.Config{InsecureSkipVerify: true})
+	far = tls.Server(c, cfg)
+	hs := make(chan error, 1)
+	go func() { hs <- far.Handshake() }()
+	if err := near.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-hs; err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	netx.Start(a, tlsLink{near}, netx.JoinOptions{}, func(_, _ int64, _ error) { close(done) })
+	t.Cleanup(func() {
+		_ = user.Close()
+		_ = far.Close()
+		<-done
+	})
+	return user, far
+}
+
+func serverTLS(t *testing.T) *tls.Config {
+	t.Helper()
+	cert, err := tlsx.SelfSigned("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}}
+}
+
+// A copy from a TLS link it awaits at the socket carries every byte, in
+// order, whether records arrive one by one, many at once, or larger than
+// a read.
+func TestStartFromAwaitableCarriesEveryByte(t *testing.T) {
+	user, far := tlsJoined(t, serverTLS(t))
+	rng := rand.New(rand.NewPCG(3, 4))
+	var sent bytes.Buffer
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		for burst := range 200 {
+			for range 1 + rng.IntN(20) {
+				msg := make([]byte, 1+rng.IntN(40<<10))
+				for i := range msg {
+					msg[i] = byte(rng.Uint32())
+				}
+				sent.Write(msg)
+				if _, err := far.Write(msg); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+			if burst%10 == 0 {
+				time.Sleep(time.Millisecond) // the copy goes idle and waits
+			}
+		}
+		_ = far.CloseWrite()
+	})
+	_ = user.SetReadDeadline(time.Now().Add(6 * testutil.Wait))
+	got, err := io.ReadAll(user)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, sent.Bytes()) {
+		t.Fatalf("received %d bytes of %d, or changed", len(got), sent.Len())
+	}
+}
+
+// An idle TLS link's copy waits at the socket in a fresh goroutine too.
+func TestStartedIdleTLSLinkHoldsMinimalStacks(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector's instrumentation grows the stacks it measures")
+	}
+	cfg := serverTLS(t)
+	checkIdleStacks(t, func(t *testing.T) {
+		user, far := tlsJoined(t, cfg)
+		one := make([]byte, 1)
+		if _, err := far.Write([]byte("x")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(user, one); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := user.Write([]byte("y")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(far, one); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

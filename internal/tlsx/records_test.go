@@ -1,0 +1,226 @@
+package tlsx_test
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/testutil"
+	"github.com/burrowproject/burrow/internal/tlsx"
+)
+
+// chunked is a connection whose reads return the next of its sizes (at
+// most what the reader asks), of a stream given whole.
+type chunked struct {
+	net.Conn
+	stream []byte
+	rng    *rand.Rand
+}
+
+func (c *chunked) Read(p []byte) (int, error) {
+	if len(c.stream) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.stream[:min(len(c.stream), 1+c.rng.IntN(40<<10))])
+	c.stream = c.stream[n:]
+	return n, nil
+}
+
+// records is a stream of TLS-shaped records of the given body sizes; the
+// body bytes of record i are all byte(i).
+func records(sizes []int) (stream []byte, ends []int) {
+	for i, n := range sizes {
+		stream = append(stream, 23, 3, 3, 0, 0)
+		binary.BigEndian.PutUint16(stream[len(stream)-2:], uint16(n))
+		stream = append(stream, bytes.Repeat([]byte{byte(i)}, n)...)
+		ends = append(ends, len(stream))
+	}
+	return stream, ends
+}
+
+// Whatever the socket's reads and the reader's buffers, a RecordConn
+// delivers the stream unchanged and no read crosses the end of a record.
+func TestRecordConnNeverReadsPastARecord(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 50 {
+		sizes := make([]int, 1+rng.IntN(40))
+		for i := range sizes {
+			switch rng.IntN(4) {
+			case 0:
+				sizes[i] = 0
+			case 1:
+				sizes[i] = 1 + rng.IntN(8)
+			default:
+				sizes[i] = rng.IntN(16<<10 + 256)
+			}
+		}
+		stream, ends := records(sizes)
+		rc := tlsx.NewRecordConn(&chunked{stream: append([]byte(nil), stream...), rng: rng})
+		var got []byte
+		for reads := 0; ; reads++ {
+			if reads > 100000 {
+				t.Fatal("the stream never ended")
+			}
+			p := make([]byte, 1+rng.IntN(20<<10))
+			n, err := rc.Read(p)
+			start := len(got)
+			got = append(got, p[:n]...)
+			for _, e := range ends {
+				if start < e && e < len(got) {
+					t.Fatalf("round %d: a read of [%d, %d) crosses the record end at %d", round, start, len(got), e)
+				}
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !bytes.Equal(got, stream) {
+			t.Fatalf("round %d: %d bytes delivered of %d, or changed", round, len(got), len(stream))
+		}
+		if rc.Buffered() {
+			t.Fatalf("round %d: bytes still buffered after the end", round)
+		}
+	}
+}
+
+// tlsPair is a TLS connection pair over loopback TCP, each end over a
+// RecordConn when records is set; it returns the client, the server and
+// the server's RecordConn (nil without).
+func tlsPair(t *testing.T, records bool) (*tls.Conn, *tls.Conn, *tlsx.RecordConn, *net.TCPConn) {
+	t.Helper()
+	cert, err := tlsx.SelfSigned("x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := testutil.TCPPair(t)
+	var ca, cb net.Conn = a, b
+	var rc *tlsx.RecordConn
+	if records {
+		ca, rc = tlsx.NewRecordConn(a), tlsx.NewRecordConn(b)
+		cb = rc
+	}
+	client := tls.Client(ca, &tls.Config{InsecureSkipVerify: true})
+	server := tls.Server(cb, &tls.Config{Certificates: []tls.Certificate{cert}})
+	done := make(chan error, 1)
+	go func() { done <- server.Handshake() }()
+	if err := client.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	return client, server, rc, b
+}
+
+// readable reports whether the socket has bytes to read now.
+func readable(t *testing.T, c *net.TCPConn) bool {
+	t.Helper()
+	raw, err := c.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var perr error
+	if err := raw.Control(func(fd uintptr) {
+		var b [1]byte
+		_, _, perr = syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return perr == nil
+}
+
+// Over a RecordConn, once tls.Conn's Read returned less than asked and
+// nothing is buffered, the rest of the stream is still in the socket: a
+// reader may wait for the socket instead of in Read. Without one TLS reads
+// records ahead, and the same check finds bytes that only a Read returns.
+func TestTLSOverRecordConnLeavesTheRestInTheSocket(t *testing.T) {
+	t.Parallel()
+	for _, records := range []bool{true, false} {
+		client, server, rc, sock := tlsPair(t, records)
+		// Many small records at once: they arrive together, and without
+		// RecordConn one socket read takes several.
+		const messages, size = 64, 100
+		for i := range messages {
+			if _, err := client.Write(bytes.Repeat([]byte{byte(i)}, size)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		deadline := time.Now().Add(testutil.Wait)
+		for !readable(t, sock) && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // all of them in the socket
+		buf := make([]byte, 64<<10)
+		var got []byte
+		stuck := false
+		for len(got) < messages*size {
+			_ = server.SetReadDeadline(time.Now().Add(testutil.Wait))
+			n, err := server.Read(buf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, buf[:n]...)
+			if n < len(buf) && len(got) < messages*size && (rc == nil || !rc.Buffered()) && !readable(t, sock) {
+				stuck = true
+				break
+			}
+		}
+		switch {
+		case records && stuck:
+			t.Fatalf("over a RecordConn: %d of %d bytes read, the rest neither buffered nor in the socket", len(got), messages*size)
+		case !records && !stuck:
+			t.Fatal("without a RecordConn TLS read no record ahead: the check cannot tell")
+		case records:
+			for i := range messages {
+				if !bytes.Equal(got[i*size:(i+1)*size], bytes.Repeat([]byte{byte(i)}, size)) {
+					t.Fatalf("message %d changed", i)
+				}
+			}
+		}
+	}
+}
+
+// A socket error after bytes read ahead comes once they are read.
+func TestRecordConnReturnsTheErrorAfterWhatIsAhead(t *testing.T) {
+	t.Parallel()
+	stream, _ := records([]int{3, 4})
+	rc := tlsx.NewRecordConn(&failing{data: stream, err: errors.New("boom")})
+	p := make([]byte, 64)
+	if n, err := rc.Read(p); n != 8 || err != nil {
+		t.Fatalf("first read: %d, %v; want the first record, no error", n, err)
+	}
+	if !rc.Buffered() {
+		t.Fatal("the second record is not reported buffered")
+	}
+	if n, err := rc.Read(p); n != 9 || err != nil {
+		t.Fatalf("second read: %d, %v; want the second record", n, err)
+	}
+	if n, err := rc.Read(p); n != 0 || err == nil || err.Error() != "boom" {
+		t.Fatalf("third read: %d, %v; want the error", n, err)
+	}
+}
+
+// failing returns all its data and its error in one read.
+type failing struct {
+	net.Conn
+	data []byte
+	err  error
+}
+
+func (f *failing) Read(p []byte) (int, error) {
+	n := copy(p, f.data)
+	f.data = f.data[n:]
+	return n, f.err
+}
