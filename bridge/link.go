@@ -334,20 +334,14 @@ type onlyReader struct{ io.Reader }
 // AwaitSocket implements netx.Awaitable: a pooled link over TLS is
 // awaited at its socket between records.
 func (l *Link) AwaitSocket() *net.TCPConn {
-	if !l.pooled {
-		return nil
-	}
-	if rc := tlsx.RecordsUnder(l.Conn); rc != nil {
-		return netx.TCP(rc)
+	if below := tlsx.BelowRecords(l.Conn); l.pooled && below != nil {
+		return netx.TCP(below)
 	}
 	return nil
 }
 
 // Buffered implements netx.Awaitable.
-func (l *Link) Buffered() bool {
-	rc := tlsx.RecordsUnder(l.Conn)
-	return rc == nil || rc.Buffered()
-}
+func (l *Link) Buffered() bool { return tlsx.Buffered(l.Conn) }
 
 // AwaitErr implements netx.Awaitable.
 func (l *Link) AwaitErr(err error) error { return l.readErr(err) }

@@ -214,20 +214,14 @@ func (l *link) CloseWrite() error {
 // AwaitSocket implements netx.Awaitable: a pooled link over TLS is
 // awaited at its socket between records.
 func (l *link) AwaitSocket() *net.TCPConn {
-	if l.st != nil {
-		return nil
-	}
-	if rc := tlsx.RecordsUnder(l.Conn); rc != nil {
-		return netx.TCP(rc)
+	if below := tlsx.BelowRecords(l.Conn); l.st == nil && below != nil {
+		return netx.TCP(below)
 	}
 	return nil
 }
 
 // Buffered implements netx.Awaitable.
-func (l *link) Buffered() bool {
-	rc := tlsx.RecordsUnder(l.Conn)
-	return rc == nil || rc.Buffered()
-}
+func (l *link) Buffered() bool { return tlsx.Buffered(l.Conn) }
 
 // AwaitErr implements netx.Awaitable.
 func (l *link) AwaitErr(err error) error { return l.readErr(err) }

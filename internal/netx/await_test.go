@@ -19,8 +19,8 @@ import (
 // bridge TLS is: netx.Awaitable.
 type tlsLink struct{ *tls.Conn }
 
-func (l tlsLink) AwaitSocket() *net.TCPConn { return netx.TCP(tlsx.RecordsUnder(l.Conn)) }
-func (l tlsLink) Buffered() bool            { return tlsx.RecordsUnder(l.Conn).Buffered() }
+func (l tlsLink) AwaitSocket() *net.TCPConn { return netx.TCP(tlsx.BelowRecords(l.Conn)) }
+func (l tlsLink) Buffered() bool            { return tlsx.Buffered(l.Conn) }
 func (l tlsLink) AwaitErr(err error) error  { return err }
 
 // tlsJoined is a TLS connection (far) whose other end, over a RecordConn,
@@ -31,16 +31,7 @@ func tlsJoined(t *testing.T, cfg *tls.Config) (user net.Conn, far *tls.Conn) {
 	t.Helper()
 	user, a := testutil.TCPPair(t)
 	b, c := testutil.TCPPair(t)
-	near := tls.Client(tlsx.NewRecordConn(b), &tls.Config{InsecureSkipVerify: true})
-	far = tls.Server(c, cfg)
-	hs := make(chan error, 1)
-	go func() { hs <- far.Handshake() }()
-	if err := near.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-hs; err != nil {
-		t.Fatal(err)
-	}
+	near, far := testutil.TLSPair(t, tlsx.NewRecordConn(b), c, cfg)
 	done := make(chan struct{})
 	netx.Start(a, tlsLink{near}, netx.JoinOptions{}, func(_, _ int64, _ error) { close(done) })
 	t.Cleanup(func() {
@@ -106,18 +97,7 @@ func TestStartedIdleTLSLinkHoldsMinimalStacks(t *testing.T) {
 	cfg := serverTLS(t)
 	checkIdleStacks(t, func(t *testing.T) {
 		user, far := tlsJoined(t, cfg)
-		one := make([]byte, 1)
-		if _, err := far.Write([]byte("x")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(user, one); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := user.Write([]byte("y")); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(far, one); err != nil {
-			t.Fatal(err)
-		}
+		oneByte(t, far, user)
+		oneByte(t, user, far)
 	})
 }

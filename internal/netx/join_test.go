@@ -220,31 +220,23 @@ func testJoinErrorClosesBoth(t *testing.T, join func(*testing.T, netx.JoinOption
 	}
 }
 
-func roundTripOnce(t *testing.T, j *joined) {
-	t.Helper()
-	if _, err := j.user.Write([]byte("x")); err != nil {
-		t.Fatal(err)
-	}
-	one := make([]byte, 1)
-	_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
-	if _, err := io.ReadFull(j.target, one); err != nil {
-		t.Fatal(err)
-	}
-	_ = j.target.SetReadDeadline(time.Time{})
-}
+func roundTripOnce(t *testing.T, j *joined) { t.Helper(); oneByte(t, j.user, j.target) }
 
 // roundTripBack is roundTripOnce the other way: target to user.
-func roundTripBack(t *testing.T, j *joined) {
+func roundTripBack(t *testing.T, j *joined) { t.Helper(); oneByte(t, j.target, j.user) }
+
+// oneByte writes a byte to from and reads it from to.
+func oneByte(t *testing.T, from, to net.Conn) {
 	t.Helper()
-	if _, err := j.target.Write([]byte("y")); err != nil {
+	if _, err := from.Write([]byte("x")); err != nil {
 		t.Fatal(err)
 	}
 	one := make([]byte, 1)
-	_ = j.user.SetReadDeadline(time.Now().Add(testutil.Wait))
-	if _, err := io.ReadFull(j.user, one); err != nil {
+	_ = to.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if _, err := io.ReadFull(to, one); err != nil {
 		t.Fatal(err)
 	}
-	_ = j.user.SetReadDeadline(time.Time{})
+	_ = to.SetReadDeadline(time.Time{})
 }
 
 func isTimeout(err error) bool {

@@ -1,6 +1,8 @@
 package testutil
 
 import (
+	"crypto/tls"
+	"net"
 	"os"
 	"path/filepath"
 	"testing"
@@ -29,4 +31,24 @@ func CertFiles(t testing.TB, hosts ...string) (crtFile, keyFile, fp string) {
 		}
 	}
 	return crtFile, keyFile, tlsx.Fingerprint(cert.Certificate[0])
+}
+
+// TLSPair runs TLS over a (client, skipping verification) and b (server,
+// with cfg) and returns both ends once their handshakes are done; they
+// are closed when the test ends.
+func TLSPair(t testing.TB, a, b net.Conn, cfg *tls.Config) (client, server *tls.Conn) {
+	t.Helper()
+	client = tls.Client(a, &tls.Config{InsecureSkipVerify: true})
+	server = tls.Server(b, cfg)
+	done := make(chan error, 1)
+	go func() { done <- server.Handshake() }()
+	err := client.Handshake()
+	if serr := <-done; err == nil {
+		err = serr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	return client, server
 }

@@ -129,9 +129,27 @@ func (c *RecordConn) bound(b []byte) int {
 	return i
 }
 
-// RecordsUnder returns the RecordConn a TLS connection c runs over, or
+// BelowRecords returns the connection a TLS connection c's RecordConn
+// reads from (its socket, or what wraps it), or nil when c is not TLS over
+// a RecordConn: where netx.Awaitable may wait.
+func BelowRecords(c net.Conn) net.Conn {
+	if rc := recordsUnder(c); rc != nil {
+		return rc.Conn
+	}
+	return nil
+}
+
+// Buffered reports whether bytes of c may wait above its socket: false
+// only when c is TLS over a RecordConn with nothing read ahead (and TLS's
+// last Read returned short; see RecordConn).
+func Buffered(c net.Conn) bool {
+	rc := recordsUnder(c)
+	return rc == nil || rc.Buffered()
+}
+
+// recordsUnder returns the RecordConn a TLS connection c runs over, or
 // nil when c is not TLS over one.
-func RecordsUnder(c net.Conn) *RecordConn {
+func recordsUnder(c net.Conn) *RecordConn {
 	if tc, ok := c.(*tls.Conn); ok {
 		rc, _ := tc.NetConn().(*RecordConn)
 		return rc

@@ -110,17 +110,7 @@ func tlsPair(t *testing.T, records bool) (*tls.Conn, *tls.Conn, *tlsx.RecordConn
 		ca, rc = tlsx.NewRecordConn(a), tlsx.NewRecordConn(b)
 		cb = rc
 	}
-	client := tls.Client(ca, &tls.Config{InsecureSkipVerify: true})
-	server := tls.Server(cb, &tls.Config{Certificates: []tls.Certificate{cert}})
-	done := make(chan error, 1)
-	go func() { done <- server.Handshake() }()
-	if err := client.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = client.Close(); _ = server.Close() })
+	client, server := testutil.TLSPair(t, ca, cb, &tls.Config{Certificates: []tls.Certificate{cert}})
 	return client, server, rc, b
 }
 
