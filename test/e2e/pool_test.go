@@ -7,9 +7,12 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
@@ -352,5 +355,56 @@ func TestPoolAbortReachesBackendAsReset(t *testing.T) {
 	}
 	if conns[0].Bytes != 1000 || conns[0].Err == nil || !strings.Contains(conns[0].Err.Error(), "reset") {
 		t.Fatalf("backend saw %+v, want 1000 bytes then a connection reset", conns[0])
+	}
+}
+
+// A backend that resets a connection while its pooled link is idle (the
+// bridge's copy waits at the work connection's socket, holding nothing):
+// the user hears a reset, not an orderly end, with bridge TLS and without.
+func TestPoolIdleBackendResetReachesUserAsReset(t *testing.T) {
+	t.Parallel()
+	for _, withTLS := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			t.Parallel()
+			f := framework.New(t)
+			reset := make(chan struct{})
+			backend := testutil.ServeTCP(t, func(c net.Conn) {
+				one := make([]byte, 1)
+				if _, err := io.ReadFull(c, one); err != nil {
+					return
+				}
+				if _, err := c.Write(one); err != nil {
+					return
+				}
+				select {
+				case <-reset: // the user's side is idle now
+				case <-time.After(ready):
+				}
+				_ = netx.Reset(c)
+			})
+			p := newPooledTLS(f, backend, 4, withTLS)
+			c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_ = c.SetDeadline(time.Now().Add(ready))
+			one := make([]byte, 1)
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := io.ReadFull(c, one); err != nil {
+				t.Fatal(err)
+			}
+			if n, _ := pooledLinks(p.agent); n != 1 {
+				t.Fatalf("%d pooled links, want the one link on the pool", n)
+			}
+			time.Sleep(200 * time.Millisecond) // both ends' copies wait
+			close(reset)
+			_, err = c.Read(one)
+			if err == nil || !errors.Is(err, syscall.ECONNRESET) {
+				t.Fatalf("the user read %v after the backend's reset, want a connection reset", err)
+			}
+		})
 	}
 }
