@@ -2,12 +2,15 @@
 
 package netx
 
-import "syscall"
+import (
+	"net"
+	"syscall"
+)
 
 // canAwait: here a socket cannot be waited on without reading from it; a
 // read holds its buffer while it waits.
 const canAwait = false
 
-func awaitRaw(syscall.RawConn) error { return nil }
+func awaitRaw(syscall.RawConn, net.Conn) error { return nil }
 
-func readableNow(syscall.RawConn) (bool, error) { return true, nil }
+func readableNow(syscall.RawConn, net.Conn) (bool, error) { return true, nil }

@@ -80,6 +80,9 @@ func TestStartFromAwaitableCarriesEveryByte(t *testing.T) {
 	})
 	_ = user.SetReadDeadline(time.Now().Add(6 * testutil.Wait))
 	got, err := io.ReadAll(user)
+	if err != nil {
+		_ = far.Close() // the writer, blocked on a copy that stopped, ends too
+	}
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)

@@ -49,8 +49,9 @@ type pump struct {
 	resumeFn func() // p.resume, bound once
 	woke     bool   // resume saw src readable: the next wait is over at once
 
-	rc      syscall.RawConn // the socket src's bytes come from, when it can be polled
-	aw      Awaitable       // src, when it is one (rc is its socket)
+	sock    *net.TCPConn    // the socket src's bytes come from, when it can be polled
+	rc      syscall.RawConn // sock's
+	aw      Awaitable       // src, when it is one (sock is its socket)
 	started bool            // the buffered copy has read once
 	sp      *spliced        // set when the copy is kernel-to-kernel
 }
@@ -88,7 +89,7 @@ func (p *pump) run() error {
 	if a, ok := p.src.(Awaitable); ok && canAwait {
 		if sock := a.AwaitSocket(); sock != nil {
 			if rc, err := sock.SyscallConn(); err == nil {
-				p.rc, p.aw = rc, a
+				p.sock, p.rc, p.aw = sock, rc, a
 				return p.loop()
 			}
 		}
@@ -106,7 +107,7 @@ func (p *pump) run() error {
 	}
 	if tcp, ok := p.src.(*net.TCPConn); ok && canAwait {
 		if rc, err := tcp.SyscallConn(); err == nil {
-			p.rc = rc
+			p.sock, p.rc = tcp, rc
 		}
 	}
 	return p.loop()
@@ -119,7 +120,7 @@ func (p *pump) loop() error {
 		if err == errParked {
 			return err
 		}
-		return p.sp.settle(err)
+		return p.settle(err)
 	}
 	return p.bufferedLoop()
 }
@@ -127,7 +128,7 @@ func (p *pump) loop() error {
 // resume is the copy going on in a fresh goroutine: it waits for src,
 // then copies, and reports the end unless it moved on again.
 func (p *pump) resume() {
-	err := awaitRaw(p.rc)
+	err := awaitRaw(p.rc, p.sock)
 	if err == nil {
 		p.woke = true
 		err = p.loop()
@@ -144,30 +145,34 @@ func (p *pump) resume() {
 func (p *pump) awaitErr(err error) error {
 	switch {
 	case p.sp != nil:
-		return p.sp.settle(err)
+		return p.settle(err)
 	case p.aw != nil:
 		return p.aw.AwaitErr(err)
 	}
 	return err
 }
 
-// await waits until src's socket (p.rc) has bytes, its end or an error
-// to read; release (if not nil) is called first when the wait would
-// block. moved reports that the wait went to a fresh goroutine instead,
-// and the caller must return errParked.
+// await waits until src's socket (p.sock) has bytes, its end or an error
+// to read; release (if not nil) is called first when the wait may block.
+// moved reports that the wait went to a fresh goroutine instead, and the
+// caller must return errParked.
 func (p *pump) await(release func()) (moved bool, err error) {
 	if p.woke {
 		p.woke = false
 		return false, nil
 	}
-	if ready, err := readableNow(p.rc); ready || err != nil {
+	if p.parked == nil {
+		// Waiting in place: awaitRaw looks before it blocks.
+		if release != nil {
+			release()
+		}
+		return false, awaitRaw(p.rc, p.sock)
+	}
+	if ready, err := readableNow(p.rc, p.sock); ready || err != nil {
 		return false, err
 	}
 	if release != nil {
 		release()
-	}
-	if p.parked == nil {
-		return false, awaitRaw(p.rc)
 	}
 	go p.resumeFn()
 	return true, nil
@@ -208,7 +213,7 @@ func (p *pump) bufferedLoop() error {
 			} else if err != nil {
 				return p.awaitErr(err)
 			}
-		case !socket && !full, socket && first:
+		case !socket && !full, first && p.aw != nil:
 			// A read that may wait for its bytes holds a small buffer.
 			want = &idlePool
 		}

@@ -75,8 +75,6 @@ type spliced struct {
 	out       *net.TCPConn
 	e         *endpoint // dst, when it is a Join's end
 	chunk     int       // bytes per splice at most
-	src       io.Reader
-	dst       io.Writer
 }
 
 // setupSplice prepares a kernel-to-kernel copy when src and dst are TCP
@@ -96,7 +94,7 @@ func (p *pump) setupSplice() (ok bool, err error) {
 	if in == nil {
 		return false, nil
 	}
-	s := &spliced{out: out, e: e, chunk: SpliceChunk, src: p.src, dst: p.dst}
+	s := &spliced{out: out, e: e, chunk: SpliceChunk}
 	if s.rin, err = in.SyscallConn(); err != nil {
 		return true, err
 	}
@@ -106,14 +104,14 @@ func (p *pump) setupSplice() (ok bool, err error) {
 	if p.f.Limit != nil {
 		s.chunk = min(s.chunk, p.f.Limit.Burst())
 	}
-	p.sp, p.rc = s, s.rin
+	p.sp, p.sock, p.rc = s, in, s.rin
 	return true, nil
 }
 
 // settle turns the end of a spliced copy into what the connections' own
 // Read or Write would have returned.
-func (s *spliced) settle(err error) error {
-	switch sc, isS := s.src.(Spliceable); {
+func (p *pump) settle(err error) error {
+	switch sc, isS := p.src.(Spliceable); {
 	case isS && err == nil:
 		// The connection learns of its orderly end (or that it was none:
 		// a lost tunnel) as its Read would have.
@@ -123,7 +121,7 @@ func (s *spliced) settle(err error) error {
 	case isS:
 		err = sc.SpliceErr(err)
 	case err != nil:
-		if d, ok := dstConn(s.dst).(Spliceable); ok {
+		if d, ok := dstConn(p.dst).(Spliceable); ok {
 			err = d.SpliceErr(err)
 		}
 	}

@@ -1,6 +1,7 @@
 package testutil
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"os"
@@ -40,9 +41,11 @@ func TLSPair(t testing.TB, a, b net.Conn, cfg *tls.Config) (client, server *tls.
 	t.Helper()
 	client = tls.Client(a, &tls.Config{InsecureSkipVerify: true})
 	server = tls.Server(b, cfg)
+	ctx, cancel := context.WithTimeout(context.Background(), Wait)
+	defer cancel()
 	done := make(chan error, 1)
-	go func() { done <- server.Handshake() }()
-	err := client.Handshake()
+	go func() { done <- server.HandshakeContext(ctx) }()
+	err := client.HandshakeContext(ctx)
 	if serr := <-done; err == nil {
 		err = serr
 	}
