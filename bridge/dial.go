@@ -114,7 +114,8 @@ func (t *Tunnel) Send(m ControlMessage) error {
 //
 // A bridge that refuses the hello's version (an older release) is asked
 // again with the version before, newest first: with a pool
-// HelloVersionAck, HelloVersionPool, then HelloVersionFlow (links ride the
+// HelloVersionReuse, HelloVersionAck, HelloVersionPool, then
+// HelloVersionFlow (links ride the
 // session); without one HelloVersionFlow alone.
 func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	if cfg.Carrier != nil && cfg.Carrier.Type() != CarrierTCP {
@@ -122,7 +123,7 @@ func Dial(ctx context.Context, cfg DialConfig) (*Tunnel, error) {
 	}
 	versions := []uint8{HelloVersionFlow}
 	if cfg.Pool {
-		versions = []uint8{HelloVersionAck, HelloVersionPool, HelloVersionFlow}
+		versions = []uint8{HelloVersionReuse, HelloVersionAck, HelloVersionPool, HelloVersionFlow}
 	}
 	var t *Tunnel
 	err := errors.New("no hello version to offer at or below the agent's maximum")

@@ -51,8 +51,9 @@ const VerdictTimeout = 15 * time.Second
 // write before the verdict arrives and save a round trip. AwaitVerdict
 // reads it explicitly.
 type Link struct {
-	net.Conn                // the carrier: st, or the work connection
+	net.Conn                // the carrier: st, the work connection, or frames
 	st         *smux.Stream // nil on a pooled link
+	frames     *FrameConn   // a pooled link on a reusable work connection (see frames.go)
 	pooled     bool
 	sess       *session
 	target     string
@@ -70,11 +71,10 @@ type Link struct {
 // the session's pool when it has one, else as one frame on a new stream.
 // It does not wait for the verdict.
 func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preamble []byte) (*Link, error) {
-	hdr, err := AppendLinkHeader(make([]byte, 0, 64+len(preamble)), h)
+	hdr, err := AppendLinkHeader(make([]byte, 0, 64+len(preamble)+frameHeaderLen*(1+len(preamble)/MaxFrame)), h)
 	if err != nil {
 		return nil, err
 	}
-	hdr = append(hdr, preamble...)
 	for attempt := 0; ; attempt++ {
 		p := s.pools.get(key)
 		var sess *session
@@ -84,7 +84,7 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 		if sess == nil {
 			return nil, ErrNoAgent
 		}
-		if l := sess.openPooled(ctx, h, hdr); l != nil {
+		if l := sess.openPooled(ctx, h, hdr, preamble); l != nil {
 			return l, nil
 		}
 		st, err := sess.mux.OpenStream()
@@ -98,7 +98,7 @@ func (s *Server) OpenLink(ctx context.Context, key string, h LinkHeader, preambl
 		if d, ok := ctx.Deadline(); ok {
 			_ = st.SetWriteDeadline(d)
 		}
-		if _, err := st.Write(hdr); err != nil {
+		if _, err := st.Write(append(hdr, preamble...)); err != nil {
 			_ = st.Close()
 			return nil, fmt.Errorf("write link header to agent %s: %w", sess.name, err)
 		}
@@ -145,7 +145,7 @@ func (l *Link) AwaitVerdict(ctx context.Context) error {
 			_ = l.Conn.SetReadDeadline(time.Unix(1, 0)) // unblock the read below
 			close(fired)
 		})
-		v, err := ReadVerdict(l.Conn)
+		v, err := ReadVerdict(l.carrier())
 		if !stop() {
 			<-fired // a cancel raced the read: let it finish before clearing
 		}
@@ -238,7 +238,10 @@ func (l *Link) readErr(err error) error {
 		// A pooled link's reset is TCP's own: the agent's target failed.
 		return fmt.Errorf("%w: %w", ErrLinkReset, err)
 	}
-	if err == io.EOF && l.pooled && l.sess != nil && !l.sess.confirmAlive() {
+	if errors.Is(err, ErrCut) {
+		return fmt.Errorf("%w: %w", ErrTunnelLost, err)
+	}
+	if err == io.EOF && l.pooled && l.frames == nil && l.sess != nil && !l.sess.confirmAlive() {
 		return ErrTunnelLost // the agent died: its kernel's FIN is no orderly end
 	}
 	if err == io.EOF {
@@ -331,17 +334,31 @@ func (l *Link) release() {
 // onlyReader hides a reader's WriteTo, so io.Copy reads it.
 type onlyReader struct{ io.Reader }
 
+// carrier is the connection under the link's frames (its verdict is
+// read there), or the link's own.
+func (l *Link) carrier() net.Conn {
+	if l.frames != nil {
+		return l.frames.Conn
+	}
+	return l.Conn
+}
+
 // AwaitSocket implements netx.Awaitable: a pooled link over TLS is
 // awaited at its socket between records.
 func (l *Link) AwaitSocket() *net.TCPConn {
-	if below := tlsx.BelowRecords(l.Conn); l.pooled && below != nil {
+	if below := tlsx.BelowRecords(l.carrier()); l.pooled && below != nil {
 		return netx.TCP(below)
 	}
 	return nil
 }
 
 // Buffered implements netx.Awaitable.
-func (l *Link) Buffered() bool { return tlsx.Buffered(l.Conn) }
+func (l *Link) Buffered() bool {
+	if l.frames != nil {
+		return l.frames.Buffered()
+	}
+	return tlsx.Buffered(l.Conn)
+}
 
 // AwaitErr implements netx.Awaitable.
 func (l *Link) AwaitErr(err error) error { return l.readErr(err) }

@@ -245,7 +245,7 @@ func (s *Server) serveConn(raw net.Conn, t *ticket) {
 		name: hello.AgentName, version: hello.AgentVersion, remote: remote, since: time.Now(), token: token,
 	}
 	if token != "" {
-		sess.work = newWorkPool(s.cfg.PoolMax, hello.Version >= HelloVersionAck)
+		sess.work = newWorkPool(s.cfg.PoolMax, hello.Version)
 		s.addToken(sess)
 		defer sess.work.close()
 		defer s.dropToken(sess)

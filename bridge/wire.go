@@ -59,7 +59,7 @@ const HelloVersionFlow = 2
 // MaxHelloVersion is the newest hello version a bridge accepts (see
 // workwire.go for versions 3 and 4); a newer one is refused with
 // StatusVersionMismatch, and the agent says hello again with an older one.
-const MaxHelloVersion = HelloVersionAck
+const MaxHelloVersion = HelloVersionReuse
 
 // Flow is the direction a tunnel carries users (a server's mode).
 type Flow uint8

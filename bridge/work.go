@@ -18,8 +18,9 @@ const DefaultPoolMax = 1024
 // workPool is one session's work connections: the idle ones, waiting for
 // a link, and the links that ride one.
 type workPool struct {
-	max int
-	ack bool // the session's work hellos are acked (HelloVersionAck)
+	max     int
+	ack     bool  // the session's work hellos are acked (HelloVersionAck)
+	version uint8 // the session's hello version: its TLS links are framed from HelloVersionReuse (see frames.go)
 
 	mu       sync.Mutex
 	idle     []net.Conn // oldest first
@@ -28,8 +29,8 @@ type workPool struct {
 	closed   bool
 }
 
-func newWorkPool(max int, ack bool) *workPool {
-	return &workPool{max: max, ack: ack, inUse: make(map[*Link]struct{})}
+func newWorkPool(max int, version uint8) *workPool {
+	return &workPool{max: max, ack: version >= HelloVersionAck, version: version, inUse: make(map[*Link]struct{})}
 }
 
 // put adds an idle work connection; false (the caller closes it) when the
@@ -144,9 +145,12 @@ func (p *workPool) close() {
 }
 
 // openPooled opens a link on an idle work connection of the session and
-// writes hdr (the link header and the user's first bytes) on it; nil when
-// the pool is empty or the write fails (the caller falls back to a stream).
-func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr []byte) *Link {
+// writes the link header hdr and the user's first bytes on it; nil when
+// the pool is empty or the write fails (the caller falls back to a
+// stream). On a reusable connection the first bytes go in frames and the
+// link hands the connection back to the pool once it ended cleanly (see
+// frames.go).
+func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr, preamble []byte) *Link {
 	if s.work == nil {
 		return nil
 	}
@@ -155,18 +159,25 @@ func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr []byte) *Lin
 		if c == nil {
 			return nil
 		}
+		l := &Link{Conn: c, pooled: true, sess: s, target: h.Target}
+		first := append(hdr, preamble...) //nolint:gocritic // hdr has room for the preamble: one write
+		if Framed(s.work.version, c) {
+			fc := NewFrameConn(c)
+			fc.Reuse = s.work.reuse
+			l.Conn, l.frames = fc, fc
+			first = AppendFrames(hdr, preamble)
+		}
 		d, ok := ctx.Deadline()
 		if !ok {
 			d = time.Now().Add(abortTimeout)
 		}
 		_ = c.SetWriteDeadline(d)
-		_, err := c.Write(hdr)
+		_, err := c.Write(first)
 		_ = c.SetWriteDeadline(time.Time{})
 		if err != nil {
 			_ = c.Close()
 			continue
 		}
-		l := &Link{Conn: c, pooled: true, sess: s, target: h.Target}
 		if !s.work.use(l) {
 			_ = netx.Reset(c)
 			return nil
@@ -174,6 +185,14 @@ func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr []byte) *Lin
 		return l
 	}
 	return nil
+}
+
+// reuse puts back a work connection whose link ended cleanly, or closes
+// it when the pool is full or its session ended.
+func (p *workPool) reuse(c net.Conn) {
+	if !p.put(c) {
+		_ = c.Close()
+	}
 }
 
 // newToken returns a fresh session token.

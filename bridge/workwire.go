@@ -34,7 +34,9 @@ package bridge
 // first bytes) on it; the agent answers with the verdict, as on a stream,
 // and from then on the connection carries the link's bytes and nothing
 // else. Its end is TCP's: a FIN is the orderly end, an RST (or a TLS
-// connection reset under its records) the abort, both ways. A work
+// connection reset under its records) the abort, both ways. (In a session
+// of HelloVersionReuse a TLS work connection carries its link in frames
+// instead and outlives it: see frames.go.) A work
 // connection dies with its session: when the session ends, the bridge
 // closes the idle ones and resets those that carry links, and so does the
 // agent.

@@ -101,8 +101,10 @@ func (a *Agent) serveControl(st *smux.Stream, links *linkTable, hb *bridge.Heart
 // that ends because the tunnel died reads as ErrTunnelLost, not EOF, and
 // Reset (the target failed) tells the bridge instead of sending a FIN.
 type link struct {
-	net.Conn               // the carrier: st, or a work connection
-	st        *smux.Stream // nil on a pooled link
+	net.Conn                    // the carrier: st, a work connection, or frames
+	st        *smux.Stream      // nil on a pooled link
+	frames    *bridge.FrameConn // a pooled link on a reusable work connection
+	reused    bool              // ... that carried a link before
 	tun       *bridge.Tunnel
 	target    atomic.Pointer[net.Conn] // set once dialled
 	resetSent atomic.Bool
@@ -211,17 +213,31 @@ func (l *link) CloseWrite() error {
 	return errors.ErrUnsupported
 }
 
+// carrier is the connection under the link's frames (its verdict is
+// written there), or the link's own.
+func (l *link) carrier() net.Conn {
+	if l.frames != nil {
+		return l.frames.Conn
+	}
+	return l.Conn
+}
+
 // AwaitSocket implements netx.Awaitable: a pooled link over TLS is
 // awaited at its socket between records.
 func (l *link) AwaitSocket() *net.TCPConn {
-	if below := tlsx.BelowRecords(l.Conn); l.st == nil && below != nil {
+	if below := tlsx.BelowRecords(l.carrier()); l.st == nil && below != nil {
 		return netx.TCP(below)
 	}
 	return nil
 }
 
 // Buffered implements netx.Awaitable.
-func (l *link) Buffered() bool { return tlsx.Buffered(l.Conn) }
+func (l *link) Buffered() bool {
+	if l.frames != nil {
+		return l.frames.Buffered()
+	}
+	return tlsx.Buffered(l.Conn)
+}
 
 // AwaitErr implements netx.Awaitable.
 func (l *link) AwaitErr(err error) error { return l.readErr(err) }
@@ -281,7 +297,7 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done fu
 			done()
 		}
 	}()
-	st := l.Conn
+	st := l.carrier() // the verdict precedes the link's frames
 	log := a.log.With("instance", h.Instance, "network", h.Network.String())
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
@@ -303,7 +319,7 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done fu
 		_ = st.Close()
 		return
 	}
-	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil)
+	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil, "reused", l.reused)
 	ended := func(err error) {
 		l.linger()
 		if protocol, ok := block.IsBlocked(err); ok {

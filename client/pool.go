@@ -34,6 +34,7 @@ type workPool struct {
 
 	mu      sync.Mutex
 	pending int                   // dialling or idle
+	reused  int                   // reusable connections carrying links (see keeps)
 	fails   int                   // work connections lost in a row before carrying a link
 	full    bool                  // the bridge said its pool is full: no dial until a link takes one
 	conns   map[net.Conn]struct{} // every open work connection
@@ -144,6 +145,15 @@ func (p *workPool) work(ctx context.Context, dialled func()) bool {
 		}
 		return false
 	}
+	return p.serve(ctx, c, false)
+}
+
+// serve waits (idle) for the bridge's link on work connection c and
+// serves it; reused says c carried a link before, so the bridge closing
+// it while idle (its pool was full) is no failure. On a reusable
+// connection (bridge.Framed) the link is framed and, once it ended
+// cleanly, c waits for the next link in a goroutine of the session.
+func (p *workPool) serve(ctx context.Context, c net.Conn, reused bool) bool {
 	h, err := bridge.ReadLinkHeader(c) // no deadline: idle until a link comes
 	p.mu.Lock()
 	p.full = false // the bridge's pool holds one fewer: room again
@@ -152,7 +162,7 @@ func (p *workPool) work(ctx context.Context, dialled func()) bool {
 	if err != nil || h.Network == bridge.NetworkControl {
 		_ = c.Close()
 		p.untrack(c)
-		return false
+		return reused && err != nil
 	}
 	n := p.a.links.Add(1)
 	if why := p.a.refusal(h, n); why != "" { // the agent's own limits, as on a stream
@@ -163,15 +173,56 @@ func (p *workPool) work(ctx context.Context, dialled func()) bool {
 		p.untrack(c)
 		return true
 	}
+	l := &link{Conn: c, tun: p.tun, abort: make(chan struct{}), reused: reused}
+	if bridge.Framed(p.tun.Version, c) {
+		fc := bridge.NewFrameConn(c)
+		fc.Retire = p.retires
+		fc.Reuse = func(c net.Conn) { p.again(ctx, c) }
+		l.Conn, l.frames = fc, fc
+		p.mu.Lock()
+		p.reused++
+		p.mu.Unlock()
+	}
 	// The link's copy may outlive this goroutine (see carry): it joins the
 	// session's goroutines until it ends.
 	p.wg.Add(1)
-	p.a.carry(ctx, &link{Conn: c, tun: p.tun, abort: make(chan struct{})}, h, func() {
+	p.a.carry(ctx, l, h, func() {
 		p.a.links.Add(-1)
-		p.untrack(c)
+		if l.frames != nil {
+			p.mu.Lock()
+			p.reused--
+			p.mu.Unlock()
+		}
+		if l.frames == nil || !l.frames.Clean() {
+			p.untrack(c)
+		}
 		p.wg.Done()
 	})
 	return true
+}
+
+// retires reports whether a reusable connection whose link is ending
+// retires (see bridge.FrameConn.Retire): once the pool holds twice min=
+// idle and carrying links, the rest are closed, so a burst's connections
+// do not stay idle after it.
+func (p *workPool) retires() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pending+p.reused > 2*p.want
+}
+
+// again makes a work connection whose link ended cleanly idle again: it
+// waits for the next link in a goroutine of the session.
+func (p *workPool) again(ctx context.Context, c net.Conn) {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		_ = netx.Reset(c)
+		return
+	}
+	p.pending++
+	p.mu.Unlock()
+	p.wg.Go(func() { p.serve(ctx, c, true) })
 }
 
 // used says a pending connection is gone (taken for a link or lost), so

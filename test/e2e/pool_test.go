@@ -109,20 +109,32 @@ func processConns(t testing.TB, pids []int, match func(local, remote int) bool) 
 // waitConns waits until count() is want.
 func waitConns(t testing.TB, count func() int, want int, within time.Duration, what string) {
 	t.Helper()
+	waitConnsIn(t, count, want, want, within, what)
+}
+
+// waitConnsIn is waitConns for a count from lo to hi.
+func waitConnsIn(t testing.TB, count func() int, lo, hi int, within time.Duration, what string) {
+	t.Helper()
 	deadline := time.Now().Add(within)
 	got := 0
 	for time.Now().Before(deadline) {
-		if got = count(); got == want {
+		if got = count(); got >= lo && got <= hi {
 			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	t.Fatalf("%s: %d connections within %v, want %d", what, got, within, want)
+	t.Fatalf("%s: %d connections within %v, want %d to %d", what, got, within, lo, hi)
 }
 
 // bridgeSourceBusy is the bridge's log of connections refused because
 // their source had too many handshakes in progress.
 const bridgeSourceBusy = "last_reason=source_busy"
+
+// reusedLinks counts the agent's pooled links whose work connection
+// carried a link before.
+func reusedLinks(agent *framework.Process) int {
+	return strings.Count(agent.Output(), "pooled=true reused=true")
+}
 
 // pooledLinks counts the agent's links by carrier: pooled, and on streams.
 func pooledLinks(agent *framework.Process) (pooled, streams int) {
@@ -219,7 +231,13 @@ func poolRefillsAfterBurst(t *testing.T, withTLS bool) {
 	if failed > 0 {
 		t.Fatalf("%d of %d connections failed", failed, burst)
 	}
-	waitConns(t, func() int { return agentConns(t, m.BridgePort, agent) }, 1+min, 20*time.Second, "the agent's pool refilled after the burst")
+	// With TLS the links' connections come back to the pool (see
+	// TestPoolReusesTLSWorkConns): the agent keeps up to twice min= of them.
+	most := 1 + min
+	if withTLS {
+		most = 1 + 2*min
+	}
+	waitConnsIn(t, func() int { return agentConns(t, m.BridgePort, agent) }, 1+min, most, 20*time.Second, "the agent's pool refilled after the burst")
 	if strings.Contains(m.Output(), bridgeSourceBusy) {
 		t.Errorf("the bridge refused work connections of the refill for their source (%s)", bridgeSourceBusy)
 	}
@@ -232,6 +250,42 @@ func poolRefillsAfterBurst(t *testing.T, withTLS bool) {
 	f.ExpectTCPEcho(user).Payload(framework.RandomBytes(512)).Ensure()
 	if after, _ := pooledLinks(agent); after != before+1 {
 		t.Errorf("after the refill a link rode a stream (pooled links %d -> %d)", before, after)
+	}
+}
+
+// With bridge TLS a link's work connection outlives it: once both ends
+// ended the link, it waits in the pool for the next one, so a run of
+// short connections costs no TCP connection and no TLS handshake each
+// to the bridge. The agent ends up holding at most twice min= of them.
+// Without TLS links keep TCP's own ends (they are spliced) and none is
+// reused.
+func TestPoolReusesTLSWorkConns(t *testing.T) {
+	t.Parallel()
+	for _, withTLS := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			t.Parallel()
+			f := framework.New(t)
+			const min, conns = 4, 100
+			p := newPooledTLS(f, f.TCPEcho(), min, withTLS)
+			for range conns {
+				f.ExpectTCPEcho(p.user).Payload(framework.RandomBytes(2048)).Ensure()
+			}
+			pooled, streams := pooledLinks(p.agent)
+			reused := reusedLinks(p.agent)
+			switch {
+			case pooled != conns || streams != 0:
+				t.Errorf("%d pooled links and %d on streams, want all %d pooled", pooled, streams, conns)
+			case withTLS && reused < conns-2*min-1:
+				t.Errorf("%d of %d links rode a reused work connection, want all but the first %d at most", reused, conns, 2*min+1)
+			case !withTLS && reused != 0:
+				t.Errorf("%d links rode a reused plain work connection, want none", reused)
+			}
+			most := 1 + min
+			if withTLS {
+				most = 1 + 2*min
+			}
+			waitConnsIn(t, func() int { return agentConns(t, p.m.BridgePort, p.agent) }, 1+min, most, ready, "the agent's session and its pool after the run")
+		})
 	}
 }
 
