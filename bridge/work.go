@@ -160,7 +160,7 @@ func (s *session) openPooled(ctx context.Context, h LinkHeader, hdr, preamble []
 			return nil
 		}
 		l := &Link{Conn: c, pooled: true, sess: s, target: h.Target}
-		first := append(hdr, preamble...) //nolint:gocritic // hdr has room for the preamble: one write
+		first := append(hdr, preamble...) // hdr has room for the preamble and its frames: one write
 		if Framed(s.work.version, c) {
 			fc := NewFrameConn(c)
 			fc.Reuse = s.work.reuse

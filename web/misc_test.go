@@ -121,7 +121,13 @@ func TestAgentsAndMetrics(t *testing.T) {
 	}
 	var v instances.View
 	a.do(http.MethodPost, "/instances", `{"url":"server://:1/b:2"}`).json(t, &v)
-	waitFor(t, func() bool { return a.rt.run(v.ID) != nil })
+	// Running once the manager says so, not once its run started: the
+	// metrics count instances by the status the manager gives them.
+	waitFor(t, func() bool {
+		var cur instances.View
+		a.do(http.MethodGet, "/instances/"+v.ID, "").json(t, &cur)
+		return a.rt.run(v.ID) != nil && cur.Status == "running"
+	})
 	a.rt.run(v.ID).set(instances.Stats{TCPRx: 1234})
 	mt.LinkError("dial_refused")
 
