@@ -10,12 +10,15 @@ package bridge
 // instead, after the link header (bridge to agent) and the verdict (agent
 // to bridge), which stay as they are:
 //
-//	length u16 | length bytes of the link's payload   (1 ≤ length ≤ MaxFrame)
+//	length u16 | length bytes of the link's payload   (1 ≤ length ≤ MaxFrame, 0xFFFE)
 //	0x0000                                            the end of this direction
 //	0xFFFF                                            the end, and the connection retires
 //
 // Each frame is written with one TLS write, so no TLS record holds bytes
-// of two frames. Once both directions ended with an end frame, the link
+// of two frames; a copy reads its chunk in behind room for the length
+// (netx.Framer), so a frame costs neither a copy nor a record of its own:
+// 64 KiB read from a socket go out as a frame of 65534 bytes in exactly
+// four full records. Once both directions ended with an end frame, the link
 // is over and the connection is idle again: the agent waits on it for the
 // next link header, the bridge puts it back in the session's pool (or
 // closes it when the pool is full, which the agent reads as the end of
@@ -23,8 +26,7 @@ package bridge
 // connections ends its side with 0xFFFF instead, and both ends close the
 // connection. Anything else ends the connection, not the session: a
 // reset (the link's abort, as before), a FIN or TLS's close without an
-// end frame (the link was cut: its peer died), a length above MaxFrame
-// (malformed). Without TLS, work connections keep TCP's own ends (their
+// end frame (the link was cut: its peer died). Without TLS, work connections keep TCP's own ends (their
 // links are spliced kernel to kernel, which frames would prevent).
 
 import (
@@ -47,9 +49,9 @@ import (
 // and the bridge's ok reply are those of HelloVersionAck.
 const HelloVersionReuse = 5
 
-// MaxFrame is the most payload one frame carries: with its length, one
-// full TLS record.
-const MaxFrame = 16<<10 - frameHeaderLen
+// MaxFrame is the most payload one frame carries: with its length, four
+// full TLS records.
+const MaxFrame = 0xFFFE
 
 const (
 	frameHeaderLen = 2
@@ -164,9 +166,6 @@ func (f *FrameConn) readHeader() error {
 	case n == frameEnd || n == frameRetire:
 		f.retired.Store(n == frameRetire)
 		f.gotEnd.Store(true)
-	case n > MaxFrame:
-		f.broken.Store(true)
-		return fmt.Errorf("read link frame: %w: %d bytes, at most %d", ErrMalformed, n, MaxFrame)
 	default:
 		f.remain = int(n)
 	}
@@ -206,14 +205,45 @@ func (f *FrameConn) Write(p []byte) (int, error) {
 	n := 0
 	for n < len(p) {
 		k := copy(buf[frameHeaderLen:], p[n:])
-		binary.BigEndian.PutUint16(buf, uint16(k))
-		if _, err := f.Conn.Write(buf[:frameHeaderLen+k]); err != nil {
-			f.broken.Store(true)
+		if _, err := f.writeFrame(buf[:frameHeaderLen+k]); err != nil {
 			return n, err
 		}
 		n += k
 	}
 	return n, nil
+}
+
+// Headroom implements netx.Framer: a frame's length goes before its
+// payload.
+func (f *FrameConn) Headroom() int { return frameHeaderLen }
+
+// WriteFramed implements netx.Framer: b is a frame, its payload after
+// Headroom bytes for the length, written as it is (longer ones are copied
+// into frames).
+func (f *FrameConn) WriteFramed(b []byte) (int, error) {
+	if len(b)-frameHeaderLen > MaxFrame {
+		return f.Write(b[frameHeaderLen:])
+	}
+	f.wmu.Lock()
+	defer f.wmu.Unlock()
+	if f.sentEnd.Load() || f.closed.Load() {
+		return 0, errFramesClosed
+	}
+	if len(b) == frameHeaderLen {
+		return 0, nil
+	}
+	return f.writeFrame(b)
+}
+
+// writeFrame fills in frame b's length and writes it, with wmu held; it
+// returns the payload bytes written.
+func (f *FrameConn) writeFrame(b []byte) (int, error) {
+	binary.BigEndian.PutUint16(b, uint16(len(b)-frameHeaderLen))
+	if _, err := f.Conn.Write(b); err != nil {
+		f.broken.Store(true)
+		return 0, err
+	}
+	return len(b) - frameHeaderLen, nil
 }
 
 // CloseWrite ends this side of the link with its end frame.

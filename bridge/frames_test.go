@@ -154,18 +154,6 @@ func TestFramedLinkCut(t *testing.T) {
 	_ = b.Close()
 }
 
-// A frame length beyond MaxFrame is malformed.
-func TestFramedLinkMalformedLength(t *testing.T) {
-	t.Parallel()
-	ca, cb := framedPair(t)
-	if _, err := ca.Write([]byte{0x40, 0x00, 'x'}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := bridge.NewFrameConn(cb).Read(make([]byte, 8)); !errors.Is(err, bridge.ErrMalformed) {
-		t.Fatalf("frame of 16384 bytes: %v, want ErrMalformed", err)
-	}
-}
-
 // Once a read drained a frame, Buffered tells whether more waits above
 // the socket, so a copy awaits the socket without holding a buffer only
 // when nothing does: after a frame in a record of its own, nothing; after

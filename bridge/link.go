@@ -363,6 +363,24 @@ func (l *Link) Buffered() bool {
 // AwaitErr implements netx.Awaitable.
 func (l *Link) AwaitErr(err error) error { return l.readErr(err) }
 
+// Headroom implements netx.Framer: a link in frames takes its copy's
+// chunks with room for their length.
+func (l *Link) Headroom() int {
+	if l.frames != nil {
+		return l.frames.Headroom()
+	}
+	return 0
+}
+
+// WriteFramed implements netx.Framer; its errors are Write's.
+func (l *Link) WriteFramed(b []byte) (int, error) {
+	n, err := l.frames.WriteFramed(b)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
 // SpliceConn implements netx.Spliceable: a pooled link on plain TCP is
 // spliced once its verdict is read.
 func (l *Link) SpliceConn(reading bool) (*net.TCPConn, error) {

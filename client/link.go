@@ -242,6 +242,24 @@ func (l *link) Buffered() bool {
 // AwaitErr implements netx.Awaitable.
 func (l *link) AwaitErr(err error) error { return l.readErr(err) }
 
+// Headroom implements netx.Framer: a link in frames takes its copy's
+// chunks with room for their length.
+func (l *link) Headroom() int {
+	if l.frames != nil {
+		return l.frames.Headroom()
+	}
+	return 0
+}
+
+// WriteFramed implements netx.Framer; its errors are Write's.
+func (l *link) WriteFramed(b []byte) (int, error) {
+	n, err := l.frames.WriteFramed(b)
+	if err != nil {
+		err = l.readErr(err)
+	}
+	return n, err
+}
+
 // SpliceConn implements netx.Spliceable: a pooled link on plain TCP
 // (its verdict is already written) is spliced.
 func (l *link) SpliceConn(bool) (*net.TCPConn, error) {

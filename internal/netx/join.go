@@ -149,10 +149,29 @@ type endpoint struct {
 
 // Write sets the stall deadline before each write once the side has ended.
 func (e *endpoint) Write(p []byte) (int, error) {
+	e.stalls()
+	return e.Conn.Write(p)
+}
+
+// stalls sets the stall deadline once the side has ended.
+func (e *endpoint) stalls() {
 	if e.ended.Load() {
 		_ = e.Conn.SetWriteDeadline(time.Now().Add(e.stall))
 	}
-	return e.Conn.Write(p)
+}
+
+// Headroom implements Framer for a connection that frames: 0 for others.
+func (e *endpoint) Headroom() int {
+	if fr, ok := e.Conn.(Framer); ok {
+		return fr.Headroom()
+	}
+	return 0
+}
+
+// WriteFramed implements Framer, with Write's stall deadline.
+func (e *endpoint) WriteFramed(b []byte) (int, error) {
+	e.stalls()
+	return e.Conn.(Framer).WriteFramed(b)
 }
 
 // half copies src to dst. On EOF it closes dst's write side. On an error

@@ -52,6 +52,8 @@ type pump struct {
 	sock    *net.TCPConn    // the socket src's bytes come from, when it can be polled
 	rc      syscall.RawConn // sock's
 	aw      Awaitable       // src, when it is one (sock is its socket)
+	fr      Framer          // dst, when it frames what it writes
+	head    int             // fr's headroom
 	started bool            // the buffered copy has read once
 	sp      *spliced        // set when the copy is kernel-to-kernel
 }
@@ -73,8 +75,27 @@ type Awaitable interface {
 	AwaitErr(err error) error
 }
 
+// Framer is a destination that writes each chunk behind a header of its
+// own (a pooled link's frames: see bridge.FrameConn). A copy to it reads
+// each chunk in after Headroom bytes and hands WriteFramed the buffer with
+// that room in front, so making room does not copy the chunk again.
+type Framer interface {
+	// Headroom is the room WriteFramed needs before the chunk; 0 when the
+	// destination does not frame now (it is written with Write).
+	Headroom() int
+	// WriteFramed writes the chunk in b after Headroom bytes, which it
+	// may overwrite, and returns how many of the chunk's bytes it wrote.
+	WriteFramed(b []byte) (int, error)
+}
+
 func newPump(dst io.Writer, src io.Reader, f Flow, t *idle) *pump {
-	return &pump{dst: dst, src: src, f: f, t: t}
+	p := &pump{dst: dst, src: src, f: f, t: t}
+	if fr, ok := dst.(Framer); ok {
+		if h := fr.Headroom(); h > 0 && h < idleChunk {
+			p.fr, p.head = fr, h
+		}
+	}
+	return p
 }
 
 // run copies until the end and returns nil at EOF, or errParked when the
@@ -225,23 +246,30 @@ func (p *pump) bufferedLoop() error {
 			bp, pool = want.Get().(*[]byte), want
 			buf = *bp
 		}
-		nr, rerr := p.src.Read(buf)
+		chunk := buf[p.head:] // a Framer's header goes in front
+		nr, rerr := p.src.Read(chunk)
 		if socket {
-			wait = nr < len(buf) && (p.aw == nil || !p.aw.Buffered())
+			wait = nr < len(chunk) && (p.aw == nil || !p.aw.Buffered())
 		} else {
 			// The rest of a full-size record begun in an idleChunk buffer
 			// counts as a full record: a stream of records is read one
 			// record a time, not in an idleChunk piece and the rest (two
 			// writes each).
-			full = nr == len(buf) || nr >= recordChunk || resumed && idleChunk+nr >= recordChunk
-			resumed = len(buf) == idleChunk && nr == len(buf)
+			full = nr == len(chunk) || nr >= recordChunk || resumed && idleChunk+nr >= recordChunk
+			resumed = pool == &idlePool && nr == len(chunk)
 		}
 		if nr > 0 {
 			p.t.touch()
 			if err := Wait(p.f.Limit, nr); err != nil {
 				return err
 			}
-			nw, werr := p.dst.Write(buf[:nr])
+			var nw int
+			var werr error
+			if p.fr != nil {
+				nw, werr = p.fr.WriteFramed(buf[:p.head+nr])
+			} else {
+				nw, werr = p.dst.Write(buf[:nr])
+			}
 			if nw > 0 {
 				p.total += int64(nw)
 				if p.f.Count != nil {
