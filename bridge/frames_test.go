@@ -2,8 +2,10 @@ package bridge_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"testing"
@@ -187,5 +189,125 @@ func TestFramedLinkBuffered(t *testing.T) {
 	}
 	if b.Buffered() {
 		t.Fatal("Buffered once the record is drained")
+	}
+}
+
+// tlsPoolTunnel is a pool session over bridge TLS offering hello versions
+// up to max (0: the newest), closed when the test ends.
+func tlsPoolTunnel(t *testing.T, max uint8) (*bridge.Server, *bridge.Tunnel) {
+	t.Helper()
+	sc, fp, err := tlsx.ServerConfig(1, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: sc})
+	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+	defer cancel()
+	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: "k", Pool: true, MaxVersion: max,
+		TLS: tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1", Fingerprint: fp})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = tun.Close() })
+	return srv, tun
+}
+
+// echoOnce plays the agent's part of one link on work connection c: it
+// reads the header, answers ok and echoes the user's bytes until their
+// end, framed when framed is set.
+func echoOnce(t *testing.T, c net.Conn, framed bool) (bridge.LinkHeader, *bridge.FrameConn) {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(testutil.Wait))
+	defer c.SetReadDeadline(time.Time{})
+	h, err := bridge.ReadLinkHeader(c)
+	if err != nil {
+		t.Fatalf("read link header: %v", err)
+	}
+	if _, err := c.Write(bridge.AppendVerdict(nil, bridge.Verdict{OK: true})); err != nil {
+		t.Fatal(err)
+	}
+	var body io.ReadWriter = c
+	var fc *bridge.FrameConn
+	if framed {
+		fc = bridge.NewFrameConn(c)
+		body = fc
+	}
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(body, got); err != nil || string(got) != "hello" {
+		t.Fatalf("read the user's bytes: %q, %v; want \"hello\" (framed %v)", got, err, framed)
+	}
+	if _, err := body.Write(got); err != nil {
+		t.Fatal(err)
+	}
+	return h, fc
+}
+
+// In a session of hello version 5 over TLS a link's work connection goes
+// back to the pool once both ends ended the link, and the next link rides
+// the same connection.
+func TestPooledTLSLinkReusesItsConnection(t *testing.T) {
+	t.Parallel()
+	srv, tun := tlsPoolTunnel(t, 0)
+	if tun.Version != bridge.HelloVersionReuse {
+		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionReuse)
+	}
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	for i := range 3 {
+		target := fmt.Sprintf("t:%d", i+1)
+		l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target}, []byte("hello"))
+		if err != nil || !l.Pooled() {
+			t.Fatalf("link %d: pooled %v, %v", i, l != nil && l.Pooled(), err)
+		}
+		h, fc := echoOnce(t, work, true)
+		if h.Target != target {
+			t.Fatalf("link %d rode another connection: header for %q", i, h.Target)
+		}
+		got := make([]byte, 5)
+		if _, err := io.ReadFull(l, got); err != nil || string(got) != "hello" {
+			t.Fatalf("link %d echoed %q, %v", i, got, err)
+		}
+		if err := l.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := fc.Read(got); n != 0 || err != io.EOF {
+			t.Fatalf("agent read %d, %v after the user's end, want EOF", n, err)
+		}
+		if err := fc.CloseWrite(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := l.Read(got); n != 0 || err != io.EOF {
+			t.Fatalf("user read %d, %v after the agent's end, want EOF", n, err)
+		}
+		_ = l.Close()
+		testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "the work connection idle again")
+	}
+}
+
+// An agent of hello version 4 (the previous release) over TLS: its links
+// are not framed and their connections are not reused.
+func TestPooledTLSLinkOfVersion4NotFramed(t *testing.T) {
+	t.Parallel()
+	srv, tun := tlsPoolTunnel(t, bridge.HelloVersionAck)
+	if tun.Version != bridge.HelloVersionAck {
+		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionAck)
+	}
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("hello"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	echoOnce(t, work, false)
+	got := make([]byte, 5)
+	if _, err := io.ReadFull(l, got); err != nil || string(got) != "hello" {
+		t.Fatalf("echoed %q, %v", got, err)
+	}
+	_ = l.Close() // before the agent's end: its connection is reset, as before version 5
+	if !readsEnd(work, testutil.Wait) {
+		t.Fatal("the work connection of a closed unframed link stayed open")
+	}
+	if n := srv.PoolIdle("k"); n != 0 {
+		t.Fatalf("%d idle work connections after an unframed link, want 0", n)
 	}
 }
