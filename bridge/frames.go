@@ -101,7 +101,8 @@ type FrameConn struct {
 	retires atomic.Bool // this side's end frame retired the connection
 	broken  atomic.Bool // an error or a reset: the connection is not reused
 	closed  atomic.Bool
-	wmu     sync.Mutex // orders CloseWrite after a concurrent Write
+	handed  atomic.Bool // Close handed the connection to Reuse
+	wmu     sync.Mutex  // orders CloseWrite after a concurrent Write
 	endBuf  [frameHeaderLen]byte
 }
 
@@ -278,6 +279,10 @@ func (f *FrameConn) Clean() bool {
 	return f.gotEnd.Load() && f.sentEnd.Load() && !f.broken.Load() && !f.retired.Load() && !f.retires.Load()
 }
 
+// HandedBack reports whether Close handed the connection to Reuse: it is
+// no longer the link's.
+func (f *FrameConn) HandedBack() bool { return f.handed.Load() }
+
 // Close ends the link: this side's end frame goes out (if it has not
 // yet) and, once the peer's was read too, the connection goes to Reuse.
 // Else it is closed: closed before the peer's end, its own end retires it
@@ -295,6 +300,7 @@ func (f *FrameConn) Close() error {
 		f.wmu.Unlock()
 		if err == nil && f.Clean() && f.Reuse != nil {
 			_ = f.Conn.SetDeadline(time.Time{})
+			f.handed.Store(true)
 			f.Reuse(f.Conn)
 			return nil
 		}
@@ -328,8 +334,8 @@ func (f *FrameConn) deadline(set func(time.Time) error, t time.Time) error {
 
 // Reset resets the connection: the peer's reads fail at once.
 func (f *FrameConn) Reset() error {
-	if f.closed.Swap(true) && f.Clean() {
-		return nil // closed cleanly before: the connection is not the link's any more
+	if f.closed.Swap(true) && f.HandedBack() {
+		return nil // the connection is not the link's any more
 	}
 	f.broken.Store(true)
 	return netx.Reset(f.Conn)

@@ -100,7 +100,7 @@ func TestFramedLinksReuseTheirConnection(t *testing.T) {
 		}
 		_ = a.Close()
 		_ = b.Close()
-		if reusedA != ca || reusedB != cb {
+		if reusedA != ca || reusedB != cb || !a.HandedBack() || !b.HandedBack() {
 			t.Fatalf("link %d: the connection was not handed back on both ends", i)
 		}
 		if _, err := a.Write([]byte("late")); !errors.Is(err, net.ErrClosed) {
@@ -128,7 +128,7 @@ func TestFramedLinkRetired(t *testing.T) {
 	}
 	_ = a.Close()
 	_ = b.Close()
-	if reused != 0 {
+	if reused != 0 || a.HandedBack() || b.HandedBack() {
 		t.Fatalf("a retired connection was reused %d times", reused)
 	}
 	if !readsEnd(cb, testutil.Wait) {

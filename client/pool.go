@@ -34,7 +34,7 @@ type workPool struct {
 
 	mu      sync.Mutex
 	pending int                   // dialling or idle
-	reused  int                   // reusable connections carrying links (see keeps)
+	carry   int                   // reusable connections carrying links (see retires)
 	fails   int                   // work connections lost in a row before carrying a link
 	full    bool                  // the bridge said its pool is full: no dial until a link takes one
 	conns   map[net.Conn]struct{} // every open work connection
@@ -180,7 +180,7 @@ func (p *workPool) serve(ctx context.Context, c net.Conn, reused bool) bool {
 		fc.Reuse = func(c net.Conn) { p.again(ctx, c) }
 		l.Conn, l.frames = fc, fc
 		p.mu.Lock()
-		p.reused++
+		p.carry++
 		p.mu.Unlock()
 	}
 	// The link's copy may outlive this goroutine (see carry): it joins the
@@ -190,10 +190,10 @@ func (p *workPool) serve(ctx context.Context, c net.Conn, reused bool) bool {
 		p.a.links.Add(-1)
 		if l.frames != nil {
 			p.mu.Lock()
-			p.reused--
+			p.carry--
 			p.mu.Unlock()
 		}
-		if l.frames == nil || !l.frames.Clean() {
+		if l.frames == nil || !l.frames.HandedBack() {
 			p.untrack(c)
 		}
 		p.wg.Done()
@@ -208,7 +208,7 @@ func (p *workPool) serve(ctx context.Context, c net.Conn, reused bool) bool {
 func (p *workPool) retires() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	return p.pending+p.reused > 2*p.want
+	return p.pending+p.carry > 2*p.want
 }
 
 // again makes a work connection whose link ended cleanly idle again: it
