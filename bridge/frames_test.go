@@ -2,7 +2,6 @@ package bridge_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -201,15 +200,8 @@ func tlsPoolTunnel(t *testing.T, max uint8) (*bridge.Server, *bridge.Tunnel) {
 		t.Fatal(err)
 	}
 	srv, addr := startBridge(t, bridge.Config{Keys: bridge.NewKeySet("k"), TLS: sc})
-	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-	defer cancel()
-	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: "k", Pool: true, MaxVersion: max,
+	return srv, dialPool(t, bridge.DialConfig{Addr: addr, Key: "k", MaxVersion: max,
 		TLS: tlsx.ClientConfig(tlsx.ClientOptions{ServerName: "127.0.0.1", Fingerprint: fp})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tun.Close() })
-	return srv, tun
 }
 
 // echoOnce plays the agent's part of one link on work connection c: it
@@ -251,8 +243,7 @@ func TestPooledTLSLinkReusesItsConnection(t *testing.T) {
 	if tun.Version != bridge.HelloVersionReuse {
 		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionReuse)
 	}
-	work := dialWork(t, tun)
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	work := idleWork(t, srv, tun)
 	for i := range 3 {
 		target := fmt.Sprintf("t:%d", i+1)
 		l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: target}, []byte("hello"))
@@ -292,8 +283,7 @@ func TestPooledTLSLinkOfVersion4NotFramed(t *testing.T) {
 	if tun.Version != bridge.HelloVersionAck {
 		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionAck)
 	}
-	work := dialWork(t, tun)
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	work := idleWork(t, srv, tun)
 	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("hello"))
 	if err != nil {
 		t.Fatal(err)

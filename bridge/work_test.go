@@ -28,14 +28,31 @@ func poolTunnel(t *testing.T, addr, key string) *bridge.Tunnel {
 // newest).
 func poolTunnelAt(t *testing.T, addr, key string, max uint8) *bridge.Tunnel {
 	t.Helper()
+	return dialPool(t, bridge.DialConfig{Addr: addr, Key: key, MaxVersion: max})
+}
+
+// dialPool dials the bridge as an agent that asks for a pool, with cfg
+// (its address, key, version bound, TLS), closed when the test ends.
+func dialPool(t *testing.T, cfg bridge.DialConfig) *bridge.Tunnel {
+	t.Helper()
+	cfg.AgentName, cfg.AgentVersion, cfg.Pool = "pool", "test", true
 	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
 	defer cancel()
-	tun, err := bridge.Dial(ctx, bridge.DialConfig{Addr: addr, Key: key, AgentName: "pool", AgentVersion: "test", Pool: true, MaxVersion: max})
+	tun, err := bridge.Dial(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = tun.Close() })
 	return tun
+}
+
+// idleWork dials one work connection for tun and waits until the bridge
+// holds it idle, the only one of key k.
+func idleWork(t *testing.T, srv *bridge.Server, tun *bridge.Tunnel) net.Conn {
+	t.Helper()
+	work := dialWork(t, tun)
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	return work
 }
 
 // readsEnd reports whether c ends (EOF or an error, not a timeout) within d.
@@ -129,8 +146,7 @@ func TestWorkHelloVersion3GetsNoAck(t *testing.T) {
 	if tun.Version != bridge.HelloVersionPool {
 		t.Fatalf("session of hello version %d, want %d", tun.Version, bridge.HelloVersionPool)
 	}
-	work := dialWork(t, tun)
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	work := idleWork(t, srv, tun)
 	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("hi"))
 	if err != nil {
 		t.Fatal(err)
@@ -185,8 +201,7 @@ func TestWorkFallsBackToVersion3(t *testing.T) {
 	if tun.Version != bridge.HelloVersionPool || tun.PoolMax == 0 {
 		t.Fatalf("session of hello version %d with pool max %d at an old bridge, want version %d with a pool", tun.Version, tun.PoolMax, bridge.HelloVersionPool)
 	}
-	work := dialWork(t, tun)
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	work := idleWork(t, srv, tun)
 	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -247,8 +262,7 @@ func TestPooledLinkDiesWithSession(t *testing.T) {
 	tun := poolTunnel(t, addr, "k")
 	// One after the other, so which is the oldest is known: the bridge
 	// registers connections as their handshakes end, in no fixed order.
-	work := dialWork(t, tun)
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 1 }, "1 idle work connection")
+	work := idleWork(t, srv, tun)
 	idle := dialWork(t, tun)
 	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return srv.PoolIdle("k") == 2 }, "2 idle work connections")
 	l, err := srv.OpenLink(testutil.Context(t), "k", bridge.LinkHeader{Network: bridge.NetworkTCP, Target: "t:1"}, []byte("first"))
