@@ -32,9 +32,16 @@ const (
 // processes, frp's) per small request and per MB of 1 MiB responses, which
 // a loaded machine disturbs less than the rates. Through the tunnel the
 // http instance routes by Host, so every request crosses the reverse proxy.
+//
+// One reverse proxy with nothing behind it but the backend (newProxy) is
+// measured beside them for small requests and 1 MiB responses: the
+// "proxy" figures, and each path's ratio to it (.../proxy), are what
+// parsing every request and response costs before any tunnel does.
 func BenchmarkHTTP(b *testing.B) {
 	p := newPaths(b)
+	proxy := newProxy(b, p.addrs[pathDirect].web)
 	for range b.N {
+		var proxyRPS, proxyBig, proxyCPU []float64
 		rps := make([][]float64, len(p.names))
 		p50 := make([][]float64, len(p.names))
 		p99 := make([][]float64, len(p.names))
@@ -81,7 +88,22 @@ func BenchmarkHTTP(b *testing.B) {
 				cpuMsg[i] = append(cpuMsg[i], float64((p.cpu(i)-cpu0).Microseconds())/float64(msgs))
 				wsRate[i] = append(wsRate[i], rate)
 			}
+			cpu0 := cpuTime()
+			s, err := smallRequests(proxy)
+			if err != nil {
+				b.Fatalf("proxy small: %v", err)
+			}
+			proxyCPU = append(proxyCPU, float64((cpuTime()-cpu0).Microseconds())/float64(s.n))
+			proxyRPS = append(proxyRPS, s.rps)
+			mb, _, err := bigResponses(proxy)
+			if err != nil {
+				b.Fatalf("proxy big: %v", err)
+			}
+			proxyBig = append(proxyBig, mb)
 		}
+		reportProxy(b, "http-small", "req/s", p.names, rps, proxyRPS)
+		reportProxy(b, "http-1MiB", "MB/s", p.names, big, proxyBig)
+		reportProxy(b, "http-small-cpu", "us/req", p.names, cpuReq, proxyCPU)
 		report(b, "http-small", "req/s", p.names, rps)
 		report(b, "http-small-p50", "us", p.names, p50)
 		report(b, "http-small-p99", "us", p.names, p99)
@@ -92,6 +114,18 @@ func BenchmarkHTTP(b *testing.B) {
 		report(b, "ws-1KiB-echo-p99", "us", p.names, ws99)
 		report(b, fmt.Sprintf("ws-1KiB-echo-%d", wsSockets), "msg/s", p.names, wsRate)
 		report(b, fmt.Sprintf("ws-1KiB-echo-%d-cpu", wsSockets), "us/msg", p.names, cpuMsg)
+	}
+}
+
+// reportProxy writes the reverse proxy's median for what, its ratio to
+// direct and to the relays, and the tunnel paths' ratios to it.
+func reportProxy(b *testing.B, what, unit string, names []string, samples [][]float64, proxy []float64) {
+	ref := median(proxy)
+	b.ReportMetric(ref, what+"-proxy-"+unit)
+	b.ReportMetric(ref/median(samples[pathDirect]), what+"-proxy/direct")
+	b.ReportMetric(ref/median(samples[pathRelays]), what+"-proxy/relays")
+	for i := pathInproc; i < len(names); i++ {
+		b.ReportMetric(median(samples[i])/ref, what+"-"+names[i]+"/proxy")
 	}
 }
 

@@ -4,6 +4,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,10 +19,12 @@ import (
 	"github.com/burrowproject/burrow/internal/testutil"
 )
 
-// This file holds the two references Burrow is measured against besides a
+// This file holds the references Burrow is measured against besides a
 // direct connection: two plain relays in a row (the least any two-ended
 // tunnel can cost: one TCP connection per user connection, copied kernel to
-// kernel), and frp with its defaults when its binaries are present.
+// kernel), frp with its defaults when its binaries are present, and for
+// HTTP one reverse proxy (the least any proxy that parses every request
+// costs: no tunnel behind it).
 
 // newRelays puts two plain relays in a row in front of each backend: the
 // first listens for users and dials the second per connection, the second
@@ -51,6 +56,34 @@ func relay(tb testing.TB, target string) string {
 		_ = c.(*net.TCPConn).CloseWrite()
 		half.Wait()
 	})
+}
+
+// newProxy serves one net/http/httputil reverse proxy to the web backend
+// at target in this process, set up like the http handler's (keep-alive
+// upstream connections, no compression, X-Forwarded-* added) but with no
+// tunnel, routing or checks: what parsing every request and response
+// costs on its own. It returns the proxy's address.
+func newProxy(tb testing.TB, target string) string {
+	tb.Helper()
+	to := &url.URL{Scheme: "http", Host: target}
+	tr := &http.Transport{MaxIdleConnsPerHost: 2 * httpClients, DisableCompression: true}
+	rp := &httputil.ReverseProxy{
+		Rewrite:   func(pr *httputil.ProxyRequest) { pr.SetURL(to); pr.SetXForwarded(); pr.Out.Host = pr.In.Host },
+		Transport: tr,
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	srv := &http.Server{Handler: rp, ReadHeaderTimeout: 10 * time.Second}
+	var served sync.WaitGroup
+	served.Go(func() { _ = srv.Serve(ln) })
+	tb.Cleanup(func() {
+		_ = srv.Close()
+		served.Wait()
+		tr.CloseIdleConnections()
+	})
+	return ln.Addr().String()
 }
 
 // frpDir is where the reference frp binaries are (BURROW_FRP overrides).
