@@ -27,13 +27,13 @@ func (l tlsLink) AwaitErr(err error) error  { return err }
 // is joined by Start to a TCP connection whose other end is user:
 //
 //	user <-> [a  Start  tlsLink] <-> far (TLS)
-func tlsJoined(t *testing.T, cfg *tls.Config) (user net.Conn, far *tls.Conn) {
+func tlsJoined(t *testing.T, cfg *tls.Config, o netx.JoinOptions) (user net.Conn, far *tls.Conn) {
 	t.Helper()
 	user, a := testutil.TCPPair(t)
 	b, c := testutil.TCPPair(t)
 	near, far := testutil.TLSPair(t, tlsx.NewRecordConn(b), c, cfg)
 	done := make(chan struct{})
-	netx.Start(a, tlsLink{near}, netx.JoinOptions{}, func(_, _ int64, _ error) { close(done) })
+	netx.Start(a, tlsLink{near}, o, func(_, _ int64, _ error) { close(done) })
 	t.Cleanup(func() {
 		_ = user.Close()
 		_ = far.Close()
@@ -55,7 +55,7 @@ func serverTLS(t *testing.T) *tls.Config {
 // order, whether records arrive one by one, many at once, or larger than
 // a read.
 func TestStartFromAwaitableCarriesEveryByte(t *testing.T) {
-	user, far := tlsJoined(t, serverTLS(t))
+	user, far := tlsJoined(t, serverTLS(t), netx.JoinOptions{})
 	rng := rand.New(rand.NewPCG(3, 4))
 	var sent bytes.Buffer
 	var wg sync.WaitGroup
@@ -92,15 +92,34 @@ func TestStartFromAwaitableCarriesEveryByte(t *testing.T) {
 	}
 }
 
-// An idle TLS link's copy waits at the socket in a fresh goroutine too.
+// An idle TLS link's copy waits at the socket in a fresh goroutine too,
+// once it has been quiet for the hot window.
 func TestStartedIdleTLSLinkHoldsMinimalStacks(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector's instrumentation grows the stacks it measures")
 	}
 	cfg := serverTLS(t)
 	checkIdleStacks(t, func(t *testing.T) {
-		user, far := tlsJoined(t, cfg)
+		user, far := tlsJoined(t, cfg, netx.JoinOptions{Hot: stackTestHot})
 		oneByte(t, far, user)
 		oneByte(t, user, far)
 	})
+}
+
+// A TLS link whose copies, busy, waited in place, and then (quiet past
+// the hot window) in fresh goroutines, carries bytes both ways at every
+// step: the window's deadline is gone once it ended, for the copy and for
+// TLS.
+func TestTLSLinkCarriesBytesAcrossTheHotWindow(t *testing.T) {
+	const hot = 20 * time.Millisecond
+	user, far := tlsJoined(t, serverTLS(t), netx.JoinOptions{Hot: hot})
+	for range 3 {
+		for range 10 { // busy: the copies wait in place
+			oneByte(t, far, user)
+			oneByte(t, user, far)
+		}
+		time.Sleep(3 * hot) // quiet: they move to fresh goroutines
+		oneByte(t, far, user)
+		oneByte(t, user, far)
+	}
 }

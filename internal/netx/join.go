@@ -60,7 +60,17 @@ type JoinOptions struct {
 	// so that also arrives as EOF) stops granting window, and the write
 	// fails instead of holding both connections forever. 0 = DefaultStall.
 	Stall time.Duration
+	// Hot is how long, in Start, a copy that has just moved bytes waits
+	// for more in its own goroutine, whose stack grew to what copying
+	// needs, before it waits in a fresh goroutine of minimal stack (see
+	// pump): a busy link keeps its stacks, an idle one sheds them after
+	// this long. 0 = DefaultHot; < 0 = shed at once.
+	Hot time.Duration
 }
+
+// DefaultHot is JoinOptions.Hot's default: a link quiet for a second
+// holds minimal stacks.
+const DefaultHot = time.Second
 
 // Join copies a to b and b to a until both directions end, then closes both
 // connections. When one side reaches EOF the other side's write half is
@@ -96,8 +106,12 @@ func Start(a, b net.Conn, o JoinOptions, done func(aToB, bToA int64, err error))
 			done(aToB, bToA, err)
 		}
 	}
-	go startHalf(j.b, j.a, o.AToB, j.idle, func(n int64, err error) { j.aToB, j.errAB = n, err; last() })
-	go startHalf(j.a, j.b, o.BToA, j.idle, func(n int64, err error) { j.bToA, j.errBA = n, err; last() })
+	hot := o.Hot
+	if hot == 0 {
+		hot = DefaultHot
+	}
+	go startHalf(j.b, j.a, o.AToB, j.idle, hot, func(n int64, err error) { j.aToB, j.errAB = n, err; last() })
+	go startHalf(j.a, j.b, o.BToA, j.idle, hot, func(n int64, err error) { j.bToA, j.errBA = n, err; last() })
 }
 
 // join is one Join: its two ends and what each direction copied.
@@ -187,10 +201,10 @@ func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
 // startHalf is half for Start: where src is a socket, the copy does not
 // wait for its bytes in a goroutine whose stack grew while it copied, but
 // goes on in a fresh one (see pump). done gets half's results.
-func startHalf(dst, src *endpoint, f Flow, t *idle, done func(int64, error)) {
+func startHalf(dst, src *endpoint, f Flow, t *idle, hot time.Duration, done func(int64, error)) {
 	p := newPump(dst, src.Conn, f, t)
 	p.parked = func(n int64, err error) { done(ended(dst, src, n, err)) }
-	p.resumeFn = p.resume
+	p.resumeFn, p.hot = p.resume, hot
 	if err := p.run(); err != errParked {
 		p.parked(p.total, err)
 	}

@@ -447,8 +447,8 @@ func TestStartedIdleLinkHoldsMinimalStacks(t *testing.T) {
 		name string
 		o    netx.JoinOptions
 	}{
-		{"spliced", netx.JoinOptions{}},
-		{"limited", netx.JoinOptions{AToB: unlimited(), BToA: unlimited()}},
+		{"spliced", netx.JoinOptions{Hot: stackTestHot}},
+		{"limited", netx.JoinOptions{AToB: unlimited(), BToA: unlimited(), Hot: stackTestHot}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkIdleStacks(t, func(t *testing.T) {
@@ -462,9 +462,14 @@ func TestStartedIdleLinkHoldsMinimalStacks(t *testing.T) {
 	}
 }
 
+// stackTestHot is the hot window of the links whose idle stacks are
+// measured: they are measured once it is over.
+const stackTestHot = 20 * time.Millisecond
+
 // checkIdleStacks opens 200 links with open (each carries bytes both ways
-// and stays open) and fails unless their goroutines hold two minimal
-// stacks per link, with a little slack.
+// and stays open) and, once they were quiet past stackTestHot, fails
+// unless their goroutines hold two minimal stacks per link, with a little
+// slack.
 func checkIdleStacks(t *testing.T, open func(t *testing.T)) {
 	t.Helper()
 	const n = 200
@@ -475,6 +480,7 @@ func checkIdleStacks(t *testing.T, open func(t *testing.T)) {
 	for range n {
 		open(t)
 	}
+	time.Sleep(10 * stackTestHot) // the last link's copies shed their stacks
 	runtime.GC()
 	runtime.ReadMemStats(&ms)
 	perLink := (int64(ms.StackInuse) - int64(before)) / n

@@ -4,8 +4,10 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"syscall"
+	"time"
 )
 
 // Copy copies src to dst until EOF, counting and limiting per f. It returns
@@ -34,8 +36,14 @@ var errParked = errors.New("netx: copy parked")
 // 4 KiB or more, and a blocked goroutine keeps it), so the wait moves to
 // a fresh goroutine (2 KiB) that goes on copying once bytes arrive, and
 // the old one exits. An idle link then holds two minimal stacks per end.
-// The move costs a goroutine start (no allocation: resumeFn is bound
-// once) only when a read would otherwise block.
+// A busy link does not move on every message, though: the fresh goroutine
+// would grow its stack again at once (a TLS read or write alone needs
+// more than 2 KiB), a stack copy and a goroutine start per message. Once
+// hotStreak waits in a row were over within hot, the copy waits where it
+// is, for up to hot; only a link quiet that long moves its wait again. A
+// link that carries a message or two and goes quiet (most idle ones)
+// never waits in place. (The move allocates nothing: resumeFn is bound
+// once.)
 type pump struct {
 	dst   io.Writer
 	src   io.Reader
@@ -46,8 +54,11 @@ type pump struct {
 	// parked, when set, lets the copy move to a fresh goroutine; it is
 	// called there with the copy's results once the copy is over.
 	parked   func(n int64, err error)
-	resumeFn func() // p.resume, bound once
-	woke     bool   // resume saw src readable: the next wait is over at once
+	resumeFn func()        // p.resume, bound once
+	hot      time.Duration // how long a busy copy waits in place before moving (<= 0: it moves at once)
+	streak   int           // waits in a row that were over within hot
+	since    time.Time     // when the wait that moved began
+	woke     bool          // resume saw src readable: the next wait is over at once
 
 	sock    *net.TCPConn    // the socket src's bytes come from, when it can be polled
 	rc      syscall.RawConn // sock's
@@ -152,6 +163,13 @@ func (p *pump) resume() {
 	err := awaitRaw(p.rc, p.sock)
 	if err == nil {
 		p.woke = true
+		if p.hot > 0 {
+			if time.Since(p.since) < p.hot {
+				p.streak++
+			} else {
+				p.streak = 0
+			}
+		}
 		err = p.loop()
 	} else {
 		err = p.awaitErr(err)
@@ -189,15 +207,33 @@ func (p *pump) await(release func()) (moved bool, err error) {
 		}
 		return false, awaitRaw(p.rc, p.sock)
 	}
-	if ready, err := readableNow(p.rc, p.sock); ready || err != nil {
-		return false, err
-	}
 	if release != nil {
 		release()
 	}
+	if p.hot > 0 && p.streak >= hotStreak {
+		// A busy link: wait here, where the stack already has what
+		// copying needs. The deadline is the copy's own (nothing else
+		// sets one on a copy's source while it runs) and is cleared.
+		_ = p.sock.SetReadDeadline(time.Now().Add(p.hot))
+		err := awaitRaw(p.rc, p.sock)
+		_ = p.sock.SetReadDeadline(time.Time{})
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			return false, err
+		}
+		p.streak = 0 // quiet for hot: shed the stack
+	}
+	if ready, err := readableNow(p.rc, p.sock); ready || err != nil {
+		p.streak++
+		return false, err
+	}
+	p.since = time.Now()
 	go p.resumeFn()
 	return true, nil
 }
+
+// hotStreak is how many waits in a row must be over within the hot
+// window before a copy waits in place (see pump).
+const hotStreak = 4
 
 // bufferedLoop copies through pooled buffers. Between reads from a
 // socket (or an Awaitable) its only state is whether it waits before the
