@@ -11,6 +11,11 @@ import (
 // read holds its buffer while it waits.
 const canAwait = false
 
-func awaitRaw(syscall.RawConn, net.Conn) error { return nil }
+// peeker is never set up here (canAwait is false).
+type peeker struct{ rc syscall.RawConn }
 
-func readableNow(syscall.RawConn, net.Conn) (bool, error) { return true, nil }
+func (k *peeker) init(rc syscall.RawConn, _ net.Conn) { k.rc = rc }
+
+func (*peeker) await() error { return nil }
+
+func (*peeker) readableNow() (bool, error) { return true, nil }

@@ -12,35 +12,54 @@ import (
 // canAwait: a socket can be waited on without reading from it.
 const canAwait = true
 
-// awaitRaw waits until the socket (rc, of c) has bytes, its end or an
-// error to read, without taking them, so the reader need not hold a
-// buffer meanwhile. The error (a reset) is returned: the kernel hands a
-// socket's error to one receive only, and the read or splice after this
-// peek would see an end.
-func awaitRaw(rc syscall.RawConn, c net.Conn) error {
-	var perr error
-	err := rc.Read(func(fd uintptr) bool {
-		perr = peek(fd)
-		return !errors.Is(perr, syscall.EAGAIN)
-	})
-	if err == nil && perr != nil {
-		err = readError(c, perr)
+// peeker looks at one socket (rc, of c) without taking its bytes. A copy
+// sets its own up once, with its socket, so that waiting allocates
+// nothing: a closure capturing the look's result would be allocated per
+// wait.
+type peeker struct {
+	rc   syscall.RawConn
+	c    net.Conn
+	perr error              // the last look's result
+	look func(uintptr) bool // lookFn, bound once
+	now  func(fd uintptr)   // nowFn, bound once
+}
+
+func (k *peeker) init(rc syscall.RawConn, c net.Conn) {
+	k.rc, k.c = rc, c
+	k.look, k.now = k.lookFn, k.nowFn
+}
+
+func (k *peeker) lookFn(fd uintptr) bool {
+	k.perr = peek(fd)
+	return !errors.Is(k.perr, syscall.EAGAIN)
+}
+
+func (k *peeker) nowFn(fd uintptr) { k.perr = peek(fd) }
+
+// await waits until the socket has bytes, its end or an error to read,
+// without taking them, so the reader need not hold a buffer meanwhile.
+// The error (a reset) is returned: the kernel hands a socket's error to
+// one receive only, and the read or splice after this peek would see an
+// end.
+func (k *peeker) await() error {
+	err := k.rc.Read(k.look)
+	if err == nil && k.perr != nil {
+		err = readError(k.c, k.perr)
 	}
 	return err
 }
 
 // readableNow reports, without waiting, whether the socket has bytes, its
-// end or an error to read; the error as awaitRaw returns it.
-func readableNow(rc syscall.RawConn, c net.Conn) (bool, error) {
-	var perr error
-	if err := rc.Control(func(fd uintptr) { perr = peek(fd) }); err != nil {
+// end or an error to read; the error as await returns it.
+func (k *peeker) readableNow() (bool, error) {
+	if err := k.rc.Control(k.now); err != nil {
 		return true, err
 	}
 	switch {
-	case errors.Is(perr, syscall.EAGAIN):
+	case errors.Is(k.perr, syscall.EAGAIN):
 		return false, nil
-	case perr != nil:
-		return true, readError(c, perr)
+	case k.perr != nil:
+		return true, readError(k.c, k.perr)
 	}
 	return true, nil
 }

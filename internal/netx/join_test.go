@@ -512,3 +512,52 @@ func deepStack(n int) int {
 	}
 	return deepStack(n-1) + int(pad[n])
 }
+
+// Waiting for a socket and splicing allocate nothing: a started link
+// carrying one byte each way at a time, waiting between them in place or
+// in fresh goroutines (a fresh goroutine's stack comes from the runtime's
+// cache, not the heap), allocates no more than the same round trips over
+// a plain connection (the test's own writes and reads).
+func TestWaitingForASocketAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	a, b := testutil.TCPPair(t)
+	own := testing.AllocsPerRun(200, func() {
+		oneByte(t, a, b)
+		oneByte(t, b, a)
+	})
+	for _, tc := range []struct {
+		name string
+		hot  time.Duration
+		wrap func(net.Conn) net.Conn
+	}{
+		{"spliced", -1, nil},
+		{"spliced/hot", time.Minute, nil},
+		{"buffered", -1, func(c net.Conn) net.Conn { return plainConn{c} }},
+		{"buffered/hot", time.Minute, func(c net.Conn) net.Conn { return plainConn{c} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := newJoined(t, func(a, b net.Conn, j *joined) {
+				if tc.wrap != nil {
+					b = tc.wrap(b)
+				}
+				netx.Start(a, b, netx.JoinOptions{Hot: tc.hot}, func(_, _ int64, _ error) { close(j.done) })
+			})
+			for range 20 { // warm: buffers and pipes pooled, the copies' stacks grown
+				roundTripOnce(t, j)
+				roundTripBack(t, j)
+			}
+			allocs := testing.AllocsPerRun(200, func() {
+				roundTripOnce(t, j)
+				roundTripBack(t, j)
+			})
+			if allocs > own+0.5 {
+				t.Fatalf("%.2f allocations per round trip each way, %.2f of them the test's own: want no more", allocs, own)
+			}
+		})
+	}
+}
+
+// plainConn hides a TCP connection's type: a copy to it cannot splice.
+type plainConn struct{ net.Conn }

@@ -6,7 +6,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -60,13 +59,13 @@ type pump struct {
 	since    time.Time     // when the wait that moved began
 	woke     bool          // resume saw src readable: the next wait is over at once
 
-	sock    *net.TCPConn    // the socket src's bytes come from, when it can be polled
-	rc      syscall.RawConn // sock's
-	aw      Awaitable       // src, when it is one (sock is its socket)
-	fr      Framer          // dst, when it frames what it writes
-	head    int             // fr's headroom
-	started bool            // the buffered copy has read once
-	sp      *spliced        // set when the copy is kernel-to-kernel
+	sock    *net.TCPConn // the socket src's bytes come from, when it can be polled
+	pk      peeker       // polls sock; pk.rc is nil when src has no socket to poll
+	aw      Awaitable    // src, when it is one (sock is its socket)
+	fr      Framer       // dst, when it frames what it writes
+	head    int          // fr's headroom
+	started bool         // the buffered copy has read once
+	sp      *spliced     // set when the copy is kernel-to-kernel
 }
 
 // Awaitable is a connection whose next byte, once a Read returned less
@@ -121,7 +120,8 @@ func (p *pump) run() error {
 	if a, ok := p.src.(Awaitable); ok && canAwait {
 		if sock := a.AwaitSocket(); sock != nil {
 			if rc, err := sock.SyscallConn(); err == nil {
-				p.sock, p.rc, p.aw = sock, rc, a
+				p.sock, p.aw = sock, a
+				p.pk.init(rc, sock)
 				return p.loop()
 			}
 		}
@@ -139,7 +139,8 @@ func (p *pump) run() error {
 	}
 	if tcp, ok := p.src.(*net.TCPConn); ok && canAwait {
 		if rc, err := tcp.SyscallConn(); err == nil {
-			p.sock, p.rc = tcp, rc
+			p.sock = tcp
+			p.pk.init(rc, tcp)
 		}
 	}
 	return p.loop()
@@ -160,7 +161,7 @@ func (p *pump) loop() error {
 // resume is the copy going on in a fresh goroutine: it waits for src,
 // then copies, and reports the end unless it moved on again.
 func (p *pump) resume() {
-	err := awaitRaw(p.rc, p.sock)
+	err := p.pk.await()
 	if err == nil {
 		p.woke = true
 		if p.hot > 0 {
@@ -201,11 +202,11 @@ func (p *pump) await(release func()) (moved bool, err error) {
 		return false, nil
 	}
 	if p.parked == nil {
-		// Waiting in place: awaitRaw looks before it blocks.
+		// Waiting in place: await looks before it blocks.
 		if release != nil {
 			release()
 		}
-		return false, awaitRaw(p.rc, p.sock)
+		return false, p.pk.await()
 	}
 	if release != nil {
 		release()
@@ -215,14 +216,14 @@ func (p *pump) await(release func()) (moved bool, err error) {
 		// copying needs. The deadline is the copy's own (nothing else
 		// sets one on a copy's source while it runs) and is cleared.
 		_ = p.sock.SetReadDeadline(time.Now().Add(p.hot))
-		err := awaitRaw(p.rc, p.sock)
+		err := p.pk.await()
 		_ = p.sock.SetReadDeadline(time.Time{})
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
 			return false, err
 		}
 		p.streak = 0 // quiet for hot: shed the stack
 	}
-	if ready, err := readableNow(p.rc, p.sock); ready || err != nil {
+	if ready, err := p.pk.readableNow(); ready || err != nil {
 		p.streak++
 		return false, err
 	}
@@ -251,7 +252,7 @@ func (p *pump) bufferedLoop() error {
 		}
 	}
 	defer release()
-	socket := p.rc != nil
+	socket := p.pk.rc != nil
 	// An Awaitable's first bytes may already wait above its socket (a
 	// link's payload read with its verdict): it is read at once, then
 	// awaited once a read drained it.

@@ -75,6 +75,7 @@ type spliced struct {
 	out       *net.TCPConn
 	e         *endpoint // dst, when it is a Join's end
 	chunk     int       // bytes per splice at most
+	call      spliceState
 }
 
 // setupSplice prepares a kernel-to-kernel copy when src and dst are TCP
@@ -95,6 +96,7 @@ func (p *pump) setupSplice() (ok bool, err error) {
 		return false, nil
 	}
 	s := &spliced{out: out, e: e, chunk: SpliceChunk}
+	s.call.bind()
 	if s.rin, err = in.SyscallConn(); err != nil {
 		return true, err
 	}
@@ -104,7 +106,8 @@ func (p *pump) setupSplice() (ok bool, err error) {
 	if p.f.Limit != nil {
 		s.chunk = min(s.chunk, p.f.Limit.Burst())
 	}
-	p.sp, p.sock, p.rc = s, in, s.rin
+	p.sp, p.sock = s, in
+	p.pk.init(s.rin, in)
 	return true, nil
 }
 

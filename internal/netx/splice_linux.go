@@ -68,7 +68,7 @@ func (p *pump) spliceLoop() error {
 		if s.e != nil && s.e.ended.Load() {
 			_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
 		}
-		n, err := spliceOnce(s.rin, s.rout, pp, s.chunk)
+		n, err := s.once(pp, s.chunk)
 		if err != nil {
 			pp.fds.close() // bytes may be left in the pipe: it is not reused
 		} else {
@@ -93,40 +93,60 @@ func (p *pump) spliceLoop() error {
 	}
 }
 
-// spliceOnce moves what has arrived on in (at most max bytes) into p and
-// on to out; 0 bytes at EOF.
-func spliceOnce(rin, rout syscall.RawConn, p *pipe, max int) (int, error) {
-	var n int64
-	var serr error
-	err := rin.Read(func(fd uintptr) bool {
-		r, e := syscall.Splice(int(fd), nil, p.w, nil, max, spliceMove|spliceNonblock)
-		n, serr = int64(r), e
-		return !errors.Is(serr, syscall.EAGAIN)
-	})
-	if err == nil && serr != nil {
-		err = &net.OpError{Op: "read", Net: "tcp", Err: serr}
+// spliceState is one splice call's arguments and results, kept with its
+// copy so that splicing allocates nothing (closures capturing them would
+// be allocated per call).
+type spliceState struct {
+	pp      *pipe
+	max     int                   // bytes to move at most
+	n       int                   // bytes the last splice moved
+	serr    error                 // its error
+	in, out func(fd uintptr) bool // inFn and outFn, bound once
+}
+
+func (c *spliceState) bind() { c.in, c.out = c.inFn, c.outFn }
+
+// inFn splices from the socket fd into the pipe.
+func (c *spliceState) inFn(fd uintptr) bool {
+	r, e := syscall.Splice(int(fd), nil, c.pp.w, nil, c.max, spliceMove|spliceNonblock)
+	c.n, c.serr = int(r), e
+	return !errors.Is(e, syscall.EAGAIN)
+}
+
+// outFn splices from the pipe to the socket fd.
+func (c *spliceState) outFn(fd uintptr) bool {
+	r, e := syscall.Splice(c.pp.r, nil, int(fd), nil, c.max, spliceMove|spliceNonblock)
+	c.n, c.serr = int(r), e
+	return !errors.Is(e, syscall.EAGAIN)
+}
+
+// once moves what has arrived on the copy's source (at most max bytes)
+// into pp and on to its destination; 0 bytes at EOF.
+func (s *spliced) once(pp *pipe, max int) (int, error) {
+	c := &s.call
+	c.pp, c.max = pp, max
+	defer func() { c.pp = nil }()
+	err := s.rin.Read(c.in)
+	if err == nil && c.serr != nil {
+		err = &net.OpError{Op: "read", Net: "tcp", Err: c.serr}
 	}
-	if err != nil || n == 0 {
+	if err != nil || c.n == 0 {
 		return 0, err
 	}
-	moved := 0
-	for moved < int(n) {
-		var m int64
-		err = rout.Write(func(fd uintptr) bool {
-			r, e := syscall.Splice(p.r, nil, int(fd), nil, int(n)-moved, spliceMove|spliceNonblock)
-			m, serr = int64(r), e
-			return !errors.Is(serr, syscall.EAGAIN)
-		})
-		if err == nil && serr != nil {
-			err = &net.OpError{Op: "write", Net: "tcp", Err: serr}
+	n, moved := c.n, 0
+	for moved < n {
+		c.max = n - moved
+		err = s.rout.Write(c.out)
+		if err == nil && c.serr != nil {
+			err = &net.OpError{Op: "write", Net: "tcp", Err: c.serr}
 		}
 		if err != nil {
 			return moved, err
 		}
-		if m == 0 {
+		if c.n == 0 {
 			return moved, io.ErrShortWrite
 		}
-		moved += int(m)
+		moved += c.n
 	}
 	return moved, nil
 }

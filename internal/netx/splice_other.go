@@ -9,3 +9,8 @@ import "errors"
 func (p *pump) spliceLoop() error {
 	return errors.New("splice: not supported here")
 }
+
+// spliceState is empty where the kernel has no splice.
+type spliceState struct{}
+
+func (*spliceState) bind() {}
