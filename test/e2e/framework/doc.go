@@ -10,7 +10,9 @@
 // always.
 //
 // The binary is built once per test binary from ./cmd/burrow (with -race
-// when BURROW_RACE=1), unless BURROW_BIN names one.
+// when BURROW_RACE=1), with the plugins in plugins/ beside it where a
+// master looks by default, unless BURROW_BIN names one (make test and
+// make e2e name bin/'s, with bin/plugins beside it).
 //
 // # Adding a spec
 //

@@ -100,5 +100,10 @@ func build() (string, error) {
 		return "", fmt.Errorf("e2e: go %s: %w\n%s", strings.Join(args, " "), err, msg)
 	}
 	fmt.Fprintf(os.Stderr, "e2e: built %s in %v\n", out, time.Since(start).Round(time.Millisecond))
+	// Its default plugin directory, beside it, holds the plugins (as
+	// `make build` leaves bin/plugins beside bin/burrow).
+	if err := buildPluginsInto(filepath.Join(dir, "plugins")); err != nil {
+		return "", fmt.Errorf("e2e: plugins beside the binary: %w", err)
+	}
 	return out, nil
 }

@@ -67,6 +67,17 @@ func PluginDir(t testing.TB) string {
 			}
 			return
 		}
+		if os.Getenv(EnvBin) == "" {
+			// The binary this framework builds has them beside it, where
+			// a master looks by default.
+			bin, err := Binary()
+			if err != nil {
+				plugins.err = err
+				return
+			}
+			plugins.dir = filepath.Join(filepath.Dir(bin), "plugins")
+			return
+		}
 		plugins.dir, plugins.err = buildPlugins()
 	})
 	if plugins.err != nil {
@@ -77,25 +88,38 @@ func PluginDir(t testing.TB) string {
 
 func buildPlugins() (string, error) {
 	sweepPluginDirs()
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return "", fmt.Errorf("find the go tool: %w", err)
-	}
-	gomod, err := exec.Command(goTool, "env", "GOMOD").Output()
-	if err != nil {
-		return "", fmt.Errorf("go env GOMOD: %w", err)
-	}
-	modFile := strings.TrimSpace(string(gomod))
-	if modFile == "" || modFile == os.DevNull {
-		return "", fmt.Errorf("not inside the burrow module (go env GOMOD = %q)", modFile)
-	}
-	root := filepath.Dir(modFile)
 	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", pluginDirPrefix, os.Getpid()))
 	if err != nil {
 		return "", err
 	}
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := buildPluginsInto(dir); err != nil {
+		_ = os.RemoveAll(dir)
 		return "", err
+	}
+	return dir, nil
+}
+
+// buildPluginsInto builds PluginSchemes' binaries into dir (made 0755 if
+// missing) and writes their manifest.
+func buildPluginsInto(dir string) error {
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		return fmt.Errorf("find the go tool: %w", err)
+	}
+	gomod, err := exec.Command(goTool, "env", "GOMOD").Output()
+	if err != nil {
+		return fmt.Errorf("go env GOMOD: %w", err)
+	}
+	modFile := strings.TrimSpace(string(gomod))
+	if modFile == "" || modFile == os.DevNull {
+		return fmt.Errorf("not inside the burrow module (go env GOMOD = %q)", modFile)
+	}
+	root := filepath.Dir(modFile)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := os.Chmod(dir, 0o755); err != nil {
+		return err
 	}
 	flags := []string{"build", "-trimpath", "-o", dir + string(filepath.Separator)}
 	if os.Getenv(EnvRace) == "1" {
@@ -123,15 +147,13 @@ func buildPlugins() (string, error) {
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
+		return err
 	}
 	if err := WriteManifest(dir); err != nil {
-		_ = os.RemoveAll(dir)
-		return "", err
+		return err
 	}
 	fmt.Fprintf(os.Stderr, "e2e: built plugins %v in %s in %v\n", PluginSchemes, dir, time.Since(start).Round(time.Millisecond))
-	return dir, nil
+	return nil
 }
 
 // WriteManifest writes dir/plugins.sha256 pinning every burrow-* file in
