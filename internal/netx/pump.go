@@ -227,7 +227,9 @@ func (p *pump) await(release func()) (moved bool, err error) {
 		p.streak++
 		return false, err
 	}
-	p.since = time.Now()
+	if p.hot > 0 {
+		p.since = time.Now()
+	}
 	go p.resumeFn()
 	return true, nil
 }

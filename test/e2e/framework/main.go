@@ -69,18 +69,27 @@ func Binary() (string, error) {
 	return binary.path, binary.err
 }
 
-func build() (string, error) {
-	goTool, err := exec.LookPath("go")
+// goModule returns the go tool and the burrow module's root directory.
+func goModule() (goTool, root string, err error) {
+	goTool, err = exec.LookPath("go")
 	if err != nil {
-		return "", fmt.Errorf("e2e: find the go tool: %w", err)
+		return "", "", fmt.Errorf("find the go tool: %w", err)
 	}
 	gomod, err := exec.Command(goTool, "env", "GOMOD").Output()
 	if err != nil {
-		return "", fmt.Errorf("e2e: go env GOMOD: %w", err)
+		return "", "", fmt.Errorf("go env GOMOD: %w", err)
 	}
 	modFile := strings.TrimSpace(string(gomod))
 	if modFile == "" || modFile == os.DevNull {
-		return "", fmt.Errorf("e2e: not inside the burrow module (go env GOMOD = %q)", modFile)
+		return "", "", fmt.Errorf("not inside the burrow module (go env GOMOD = %q)", modFile)
+	}
+	return goTool, filepath.Dir(modFile), nil
+}
+
+func build() (string, error) {
+	goTool, root, err := goModule()
+	if err != nil {
+		return "", fmt.Errorf("e2e: %w", err)
 	}
 	dir, err := os.MkdirTemp("", "burrow-e2e-bin-")
 	if err != nil {
@@ -94,7 +103,7 @@ func build() (string, error) {
 	}
 	args = append(args, "./cmd/burrow")
 	cmd := exec.Command(goTool, args...)
-	cmd.Dir = filepath.Dir(modFile)
+	cmd.Dir = root
 	start := time.Now()
 	if msg, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("e2e: go %s: %w\n%s", strings.Join(args, " "), err, msg)

@@ -102,19 +102,10 @@ func buildPlugins() (string, error) {
 // buildPluginsInto builds PluginSchemes' binaries into dir (made 0755 if
 // missing) and writes their manifest.
 func buildPluginsInto(dir string) error {
-	goTool, err := exec.LookPath("go")
+	goTool, root, err := goModule()
 	if err != nil {
-		return fmt.Errorf("find the go tool: %w", err)
+		return err
 	}
-	gomod, err := exec.Command(goTool, "env", "GOMOD").Output()
-	if err != nil {
-		return fmt.Errorf("go env GOMOD: %w", err)
-	}
-	modFile := strings.TrimSpace(string(gomod))
-	if modFile == "" || modFile == os.DevNull {
-		return fmt.Errorf("not inside the burrow module (go env GOMOD = %q)", modFile)
-	}
-	root := filepath.Dir(modFile)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
