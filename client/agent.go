@@ -110,6 +110,7 @@ type Agent struct {
 	hb               atomic.Pointer[bridge.Heartbeat] // the current session's; nil before the first
 	pool             atomic.Pointer[workPool]         // the current session's; nil without one
 	work             *tls.Config                      // for work connections: resumes the session's TLS, without its warnings
+	park             *netx.Parker                     // holds the waits of quiet links' copies
 
 	// Bytes through the agent's links: rx came from the bridge (users'
 	// uploads), tx went back to it, by network.
@@ -189,7 +190,7 @@ func New(cfg Config) (*Agent, error) {
 		// network gets its own.
 		d.LocalAddr, ud.LocalAddr = &net.TCPAddr{IP: ip}, &net.UDPAddr{IP: ip}
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, udp: ud, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil)}
+	a := &Agent{cfg: cfg, log: cfg.Logger, dialer: d, udp: ud, own: make(map[string]bool, len(cfg.Targets)), res: egress.NewResolver(cfg.DNS, nil), park: netx.NewParker(0, 0)}
 	a.rxLimit, a.txLimit = netx.RateLimiters(cfg.RateMbps)
 	if len(cfg.Targets) > 0 {
 		g, err := egress.NewGroup(egress.Config{Targets: cfg.Targets, Strategy: cfg.Strategy, Resolver: a.res, Log: cfg.Logger})

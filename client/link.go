@@ -355,7 +355,7 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done fu
 	}
 	handed = true
 	netx.Start(block.Wrap(l, a.cfg.Block), conn, netx.JoinOptions{
-		AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle},
+		AToB: netx.Flow{Count: &a.tcpRx, Limit: a.rxLimit}, BToA: netx.Flow{Count: &a.tcpTx, Limit: a.txLimit}, Idle: a.cfg.Idle, Park: a.park},
 		func(_, _ int64, err error) {
 			defer done()
 			ended(err)

@@ -66,6 +66,10 @@ type JoinOptions struct {
 	// pump): a busy link keeps its stacks, an idle one sheds them after
 	// this long. 0 = DefaultHot; < 0 = shed at once.
 	Hot time.Duration
+	// Park, in Start, holds the waits of copies quiet for its patience
+	// without a goroutine each (see Parker); nil = they wait in
+	// goroutines of their own.
+	Park *Parker
 }
 
 // DefaultHot is JoinOptions.Hot's default: a link quiet for a second
@@ -110,8 +114,12 @@ func Start(a, b net.Conn, o JoinOptions, done func(aToB, bToA int64, err error))
 	if hot == 0 {
 		hot = DefaultHot
 	}
-	go startHalf(j.b, j.a, o.AToB, j.idle, hot, func(n int64, err error) { j.aToB, j.errAB = n, err; last() })
-	go startHalf(j.a, j.b, o.BToA, j.idle, hot, func(n int64, err error) { j.bToA, j.errBA = n, err; last() })
+	// Both copies are set up before either runs: each end knows the
+	// copy reading from it, which a close by the other wakes if parked.
+	ab := startPump(j.b, j.a, o.AToB, j.idle, hot, o.Park, func(n int64, err error) { j.aToB, j.errAB = n, err; last() })
+	ba := startPump(j.a, j.b, o.BToA, j.idle, hot, o.Park, func(n int64, err error) { j.bToA, j.errBA = n, err; last() })
+	go ab.start()
+	go ba.start()
 }
 
 // join is one Join: its two ends and what each direction copied.
@@ -130,7 +138,7 @@ func newJoin(a, b net.Conn, o JoinOptions) *join {
 	}
 	j := &join{a: &endpoint{Conn: a, stall: stall}, b: &endpoint{Conn: b, stall: stall}, o: o}
 	if o.Idle > 0 {
-		j.idle = newIdle(o.Idle, a, b)
+		j.idle = newIdle(o.Idle, j.a, j.b)
 	}
 	return j
 }
@@ -157,8 +165,24 @@ func (j *join) end() (aToB, bToA int64, err error) {
 // a deadline so a peer that is gone cannot hold the copy forever.
 type endpoint struct {
 	net.Conn
-	stall time.Duration
-	ended atomic.Bool // a read from it returned EOF
+	stall  time.Duration
+	ended  atomic.Bool // a read from it returned EOF
+	reader *pump       // Start's copy from it, set before either copy runs
+}
+
+// Close closes the connection and wakes the copy from it if it is parked:
+// it finds the connection closed and ends.
+func (e *endpoint) Close() error {
+	err := e.Conn.Close()
+	e.unpark()
+	return err
+}
+
+// unpark wakes the copy from e if it is parked.
+func (e *endpoint) unpark() {
+	if e.reader != nil && e.reader.park != nil {
+		e.reader.park.wake(e.reader)
+	}
 }
 
 // Write sets the stall deadline before each write once the side has ended.
@@ -198,13 +222,23 @@ func half(dst, src *endpoint, f Flow, t *idle) (int64, error) {
 	return ended(dst, src, n, err)
 }
 
-// startHalf is half for Start: where src is a socket, the copy does not
-// wait for its bytes in a goroutine whose stack grew while it copied, but
-// goes on in a fresh one (see pump). done gets half's results.
-func startHalf(dst, src *endpoint, f Flow, t *idle, hot time.Duration, done func(int64, error)) {
+// startPump sets up half for Start: where src is a socket, the copy does
+// not wait for its bytes in a goroutine whose stack grew while it copied,
+// but goes on in a fresh one, and parks in park (if not nil) once quiet
+// (see pump). done gets half's results.
+func startPump(dst, src *endpoint, f Flow, t *idle, hot time.Duration, park *Parker, done func(int64, error)) *pump {
 	p := newPump(dst, src.Conn, f, t)
 	p.parked = func(n int64, err error) { done(ended(dst, src, n, err)) }
 	p.resumeFn, p.hot = p.resume, hot
+	if canPark {
+		p.park = park
+	}
+	src.reader = p
+	return p
+}
+
+// start runs a copy of startPump's.
+func (p *pump) start() {
 	if err := p.run(); err != errParked {
 		p.parked(p.total, err)
 	}
@@ -220,6 +254,7 @@ func ended(dst, src *endpoint, n int64, err error) (int64, error) {
 		}
 		_ = Reset(src.Conn)
 		_ = Reset(dst.Conn)
+		dst.unpark()
 		return n, err
 	}
 	src.ended.Store(true)

@@ -59,6 +59,15 @@ type pump struct {
 	since    time.Time     // when the wait that moved began
 	woke     bool          // resume saw src readable: the next wait is over at once
 
+	// park, when set, holds the wait of a copy that moved and stayed
+	// quiet (see Parker); parkedAt (1 + its slot while parked), armed (its
+	// socket is registered) and unparked (it was just let go: its socket
+	// is ready) are the Parker's, set under its lock.
+	park     *Parker
+	parkedAt int32
+	armed    bool
+	unparked bool
+
 	sock    *net.TCPConn // the socket src's bytes come from, when it can be polled
 	pk      peeker       // polls sock; pk.rc is nil when src has no socket to poll
 	aw      Awaitable    // src, when it is one (sock is its socket)
@@ -161,7 +170,25 @@ func (p *pump) loop() error {
 // resume is the copy going on in a fresh goroutine: it waits for src,
 // then copies, and reports the end unless it moved on again.
 func (p *pump) resume() {
-	err := p.pk.await()
+	var err error
+	switch {
+	case p.park != nil && !p.unparked:
+		// Quiet for the Parker's patience: the wait goes to the Parker
+		// and this goroutine ends. The deadline is the copy's own, as in
+		// await, and is cleared.
+		_ = p.sock.SetReadDeadline(time.Now().Add(p.park.patience()))
+		err = p.pk.await()
+		_ = p.sock.SetReadDeadline(time.Time{})
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			if p.park.park(p) {
+				return // the Parker starts the copy again
+			}
+			err = p.pk.await()
+		}
+	default:
+		p.unparked = false
+		err = p.pk.await()
+	}
 	if err == nil {
 		p.woke = true
 		if p.hot > 0 {
@@ -288,7 +315,11 @@ func (p *pump) bufferedLoop() error {
 		chunk := buf[p.head:] // a Framer's header goes in front
 		nr, rerr := p.src.Read(chunk)
 		if socket {
-			wait = nr < len(chunk) && (p.aw == nil || !p.aw.Buffered())
+			// Even after a read that filled the chunk: the socket may
+			// hold no more, and a read that blocks would hold the buffer
+			// and the goroutine. The wait is a look, over at once when
+			// more is there.
+			wait = p.aw == nil || !p.aw.Buffered()
 		} else {
 			// The rest of a full-size record begun in an idleChunk buffer
 			// counts as a full record: a stream of records is read one

@@ -70,6 +70,7 @@ type Link interface {
 type Host struct {
 	open func(ctx context.Context, key string, h bridge.LinkHeader, preamble []byte) (Link, error)
 	log  *slog.Logger
+	park *netx.Parker // holds the waits of quiet links' copies
 
 	mu          sync.Mutex
 	instances   map[string]*instance
@@ -145,7 +146,7 @@ func newHost(open func(context.Context, string, bridge.LinkHeader, []byte) (Link
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Host{open: open, log: log, instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
+	return &Host{open: open, log: log, park: netx.NewParker(0, 0), instances: make(map[string]*instance), shared: make(map[string]*sharedListener)}
 }
 
 // Add binds inst's sockets and registers it; the handler's Start comes next.
@@ -452,7 +453,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 			user = block.Wrap(c, in.Block)
 		}
 		handed = true
-		netx.Start(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle}, func(_, _ int64, err error) {
+		netx.Start(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle, Park: h.park}, func(_, _ int64, err error) {
 			defer ended()
 			if protocol, ok := block.IsBlocked(err); ok {
 				h.linkFailed(err)

@@ -1,0 +1,172 @@
+//go:build linux
+
+package netx_test
+
+import (
+	"bytes"
+	"io"
+	"net"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/burrowproject/burrow/internal/netx"
+	"github.com/burrowproject/burrow/internal/testutil"
+)
+
+// Parker timings in these tests: copies park after parkTestAfter; the
+// sweep for sockets closed by others runs every parkTestSweep, or never
+// within a test (parkNoSweep) where only the link's own wake may end it.
+const (
+	parkTestAfter = 20 * time.Millisecond
+	parkTestSweep = 50 * time.Millisecond
+	parkNoSweep   = time.Hour
+)
+
+// waitParked waits (at most testutil.Wait) until k holds n copies.
+func waitParked(t *testing.T, k *netx.Parker, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(testutil.Wait); k.Parked() != n; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d copies parked, want %d", k.Parked(), n)
+		}
+	}
+}
+
+// A quiet link's copies from sockets park and hold no goroutine, and once
+// bytes arrive they carry them, every byte in order, and park again:
+// spliced, buffered (one copy is from a connection that is not a socket:
+// it waits in its read) and over TLS (awaited at the socket below it).
+func TestQuietLinkParksAndCarriesBytesAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		parks int
+		open  func(t *testing.T, o netx.JoinOptions) (user, far net.Conn)
+	}{
+		{"spliced", 2, func(t *testing.T, o netx.JoinOptions) (net.Conn, net.Conn) {
+			j := start(t, o)
+			return j.user, j.target
+		}},
+		{"buffered", 1, func(t *testing.T, o netx.JoinOptions) (net.Conn, net.Conn) {
+			j := newJoined(t, func(a, b net.Conn, j *joined) {
+				netx.Start(a, plainConn{b}, o, func(_, _ int64, _ error) { close(j.done) })
+			})
+			return j.user, j.target
+		}},
+		{"tls", 2, func(t *testing.T, o netx.JoinOptions) (net.Conn, net.Conn) {
+			return tlsJoined(t, serverTLS(t), o)
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := netx.NewParker(parkTestAfter, parkTestSweep)
+			user, far := tc.open(t, netx.JoinOptions{Park: k, Hot: stackTestHot})
+			for round := range 3 {
+				oneByte(t, user, far)
+				oneByte(t, far, user)
+				waitParked(t, k, tc.parks)
+				// Bigger than a socket's buffers: many reads and waits.
+				up, down := randomBytes(t, 1<<20+round), randomBytes(t, 300<<10)
+				exchange(t, user, far, up, down)
+				waitParked(t, k, tc.parks)
+			}
+		})
+	}
+}
+
+// exchange writes up from user to far and down from far to user at once
+// and fails unless each arrives whole and unchanged.
+func exchange(t *testing.T, user, far net.Conn, up, down []byte) {
+	t.Helper()
+	var wg sync.WaitGroup
+	var gotUp, gotDown []byte
+	var errs [4]error
+	wg.Go(func() { _, errs[0] = user.Write(up) })
+	wg.Go(func() { _, errs[1] = far.Write(down) })
+	wg.Go(func() {
+		gotUp = make([]byte, len(up))
+		_ = far.SetReadDeadline(time.Now().Add(testutil.Wait))
+		_, errs[2] = io.ReadFull(far, gotUp)
+		_ = far.SetReadDeadline(time.Time{})
+	})
+	wg.Go(func() {
+		gotDown = make([]byte, len(down))
+		_ = user.SetReadDeadline(time.Now().Add(testutil.Wait))
+		_, errs[3] = io.ReadFull(user, gotDown)
+		_ = user.SetReadDeadline(time.Time{})
+	})
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !bytes.Equal(gotUp, up) || !bytes.Equal(gotDown, down) {
+		t.Fatal("bytes changed on the way")
+	}
+}
+
+// Parked idle links hold no goroutines: 100 of them add only the
+// Parker's own.
+func TestParkedLinksHoldNoGoroutines(t *testing.T) {
+	const n = 100
+	k := netx.NewParker(parkTestAfter, parkTestSweep)
+	before := runtime.NumGoroutine()
+	for range n {
+		j := start(t, netx.JoinOptions{Park: k, Hot: stackTestHot})
+		roundTripOnce(t, j)
+		roundTripBack(t, j)
+	}
+	waitParked(t, k, 2*n)
+	if extra := runtime.NumGoroutine() - before; extra > 1 {
+		t.Fatalf("%d idle parked links hold %d goroutines, want at most the Parker's one", n, extra)
+	}
+}
+
+// A parked link ends when its connections close, each way they can:
+// the user closes (the Parker hears it), the link's idle timeout closes
+// both ends, the far end resets it (the other copy fails and resets
+// both), or someone else closes one of its connections (the sweep finds
+// it). Only the last may wait for a sweep: the others end at once.
+func TestParkedLinkEnds(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sweep time.Duration
+		o     netx.JoinOptions
+		end   func(t *testing.T, j *joined, a net.Conn)
+	}{
+		{"both ends close", parkNoSweep, netx.JoinOptions{}, func(t *testing.T, j *joined, _ net.Conn) {
+			_ = j.user.Close()
+			// The end reaches the target (the Parker heard it), whose
+			// close then ends the other copy.
+			_ = j.target.SetReadDeadline(time.Now().Add(testutil.Wait))
+			if n, err := j.target.Read(make([]byte, 1)); n != 0 || err != io.EOF {
+				t.Fatalf("target read %d, %v after the user closed; want EOF", n, err)
+			}
+			_ = j.target.Close()
+		}},
+		{"idle timeout", parkNoSweep, netx.JoinOptions{Idle: 300 * time.Millisecond}, func(*testing.T, *joined, net.Conn) {}},
+		{"far end resets", parkNoSweep, netx.JoinOptions{}, func(_ *testing.T, j *joined, _ net.Conn) {
+			_ = j.target.SetLinger(0)
+			_ = j.target.Close()
+		}},
+		{"closed by another", parkTestSweep, netx.JoinOptions{}, func(_ *testing.T, _ *joined, a net.Conn) { _ = a.Close() }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := netx.NewParker(parkTestAfter, tc.sweep)
+			o := tc.o
+			o.Park, o.Hot = k, stackTestHot
+			var a net.Conn
+			j := newJoined(t, func(inner, b net.Conn, j *joined) {
+				a = inner
+				netx.Start(inner, b, o, func(_, _ int64, _ error) { close(j.done) })
+			})
+			roundTripOnce(t, j)
+			roundTripBack(t, j)
+			waitParked(t, k, 2)
+			tc.end(t, j, a)
+			j.wait(t, 2*time.Second)
+			waitParked(t, k, 0)
+		})
+	}
+}
