@@ -72,6 +72,17 @@ func (k *Parker) Parked() int {
 	return k.n
 }
 
+// Sweep has the Parker look now, not at its next sweep, for parked
+// copies whose connections someone else closed: call it after closing
+// connections of started links, so that their copies end at once.
+func (k *Parker) Sweep() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.ep != nil {
+		_ = k.ep.SetReadDeadline(time.Now())
+	}
+}
+
 // patience is how long a moved wait blocks before it parks.
 func (k *Parker) patience() time.Duration { return k.after }
 

@@ -23,6 +23,9 @@ func NewParker(_, _ time.Duration) *Parker { return &Parker{} }
 // Parked is always 0 here.
 func (*Parker) Parked() int { return 0 }
 
+// Sweep does nothing here.
+func (*Parker) Sweep() {}
+
 func (*Parker) park(*pump) bool { return false }
 
 func (*Parker) wake(*pump) {}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -127,7 +128,8 @@ func TestParkedLinksHoldNoGoroutines(t *testing.T) {
 // the user closes (the Parker hears it), the link's idle timeout closes
 // both ends, the far end resets it (the other copy fails and resets
 // both), or someone else closes one of its connections (the sweep finds
-// it). Only the last may wait for a sweep: the others end at once.
+// it, or at once when they call Sweep). Only that one may wait for a
+// sweep: the others end at once.
 func TestParkedLinkEnds(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -151,6 +153,7 @@ func TestParkedLinkEnds(t *testing.T) {
 			_ = j.target.Close()
 		}},
 		{"closed by another", parkTestSweep, netx.JoinOptions{}, func(_ *testing.T, _ *joined, a net.Conn) { _ = a.Close() }},
+		{"closed by another who sweeps", parkNoSweep, netx.JoinOptions{}, func(_ *testing.T, _ *joined, a net.Conn) { _ = a.Close() }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			k := netx.NewParker(parkTestAfter, tc.sweep)
@@ -165,6 +168,9 @@ func TestParkedLinkEnds(t *testing.T) {
 			roundTripBack(t, j)
 			waitParked(t, k, 2)
 			tc.end(t, j, a)
+			if strings.HasSuffix(tc.name, "who sweeps") {
+				k.Sweep()
+			}
 			j.wait(t, 2*time.Second)
 			waitParked(t, k, 0)
 		})

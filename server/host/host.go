@@ -268,6 +268,7 @@ func (h *Host) Remove(id string, grace time.Duration) {
 		_ = c.Close()
 	}
 	in.mu.Unlock()
+	h.park.Sweep() // the copies of quiet links among them end now
 	<-done
 }
 

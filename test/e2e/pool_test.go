@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -35,6 +36,7 @@ func poolAgent(f *framework.Framework, m *framework.Master, name, key, target st
 // a full pool of min work connections.
 type pooled struct {
 	m     *framework.Master
+	id    string // the instance's
 	user  string
 	agent *framework.Process
 }
@@ -65,7 +67,7 @@ func newPooledTLS(f *framework.Framework, target string, min int, withTLS bool) 
 	}
 	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
 	waitConns(f.T(), func() int { return agentConns(f.T(), m.BridgePort, agent) }, 1+min, ready, "the agent's session and its pool")
-	return &pooled{m: m, user: user, agent: agent}
+	return &pooled{m: m, id: in.ID, user: user, agent: agent}
 }
 
 // tcpInstance creates a tcp instance of m to target through key's agents
@@ -413,12 +415,17 @@ func TestPoolAbortReachesBackendAsReset(t *testing.T) {
 }
 
 // A backend that resets a connection while its pooled link is idle (the
-// bridge's copy waits at the work connection's socket, holding nothing):
-// the user hears a reset, not an orderly end, with bridge TLS and without.
+// bridge's copy waits at the work connection's socket, holding nothing;
+// past the park delay, in no goroutine at all): the user hears a reset,
+// not an orderly end, with bridge TLS and without.
 func TestPoolIdleBackendResetReachesUserAsReset(t *testing.T) {
 	t.Parallel()
-	for _, withTLS := range []bool{true, false} {
-		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+	for _, tc := range []struct {
+		withTLS bool
+		idle    time.Duration
+	}{{true, 200 * time.Millisecond}, {false, 200 * time.Millisecond}, {true, 2500 * time.Millisecond}, {false, 2500 * time.Millisecond}} {
+		withTLS := tc.withTLS
+		t.Run(fmt.Sprintf("tls=%v/idle=%v", withTLS, tc.idle), func(t *testing.T) {
 			t.Parallel()
 			f := framework.New(t)
 			reset := make(chan struct{})
@@ -453,12 +460,68 @@ func TestPoolIdleBackendResetReachesUserAsReset(t *testing.T) {
 			if n, _ := pooledLinks(p.agent); n != 1 {
 				t.Fatalf("%d pooled links, want the one link on the pool", n)
 			}
-			time.Sleep(200 * time.Millisecond) // both ends' copies wait
+			time.Sleep(tc.idle) // both ends' copies wait (parked, past the park delay)
 			close(reset)
 			_, err = c.Read(one)
 			if err == nil || !errors.Is(err, syscall.ECONNRESET) {
 				t.Fatalf("the user read %v after the backend's reset, want a connection reset", err)
 			}
+		})
+	}
+}
+
+// A quiet link's copies park (past a second without a byte they hold no
+// goroutine, on both ends: netx.Parker) and wake: a connection quiet for
+// longer carries bytes both ways intact, again and again, the instance
+// counts them exactly, and stopping the instance (the server closes the
+// user's connection under its parked copies) ends it, with bridge TLS and
+// without.
+func TestPoolParkedLinkWakesCountsAndEnds(t *testing.T) {
+	t.Parallel()
+	for _, withTLS := range []bool{true, false} {
+		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
+			t.Parallel()
+			f := framework.New(t)
+			p := newPooledTLS(f, f.TCPEcho(), 4, withTLS)
+			list := []counted{{m: p.m, id: p.id}}
+			settle(t, list)
+			c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			const rounds, size = 3, 200 << 10
+			for round := range rounds {
+				if round > 0 {
+					time.Sleep(2500 * time.Millisecond) // past the hot window and the park delay
+				}
+				payload := framework.RandomBytes(size)
+				_ = c.SetDeadline(time.Now().Add(ready))
+				werr := make(chan error, 1)
+				go func() { _, err := c.Write(payload); werr <- err }()
+				got := make([]byte, size)
+				if _, err := io.ReadFull(c, got); err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				if err := <-werr; err != nil {
+					t.Fatalf("round %d: %v", round, err)
+				}
+				if string(got) != string(payload) {
+					t.Fatalf("round %d: the echo differs from what was sent", round)
+				}
+			}
+			list[0].want = [4]int64{rounds * size, rounds * size, 0, 0}
+			expectCounters(t, list)
+			time.Sleep(2500 * time.Millisecond)
+			p.m.Patch(p.id, `{"action":"stop"}`)
+			_ = c.SetReadDeadline(time.Now().Add(ready))
+			start := time.Now()
+			if n, err := c.Read(make([]byte, 1)); err == nil {
+				t.Fatalf("the user read %d bytes after the instance stopped, want its end", n)
+			} else if errors.Is(err, os.ErrDeadlineExceeded) {
+				t.Fatalf("the user's connection outlived its stopped instance by %v", ready)
+			}
+			t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
 		})
 	}
 }
