@@ -45,10 +45,13 @@ type parkSlot struct {
 	gen int32
 }
 
-// Parker defaults: a copy parks after a second without a byte; closes by
-// others are found within a second.
+// Parker defaults: a copy that moved its wait parks after 200 ms without
+// a byte (a park and its wake cost a few microseconds: a link quiet that
+// long pays them at most five times a second, while a burst of new links
+// holds its goroutines a fifth as long as with a second; BenchmarkIdleMemory
+// measures both); closes by others are found within a second.
 const (
-	DefaultParkAfter = time.Second
+	DefaultParkAfter = 200 * time.Millisecond
 	DefaultParkSweep = time.Second
 )
 

@@ -13,7 +13,7 @@ type Parker struct{}
 
 // Parker defaults, as on Linux.
 const (
-	DefaultParkAfter = time.Second
+	DefaultParkAfter = 200 * time.Millisecond
 	DefaultParkSweep = time.Second
 )
 
