@@ -4,6 +4,7 @@ package netx_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net"
 	"runtime"
@@ -175,4 +176,100 @@ func TestParkedLinkEnds(t *testing.T) {
 			waitParked(t, k, 0)
 		})
 	}
+}
+
+// Many links parking and waking at once, their copies parked and woken
+// by bytes, by their own ends and by others' closes found by sweeps, all
+// carry their bytes intact and all end: the Parker's slots, generations
+// and re-armed registrations under churn (and, with -race, its locking).
+func TestParkerUnderChurn(t *testing.T) {
+	const links, rounds = 40, 8
+	k := netx.NewParker(time.Millisecond, 5*time.Millisecond)
+	var wg sync.WaitGroup
+	errs := make(chan error, links)
+	for i := range links {
+		var a net.Conn
+		j := newJoined(t, func(inner, b net.Conn, j *joined) {
+			a = inner
+			var o netx.JoinOptions
+			o.Park, o.Hot = k, time.Millisecond
+			if i%2 == 1 {
+				b = plainConn{b} // buffered, one copy not from a socket
+			}
+			netx.Start(inner, b, o, func(_, _ int64, _ error) { close(j.done) })
+		})
+		wg.Go(func() {
+			for r := range rounds {
+				msg := bytes.Repeat([]byte{byte(i), byte(r)}, 1+(i*r)%3000)
+				if err := echoOnce(j.user, j.target, msg); err != nil {
+					errs <- err
+					return
+				}
+				if err := echoOnce(j.target, j.user, msg); err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(time.Duration((i+r)%4) * 2 * time.Millisecond) // some rounds park
+			}
+			switch i % 3 { // end it one way or another
+			case 0:
+				_ = j.user.Close()
+				_ = j.target.Close()
+			case 1:
+				_ = j.target.SetLinger(0)
+				_ = j.target.Close()
+			case 2:
+				_ = a.Close() // found by a sweep
+			}
+			select {
+			case <-j.done:
+			case <-time.After(testutil.Wait):
+				errs <- fmt.Errorf("link %d did not end", i)
+			}
+		})
+	}
+	done := make(chan struct{})
+	most := 0 // the most copies seen parked at once: the churn did park
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			most = max(most, k.Parked())
+			select {
+			case <-done:
+				return
+			case <-time.After(200 * time.Microsecond):
+			}
+		}
+	}()
+	wg.Wait()
+	close(done)
+	<-sampled
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if most == 0 {
+		t.Error("no copy parked during the churn")
+	}
+	t.Logf("at most %d copies parked at once", most)
+	waitParked(t, k, 0)
+}
+
+// echoOnce writes msg to from and reads it whole from to, within
+// testutil.Wait.
+func echoOnce(from, to net.Conn, msg []byte) error {
+	errc := make(chan error, 1)
+	go func() { _, err := from.Write(msg); errc <- err }()
+	got := make([]byte, len(msg))
+	_ = to.SetReadDeadline(time.Now().Add(testutil.Wait))
+	_, err := io.ReadFull(to, got)
+	_ = to.SetReadDeadline(time.Time{})
+	if werr := <-errc; err == nil {
+		err = werr
+	}
+	if err == nil && !bytes.Equal(got, msg) {
+		err = fmt.Errorf("%d bytes changed on the way", len(msg))
+	}
+	return err
 }
