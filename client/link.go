@@ -316,10 +316,12 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done fu
 		}
 	}()
 	st := l.carrier() // the verdict precedes the link's frames
-	log := a.log.With("instance", h.Instance, "network", h.Network.String())
+	// The link's lines name its instance and network. Not a logger of
+	// its own (slog's With): an idle link would keep it for its life.
+	instance, network := h.Instance, h.Network.String()
 	target, conn, err := a.dialTarget(ctx, h)
 	if err != nil {
-		log.Warn("link refused", "target", target, "reason", err.Error())
+		a.log.Warn("link refused", "instance", instance, "network", network, "target", target, "reason", err.Error())
 		v := bridge.Verdict{Reason: err.Error(), NotAllowed: errors.Is(err, allowlist.ErrNotAllowed)}
 		_, _ = st.Write(bridge.AppendVerdict(nil, v))
 		_ = st.Close()
@@ -337,14 +339,14 @@ func (a *Agent) carry(ctx context.Context, l *link, h bridge.LinkHeader, done fu
 		_ = st.Close()
 		return
 	}
-	log.Debug("link open", "target", target, "source", h.Source, "pooled", l.st == nil, "reused", l.reused)
+	a.log.Debug("link open", "instance", instance, "network", network, "target", target, "source", h.Source, "pooled", l.st == nil, "reused", l.reused)
 	ended := func(err error) {
 		l.linger()
 		if protocol, ok := block.IsBlocked(err); ok {
-			log.Warn("blocked protocol", "protocol", protocol, "target", target, "source", h.Source)
+			a.log.Warn("blocked protocol", "instance", instance, "network", network, "protocol", protocol, "target", target, "source", h.Source)
 			return
 		}
-		log.Debug("link closed", "target", target, "err", err)
+		a.log.Debug("link closed", "instance", instance, "network", network, "target", target, "err", err)
 	}
 	if h.Network == bridge.NetworkUDP {
 		// A UDP link holds no buffer while it waits (see dgram): an agent

@@ -63,7 +63,7 @@ func linkError(id, target string, err error) *sdk.LinkError {
 // where there is one (and the request id the user was shown, if any), and
 // counts it. At most LinkLog lines per window are written; the rest are
 // counted (see quiet).
-func (h *Host) refused(in *instance, hdr bridge.LinkHeader, meta map[string]string, err error) {
+func (h *Host) refused(in *instance, hdr bridge.LinkHeader, requestID string, err error) {
 	h.linkFailed(err)
 	ok, earlier := in.quiet.allow()
 	if !ok {
@@ -77,8 +77,8 @@ func (h *Host) refused(in *instance, hdr bridge.LinkHeader, meta map[string]stri
 		target = "agent default"
 	}
 	attrs := []any{"target", target, "reason", linkError(in.Spec.ID, hdr.Target, err).Reason}
-	if id := meta[sdk.MetaRequestID]; id != "" {
-		attrs = append(attrs, "request_id", id)
+	if requestID != "" {
+		attrs = append(attrs, "request_id", requestID)
 	}
 	if earlier > 0 {
 		attrs = append(attrs, "suppressed", earlier)

@@ -396,7 +396,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
-		h.refused(in, hdr, req.Meta, sdk.ErrSlotsFull)
+		h.refused(in, hdr, req.Meta[sdk.MetaRequestID], sdk.ErrSlotsFull)
 		return fail(linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull))
 	}
 	if !in.track(c) {
@@ -432,7 +432,7 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 			cancel()
 		}
 		if err != nil {
-			h.refused(in, hdr, req.Meta, err)
+			h.refused(in, hdr, req.Meta[sdk.MetaRequestID], err)
 			if len(opts.FailReply) > 0 {
 				// Off the handler's path, the answer can linger: bytes the
 				// client sent meanwhile must not turn it into a reset.
@@ -454,18 +454,21 @@ func (h *Host) Handoff(ctx context.Context, c net.Conn, req sdk.LinkRequest, pre
 			user = block.Wrap(c, in.Block)
 		}
 		handed = true
+		// What the end's logs need, not the request: an idle link keeps
+		// its callback, and the request's metadata map, for its life.
+		client, requestID := req.Meta[sdk.MetaClientAddr], req.Meta[sdk.MetaRequestID]
 		netx.Start(user, link, netx.JoinOptions{AToB: fromUser, BToA: toUser, Idle: in.Idle, Park: h.park}, func(_, _ int64, err error) {
 			defer ended()
 			if protocol, ok := block.IsBlocked(err); ok {
 				h.linkFailed(err)
-				in.log.Warn("blocked protocol", "protocol", protocol, "client", req.Meta[sdk.MetaClientAddr])
+				in.log.Warn("blocked protocol", "protocol", protocol, "client", client)
 				return
 			}
 			// The link is closed now, so this returns at once: the verdict
 			// if it was read, or the error that ended the wait for it.
 			var ve *bridge.VerdictError
 			if verr := link.AwaitVerdict(context.Background()); errors.As(verr, &ve) {
-				h.refused(in, hdr, req.Meta, verr)
+				h.refused(in, hdr, requestID, verr)
 				return
 			}
 			if err != nil {
@@ -610,7 +613,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	release, ok := in.Meter.Acquire(req.Network)
 	if !ok {
-		h.refused(in, hdr, req.Meta, sdk.ErrSlotsFull)
+		h.refused(in, hdr, req.Meta[sdk.MetaRequestID], sdk.ErrSlotsFull)
 		return nil, linkError(in.Spec.ID, hdr.Target, sdk.ErrSlotsFull)
 	}
 	octx, cancel := context.WithTimeout(ctx, in.openTimeout())
@@ -623,7 +626,7 @@ func (h *Host) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) 
 	}
 	if err != nil {
 		release()
-		h.refused(in, hdr, req.Meta, err)
+		h.refused(in, hdr, req.Meta[sdk.MetaRequestID], err)
 		return nil, linkError(in.Spec.ID, hdr.Target, err)
 	}
 	var conn net.Conn = link
