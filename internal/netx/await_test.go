@@ -37,7 +37,7 @@ func tlsJoined(t *testing.T, cfg *tls.Config, o netx.JoinOptions) (user net.Conn
 	t.Cleanup(func() {
 		_ = user.Close()
 		_ = far.Close()
-		<-done
+		endsWithin(t, done)
 	})
 	return user, far
 }

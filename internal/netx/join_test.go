@@ -76,8 +76,19 @@ func (j *joined) cleanup(t *testing.T) {
 	t.Cleanup(func() {
 		_ = j.user.Close()
 		_ = j.target.Close()
-		<-j.done
+		endsWithin(t, j.done)
 	})
+}
+
+// endsWithin fails unless done is closed within testutil.Wait: a copy
+// that never ends fails its test, not the whole run by its timeout.
+func endsWithin(t *testing.T, done <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-done:
+	case <-time.After(testutil.Wait):
+		t.Errorf("the copy did not end within %v of both connections' close", testutil.Wait)
+	}
 }
 
 func (j *joined) wait(t *testing.T, within time.Duration) {
