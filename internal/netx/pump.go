@@ -34,7 +34,10 @@ var errParked = errors.New("netx: copy parked")
 // goroutine that copied either: that one's stack grew while it copied (to
 // 4 KiB or more, and a blocked goroutine keeps it), so the wait moves to
 // a fresh goroutine (2 KiB) that goes on copying once bytes arrive, and
-// the old one exits. An idle link then holds two minimal stacks per end.
+// the old one exits. An idle link then holds two minimal stacks per end;
+// with a Parker (park), none once the fresh goroutine has waited the
+// Parker's patience: the wait goes to the Parker and that goroutine exits
+// too.
 // A busy link does not move on every message, though: the fresh goroutine
 // would grow its stack again at once (a TLS read or write alone needs
 // more than 2 KiB), a stack copy and a goroutine start per message. Once
