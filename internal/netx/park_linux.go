@@ -14,19 +14,19 @@ const canPark = true
 
 // Parker holds the waits of quiet copies without a goroutine each. A copy
 // of Start that moved its wait to a fresh goroutine (see pump) and heard
-// nothing from its socket for After hands the wait to the Parker and its
-// goroutine exits: an idle link then holds no goroutine at all, where it
-// held one per direction and end (2 KiB of stack and a goroutine's
-// descriptor each). The Parker watches the sockets in one epoll instance
-// (one-shot registrations, re-armed per wait) and starts a copy's
-// goroutine again once its socket is readable, closed by the copy's own
-// link (its other direction, its idle timeout: at once) or by anyone else
-// (found by a sweep every Sweep).
+// nothing from its socket for the Parker's patience (NewParker's after)
+// hands the wait to the Parker and its goroutine exits: an idle link then
+// holds no goroutine at all, where it held one per direction and end (2
+// KiB of stack and a goroutine's descriptor each). The Parker watches the
+// sockets in one epoll instance (one-shot registrations, re-armed per
+// wait) and starts a copy's goroutine again once its socket is readable,
+// closed by the copy's own link (its other direction, its idle timeout:
+// at once) or by anyone else (found by a sweep, every NewParker's sweep
+// or at once after Sweep).
 //
-// Its one goroutine runs while anything is parked and exits at the first
-// sweep that finds nothing, closing the epoll instance; it needs no Close.
-// The zero Parker is not usable: see NewParker. A nil *Parker parks
-// nothing.
+// Its one goroutine runs while anything is parked and exits once nothing
+// is, closing the epoll instance; it needs no Close. Make one with
+// NewParker; Start parks nothing when JoinOptions.Park is nil.
 type Parker struct {
 	after, sweep time.Duration
 

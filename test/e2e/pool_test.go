@@ -196,12 +196,15 @@ func TestPoolAndStreamsCarrySameBytesAndCounters(t *testing.T) {
 // with TLS and without: the refill keeps no more work handshakes waiting
 // at the bridge than the agent dials at once (each is over only once the
 // bridge acked it), so none is refused for its source (source_busy).
-func TestPoolRefillsAfterBurst(t *testing.T) {
+func TestPoolRefillsAfterBurst(t *testing.T) { withBridgeTLS(t, poolRefillsAfterBurst) }
+
+// withBridgeTLS runs test in parallel with bridge TLS on and off.
+func withBridgeTLS(t *testing.T, test func(t *testing.T, withTLS bool)) {
 	t.Parallel()
 	for _, withTLS := range []bool{true, false} {
 		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
 			t.Parallel()
-			poolRefillsAfterBurst(t, withTLS)
+			test(t, withTLS)
 		})
 	}
 }
@@ -262,33 +265,29 @@ func poolRefillsAfterBurst(t *testing.T, withTLS bool) {
 // Without TLS links keep TCP's own ends (they are spliced) and none is
 // reused.
 func TestPoolReusesTLSWorkConns(t *testing.T) {
-	t.Parallel()
-	for _, withTLS := range []bool{true, false} {
-		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
-			t.Parallel()
-			f := framework.New(t)
-			const min, conns = 4, 100
-			p := newPooledTLS(f, f.TCPEcho(), min, withTLS)
-			for range conns {
-				f.ExpectTCPEcho(p.user).Payload(framework.RandomBytes(2048)).Ensure()
-			}
-			pooled, streams := pooledLinks(p.agent)
-			reused := reusedLinks(p.agent)
-			switch {
-			case pooled != conns || streams != 0:
-				t.Errorf("%d pooled links and %d on streams, want all %d pooled", pooled, streams, conns)
-			case withTLS && reused < conns-2*min-1:
-				t.Errorf("%d of %d links rode a reused work connection, want all but the first %d at most", reused, conns, 2*min+1)
-			case !withTLS && reused != 0:
-				t.Errorf("%d links rode a reused plain work connection, want none", reused)
-			}
-			most := 1 + min
-			if withTLS {
-				most = 1 + 2*min
-			}
-			waitConnsIn(t, func() int { return agentConns(t, p.m.BridgePort, p.agent) }, 1+min, most, ready, "the agent's session and its pool after the run")
-		})
-	}
+	withBridgeTLS(t, func(t *testing.T, withTLS bool) {
+		f := framework.New(t)
+		const min, conns = 4, 100
+		p := newPooledTLS(f, f.TCPEcho(), min, withTLS)
+		for range conns {
+			f.ExpectTCPEcho(p.user).Payload(framework.RandomBytes(2048)).Ensure()
+		}
+		pooled, streams := pooledLinks(p.agent)
+		reused := reusedLinks(p.agent)
+		switch {
+		case pooled != conns || streams != 0:
+			t.Errorf("%d pooled links and %d on streams, want all %d pooled", pooled, streams, conns)
+		case withTLS && reused < conns-2*min-1:
+			t.Errorf("%d of %d links rode a reused work connection, want all but the first %d at most", reused, conns, 2*min+1)
+		case !withTLS && reused != 0:
+			t.Errorf("%d links rode a reused plain work connection, want none", reused)
+		}
+		most := 1 + min
+		if withTLS {
+			most = 1 + 2*min
+		}
+		waitConnsIn(t, func() int { return agentConns(t, p.m.BridgePort, p.agent) }, 1+min, most, ready, "the agent's session and its pool after the run")
+	})
 }
 
 // An agent killed with links on pooled connections: every user connection
@@ -477,51 +476,47 @@ func TestPoolIdleBackendResetReachesUserAsReset(t *testing.T) {
 // user's connection under its parked copies) ends it, with bridge TLS and
 // without.
 func TestPoolParkedLinkWakesCountsAndEnds(t *testing.T) {
-	t.Parallel()
-	for _, withTLS := range []bool{true, false} {
-		t.Run(fmt.Sprintf("tls=%v", withTLS), func(t *testing.T) {
-			t.Parallel()
-			f := framework.New(t)
-			p := newPooledTLS(f, f.TCPEcho(), 4, withTLS)
-			list := []counted{{m: p.m, id: p.id}}
-			settle(t, list)
-			c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
+	withBridgeTLS(t, func(t *testing.T, withTLS bool) {
+		f := framework.New(t)
+		p := newPooledTLS(f, f.TCPEcho(), 4, withTLS)
+		list := []counted{{m: p.m, id: p.id}}
+		settle(t, list)
+		c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		const rounds, size = 3, 200 << 10
+		for round := range rounds {
+			if round > 0 {
+				time.Sleep(2500 * time.Millisecond) // past the hot window and the park delay
 			}
-			defer c.Close()
-			const rounds, size = 3, 200 << 10
-			for round := range rounds {
-				if round > 0 {
-					time.Sleep(2500 * time.Millisecond) // past the hot window and the park delay
-				}
-				payload := framework.RandomBytes(size)
-				_ = c.SetDeadline(time.Now().Add(ready))
-				werr := make(chan error, 1)
-				go func() { _, err := c.Write(payload); werr <- err }()
-				got := make([]byte, size)
-				if _, err := io.ReadFull(c, got); err != nil {
-					t.Fatalf("round %d: %v", round, err)
-				}
-				if err := <-werr; err != nil {
-					t.Fatalf("round %d: %v", round, err)
-				}
-				if string(got) != string(payload) {
-					t.Fatalf("round %d: the echo differs from what was sent", round)
-				}
+			payload := framework.RandomBytes(size)
+			_ = c.SetDeadline(time.Now().Add(ready))
+			werr := make(chan error, 1)
+			go func() { _, err := c.Write(payload); werr <- err }()
+			got := make([]byte, size)
+			if _, err := io.ReadFull(c, got); err != nil {
+				t.Fatalf("round %d: %v", round, err)
 			}
-			list[0].want = [4]int64{rounds * size, rounds * size, 0, 0}
-			expectCounters(t, list)
-			time.Sleep(2500 * time.Millisecond)
-			p.m.Patch(p.id, `{"action":"stop"}`)
-			_ = c.SetReadDeadline(time.Now().Add(ready))
-			start := time.Now()
-			if n, err := c.Read(make([]byte, 1)); err == nil {
-				t.Fatalf("the user read %d bytes after the instance stopped, want its end", n)
-			} else if errors.Is(err, os.ErrDeadlineExceeded) {
-				t.Fatalf("the user's connection outlived its stopped instance by %v", ready)
+			if err := <-werr; err != nil {
+				t.Fatalf("round %d: %v", round, err)
 			}
-			t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
-		})
-	}
+			if string(got) != string(payload) {
+				t.Fatalf("round %d: the echo differs from what was sent", round)
+			}
+		}
+		list[0].want = [4]int64{rounds * size, rounds * size, 0, 0}
+		expectCounters(t, list)
+		time.Sleep(2500 * time.Millisecond)
+		p.m.Patch(p.id, `{"action":"stop"}`)
+		_ = c.SetReadDeadline(time.Now().Add(ready))
+		start := time.Now()
+		if n, err := c.Read(make([]byte, 1)); err == nil {
+			t.Fatalf("the user read %d bytes after the instance stopped, want its end", n)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("the user's connection outlived its stopped instance by %v", ready)
+		}
+		t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
+	})
 }
