@@ -33,20 +33,26 @@ func idleConns() int {
 // bridge) and on. Over the pool, connections open in batches smaller
 // than the pool, each once the pool has refilled, so every link rides a
 // work connection of its own (opened back to back, most would fall back
-// to streams while the pool refills); pooled-% says how many did.
+// to streams while the pool refills); pooled-% says how many did. The
+// after64k variants echo 64 KiB first instead of a byte: a connection
+// idle after it carried full-size records (crypto/tls keeps its read
+// buffer at the largest record it received).
 func BenchmarkIdleMemory(b *testing.B) {
 	for _, v := range []struct {
 		name, server, client string
 		pool                 int
+		first                int // bytes each connection echoes before it idles
 	}{
-		{"pool-tls0", "&tls=0", "&tls=0", idlePool},
-		{"pool-tls1", "&tls=1", "", idlePool},
-		{"streams-tls0", "&tls=0", "&tls=0&min=0", 0},
-		{"streams-tls1", "&tls=1", "&min=0", 0},
+		{"pool-tls0", "&tls=0", "&tls=0", idlePool, 1},
+		{"pool-tls1", "&tls=1", "", idlePool, 1},
+		{"streams-tls0", "&tls=0", "&tls=0&min=0", 0, 1},
+		{"streams-tls1", "&tls=1", "&min=0", 0, 1},
+		{"pool-tls0-after64k", "&tls=0", "&tls=0", idlePool, 64 << 10},
+		{"pool-tls1-after64k", "&tls=1", "", idlePool, 64 << 10},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			for range b.N {
-				m, err := idleMemory(b, v.server, v.client, v.pool, idleConns())
+				m, err := idleMemory(b, v.server, v.client, v.pool, v.first, idleConns())
 				if err != nil {
 					b.Fatal(err)
 				}
@@ -71,7 +77,7 @@ type idleResult struct {
 	pooled float64 // percent of the links on work connections of their own
 }
 
-func idleMemory(b *testing.B, serverQuery, clientQuery string, pool, n int) (idleResult, error) {
+func idleMemory(b *testing.B, serverQuery, clientQuery string, pool, first, n int) (idleResult, error) {
 	var res idleResult
 	f := framework.New(b)
 	echo := f.TCPEcho()
@@ -113,15 +119,17 @@ func idleMemory(b *testing.B, serverQuery, clientQuery string, pool, n int) (idl
 		}
 		return nil
 	}
+	payload, echoed := make([]byte, first), make([]byte, first)
 	one := func() (net.Conn, error) {
 		c, err := net.DialTimeout("tcp", user, 5*time.Second)
 		if err != nil {
 			return nil, err
 		}
 		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		var p [1]byte
-		if _, err := c.Write([]byte{'x'}); err == nil {
-			_, err = io.ReadFull(c, p[:])
+		// The echo's socket buffers hold what is written before it is
+		// read back (64 KiB: well within loopback's).
+		if _, err := c.Write(payload); err == nil {
+			_, err = io.ReadFull(c, echoed)
 		}
 		if err != nil {
 			_ = c.Close()
