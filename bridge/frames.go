@@ -24,7 +24,13 @@ package bridge
 // closes it when the pool is full, which the agent reads as the end of
 // an idle connection, no failure). An agent that holds enough idle
 // connections ends its side with 0xFFFF instead, and both ends close the
-// connection. Anything else ends the connection, not the session: a
+// connection. So does an end that, before it ended its side, had read a
+// record of grownRecord bytes or more (tlsx.LargestRecord): crypto/tls
+// keeps its read buffer at the largest record it received for the
+// connection's life (golang/go#43563), so a connection that carried bulk
+// would hold about 18 KiB more on that end, idle in the pool, than a
+// fresh one; it is closed instead, and the pool dials a fresh one (a
+// resumed handshake). Anything else ends the connection, not the session: a
 // reset (the link's abort, as before), a FIN or TLS's close without an
 // end frame (the link was cut: its peer died). Without TLS, work connections keep TCP's own ends (their
 // links are spliced kernel to kernel, which frames would prevent).
@@ -58,6 +64,11 @@ const (
 	frameEnd       = 0x0000
 	frameRetire    = 0xFFFF
 )
+
+// grownRecord is the record that retires a connection at its link's end
+// (see above): one this large has at least doubled the read buffer TLS's
+// resumed handshake left (about 2 KiB).
+const grownRecord = 4 << 10
 
 // ErrCut is a framed link's read error when its work connection ended
 // without an end frame: the link was cut, not ended.
@@ -255,13 +266,13 @@ func (f *FrameConn) CloseWrite() error {
 }
 
 // end sends this side's end frame, once, with wmu held; retire (or
-// Retire) retires the connection.
+// Retire, or a record that grew TLS's buffer) retires the connection.
 func (f *FrameConn) end(retire bool) error {
 	if !f.sentEnd.CompareAndSwap(false, true) {
 		return nil
 	}
 	end := uint16(frameEnd)
-	if retire || f.Retire != nil && f.Retire() {
+	if retire || tlsx.LargestRecord(f.Conn) >= grownRecord || f.Retire != nil && f.Retire() {
 		end = frameRetire
 		f.retires.Store(true)
 	}

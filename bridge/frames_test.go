@@ -72,18 +72,19 @@ func link(t *testing.T, a, b *bridge.FrameConn, up, down []byte) (gotUp, gotDown
 	return gotUp, gotDown
 }
 
-// A framed link carries its payload both ways, in frames of any size, ends
-// with both end frames, and hands the connection back on both ends; the
-// next link on the same connection carries its own bytes, none of the
-// first's.
+// A framed link carries its payload both ways, ends with both end frames,
+// and hands the connection back on both ends; the next link on the same
+// connection carries its own bytes, none of the first's. (Its records
+// stay below the size that retires a connection: see
+// TestFramedLinkThatGrewTLSBufferRetires.)
 func TestFramedLinksReuseTheirConnection(t *testing.T) {
 	t.Parallel()
 	ca, cb := framedPair(t)
-	big := bytes.Repeat([]byte("0123456789abcdef"), (3*bridge.MaxFrame+100)/16)
+	some := bytes.Repeat([]byte("0123456789abcdef"), 3000/16)
 	for i, payload := range [][2][]byte{
 		{[]byte("x"), []byte("y")},
-		{big, []byte("ok")},
-		{nil, big},
+		{some, []byte("ok")},
+		{nil, some},
 		{[]byte("last"), nil},
 	} {
 		a, b := bridge.NewFrameConn(ca), bridge.NewFrameConn(cb)
@@ -129,6 +130,57 @@ func TestFramedLinkRetired(t *testing.T) {
 	_ = b.Close()
 	if reused != 0 || a.HandedBack() || b.HandedBack() {
 		t.Fatalf("a retired connection was reused %d times", reused)
+	}
+	if !readsEnd(cb, testutil.Wait) {
+		t.Fatal("the retired connection stayed open")
+	}
+}
+
+// A link whose end read records of 4 KiB or more before it ended its side
+// retires the connection (crypto/tls keeps a read buffer that large for
+// the connection's life): neither end reuses it, and it closes. Frames of
+// any size carry their bytes intact.
+func TestFramedLinkThatGrewTLSBufferRetires(t *testing.T) {
+	t.Parallel()
+	ca, cb := framedPair(t)
+	a, b := bridge.NewFrameConn(ca), bridge.NewFrameConn(cb)
+	reused := 0
+	a.Reuse = func(net.Conn) { reused++ }
+	b.Reuse = func(net.Conn) { reused++ }
+	big := bytes.Repeat([]byte("0123456789abcdef"), (3*bridge.MaxFrame+100)/16)
+	werr := make(chan error, 1)
+	go func() {
+		_, err := a.Write(big)
+		if err == nil {
+			err = a.CloseWrite()
+		}
+		werr <- err
+	}()
+	_ = b.SetReadDeadline(time.Now().Add(testutil.Wait))
+	got, err := io.ReadAll(b) // all of it before b ends its side
+	if err != nil || !bytes.Equal(got, big) {
+		t.Fatalf("read %d of %d bytes: %v", len(got), len(big), err)
+	}
+	if _, err := b.Write([]byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	_ = a.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if back, err := io.ReadAll(a); err != nil || string(back) != "ok" {
+		t.Fatalf("read back %q: %v", back, err)
+	}
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if a.Clean() || b.Clean() {
+		t.Fatal("a connection whose TLS read buffer grew reads as clean")
+	}
+	_ = a.Close()
+	_ = b.Close()
+	if reused != 0 || a.HandedBack() || b.HandedBack() {
+		t.Fatalf("a connection whose TLS read buffer grew was reused %d times", reused)
 	}
 	if !readsEnd(cb, testutil.Wait) {
 		t.Fatal("the retired connection stayed open")

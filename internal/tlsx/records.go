@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // RecordConn is the connection under a tls.Conn that hands TLS at most the
@@ -29,6 +30,11 @@ type RecordConn struct {
 	hdr  [recordHeaderLen]byte
 	hdrN int
 	body int
+
+	// largest is the longest record body handed to TLS so far: TLS's own
+	// read buffer holds at least that much for the connection's life (it
+	// never shrinks; golang/go#43563). Read by others (LargestRecord).
+	largest atomic.Int32
 }
 
 const (
@@ -111,6 +117,9 @@ func (c *RecordConn) bound(b []byte) int {
 			i++
 			if c.hdrN == recordHeaderLen {
 				c.body = int(binary.BigEndian.Uint16(c.hdr[3:]))
+				if int32(c.body) > c.largest.Load() {
+					c.largest.Store(int32(c.body))
+				}
 				if c.body == 0 {
 					c.hdrN = 0
 					return i
@@ -145,6 +154,16 @@ func BelowRecords(c net.Conn) net.Conn {
 func Buffered(c net.Conn) bool {
 	rc := recordsUnder(c)
 	return rc == nil || rc.Buffered()
+}
+
+// LargestRecord is the longest record (its body, in bytes) TLS connection
+// c has read over its RecordConn, which TLS's read buffer holds at least
+// from then on; 0 when c is not TLS over a RecordConn.
+func LargestRecord(c net.Conn) int {
+	if rc := recordsUnder(c); rc != nil {
+		return int(rc.largest.Load())
+	}
+	return 0
 }
 
 // recordsUnder returns the RecordConn a TLS connection c runs over, or

@@ -214,3 +214,47 @@ func (f *failing) Read(p []byte) (int, error) {
 	f.data = f.data[n:]
 	return n, f.err
 }
+
+// LargestRecord follows the longest record TLS read over its RecordConn:
+// small after the handshake, full-size (16 KiB) once a bulk write arrived
+// (past the small records of TLS's dynamic sizing), never less afterwards;
+// 0 for TLS without a RecordConn.
+func TestLargestRecord(t *testing.T) {
+	t.Parallel()
+	client, server, _, _ := tlsPair(t, true)
+	read := func(n int) {
+		t.Helper()
+		_ = server.SetReadDeadline(time.Now().Add(testutil.Wait))
+		if _, err := io.ReadFull(server, make([]byte, n)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := client.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	read(1)
+	if got := tlsx.LargestRecord(server); got <= 0 || got >= 4<<10 {
+		t.Fatalf("after the handshake and a byte, the largest record is %d, want a small one", got)
+	}
+	const bulk = 256 << 10
+	werr := make(chan error, 1)
+	go func() { _, err := client.Write(make([]byte, bulk)); werr <- err }()
+	read(bulk)
+	if err := <-werr; err != nil {
+		t.Fatal(err)
+	}
+	if got := tlsx.LargestRecord(server); got < 16<<10 {
+		t.Fatalf("after a 256 KiB write, the largest record is %d, want a full one", got)
+	}
+	if _, err := client.Write([]byte("y")); err != nil {
+		t.Fatal(err)
+	}
+	read(1)
+	if got := tlsx.LargestRecord(server); got < 16<<10 {
+		t.Fatalf("a later small record lowered the largest to %d", got)
+	}
+	_, plainServer, _, _ := tlsPair(t, false)
+	if got := tlsx.LargestRecord(plainServer); got != 0 {
+		t.Fatalf("TLS without a RecordConn reports %d", got)
+	}
+}

@@ -520,3 +520,23 @@ func TestPoolParkedLinkWakesCountsAndEnds(t *testing.T) {
 		t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
 	})
 }
+
+// A TLS work connection whose link carried bulk (records that grew
+// crypto/tls's read buffer, which it keeps for the connection's life) is
+// not reused: the next link rides a fresh one, and the pool refills.
+func TestPoolRetiresTLSWorkConnsThatCarriedBulk(t *testing.T) {
+	t.Parallel()
+	f := framework.New(t)
+	const min, conns = 4, 12
+	p := newPooledTLS(f, f.TCPEcho(), min, true)
+	for range conns {
+		f.ExpectTCPEcho(p.user).Payload(framework.RandomBytes(256 << 10)).Timeout(20 * time.Second).Ensure()
+	}
+	if pooled, _ := pooledLinks(p.agent); pooled != conns {
+		t.Fatalf("%d of %d links pooled, want all", pooled, conns)
+	}
+	if reused := reusedLinks(p.agent); reused != 0 {
+		t.Errorf("%d links rode a work connection that had carried 256 KiB each way, want none", reused)
+	}
+	waitConns(t, func() int { return agentConns(t, p.m.BridgePort, p.agent) }, 1+min, ready, "the agent's session and its refilled pool")
+}
