@@ -477,48 +477,60 @@ func TestPoolIdleBackendResetReachesUserAsReset(t *testing.T) {
 // without.
 func TestPoolParkedLinkWakesCountsAndEnds(t *testing.T) {
 	withBridgeTLS(t, func(t *testing.T, withTLS bool) {
-		f := framework.New(t)
-		p := newPooledTLS(f, f.TCPEcho(), 4, withTLS)
-		list := []counted{{m: p.m, id: p.id}}
-		settle(t, list)
-		c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
+		for _, pool := range []int{4, 0} { // on the pool, and on streams (only the sockets' copies park)
+			t.Run(fmt.Sprintf("min=%d", pool), func(t *testing.T) {
+				t.Parallel()
+				parkedLinkWakesCountsAndEnds(t, withTLS, pool)
+			})
 		}
-		defer c.Close()
-		const rounds, size = 3, 200 << 10
-		for round := range rounds {
-			if round > 0 {
-				time.Sleep(2500 * time.Millisecond) // past the hot window and the park delay
-			}
-			payload := framework.RandomBytes(size)
-			_ = c.SetDeadline(time.Now().Add(ready))
-			werr := make(chan error, 1)
-			go func() { _, err := c.Write(payload); werr <- err }()
-			got := make([]byte, size)
-			if _, err := io.ReadFull(c, got); err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-			if err := <-werr; err != nil {
-				t.Fatalf("round %d: %v", round, err)
-			}
-			if string(got) != string(payload) {
-				t.Fatalf("round %d: the echo differs from what was sent", round)
-			}
-		}
-		list[0].want = [4]int64{rounds * size, rounds * size, 0, 0}
-		expectCounters(t, list)
-		time.Sleep(2500 * time.Millisecond)
-		p.m.Patch(p.id, `{"action":"stop"}`)
-		_ = c.SetReadDeadline(time.Now().Add(ready))
-		start := time.Now()
-		if n, err := c.Read(make([]byte, 1)); err == nil {
-			t.Fatalf("the user read %d bytes after the instance stopped, want its end", n)
-		} else if errors.Is(err, os.ErrDeadlineExceeded) {
-			t.Fatalf("the user's connection outlived its stopped instance by %v", ready)
-		}
-		t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
 	})
+}
+
+func parkedLinkWakesCountsAndEnds(t *testing.T, withTLS bool, pool int) {
+	f := framework.New(t)
+	p := newPooledTLS(f, f.TCPEcho(), pool, withTLS)
+	list := []counted{{m: p.m, id: p.id}}
+	settle(t, list)
+	c, err := net.DialTimeout("tcp", p.user, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	const rounds, size = 3, 200 << 10
+	for round := range rounds {
+		if round > 0 {
+			time.Sleep(2500 * time.Millisecond) // past the hot window and the park delay
+		}
+		payload := framework.RandomBytes(size)
+		_ = c.SetDeadline(time.Now().Add(ready))
+		werr := make(chan error, 1)
+		go func() { _, err := c.Write(payload); werr <- err }()
+		got := make([]byte, size)
+		if _, err := io.ReadFull(c, got); err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if err := <-werr; err != nil {
+			t.Fatalf("round %d: %v", round, err)
+		}
+		if string(got) != string(payload) {
+			t.Fatalf("round %d: the echo differs from what was sent", round)
+		}
+	}
+	if pooled, streams := pooledLinks(p.agent); pooled != min(pool, 1) || streams != 1-min(pool, 1) {
+		t.Fatalf("the link rode %d pooled connections and %d streams, want min=%d's", pooled, streams, pool)
+	}
+	list[0].want = [4]int64{rounds * size, rounds * size, 0, 0}
+	expectCounters(t, list)
+	time.Sleep(2500 * time.Millisecond)
+	p.m.Patch(p.id, `{"action":"stop"}`)
+	_ = c.SetReadDeadline(time.Now().Add(ready))
+	start := time.Now()
+	if n, err := c.Read(make([]byte, 1)); err == nil {
+		t.Fatalf("the user read %d bytes after the instance stopped, want its end", n)
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the user's connection outlived its stopped instance by %v", ready)
+	}
+	t.Logf("the stopped instance's connection ended after %v", time.Since(start).Round(time.Millisecond))
 }
 
 // A TLS work connection whose link carried bulk (records that grew
