@@ -37,14 +37,7 @@ func link(t *testing.T, a, b *bridge.FrameConn, up, down []byte) (gotUp, gotDown
 		err error
 	}
 	side := func(c *bridge.FrameConn, send []byte, out chan<- result) {
-		werr := make(chan error, 1)
-		go func() {
-			_, err := c.Write(send)
-			if err == nil {
-				err = c.CloseWrite()
-			}
-			werr <- err
-		}()
+		werr := sendAndEnd(c, send)
 		got, err := io.ReadAll(c)
 		if e := <-werr; err == nil {
 			err = e
@@ -70,6 +63,20 @@ func link(t *testing.T, a, b *bridge.FrameConn, up, down []byte) (gotUp, gotDown
 		}
 	}
 	return gotUp, gotDown
+}
+
+// sendAndEnd writes send to c and ends c's side, in a goroutine of its
+// own; the channel gets the first error (nil: both done).
+func sendAndEnd(c *bridge.FrameConn, send []byte) <-chan error {
+	werr := make(chan error, 1)
+	go func() {
+		_, err := c.Write(send)
+		if err == nil {
+			err = c.CloseWrite()
+		}
+		werr <- err
+	}()
+	return werr
 }
 
 // A framed link carries its payload both ways, ends with both end frames,
@@ -119,17 +126,31 @@ func TestFramedLinkRetired(t *testing.T) {
 	ca, cb := framedPair(t)
 	a, b := bridge.NewFrameConn(ca), bridge.NewFrameConn(cb)
 	a.Retire = func() bool { return true }
-	reused := 0
-	a.Reuse = func(net.Conn) { reused++ }
-	b.Reuse = func(net.Conn) { reused++ }
+	reused := countReuse(a, b)
 	link(t, a, b, []byte("up"), []byte("down"))
+	expectRetired(t, a, b, cb, reused)
+}
+
+// countReuse counts the connections a's and b's Reuse are handed.
+func countReuse(a, b *bridge.FrameConn) *int {
+	n := new(int)
+	a.Reuse = func(net.Conn) { *n++ }
+	b.Reuse = func(net.Conn) { *n++ }
+	return n
+}
+
+// expectRetired fails unless the link of a and b, whose connection's
+// bridge end is cb, retired it: neither end reads as clean, neither hands
+// it back (reused stays 0) once closed, and it closes.
+func expectRetired(t *testing.T, a, b *bridge.FrameConn, cb net.Conn, reused *int) {
+	t.Helper()
 	if a.Clean() || b.Clean() {
 		t.Fatal("a retired connection reads as clean")
 	}
 	_ = a.Close()
 	_ = b.Close()
-	if reused != 0 || a.HandedBack() || b.HandedBack() {
-		t.Fatalf("a retired connection was reused %d times", reused)
+	if *reused != 0 || a.HandedBack() || b.HandedBack() {
+		t.Fatalf("a retired connection was reused %d times", *reused)
 	}
 	if !readsEnd(cb, testutil.Wait) {
 		t.Fatal("the retired connection stayed open")
@@ -144,18 +165,9 @@ func TestFramedLinkThatGrewTLSBufferRetires(t *testing.T) {
 	t.Parallel()
 	ca, cb := framedPair(t)
 	a, b := bridge.NewFrameConn(ca), bridge.NewFrameConn(cb)
-	reused := 0
-	a.Reuse = func(net.Conn) { reused++ }
-	b.Reuse = func(net.Conn) { reused++ }
+	reused := countReuse(a, b)
 	big := bytes.Repeat([]byte("0123456789abcdef"), (3*bridge.MaxFrame+100)/16)
-	werr := make(chan error, 1)
-	go func() {
-		_, err := a.Write(big)
-		if err == nil {
-			err = a.CloseWrite()
-		}
-		werr <- err
-	}()
+	werr := sendAndEnd(a, big)
 	_ = b.SetReadDeadline(time.Now().Add(testutil.Wait))
 	got, err := io.ReadAll(b) // all of it before b ends its side
 	if err != nil || !bytes.Equal(got, big) {
@@ -174,17 +186,7 @@ func TestFramedLinkThatGrewTLSBufferRetires(t *testing.T) {
 	if err := <-werr; err != nil {
 		t.Fatal(err)
 	}
-	if a.Clean() || b.Clean() {
-		t.Fatal("a connection whose TLS read buffer grew reads as clean")
-	}
-	_ = a.Close()
-	_ = b.Close()
-	if reused != 0 || a.HandedBack() || b.HandedBack() {
-		t.Fatalf("a connection whose TLS read buffer grew was reused %d times", reused)
-	}
-	if !readsEnd(cb, testutil.Wait) {
-		t.Fatal("the retired connection stayed open")
-	}
+	expectRetired(t, a, b, cb, reused)
 }
 
 // A connection that ends without an end frame cut the link: the reader
