@@ -92,6 +92,7 @@ func (a *Agent) serveControl(st *smux.Stream, links *linkTable, hb *bridge.Heart
 	bridge.ReadMarkers(st, func(msg uint32) {
 		if !hb.Handle(msg) {
 			links.abort(msg)
+			a.park.Sweep() // the target's copy, if parked, finds its reset now
 		}
 	})
 }

@@ -36,7 +36,14 @@ type Parker struct {
 	slots []parkSlot // by the index in a registration's event
 	free  []int32    // unused slots
 	n     int        // parked copies
+	last  time.Time  // when the last sweep ran
+	next  time.Time  // when the next one is due (ep's read deadline)
 }
+
+// sweepGap is the least time between two sweeps however often Sweep is
+// called: a sweep looks at every parked copy, and a flood of aborts must
+// not make the watch do nothing else.
+const sweepGap = 50 * time.Millisecond
 
 // parkSlot is one parked copy; gen tells a registration of an earlier
 // copy in the same slot from its own.
@@ -75,14 +82,23 @@ func (k *Parker) Parked() int {
 	return k.n
 }
 
-// Sweep has the Parker look now, not at its next sweep, for parked
-// copies whose connections someone else closed: call it after closing
-// connections of started links, so that their copies end at once.
+// Sweep has the Parker look soon (at once, or sweepGap after its last
+// sweep), not at its next sweep, for parked copies whose connections
+// someone else closed: call it after closing connections of started
+// links, so that their copies end.
 func (k *Parker) Sweep() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.ep != nil {
-		_ = k.ep.SetReadDeadline(time.Now())
+	if k.ep == nil {
+		return
+	}
+	at := time.Now()
+	if soonest := k.last.Add(sweepGap); at.Before(soonest) {
+		at = soonest
+	}
+	if at.Before(k.next) {
+		k.next = at
+		_ = k.ep.SetReadDeadline(at)
 	}
 }
 
@@ -221,7 +237,8 @@ func (k *Parker) releaseLocked(i int32) {
 	k.free = append(k.free, i)
 	k.n--
 	if k.n == 0 {
-		_ = k.ep.SetReadDeadline(time.Now()) // the watch sweeps now, finds nothing and ends
+		k.next = time.Now()
+		_ = k.ep.SetReadDeadline(k.next) // the watch sweeps now, finds nothing and ends
 	}
 	p.unparked = true
 	go p.resumeFn()
@@ -239,7 +256,9 @@ func (k *Parker) swept(ep *os.File) bool {
 			k.releaseLocked(int32(i))
 		}
 	}
-	if k.n > 0 && ep.SetReadDeadline(time.Now().Add(k.sweep)) == nil {
+	k.last = time.Now()
+	k.next = k.last.Add(k.sweep)
+	if k.n > 0 && ep.SetReadDeadline(k.next) == nil {
 		return false
 	}
 	k.closeLocked(ep) // nothing parked, or a deadline failed: ep is broken

@@ -177,12 +177,9 @@ func (p *pump) resume() {
 	switch {
 	case p.park != nil && !p.unparked:
 		// Quiet for the Parker's patience: the wait goes to the Parker
-		// and this goroutine ends. The deadline is the copy's own, as in
-		// await, and is cleared.
-		_ = p.sock.SetReadDeadline(time.Now().Add(p.park.patience()))
-		err = p.pk.await()
-		_ = p.sock.SetReadDeadline(time.Time{})
-		if errors.Is(err, os.ErrDeadlineExceeded) {
+		// and this goroutine ends.
+		var quiet bool
+		if quiet, err = p.awaitWithin(p.park.patience()); quiet {
 			if p.park.park(p) {
 				return // the Parker starts the copy again
 			}
@@ -243,12 +240,8 @@ func (p *pump) await(release func()) (moved bool, err error) {
 	}
 	if p.hot > 0 && p.streak >= hotStreak {
 		// A busy link: wait here, where the stack already has what
-		// copying needs. The deadline is the copy's own (nothing else
-		// sets one on a copy's source while it runs) and is cleared.
-		_ = p.sock.SetReadDeadline(time.Now().Add(p.hot))
-		err := p.pk.await()
-		_ = p.sock.SetReadDeadline(time.Time{})
-		if !errors.Is(err, os.ErrDeadlineExceeded) {
+		// copying needs.
+		if quiet, err := p.awaitWithin(p.hot); !quiet {
 			return false, err
 		}
 		p.streak = 0 // quiet for hot: shed the stack
@@ -262,6 +255,19 @@ func (p *pump) await(release func()) (moved bool, err error) {
 	}
 	go p.resumeFn()
 	return true, nil
+}
+
+// awaitWithin is pk.await for at most d: quiet reports that d passed
+// first. The deadline is the copy's own (nothing else sets one on a
+// copy's source while it runs) and is cleared before it returns.
+func (p *pump) awaitWithin(d time.Duration) (quiet bool, err error) {
+	_ = p.sock.SetReadDeadline(time.Now().Add(d))
+	err = p.pk.await()
+	_ = p.sock.SetReadDeadline(time.Time{})
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return true, nil
+	}
+	return false, err
 }
 
 // hotStreak is how many waits in a row must be over within the hot
