@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -67,7 +68,28 @@ func newPooledTLS(f *framework.Framework, target string, min int, withTLS bool) 
 	}
 	m.WaitInstance(in.ID, ready, "with its agent", func(in framework.Instance) bool { return in.Pool == 1 })
 	waitConns(f.T(), func() int { return agentConns(f.T(), m.BridgePort, agent) }, 1+min, ready, "the agent's session and its pool")
+	// Established is not ready: a work connection joins the pool once the
+	// bridge read its hello (after TLS's handshake), and a link that comes
+	// before rides a stream.
+	waitConns(f.T(), func() int { return poolIdle(f.T(), m) }, min, ready, "the bridge's idle work connections")
 	return &pooled{m: m, id: in.ID, user: user, agent: agent}
+}
+
+// poolIdle is the idle work connections of m's agents, as its API lists
+// them (GET /agents).
+func poolIdle(t testing.TB, m *framework.Master) int {
+	t.Helper()
+	var agents []struct {
+		PoolIdle int `json:"pool_idle"`
+	}
+	if err := m.MustDo(http.StatusOK, http.MethodGet, "/agents", nil).JSON(&agents); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, a := range agents {
+		n += a.PoolIdle
+	}
+	return n
 }
 
 // tcpInstance creates a tcp instance of m to target through key's agents
