@@ -94,6 +94,41 @@ func (d *DatagramConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// WriteBatch implements dgram.BatchWriter: the datagrams of ds, each
+// framed as Write frames it, in one write of the stream (one TLS record
+// for a batch within dgram.BatchBytes). Batches too large for one buffer
+// are written one datagram at a time.
+func (d *DatagramConn) WriteBatch(ds []*[]byte) error {
+	size := 0
+	for _, p := range ds {
+		if len(*p) > MaxDatagram {
+			return fmt.Errorf("datagram of %d bytes exceeds %d", len(*p), MaxDatagram)
+		}
+		size += 2 + len(*p)
+	}
+	if size > MaxDatagram+2 {
+		for _, p := range ds {
+			if _, err := d.Write(*p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	frames := dgram.Shared.Get(size)
+	at := 0
+	for _, p := range ds {
+		binary.BigEndian.PutUint16((*frames)[at:], uint16(len(*p)))
+		at += 2 + copy((*frames)[at+2:], *p)
+	}
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	if _, err := d.Conn.Write(*frames); err != nil {
+		return err // frames not pooled again: see Write
+	}
+	dgram.Shared.Put(frames)
+	return nil
+}
+
 func noEOF(err error) error {
 	if err == io.EOF {
 		return io.ErrUnexpectedEOF

@@ -12,3 +12,5 @@ type rawReader struct{}
 func newRawReader(syscall.RawConn, *Pool, bool) *rawReader { panic("dgram: no raw reads here") }
 
 func (*rawReader) read() (*[]byte, error) { panic("dgram: no raw reads here") }
+
+func (*rawReader) tryRead() (*[]byte, error) { panic("dgram: no raw reads here") }

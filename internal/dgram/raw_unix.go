@@ -19,6 +19,7 @@ type rawReader struct {
 	pool      *Pool
 	eofOnZero bool
 	recv      func(fd uintptr) bool
+	try       func(fd uintptr) bool // recv that never waits
 	b         *[]byte
 	n         int
 	err       error
@@ -38,11 +39,26 @@ func newRawReader(rc syscall.RawConn, pool *Pool, eofOnZero bool) *rawReader {
 		}
 		return true
 	}
+	r.try = func(fd uintptr) bool {
+		if !r.recv(fd) {
+			r.err = nil // nothing there: no error, no buffer
+		}
+		return true
+	}
 	return r
 }
 
-func (r *rawReader) read() (*[]byte, error) {
-	err := r.rc.Read(r.recv)
+func (r *rawReader) read() (*[]byte, error) { return r.receive(r.recv) }
+
+// tryRead receives a datagram only if one is there already: nil and no
+// error when the socket has none.
+func (r *rawReader) tryRead() (*[]byte, error) { return r.receive(r.try) }
+
+func (r *rawReader) receive(recv func(fd uintptr) bool) (*[]byte, error) {
+	err := r.rc.Read(recv)
+	if err == nil && r.b == nil && r.err == nil {
+		return nil, nil // tryRead: nothing there
+	}
 	b, n := r.b, r.n
 	r.b = nil
 	if err == nil && r.err != nil {

@@ -61,6 +61,17 @@ func (r *Reader) Read() (*[]byte, error) {
 	return b, nil
 }
 
+// TryRead reads one datagram only if it is there already, without
+// waiting: nil and no error when there is none, or when the connection is
+// not a socket this Reader polls (a link: its datagrams are read one by
+// one).
+func (r *Reader) TryRead() (*[]byte, error) {
+	if r.raw == nil {
+		return nil, nil
+	}
+	return r.raw.tryRead()
+}
+
 // ReadPacket reads one datagram from c as a Reader does. It allocates
 // nothing for a PacketReader; a loop reading a socket uses a Reader.
 func ReadPacket(c net.Conn, pool *Pool) (*[]byte, error) {

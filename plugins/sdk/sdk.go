@@ -23,7 +23,7 @@ import (
 
 // Version is the semantic version of this contract. A handler reports the
 // version it was built against in its Descriptor.
-const Version = "1.4.0"
+const Version = "1.5.0"
 
 // Capability flags a handler advertises in its Descriptor.
 const (
@@ -141,9 +141,9 @@ type Host interface {
 }
 
 // Forwarder is a Host that can serve a whole listener for a handler. Both
-// of Burrow's hosts are (since sdk 1.1.0); a handler checks with a type
-// assertion, so hosts written against 1.0 (test fakes, say) still satisfy
-// Host.
+// of Burrow's hosts are (since sdk 1.1.0; udp sockets since 1.5.0); a
+// handler checks with a type assertion, so hosts written against 1.0 (test
+// fakes, say) still satisfy Host.
 type Forwarder interface {
 	// Forward hands the instance's listener to the host: from now on the
 	// host accepts on it itself and treats every connection as
@@ -151,12 +151,19 @@ type Forwarder interface {
 	// handler sees none of them. A handler whose connections need no
 	// reading (plain forwarding) uses it to stay off the connection path,
 	// which out of process saves two process wake-ups and a descriptor
-	// pass per connection. It lasts until the host removes the instance
-	// (or, out of process, until the plugin process ends; the restarted
-	// plugin asks again when the instance starts on it). Asking again
-	// replaces the previous request. ctx bounds the call only. A request
-	// the host refuses (unknown instance, target not allowed, no listener
-	// of its own: a shared listener cannot be forwarded) is an error.
+	// pass per connection. With Network "udp" (sdk 1.5.0) it hands over the
+	// instance's UDP socket instead: the host groups its datagrams by sender
+	// into sessions, each a datagram link as Dial opens it, bounded by the
+	// instance's idle=, sessions= and persource= (the udp scheme's
+	// parameters), and sends replies back to each sender; a udp forward
+	// takes no Target, Meta or options. It lasts until the host removes the
+	// instance (or, out of process, until the plugin process ends; the
+	// restarted plugin asks again when the instance starts on it; a udp
+	// forward's sessions end with it). Asking again replaces the previous
+	// request. ctx bounds the call only. A request the host refuses
+	// (unknown instance, target not allowed, no listener of its own: a
+	// shared listener cannot be forwarded; no udp socket; hosts before
+	// 1.5.0 refuse udp) is an error.
 	Forward(ctx context.Context, req LinkRequest, opts HandoffOptions) error
 }
 

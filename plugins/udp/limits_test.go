@@ -9,6 +9,7 @@ import (
 
 	"github.com/burrowproject/burrow/internal/testutil"
 	"github.com/burrowproject/burrow/internal/testutil/tunneltest"
+	"github.com/burrowproject/burrow/internal/udpserve"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/plugins/udp"
 	"github.com/burrowproject/burrow/server/flow"
@@ -87,10 +88,13 @@ func TestLimitParams(t *testing.T) {
 }
 
 // gatedHost holds every Dial until open is closed: a tunnel that is slow
-// to open links.
+// to open links. It is no sdk.Forwarder (the handler serves the sessions
+// itself, with the same code as the host: internal/udpserve), so every
+// Dial goes through the gate.
 type gatedHost struct {
-	*host.Host // the real host: its Counter counts the drops
-	open       chan struct{}
+	sdk.Host    // the real host
+	sdk.Counter // the real host's: it counts the drops
+	open        chan struct{}
 }
 
 func (g *gatedHost) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, error) {
@@ -109,7 +113,7 @@ func (g *gatedHost) Dial(ctx context.Context, req sdk.LinkRequest) (net.Conn, er
 func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 	t.Parallel()
 	h := tunneltest.Start(t, "k").Host()
-	gh := &gatedHost{Host: h, open: make(chan struct{})}
+	gh := &gatedHost{Host: h, Counter: h, open: make(chan struct{})}
 	hd := udp.New()
 	var d testutil.Counts
 	countDrops(h, &d)
@@ -138,7 +142,7 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 		}
 	}
 	busy := peerFrom(t, "127.0.0.1", addr)
-	for i := range udp.QueueLen + extra {
+	for i := range udpserve.QueueLen + extra {
 		if _, err := busy.Write([]byte{'q', byte(i)}); err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +156,7 @@ func TestReadLoopNeverWaitsOnSetUp(t *testing.T) {
 			t.Fatalf("sender %d: reply %q, %v", i, buf[:n], err)
 		}
 	}
-	for i := range udp.QueueLen {
+	for i := range udpserve.QueueLen {
 		if n, err := busy.Read(buf); err != nil || n != 2 || buf[1] != byte(i) {
 			t.Fatalf("queued datagram %d: reply %q, %v", i, buf[:n], err)
 		}

@@ -1,16 +1,11 @@
 // Package udp is the UDP forwarding handler. Datagrams arriving on an
-// instance's socket are grouped by sender into sessions; each session has a
-// datagram link through the instance's agent, and replies on the link go
-// back to that sender. A session idle for the instance's idle period ends
-// and frees everything it held.
-//
-// A stranger picks the source addresses, so sessions are bounded: at most
-// persource= per source IP and sessions= per instance; datagrams from a
-// sender beyond them are dropped and counted. The socket's read loop never
-// waits: a new session's link opens in the session's own goroutine while
-// up to QueueLen datagrams wait for it, each in a pooled buffer of its own
-// size class (see internal/dgram), and up to OpenQueueLen wait for an open
-// link; an idle session holds no buffer.
+// instance's socket are grouped by sender into sessions, each with a
+// datagram link through the instance's agent (see internal/udpserve: the
+// sessions, their bounds and what an idle one holds). A udp session needs
+// nothing from the handler, so where the host can (sdk.Forwarder, sdk
+// 1.5.0) the handler forwards the instance's socket and the host serves the
+// sessions itself: out of process, no datagram crosses the plugin process.
+// On a host that cannot, the handler serves them.
 package udp
 
 import (
@@ -20,13 +15,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/burrowproject/burrow/conf"
-	"github.com/burrowproject/burrow/internal/dgram"
+	"github.com/burrowproject/burrow/internal/udpserve"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
 // Version is the handler's version.
-const Version = "1.1.0"
+const Version = "1.2.0"
 
 // Defaults of the handler's parameters.
 const (
@@ -35,40 +29,25 @@ const (
 	DefaultPerSource = 256              // persource=: per source IP
 )
 
-// Queue bounds: beyond them datagrams are dropped and counted, as a
-// congested UDP path would drop them. QueueLen datagrams may wait for a
-// session's link while it opens (it may never open); once it is open,
-// OpenQueueLen may wait for it, so a link held up for a moment (the plugin,
-// the host or the agent not scheduled for some milliseconds on a loaded
-// machine: 10,000 datagrams/s fill 16 places in 1.6 ms) loses nothing. A
-// queue grows with what waits, not with the session, and all the queues
-// of an instance hold at most QueueBytes of buffers.
-const (
-	QueueLen     = 16
-	OpenQueueLen = 1024
-	QueueBytes   = 16 << 20
-)
-
 // DroppedCounter prefixes the reason of a dropped datagram in the name it
 // is counted under on the host (sdk.Counter): "udp_dropped:queue_full".
-const DroppedCounter = "udp_dropped:"
+const DroppedCounter = udpserve.DroppedCounter
 
-// Drop reasons.
+// Drop reasons (see internal/udpserve).
 const (
-	DropSourceLimit  = "source_limit"  // the sender's IP has persource= sessions
-	DropSessionLimit = "session_limit" // the instance has sessions= sessions
-	DropQueueFull    = "queue_full"    // the session's queue was full
-	DropNoLink       = "no_link"       // queued for a link that could not be opened
+	DropSourceLimit  = udpserve.DropSourceLimit
+	DropSessionLimit = udpserve.DropSessionLimit
+	DropQueueFull    = udpserve.DropQueueFull
+	DropNoLink       = udpserve.DropNoLink
 )
 
 // Handler forwards UDP datagrams. Build it with New.
 type Handler struct {
 	runs sdk.Runs
-	pool *dgram.Pool
 }
 
 // New returns a UDP handler.
-func New() *Handler { return &Handler{pool: dgram.Shared} }
+func New() *Handler { return &Handler{} }
 
 // Describe implements sdk.Handler.
 func (*Handler) Describe(context.Context) (sdk.Descriptor, error) {
@@ -83,44 +62,43 @@ func (*Handler) Describe(context.Context) (sdk.Descriptor, error) {
 	}, nil
 }
 
-// limits are an instance's parameters.
-type limits struct {
-	idle      time.Duration
-	sessions  int
-	perSource int
-}
-
 // Validate implements sdk.Handler.
 func (*Handler) Validate(_ context.Context, spec sdk.InstanceSpec) error {
 	if spec.Listen == "" {
 		return errors.New("udp: a listen address is required")
 	}
-	_, err := limitsOf(spec)
+	_, err := udpserve.LimitsOf(spec.Params)
 	return err
 }
 
-// limitsOf returns the instance's idle=, sessions= and persource= with
-// conf's rules.
-func limitsOf(spec sdk.InstanceSpec) (limits, error) {
-	p, err := conf.ParseParams(conf.SchemeUDP, spec.Params)
-	if err != nil {
-		return limits{}, fmt.Errorf("udp: %w", err)
-	}
-	return limits{idle: p.Idle, sessions: p.Sessions, perSource: p.PerSource}, nil
-}
-
-// Start implements sdk.Handler.
+// Start implements sdk.Handler. Where the host can, it forwards the
+// instance's socket to the host (see the package doc); a host that refuses
+// a udp forward (one from before sdk 1.5.0 forwards tcp only) leaves the
+// handler to serve the sessions itself.
 func (h *Handler) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Host) error {
-	lim, err := limitsOf(spec)
+	lim, err := udpserve.LimitsOf(spec.Params)
 	if err != nil {
 		return err
+	}
+	if fw, ok := host.(sdk.Forwarder); ok {
+		if err := h.runs.Add(spec.ID); err != nil {
+			return err
+		}
+		ferr := fw.Forward(ctx, sdk.LinkRequest{Instance: spec.ID, Network: "udp"}, sdk.HandoffOptions{})
+		if ferr == nil {
+			return nil
+		}
+		_ = h.runs.Stop(ctx, spec.ID)
+		host.Logger(spec.ID).Debug("udp socket not forwarded; the handler serves it", "err", ferr)
 	}
 	pc, err := host.PacketConn(ctx, spec.ID)
 	if err != nil {
 		return fmt.Errorf("udp instance %s: %w", spec.ID, err)
 	}
-	f := newForwarder(h, spec.ID, pc, host, lim)
-	return h.runs.Go(spec.ID, f.run)
+	return h.runs.Go(spec.ID, func(ctx context.Context) {
+		defer pc.Close() // this handler's copy, or an in-process host's socket of an instance that is ending
+		udpserve.Serve(ctx, spec.ID, pc, host, lim)
+	})
 }
 
 // Stop implements sdk.Handler.

@@ -3,6 +3,7 @@ package udp_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -142,30 +143,62 @@ func TestIdleSessionReaped(t *testing.T) {
 	}
 }
 
-func TestStopEndsSessions(t *testing.T) {
+// On Burrow's host the handler forwards the socket: the host serves the
+// sessions until it removes the instance (after the handler's Stop). On a
+// host that cannot forward, the handler serves them and Stop ends them.
+func TestStopAndRemoveEndSessions(t *testing.T) {
 	t.Parallel()
-	h := tunneltest.Start(t, "k").Host()
-	hd := udp.New()
-	m := flow.NewMeter(0, 0)
-	spec := sdk.InstanceSpec{ID: "s", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
-	if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
-		t.Fatal(err)
-	}
-	defer h.Remove("s", 0)
-	if err := hd.Start(context.Background(), spec, h); err != nil {
-		t.Fatal(err)
-	}
-	c := peer(t, h.Addr("s").String())
-	exchange(t, c, []byte("x"))
-	ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
-	defer cancel()
-	if err := hd.Stop(ctx, "s"); err != nil {
-		t.Fatal(err)
-	}
-	if s := m.Snapshot(); s.UDPs != 0 {
-		t.Fatalf("%d sessions after Stop", s.UDPs)
+	for _, forwards := range []bool{true, false} {
+		t.Run(fmt.Sprintf("forwarded=%v", forwards), func(t *testing.T) {
+			t.Parallel()
+			h := tunneltest.Start(t, "k").Host()
+			var on sdk.Host = h
+			if !forwards {
+				on = plainHost{h}
+			}
+			hd := udp.New()
+			m := flow.NewMeter(0, 0)
+			spec := sdk.InstanceSpec{ID: "s", Listen: "127.0.0.1:0", Targets: []string{testutil.ServeUDPEcho(t)}}
+			if err := h.Add(host.Instance{Spec: spec, AgentKey: "k", Meter: m, UDP: true}, nil); err != nil {
+				t.Fatal(err)
+			}
+			removed := false
+			defer func() {
+				if !removed {
+					h.Remove("s", 0)
+				}
+			}()
+			if err := hd.Start(context.Background(), spec, on); err != nil {
+				t.Fatal(err)
+			}
+			c := peer(t, h.Addr("s").String())
+			exchange(t, c, bytes.Repeat([]byte("x"), 1000))
+			exchange(t, c, []byte("y"))
+			if s := m.Snapshot(); s.UDPs != 1 || s.UDPRx != 1001 {
+				t.Fatalf("figures %+v, want one session and 1001 bytes each way", s)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), testutil.Wait)
+			defer cancel()
+			if err := hd.Stop(ctx, "s"); err != nil {
+				t.Fatal(err)
+			}
+			if forwards {
+				if s := m.Snapshot(); s.UDPs != 1 {
+					t.Fatalf("%d sessions after Stop; the host serves them until it removes the instance", s.UDPs)
+				}
+				h.Remove("s", 0)
+				removed = true
+			}
+			if s := m.Snapshot(); s.UDPs != 0 {
+				t.Fatalf("%d sessions after the instance ended", s.UDPs)
+			}
+		})
 	}
 }
+
+// plainHost is a host that can do no more than sdk.Host (one from before
+// sdk 1.5.0, a test fake): no forward, no counts.
+type plainHost struct{ sdk.Host }
 
 func TestAgentOfflineDropsDatagrams(t *testing.T) {
 	t.Parallel()

@@ -109,6 +109,32 @@ func (c *Conn) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteBatch implements dgram.BatchWriter, counted and limited as Write
+// is: in one write when the link takes batches, else one Write each.
+func (c *Conn) WriteBatch(ds []*[]byte) error {
+	bw, ok := c.Conn.(dgram.BatchWriter)
+	if !ok {
+		for _, p := range ds {
+			if _, err := c.Write(*p); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	n := 0
+	for _, p := range ds {
+		n += len(*p)
+	}
+	if err := netx.Wait(c.in.Limit, n); err != nil {
+		return err
+	}
+	if err := bw.WriteBatch(ds); err != nil {
+		return err
+	}
+	c.in.Count.Add(int64(n))
+	return nil
+}
+
 func (c *Conn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	if n > 0 {

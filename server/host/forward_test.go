@@ -90,6 +90,81 @@ func TestForwardServesListenerUntilLifeEnds(t *testing.T) {
 	}
 }
 
+// A udp forward serves the instance's socket from the host: each sender is
+// a session of its own linked through the agent, every datagram comes
+// back to its sender and is counted, a forward asked again replaces the
+// first and serves the same socket, and the sessions end with the forward's
+// life while the socket stays open for the next.
+func TestForwardServesUDPSocketUntilLifeEnds(t *testing.T) {
+	t.Parallel()
+	h := tunneltest.Start(t, "k").Host()
+	m := flow.NewMeter(0, 0)
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "u", Targets: []string{testutil.ServeUDPEcho(t)}}, Meter: m, UDP: true})
+	addr := h.Addr("u").String()
+	exchange := func(c net.Conn, msg string) error {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return err
+		}
+		buf := make([]byte, 64)
+		_ = c.SetReadDeadline(time.Now().Add(testutil.Wait))
+		n, err := c.Read(buf)
+		if err == nil && string(buf[:n]) != msg {
+			err = errors.New("reply " + string(buf[:n]) + ", want " + msg)
+		}
+		return err
+	}
+	dial := func() net.Conn {
+		c, err := net.Dial("udp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = c.Close() })
+		return c
+	}
+
+	life, end := context.WithCancel(context.Background())
+	defer end()
+	if err := h.ForwardWhile(life, sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := dial(), dial()
+	for _, msg := range []string{"one", "two", "three"} {
+		if err := exchange(a, "a-"+msg); err != nil {
+			t.Fatal(err)
+		}
+		if err := exchange(b, "b-"+msg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := m.Snapshot(); s.UDPs != 2 || s.UDPRx != 2*(5+5+7) || s.UDPTx != s.UDPRx {
+		t.Fatalf("figures %+v, want two sessions and 34 bytes each way", s)
+	}
+	if err := h.ForwardWhile(life, sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if s := m.Snapshot(); s.UDPs != 0 {
+		t.Fatalf("%d sessions of the replaced forward", s.UDPs)
+	}
+	if err := exchange(a, "after the second forward"); err != nil {
+		t.Fatal(err)
+	}
+	end()
+	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return m.Snapshot().UDPs == 0 }, "sessions ended with the forward's life")
+	// Nobody serves the socket now: a datagram waits in it, and is served
+	// by the next forward.
+	if _, err := a.Write([]byte("waited")); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.ForwardWhile(context.Background(), sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	_ = a.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "waited" {
+		t.Fatalf("datagram sent while nobody served: %q, %v", buf[:n], err)
+	}
+}
+
 func TestForwardRefusals(t *testing.T) {
 	t.Parallel()
 	h := tunneltest.Start(t, "k").Host()
@@ -97,6 +172,7 @@ func TestForwardRefusals(t *testing.T) {
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "own", Targets: []string{echo}}, TCP: true})
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "shared", Targets: []string{echo}}, TCP: true, SharedTCP: true})
 	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "udp", Targets: []string{echo}}, UDP: true})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "udpbad", Targets: []string{echo}, Params: map[string]string{"sessions": "0"}}, UDP: true})
 	ctx := testutil.Context(t)
 	for _, c := range []struct {
 		name string
@@ -106,7 +182,11 @@ func TestForwardRefusals(t *testing.T) {
 	}{
 		{"unknown instance", sdk.LinkRequest{Instance: "nope", Network: "tcp"}, "unknown instance", sdk.ErrUnknownInstance},
 		{"foreign target", sdk.LinkRequest{Instance: "own", Network: "tcp", Target: "10.9.9.9:22"}, "not allowed", sdk.ErrTargetNotAllowed},
-		{"udp network", sdk.LinkRequest{Instance: "own", Network: "udp"}, "only tcp", nil},
+		{"udp of a tcp instance", sdk.LinkRequest{Instance: "own", Network: "udp"}, "no udp socket to forward", nil},
+		{"udp with a target", sdk.LinkRequest{Instance: "udp", Network: "udp", Target: echo}, "takes no target, meta or options", nil},
+		{"udp with meta", sdk.LinkRequest{Instance: "udp", Network: "udp", Meta: map[string]string{sdk.MetaClientAddr: "1.2.3.4:5"}}, "takes no target, meta or options", nil},
+		{"udp with bad limits", sdk.LinkRequest{Instance: "udpbad", Network: "udp"}, "forward of its udp socket", nil},
+		{"other network", sdk.LinkRequest{Instance: "own", Network: "sctp"}, "only tcp listeners and udp sockets", nil},
 		{"shared listener", sdk.LinkRequest{Instance: "shared", Network: "tcp"}, "no tcp listener of its own", nil},
 		{"no listener", sdk.LinkRequest{Instance: "udp", Network: "tcp"}, "no tcp listener of its own", nil},
 	} {

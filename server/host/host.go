@@ -21,6 +21,7 @@ import (
 	"github.com/burrowproject/burrow/internal/block"
 	"github.com/burrowproject/burrow/internal/netx"
 	"github.com/burrowproject/burrow/internal/roundrobin"
+	"github.com/burrowproject/burrow/internal/udpserve"
 	"github.com/burrowproject/burrow/internal/upgrade"
 	"github.com/burrowproject/burrow/plugins/sdk"
 	"github.com/burrowproject/burrow/server/flow"
@@ -495,12 +496,28 @@ func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.
 	if err != nil {
 		return err
 	}
-	if req.Network != "tcp" {
-		return fmt.Errorf("instance %s: forward of network %q: only tcp connections can be forwarded", in.Spec.ID, req.Network)
-	}
-	ln, ok := in.ln.(netx.DeadlineListener)
-	if in.ln == nil || in.SharedTCP || !ok {
-		return fmt.Errorf("instance %s has no tcp listener of its own to forward", in.Spec.ID)
+	var serve func(ctx context.Context)
+	switch req.Network {
+	case "tcp":
+		ln, ok := in.ln.(netx.DeadlineListener)
+		if in.ln == nil || in.SharedTCP || !ok {
+			return fmt.Errorf("instance %s has no tcp listener of its own to forward", in.Spec.ID)
+		}
+		serve = func(ctx context.Context) { h.acceptLoop(ctx, in, ln, req, opts) }
+	case "udp":
+		if in.pc == nil {
+			return fmt.Errorf("instance %s has no udp socket to forward", in.Spec.ID)
+		}
+		if req.Target != "" || len(req.Meta) > 0 || len(opts.FailReply)+len(opts.Upgrade)+len(opts.Pending) > 0 || opts.HeadTimeout != 0 {
+			return fmt.Errorf("instance %s: a udp forward takes no target, meta or options: each session is linked as Dial links it", in.Spec.ID)
+		}
+		lim, err := udpserve.LimitsOf(in.Spec.Params)
+		if err != nil {
+			return fmt.Errorf("instance %s: forward of its udp socket: %w", in.Spec.ID, err)
+		}
+		serve = func(ctx context.Context) { udpserve.Serve(ctx, in.Spec.ID, in.pc, h, lim) }
+	default:
+		return fmt.Errorf("instance %s: forward of network %q: only tcp listeners and udp sockets can be forwarded", in.Spec.ID, req.Network)
 	}
 	if _, err := in.header(req); err != nil {
 		h.linkFailed(err)
@@ -518,25 +535,31 @@ func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.
 	ctx, cancel := context.WithCancel(life)
 	f := &forward{cancel: cancel, done: make(chan struct{})}
 	in.fwd = f
-	linkCtx := context.WithoutCancel(ctx) // handed-off connections outlive the loop
 	go func() {
 		defer close(f.done)
-		err := netx.AcceptLoopKeep(ctx, ln, in.log, func(c net.Conn) {
-			r := req
-			r.Meta = maps.Clone(req.Meta)
-			if r.Meta == nil {
-				r.Meta = make(map[string]string, 1)
-			}
-			r.Meta[sdk.MetaClientAddr] = c.RemoteAddr().String()
-			if err := h.Handoff(linkCtx, c, r, nil, opts); err != nil {
-				in.log.Debug("forward failed", "client", r.Meta[sdk.MetaClientAddr], "err", err)
-			}
-		})
-		if err != nil {
-			in.log.Warn("forward not started", "err", err)
-		}
+		serve(ctx)
 	}()
 	return nil
+}
+
+// acceptLoop is a tcp forward: every connection accepted on ln until ctx
+// ends is handed off as req.
+func (h *Host) acceptLoop(ctx context.Context, in *instance, ln netx.DeadlineListener, req sdk.LinkRequest, opts sdk.HandoffOptions) {
+	linkCtx := context.WithoutCancel(ctx) // handed-off connections outlive the loop
+	err := netx.AcceptLoopKeep(ctx, ln, in.log, func(c net.Conn) {
+		r := req
+		r.Meta = maps.Clone(req.Meta)
+		if r.Meta == nil {
+			r.Meta = make(map[string]string, 1)
+		}
+		r.Meta[sdk.MetaClientAddr] = c.RemoteAddr().String()
+		if err := h.Handoff(linkCtx, c, r, nil, opts); err != nil {
+			in.log.Debug("forward failed", "client", r.Meta[sdk.MetaClientAddr], "err", err)
+		}
+	})
+	if err != nil {
+		in.log.Warn("forward not started", "err", err)
+	}
 }
 
 // stopForwardLocked ends the forward loop, if any, and waits for it. The

@@ -35,9 +35,9 @@ func TestForwardRefusalCrossesFdLink(t *testing.T) {
 		{"other instance", func(sdk.InstanceSpec) sdk.LinkRequest {
 			return sdk.LinkRequest{Instance: "not-mine", Network: "tcp"}
 		}, "unknown instance"},
-		{"udp", func(s sdk.InstanceSpec) sdk.LinkRequest {
+		{"udp of a tcp instance", func(s sdk.InstanceSpec) sdk.LinkRequest {
 			return sdk.LinkRequest{Instance: s.ID, Network: "udp"}
-		}, "only tcp connections can be forwarded"},
+		}, "no udp socket to forward"},
 	} {
 		h := mustHandler(t, shimHostFor(t, "tcp", forwardAsked{Handler: tcp.New(), req: c.req}), "tcp")
 		spec, _ := e.add("fwd-"+strings.ReplaceAll(c.name, " ", "-"), "tcp")

@@ -15,7 +15,8 @@ import (
 	"github.com/burrowproject/burrow/test/e2e/framework"
 )
 
-// The kill specs of TestPluginsProcesses: burrow-tcp killed under load
+// The process specs of TestPluginsProcesses: burrow-udp stopped (the
+// master serves the udp sessions without it), burrow-tcp killed under load
 // (the instance goes to error and back, the other plugins serve
 // throughout) and the master killed (its plugins die with it).
 
@@ -165,6 +166,89 @@ func (w *plugWorld) killTCPPlugin(t *testing.T) {
 		if len(procs["burrow-"+s]) != 1 {
 			t.Errorf("after the relaunch: burrow-%s processes %v, want 1", s, procs["burrow-"+s])
 		}
+	}
+}
+
+// udpWithoutPlugin: the udp handler forwarded its socket, so the master
+// serves the sessions itself and no datagram crosses burrow-udp: with the
+// plugin process stopped (SIGSTOP, for less than a health ping's period),
+// a session opened before and new sessions carry datagrams exactly; the
+// process then continues, and is the same process.
+func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
+	pids := framework.PluginProcesses(w.m.PID())["burrow-udp"]
+	if len(pids) != 1 {
+		t.Fatalf("burrow-udp processes: %v, want one", pids)
+	}
+	held, err := net.Dial("udp", w.udpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := udpExchanges(held, 3, 500); err != nil {
+		t.Fatalf("session before the stop: %v", err)
+	}
+	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
+		t.Fatalf("stop burrow-udp (pid %d): %v", pids[0], err)
+	}
+	continued := false
+	cont := func() {
+		if !continued {
+			continued = true
+			if err := syscall.Kill(pids[0], syscall.SIGCONT); err != nil {
+				t.Errorf("continue burrow-udp (pid %d): %v", pids[0], err)
+			}
+		}
+	}
+	defer cont()
+	if err := udpExchanges(held, 20, 1200); err != nil {
+		t.Errorf("session opened before burrow-udp stopped, while it is stopped: %v", err)
+	}
+	for i := range 3 {
+		if err := plugUDPExact(w.udpAddr, 10, 100*(i+1)); err != nil {
+			t.Errorf("new session %d while burrow-udp is stopped: %v", i, err)
+		}
+	}
+	cont()
+	if now := framework.PluginProcesses(w.m.PID())["burrow-udp"]; !slices.Equal(now, pids) {
+		t.Errorf("burrow-udp processes after the stop: %v, want the same %v", now, pids)
+	}
+	if err := udpExchanges(held, 3, 500); err != nil {
+		t.Errorf("session after burrow-udp continued: %v", err)
+	}
+}
+
+// killUDPPlugin: SIGKILL burrow-udp; the master relaunches it, the udp
+// instance runs again, and the relaunched handler's forward serves the
+// socket again: the sender of a session from before the kill and a new
+// one exchange datagrams exactly.
+func (w *plugWorld) killUDPPlugin(t *testing.T) {
+	old := framework.PluginProcesses(w.m.PID())["burrow-udp"]
+	if len(old) != 1 {
+		t.Fatalf("burrow-udp processes: %v, want one", old)
+	}
+	held, err := net.Dial("udp", w.udpAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if err := udpExchanges(held, 3, 500); err != nil {
+		t.Fatalf("session before the kill: %v", err)
+	}
+	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
+		t.Fatalf("kill burrow-udp (pid %d): %v", old[0], err)
+	}
+	waitRelaunched(t, w.m, "burrow-udp", old[0])
+	w.m.WaitInstance(w.udpID, 15*time.Second, "running again after burrow-udp was killed", func(in framework.Instance) bool {
+		return in.Status == "running" && in.Reason == ""
+	})
+	if !pollCond(10*time.Second, func() bool { return udpExchanges(held, 1, 100) == nil }) {
+		t.Fatal("the sender of a session from before the kill gets no echo after the relaunch")
+	}
+	if err := udpExchanges(held, 10, 1000); err != nil {
+		t.Errorf("session after the relaunch: %v", err)
+	}
+	if err := plugUDPExact(w.udpAddr, 10, 700); err != nil {
+		t.Errorf("new session after the relaunch: %v", err)
 	}
 }
 

@@ -69,6 +69,13 @@ func plugUDPExact(addr string, count, size int) error {
 		return err
 	}
 	defer c.Close()
+	return udpExchanges(c, count, size)
+}
+
+// udpExchanges sends count random datagrams of size on c, each awaiting
+// its exact echo (3s at most).
+func udpExchanges(c net.Conn, count, size int) error {
+	addr := c.RemoteAddr().String()
 	buf := make([]byte, 64<<10)
 	for i := range count {
 		p := framework.RandomBytes(size)
@@ -167,6 +174,14 @@ func TestPluginsProcesses(t *testing.T) {
 	}
 
 	t.Run("traffic and counters", func(t *testing.T) { w.traffic(t) })
+	if t.Failed() {
+		return
+	}
+	t.Run("udp with burrow-udp stopped", func(t *testing.T) { w.udpWithoutPlugin(t) })
+	if t.Failed() {
+		return
+	}
+	t.Run("kill burrow-udp", func(t *testing.T) { w.killUDPPlugin(t) })
 	if t.Failed() {
 		return
 	}

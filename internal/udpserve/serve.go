@@ -1,4 +1,20 @@
-package udp
+// Package udpserve serves a UDP socket's senders: datagrams are grouped by
+// sender into sessions, each with a datagram link through the instance's
+// agent, and replies on the link go back to that sender. A session idle for
+// the instance's idle period ends and frees everything it held. The udp
+// handler serves with it where its host cannot (a plugin on an older host),
+// and Burrow's host serves a udp instance's socket with it itself when the
+// handler forwards the socket (sdk.Forwarder), so out of process no
+// datagram crosses the plugin process.
+//
+// A stranger picks the source addresses, so sessions are bounded: at most
+// persource= per source IP and sessions= per instance; datagrams from a
+// sender beyond them are dropped and counted. The socket's read loop never
+// waits: a new session's link opens in the session's own goroutine while
+// up to QueueLen datagrams wait for it, each in a pooled buffer of its own
+// size class (see internal/dgram), and up to OpenQueueLen wait for an open
+// link; an idle session holds no buffer.
+package udpserve
 
 import (
 	"context"
@@ -11,18 +27,70 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/burrowproject/burrow/conf"
 	"github.com/burrowproject/burrow/internal/dgram"
 	"github.com/burrowproject/burrow/plugins/sdk"
 )
 
+// Queue bounds: beyond them datagrams are dropped and counted, as a
+// congested UDP path would drop them. QueueLen datagrams may wait for a
+// session's link while it opens (it may never open); once it is open,
+// OpenQueueLen may wait for it, so a link held up for a moment (the host or
+// the agent not scheduled for some milliseconds on a loaded machine: 10,000
+// datagrams/s fill 16 places in 1.6 ms) loses nothing. A queue grows with
+// what waits, not with the session, and all the queues of an instance hold
+// at most QueueBytes of buffers.
+const (
+	QueueLen     = 16
+	OpenQueueLen = 1024
+	QueueBytes   = 16 << 20
+)
+
+// DroppedCounter prefixes the reason of a dropped datagram in the name it
+// is counted under on the host (sdk.Counter): "udp_dropped:queue_full".
+const DroppedCounter = "udp_dropped:"
+
+// Drop reasons.
+const (
+	DropSourceLimit  = "source_limit"  // the sender's IP has persource= sessions
+	DropSessionLimit = "session_limit" // the instance has sessions= sessions
+	DropQueueFull    = "queue_full"    // the session's queue was full
+	DropNoLink       = "no_link"       // queued for a link that could not be opened
+)
+
+// Limits are a udp instance's parameters.
+type Limits struct {
+	Idle      time.Duration // idle=: a session without a datagram this long ends
+	Sessions  int           // sessions=: sessions of the instance at once
+	PerSource int           // persource=: sessions from one source IP at once
+}
+
+// LimitsOf returns the idle=, sessions= and persource= of a udp instance's
+// parameters, checked by conf's rules for the udp scheme.
+func LimitsOf(params map[string]string) (Limits, error) {
+	p, err := conf.ParseParams(conf.SchemeUDP, params)
+	if err != nil {
+		return Limits{}, fmt.Errorf("udp: %w", err)
+	}
+	return Limits{Idle: p.Idle, Sessions: p.Sessions, PerSource: p.PerSource}, nil
+}
+
+// Serve serves instance id's datagrams on pc, opening each session's link
+// with host.Dial, until ctx ends; then it ends every session and returns
+// once they have. It leaves pc open (its read deadline is set to end the
+// read loop): the caller owns the socket.
+func Serve(ctx context.Context, id string, pc net.PacketConn, host sdk.Host, lim Limits) {
+	newForwarder(id, pc, host, lim).run(ctx)
+}
+
 // forwarder serves one instance's socket.
 type forwarder struct {
-	h    *Handler
 	id   string
 	pc   net.PacketConn
 	udp  *net.UDPConn // pc, when it is one: reads without allocating
 	host sdk.Host
-	lim  limits
+	lim  Limits
+	pool *dgram.Pool
 	log  *slog.Logger
 	// counter counts dropped datagrams on the host (for the master's
 	// metrics); nil on a host that cannot.
@@ -58,9 +126,9 @@ func counterOf(host sdk.Host) sdk.Counter {
 	return c
 }
 
-func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim limits) *forwarder {
+func newForwarder(id string, pc net.PacketConn, host sdk.Host, lim Limits) *forwarder {
 	f := &forwarder{
-		h: h, id: id, pc: pc, host: host, lim: lim, log: host.Logger(id),
+		id: id, pc: pc, host: host, lim: lim, pool: dgram.Shared, log: host.Logger(id),
 		counter:  counterOf(host),
 		sessions: make(map[netip.AddrPort]*session), bySource: make(map[netip.Addr]int),
 		drops: make(map[string]int),
@@ -75,8 +143,20 @@ func newForwarder(h *Handler, id string, pc net.PacketConn, host sdk.Host, lim l
 }
 
 func (f *forwarder) run(ctx context.Context) {
-	stop := context.AfterFunc(ctx, func() { _ = f.pc.Close() })
-	defer stop()
+	// The read loop ends by a read deadline, not by closing pc: the socket
+	// is the caller's (the host's serves the instance again after a plugin
+	// restart). The deadline is set once ctx ends, and only then.
+	_ = f.pc.SetReadDeadline(time.Time{})
+	fired := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(fired)
+		_ = f.pc.SetReadDeadline(time.Now())
+	})
+	defer func() {
+		if !stop() {
+			<-fired // a deadline set late would end the next Serve's reads
+		}
+	}()
 	ctx, cancel := context.WithCancel(ctx)
 	defer f.wg.Wait()
 	defer cancel()
@@ -105,8 +185,8 @@ func (f *forwarder) run(ctx context.Context) {
 				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
 			}
 		}
-		if b := f.h.pool.Copy(buf[:n]); !s.queue.push(b) {
-			f.h.pool.Put(b)
+		if b := f.pool.Copy(buf[:n]); !s.queue.push(b) {
+			f.pool.Put(b)
 			f.drop(DropQueueFull)
 		}
 	}
@@ -122,7 +202,7 @@ func (f *forwarder) drop(reason string) {
 	defer f.dropMu.Unlock()
 	f.drops[reason]++
 	if now := time.Now(); now.Sub(f.dropLog) >= dropLogEvery {
-		f.log.Warn("udp datagrams dropped", "by_reason", fmt.Sprint(f.drops), "sessions_limit", f.lim.sessions, "persource_limit", f.lim.perSource)
+		f.log.Warn("udp datagrams dropped", "by_reason", fmt.Sprint(f.drops), "sessions_limit", f.lim.Sessions, "persource_limit", f.lim.PerSource)
 		clear(f.drops)
 		f.dropLog = now
 	}
@@ -168,9 +248,9 @@ func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session,
 		return s, ""
 	}
 	switch {
-	case len(f.sessions) >= f.lim.sessions:
+	case len(f.sessions) >= f.lim.Sessions:
 		return nil, DropSessionLimit
-	case f.bySource[peer.Addr()] >= f.lim.perSource:
+	case f.bySource[peer.Addr()] >= f.lim.PerSource:
 		return nil, DropSourceLimit
 	}
 	sctx, cancel := context.WithCancel(ctx)
@@ -205,7 +285,7 @@ func (f *forwarder) forget(s *session) {
 func (f *forwarder) release(q *queue, batch []*[]byte, reason string) {
 	for _, b := range batch {
 		q.done(b)
-		f.h.pool.Put(b)
+		f.pool.Put(b)
 		if reason != "" {
 			f.drop(reason)
 		}
@@ -236,7 +316,7 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 	}()
 	go func() {
 		defer close(replies)
-		r := dgram.NewReader(link, f.h.pool)
+		r := dgram.NewReader(link, f.pool)
 		for {
 			b, err := r.Read()
 			if err != nil {
@@ -245,7 +325,7 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 			}
 			s.active.Store(true)
 			err = f.write(*b, s.peer, peer)
-			f.h.pool.Put(b)
+			f.pool.Put(b)
 			if err != nil && ctx.Err() == nil {
 				f.log.Debug("udp reply failed", "peer", s.peer.String(), "err", err)
 			}
@@ -259,24 +339,50 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 		case <-s.queue.ready:
 		}
 		batch := s.queue.take(free)
-		for i, b := range batch {
-			_, err := link.Write(*b)
-			f.release(s.queue, batch[i:i+1], "")
-			if err != nil {
-				f.release(s.queue, batch[i+1:], "")
-				f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
-				return
-			}
+		if err := f.send(link, s.queue, batch); err != nil {
+			f.log.Debug("udp link write failed", "peer", s.peer.String(), "err", err)
+			return
 		}
 		s.queue.written()
 		free = spare(batch)
 	}
 }
 
+// send writes a batch taken from q on link and releases its buffers: as
+// few writes as dgram's batch bounds allow when link takes batches (a
+// burst that queued goes through the tunnel in one record), else one
+// Write per datagram.
+func (f *forwarder) send(link net.Conn, q *queue, batch []*[]byte) error {
+	bw, batches := link.(dgram.BatchWriter)
+	for len(batch) > 0 {
+		n := 1
+		if batches {
+			framed := len(*batch[0]) + 2
+			for n < len(batch) && n < dgram.BatchLen && framed+len(*batch[n])+2 <= dgram.BatchBytes {
+				framed += len(*batch[n]) + 2
+				n++
+			}
+		}
+		var err error
+		if batches {
+			err = bw.WriteBatch(batch[:n])
+		} else {
+			_, err = link.Write(*batch[0])
+		}
+		f.release(q, batch[:n], "")
+		if err != nil {
+			f.release(q, batch[n:], "")
+			return err
+		}
+		batch = batch[n:]
+	}
+	return nil
+}
+
 // reapIdle ends sessions that saw no datagram for a whole idle period.
 func (f *forwarder) reapIdle(ctx context.Context) {
 	defer f.wg.Done()
-	t := time.NewTicker(f.lim.idle)
+	t := time.NewTicker(f.lim.Idle)
 	defer t.Stop()
 	for {
 		select {

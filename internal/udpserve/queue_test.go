@@ -1,4 +1,4 @@
-package udp
+package udpserve
 
 import (
 	"sync/atomic"
