@@ -169,13 +169,12 @@ func (w *plugWorld) killTCPPlugin(t *testing.T) {
 	}
 }
 
-// udpWithoutPlugin: the udp handler forwarded its socket, so the master
-// serves the sessions itself and no datagram crosses burrow-udp: with the
-// plugin process stopped (SIGSTOP, for less than a health ping's period),
-// a session opened before and new sessions carry datagrams exactly; the
-// process then continues, and is the same process.
-func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
-	pids := framework.PluginProcesses(w.m.PID())["burrow-udp"]
+// udpSessionOfOnePlugin checks that one burrow-udp process runs and opens
+// a session to the udp instance that echoed datagrams exactly; it returns
+// the process and the session's socket (closed when t ends).
+func (w *plugWorld) udpSessionOfOnePlugin(t *testing.T) (pids []int, held net.Conn) {
+	t.Helper()
+	pids = framework.PluginProcesses(w.m.PID())["burrow-udp"]
 	if len(pids) != 1 {
 		t.Fatalf("burrow-udp processes: %v, want one", pids)
 	}
@@ -183,10 +182,20 @@ func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer held.Close()
+	t.Cleanup(func() { _ = held.Close() })
 	if err := udpExchanges(held, 3, 500); err != nil {
-		t.Fatalf("session before the stop: %v", err)
+		t.Fatalf("session before the plugin is stopped: %v", err)
 	}
+	return pids, held
+}
+
+// udpWithoutPlugin: the udp handler forwarded its socket, so the master
+// serves the sessions itself and no datagram crosses burrow-udp: with the
+// plugin process stopped (SIGSTOP, for less than a health ping's period),
+// a session opened before and new sessions carry datagrams exactly; the
+// process then continues, and is the same process.
+func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
+	pids, held := w.udpSessionOfOnePlugin(t)
 	if err := syscall.Kill(pids[0], syscall.SIGSTOP); err != nil {
 		t.Fatalf("stop burrow-udp (pid %d): %v", pids[0], err)
 	}
@@ -222,18 +231,7 @@ func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
 // socket again: the sender of a session from before the kill and a new
 // one exchange datagrams exactly.
 func (w *plugWorld) killUDPPlugin(t *testing.T) {
-	old := framework.PluginProcesses(w.m.PID())["burrow-udp"]
-	if len(old) != 1 {
-		t.Fatalf("burrow-udp processes: %v, want one", old)
-	}
-	held, err := net.Dial("udp", w.udpAddr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer held.Close()
-	if err := udpExchanges(held, 3, 500); err != nil {
-		t.Fatalf("session before the kill: %v", err)
-	}
+	old, held := w.udpSessionOfOnePlugin(t)
 	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
 		t.Fatalf("kill burrow-udp (pid %d): %v", old[0], err)
 	}
