@@ -75,16 +75,14 @@ func LimitsOf(params map[string]string) (Limits, error) {
 	return Limits{Idle: p.Idle, Sessions: p.Sessions, PerSource: p.PerSource}, nil
 }
 
-// Serve serves instance id's datagrams on pc, opening each session's link
-// with host.Dial, until ctx ends; then it ends every session and returns
-// once they have. It leaves pc open (its read deadline is set to end the
-// read loop): the caller owns the socket.
-func Serve(ctx context.Context, id string, pc net.PacketConn, host sdk.Host, lim Limits) {
-	newForwarder(id, pc, host, lim).run(ctx)
-}
-
-// forwarder serves one instance's socket.
-type forwarder struct {
+// Server serves one instance's socket: Serve reads its datagrams, and each
+// sender's session opens its link with host.Dial. Sessions outlive a Serve:
+// when the read loop stops (a plugin that forwarded the socket died) they
+// keep their links and deliver replies, datagrams wait in the socket, and
+// the next Serve (the relaunched plugin's forward) goes on with the same
+// sessions, so a sender keeps its link and the backend sees the same peer.
+// Sessions end when idle for the idle period, and all of them at Close.
+type Server struct {
 	id   string
 	pc   net.PacketConn
 	udp  *net.UDPConn // pc, when it is one: reads without allocating
@@ -96,11 +94,16 @@ type forwarder struct {
 	// metrics); nil on a host that cannot.
 	counter sdk.Counter
 
+	life    context.Context // the sessions'; ends at Close
+	end     context.CancelFunc
+	serving sync.Mutex // held by the one Serve running
+
 	mu       sync.Mutex
+	closed   bool // Close was called: no session starts
 	sessions map[netip.AddrPort]*session
 	bySource map[netip.Addr]int // sessions per source IP
 	queued   atomic.Int64       // bytes of buffers in the sessions' queues
-	wg       sync.WaitGroup
+	wg       sync.WaitGroup     // the sessions and the idle reaper
 
 	dropMu  sync.Mutex
 	drops   map[string]int // by reason, since the last log line
@@ -126,8 +129,11 @@ func counterOf(host sdk.Host) sdk.Counter {
 	return c
 }
 
-func newForwarder(id string, pc net.PacketConn, host sdk.Host, lim Limits) *forwarder {
-	f := &forwarder{
+// New returns the Server of instance id's socket pc, its idle reaper
+// running. The caller owns pc (no Serve or Close closes it) and must call
+// Close.
+func New(id string, pc net.PacketConn, host sdk.Host, lim Limits) *Server {
+	f := &Server{
 		id: id, pc: pc, host: host, lim: lim, pool: dgram.Shared, log: host.Logger(id),
 		counter:  counterOf(host),
 		sessions: make(map[netip.AddrPort]*session), bySource: make(map[netip.Addr]int),
@@ -139,12 +145,33 @@ func newForwarder(id string, pc net.PacketConn, host sdk.Host, lim Limits) *forw
 			f.log.Debug("udp receive buffer not enlarged", "err", err)
 		}
 	}
+	f.life, f.end = context.WithCancel(context.Background())
+	f.wg.Add(1)
+	go f.reapIdle()
 	return f
 }
 
-func (f *forwarder) run(ctx context.Context) {
+// Close ends every session and returns once they have. A Serve running
+// returns too.
+func (f *Server) Close() {
+	f.mu.Lock()
+	f.closed = true
+	f.mu.Unlock()
+	f.end()
+	f.wg.Wait()
+}
+
+// Serve reads the socket's datagrams into their sessions until ctx ends,
+// Close is called or the socket is closed. One Serve runs at a time: a
+// second waits for the first to return.
+func (f *Server) Serve(ctx context.Context) {
+	f.serving.Lock()
+	defer f.serving.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(f.life, cancel)()
 	// The read loop ends by a read deadline, not by closing pc: the socket
-	// is the caller's (the host's serves the instance again after a plugin
+	// is the caller's (the host serves the instance again after a plugin
 	// restart). The deadline is set once ctx ends, and only then.
 	_ = f.pc.SetReadDeadline(time.Time{})
 	fired := make(chan struct{})
@@ -157,11 +184,6 @@ func (f *forwarder) run(ctx context.Context) {
 			<-fired // a deadline set late would end the next Serve's reads
 		}
 	}()
-	ctx, cancel := context.WithCancel(ctx)
-	defer f.wg.Wait()
-	defer cancel()
-	f.wg.Add(1)
-	go f.reapIdle(ctx)
 	buf := make([]byte, dgram.Max) // the only full-size buffer: datagrams are copied out of it
 	for {
 		n, peer, err := f.read(buf)
@@ -172,9 +194,11 @@ func (f *forwarder) run(ctx context.Context) {
 			f.log.Warn("udp read failed", "err", err)
 			continue
 		}
-		s, reason := f.session(ctx, peer)
+		s, reason := f.session(peer)
 		if s == nil {
-			f.drop(reason)
+			if reason != "" {
+				f.drop(reason)
+			}
 			continue
 		}
 		s.active.Store(true)
@@ -194,7 +218,7 @@ func (f *forwarder) run(ctx context.Context) {
 
 // drop counts a dropped datagram and logs, at most once per dropLogEvery,
 // how many were dropped and why.
-func (f *forwarder) drop(reason string) {
+func (f *Server) drop(reason string) {
 	if f.counter != nil {
 		f.counter.Count(f.id, DroppedCounter+reason, 1)
 	}
@@ -210,7 +234,7 @@ func (f *forwarder) drop(reason string) {
 
 // write sends a reply to its sender (to is peer as a net.Addr, for a
 // socket that is no *net.UDPConn), without allocating on a UDP socket.
-func (f *forwarder) write(p []byte, peer netip.AddrPort, to net.Addr) error {
+func (f *Server) write(p []byte, peer netip.AddrPort, to net.Addr) error {
 	var err error
 	if f.udp != nil {
 		_, err = f.udp.WriteToUDPAddrPort(p, peer)
@@ -221,7 +245,7 @@ func (f *forwarder) write(p []byte, peer netip.AddrPort, to net.Addr) error {
 }
 
 // read reads one datagram and its sender.
-func (f *forwarder) read(buf []byte) (int, netip.AddrPort, error) {
+func (f *Server) read(buf []byte) (int, netip.AddrPort, error) {
 	if f.udp != nil {
 		n, ap, err := f.udp.ReadFromUDPAddrPort(buf)
 		return n, netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port()), err
@@ -239,11 +263,14 @@ func (f *forwarder) read(buf []byte) (int, netip.AddrPort, error) {
 }
 
 // session returns the sender's session, starting it if the limits allow;
-// else nil and the reason. It never waits: the link opens in the
-// session's goroutine.
-func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session, string) {
+// else nil and the reason ("" once the Server is closed). It never waits:
+// the link opens in the session's goroutine.
+func (f *Server) session(peer netip.AddrPort) (*session, string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.closed {
+		return nil, ""
+	}
 	if s := f.sessions[peer]; s != nil {
 		return s, ""
 	}
@@ -253,7 +280,7 @@ func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session,
 	case f.bySource[peer.Addr()] >= f.lim.PerSource:
 		return nil, DropSourceLimit
 	}
-	sctx, cancel := context.WithCancel(ctx)
+	sctx, cancel := context.WithCancel(f.life)
 	s := &session{peer: peer, queue: newQueue(&f.queued), cancel: cancel}
 	f.sessions[peer] = s
 	f.bySource[peer.Addr()]++
@@ -267,7 +294,7 @@ func (f *forwarder) session(ctx context.Context, peer netip.AddrPort) (*session,
 }
 
 // forget removes an ended session and frees what it queued.
-func (f *forwarder) forget(s *session) {
+func (f *Server) forget(s *session) {
 	f.mu.Lock()
 	if f.sessions[s.peer] == s {
 		delete(f.sessions, s.peer)
@@ -282,7 +309,7 @@ func (f *forwarder) forget(s *session) {
 
 // release frees datagrams taken from q that will not be written, counted
 // as dropped for reason unless it is "" (the session ended).
-func (f *forwarder) release(q *queue, batch []*[]byte, reason string) {
+func (f *Server) release(q *queue, batch []*[]byte, reason string) {
 	for _, b := range batch {
 		q.done(b)
 		f.pool.Put(b)
@@ -294,7 +321,7 @@ func (f *forwarder) release(q *queue, batch []*[]byte, reason string) {
 
 // serve opens the session's link and pumps datagrams both ways until the
 // session is idle, the link fails, or the instance stops.
-func (f *forwarder) serve(ctx context.Context, s *session) {
+func (f *Server) serve(ctx context.Context, s *session) {
 	peer := net.UDPAddrFromAddrPort(s.peer)
 	link, err := f.host.Dial(ctx, sdk.LinkRequest{Instance: f.id, Network: "udp",
 		Meta: map[string]string{sdk.MetaClientAddr: s.peer.String()}})
@@ -352,7 +379,7 @@ func (f *forwarder) serve(ctx context.Context, s *session) {
 // few writes as dgram's batch bounds allow when link takes batches (a
 // burst that queued goes through the tunnel in one record), else one
 // Write per datagram.
-func (f *forwarder) send(link net.Conn, q *queue, batch []*[]byte) error {
+func (f *Server) send(link net.Conn, q *queue, batch []*[]byte) error {
 	bw, batches := link.(dgram.BatchWriter)
 	for len(batch) > 0 {
 		n := 1
@@ -380,13 +407,13 @@ func (f *forwarder) send(link net.Conn, q *queue, batch []*[]byte) error {
 }
 
 // reapIdle ends sessions that saw no datagram for a whole idle period.
-func (f *forwarder) reapIdle(ctx context.Context) {
+func (f *Server) reapIdle() {
 	defer f.wg.Done()
 	t := time.NewTicker(f.lim.Idle)
 	defer t.Stop()
 	for {
 		select {
-		case <-ctx.Done():
+		case <-f.life.Done():
 			return
 		case <-t.C:
 		}

@@ -159,8 +159,9 @@ type Forwarder interface {
 	// takes no Target, Meta or options. It lasts until the host removes the
 	// instance (or, out of process, until the plugin process ends; the
 	// restarted plugin asks again when the instance starts on it; a udp
-	// forward's sessions end with it). Asking again replaces the previous
-	// request. ctx bounds the call only. A request the host refuses
+	// socket's sessions outlive the forward and the next one goes on with
+	// them: they end when idle, or when the instance is removed). Asking
+	// again replaces the previous request. ctx bounds the call only. A request the host refuses
 	// (unknown instance, target not allowed, no listener of its own: a
 	// shared listener cannot be forwarded; no udp socket; hosts before
 	// 1.5.0 refuse udp) is an error.

@@ -97,7 +97,9 @@ func (h *Handler) Start(ctx context.Context, spec sdk.InstanceSpec, host sdk.Hos
 	}
 	return h.runs.Go(spec.ID, func(ctx context.Context) {
 		defer pc.Close() // this handler's copy, or an in-process host's socket of an instance that is ending
-		udpserve.Serve(ctx, spec.ID, pc, host, lim)
+		srv := udpserve.New(spec.ID, pc, host, lim)
+		defer srv.Close()
+		srv.Serve(ctx)
 	})
 }
 

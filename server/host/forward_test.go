@@ -90,28 +90,39 @@ func TestForwardServesListenerUntilLifeEnds(t *testing.T) {
 	}
 }
 
-// A udp forward serves the instance's socket from the host: each sender is
-// a session of its own linked through the agent, every datagram comes
-// back to its sender and is counted, a forward asked again replaces the
-// first and serves the same socket, and the sessions end with the forward's
-// life while the socket stays open for the next.
-func TestForwardServesUDPSocketUntilLifeEnds(t *testing.T) {
+// A forward of a udp socket serves its senders' sessions through the
+// tunnel. The sessions outlive the forward: after a second forward
+// replaces the first, and after a forward's life ended (nobody reads the
+// socket, a datagram waits in it) and another began, a sender goes on in
+// the same session (the backend sees the same peer); removing the
+// instance ends them.
+func TestForwardedUDPSessionsOutliveTheForward(t *testing.T) {
 	t.Parallel()
 	h := tunneltest.Start(t, "k").Host()
 	m := flow.NewMeter(0, 0)
-	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "u", Targets: []string{testutil.ServeUDPEcho(t)}}, Meter: m, UDP: true})
+	add(t, h, host.Instance{Spec: sdk.InstanceSpec{ID: "u", Targets: []string{serveUDPWho(t)}}, Meter: m, UDP: true})
 	addr := h.Addr("u").String()
-	exchange := func(c net.Conn, msg string) error {
-		if _, err := c.Write([]byte(msg)); err != nil {
-			return err
-		}
-		buf := make([]byte, 64)
+	var replied int64 // bytes of the replies read
+	// reply reads a reply to msg and returns the peer the backend saw.
+	reply := func(c net.Conn, msg string) (string, error) {
+		buf := make([]byte, 128)
 		_ = c.SetReadDeadline(time.Now().Add(testutil.Wait))
 		n, err := c.Read(buf)
-		if err == nil && string(buf[:n]) != msg {
-			err = errors.New("reply " + string(buf[:n]) + ", want " + msg)
+		if err != nil {
+			return "", err
 		}
-		return err
+		replied += int64(n)
+		got, peer, _ := strings.Cut(string(buf[:n]), "@")
+		if got != msg {
+			return "", errors.New("reply " + string(buf[:n]) + ", want " + msg + "@<peer>")
+		}
+		return peer, nil
+	}
+	exchange := func(c net.Conn, msg string) (string, error) {
+		if _, err := c.Write([]byte(msg)); err != nil {
+			return "", err
+		}
+		return reply(c, msg)
 	}
 	dial := func() net.Conn {
 		c, err := net.Dial("udp", addr)
@@ -121,48 +132,84 @@ func TestForwardServesUDPSocketUntilLifeEnds(t *testing.T) {
 		t.Cleanup(func() { _ = c.Close() })
 		return c
 	}
+	forward := func(life context.Context) {
+		t.Helper()
+		if err := h.ForwardWhile(life, sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	samePeer := func(c net.Conn, msg, want string) {
+		t.Helper()
+		if peer, err := exchange(c, msg); err != nil {
+			t.Fatal(err)
+		} else if peer != want {
+			t.Fatalf("%s: the backend saw peer %s, want %s: a new session", msg, peer, want)
+		}
+	}
 
 	life, end := context.WithCancel(context.Background())
 	defer end()
-	if err := h.ForwardWhile(life, sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	forward(life)
 	a, b := dial(), dial()
+	var peerA string
 	for _, msg := range []string{"one", "two", "three"} {
-		if err := exchange(a, "a-"+msg); err != nil {
+		var err error
+		if peerA, err = exchange(a, "a-"+msg); err != nil {
 			t.Fatal(err)
 		}
-		if err := exchange(b, "b-"+msg); err != nil {
+		if _, err := exchange(b, "b-"+msg); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if s := m.Snapshot(); s.UDPs != 2 || s.UDPRx != 2*(5+5+7) || s.UDPTx != s.UDPRx {
-		t.Fatalf("figures %+v, want two sessions and 34 bytes each way", s)
+	if s := m.Snapshot(); s.UDPs != 2 || s.UDPRx != 2*(5+5+7) || s.UDPTx != replied {
+		t.Fatalf("figures %+v, want two sessions, 34 bytes in and %d out", s, replied)
 	}
-	if err := h.ForwardWhile(life, sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	if s := m.Snapshot(); s.UDPs != 0 {
-		t.Fatalf("%d sessions of the replaced forward", s.UDPs)
-	}
-	if err := exchange(a, "after the second forward"); err != nil {
-		t.Fatal(err)
-	}
+	forward(life) // replaces the first
+	samePeer(a, "after the second forward", peerA)
 	end()
-	testutil.Eventually(t, testutil.Wait, 5*time.Millisecond, func() bool { return m.Snapshot().UDPs == 0 }, "sessions ended with the forward's life")
-	// Nobody serves the socket now: a datagram waits in it, and is served
-	// by the next forward.
+	// Nobody reads the socket now: a datagram waits in it, and is served
+	// by the next forward, in its sender's session.
 	if _, err := a.Write([]byte("waited")); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.ForwardWhile(context.Background(), sdk.LinkRequest{Instance: "u", Network: "udp"}, sdk.HandoffOptions{}); err != nil {
+	if s := m.Snapshot(); s.UDPs != 2 {
+		t.Fatalf("%d sessions once the forward's life ended, want both still open", s.UDPs)
+	}
+	forward(context.Background())
+	if peer, err := reply(a, "waited"); err != nil || peer != peerA {
+		t.Fatalf("datagram sent while nobody served: peer %q, %v; want its session's %s", peer, err, peerA)
+	}
+	h.Remove("u", 0)
+	if s := m.Snapshot(); s.UDPs != 0 {
+		t.Fatalf("%d sessions after the instance was removed", s.UDPs)
+	}
+}
+
+// serveUDPWho serves a UDP backend that answers each datagram with itself,
+// "@" and the address of its sender, and returns its address.
+func serveUDPWho(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
 	}
-	buf := make([]byte, 64)
-	_ = a.SetReadDeadline(time.Now().Add(testutil.Wait))
-	if n, err := a.Read(buf); err != nil || string(buf[:n]) != "waited" {
-		t.Fatalf("datagram sent while nobody served: %q, %v", buf[:n], err)
-	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			if err != nil {
+				continue
+			}
+			_, _ = pc.WriteTo(append(buf[:n:n], "@"+from.String()...), from)
+		}
+	}()
+	t.Cleanup(func() { _ = pc.Close(); <-done })
+	return pc.LocalAddr().String()
 }
 
 func TestForwardRefusals(t *testing.T) {

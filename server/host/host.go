@@ -119,8 +119,9 @@ type instance struct {
 	joins  sync.WaitGroup
 	closed bool
 
-	fwdMu sync.Mutex // serialises starting and stopping the forward loop
-	fwd   *forward   // the host's own accept loop (Forward); nil = none
+	fwdMu sync.Mutex       // serialises starting and stopping the forward loop
+	fwd   *forward         // the host's own accept loop (Forward); nil = none
+	udp   *udpserve.Server // the udp socket's sessions, once forwarded; they outlive a forward
 
 	quiet *quiet // bounds the failed-link warnings
 }
@@ -254,6 +255,9 @@ func (h *Host) Remove(id string, grace time.Duration) {
 	in.mu.Unlock()
 	in.fwdMu.Lock()
 	in.stopForwardLocked()
+	if in.udp != nil {
+		in.udp.Close()
+	}
 	in.fwdMu.Unlock()
 	done := make(chan struct{})
 	go func() { in.joins.Wait(); close(done) }()
@@ -490,13 +494,19 @@ func (h *Host) Forward(_ context.Context, req sdk.LinkRequest, opts sdk.HandoffO
 // listener open for whoever serves it next. The process backend ties a
 // plugin's forwards to the process that asked, so a dead plugin's
 // instances stop accepting (connections wait in the backlog) until the
-// plugin, restarted, asks again.
+// plugin, restarted, asks again. A udp socket's sessions outlive the
+// forward (they still deliver replies; datagrams from senders wait in the
+// socket) and the next forward goes on with them; they end when idle, and
+// all of them when the instance is removed.
 func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.HandoffOptions) error {
 	in, err := h.get(req.Instance)
 	if err != nil {
 		return err
 	}
-	var serve func(ctx context.Context)
+	var (
+		serve func(ctx context.Context)
+		lim   udpserve.Limits // a udp forward's
+	)
 	switch req.Network {
 	case "tcp":
 		ln, ok := in.ln.(netx.DeadlineListener)
@@ -511,11 +521,9 @@ func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.
 		if req.Target != "" || len(req.Meta) > 0 || len(opts.FailReply)+len(opts.Upgrade)+len(opts.Pending) > 0 || opts.HeadTimeout != 0 {
 			return fmt.Errorf("instance %s: a udp forward takes no target, meta or options: each session is linked as Dial links it", in.Spec.ID)
 		}
-		lim, err := udpserve.LimitsOf(in.Spec.Params)
-		if err != nil {
+		if lim, err = udpserve.LimitsOf(in.Spec.Params); err != nil {
 			return fmt.Errorf("instance %s: forward of its udp socket: %w", in.Spec.ID, err)
 		}
-		serve = func(ctx context.Context) { udpserve.Serve(ctx, in.Spec.ID, in.pc, h, lim) }
 	default:
 		return fmt.Errorf("instance %s: forward of network %q: only tcp listeners and udp sockets can be forwarded", in.Spec.ID, req.Network)
 	}
@@ -532,6 +540,9 @@ func (h *Host) ForwardWhile(life context.Context, req sdk.LinkRequest, opts sdk.
 		return fmt.Errorf("instance %q: %w", in.Spec.ID, sdk.ErrUnknownInstance)
 	}
 	in.stopForwardLocked()
+	if req.Network == "udp" {
+		serve = in.udpServerLocked(h, lim).Serve
+	}
 	ctx, cancel := context.WithCancel(life)
 	f := &forward{cancel: cancel, done: make(chan struct{})}
 	in.fwd = f
@@ -560,6 +571,15 @@ func (h *Host) acceptLoop(ctx context.Context, in *instance, ln netx.DeadlineLis
 	if err != nil {
 		in.log.Warn("forward not started", "err", err)
 	}
+}
+
+// udpServerLocked returns the server of the instance's udp sessions, made
+// at its first forward with lim. in.fwdMu must be held.
+func (in *instance) udpServerLocked(h *Host, lim udpserve.Limits) *udpserve.Server {
+	if in.udp == nil {
+		in.udp = udpserve.New(in.Spec.ID, in.pc, h, lim)
+	}
+	return in.udp
 }
 
 // stopForwardLocked ends the forward loop, if any, and waits for it. The

@@ -229,9 +229,11 @@ func (w *plugWorld) udpWithoutPlugin(t *testing.T) {
 // killUDPPlugin: SIGKILL burrow-udp; the master relaunches it, the udp
 // instance runs again, and the relaunched handler's forward serves the
 // socket again: the sender of a session from before the kill and a new
-// one exchange datagrams exactly.
+// one exchange datagrams exactly, and the old session went on over the
+// link it had (the agent opened one udp link since, the new session's).
 func (w *plugWorld) killUDPPlugin(t *testing.T) {
 	old, held := w.udpSessionOfOnePlugin(t)
+	links := udpLinksOpened(w.agent)
 	if err := syscall.Kill(old[0], syscall.SIGKILL); err != nil {
 		t.Fatalf("kill burrow-udp (pid %d): %v", old[0], err)
 	}
@@ -248,6 +250,21 @@ func (w *plugWorld) killUDPPlugin(t *testing.T) {
 	if err := plugUDPExact(w.udpAddr, 10, 700); err != nil {
 		t.Errorf("new session after the relaunch: %v", err)
 	}
+	pollCond(5*time.Second, func() bool { return udpLinksOpened(w.agent) > links })
+	if got := udpLinksOpened(w.agent) - links; got != 1 {
+		t.Errorf("the agent opened %d udp links after the kill, want 1 (the new session's): the session from before did not go on", got)
+	}
+}
+
+// udpLinksOpened counts the udp links agent logged as open.
+func udpLinksOpened(agent *framework.Process) int {
+	n := 0
+	for line := range strings.SplitSeq(agent.Output(), "\n") {
+		if strings.Contains(line, `msg="link open"`) && strings.Contains(line, "network=udp") {
+			n++
+		}
+	}
+	return n
 }
 
 // waitRelaunched waits (at most 15s) for a new process of the plugin name,

@@ -151,7 +151,7 @@ func TestPluginsProcesses(t *testing.T) {
 	w.udpID = m.Create(fmt.Sprintf("udp://%s/%s?agent=%s", w.udpAddr, udpEcho, key), "plug-udp").ID
 	w.httpID = m.Create(fmt.Sprintf("http://%s/%s?agent=%s&host=plug.example.com", w.httpEntry, w.backendAddr, key), "plug-http").ID
 	w.socksID = m.Create(fmt.Sprintf("socks5://%s/127.0.0.0/8?agent=%s&auth=alice:s3cret", w.socksAddr, key), "plug-socks5").ID
-	w.agent = f.Burrow("agent", m.AgentURL(key, "allow=127.0.0.0/8"))
+	w.agent = f.Burrow("agent", m.AgentURL(key, "allow=127.0.0.0/8", "log=debug")) // debug: its "link open" lines
 	w.agent.MustWaitLog(logConnected, ready)
 	ids := []string{w.tcpID, w.udpID, w.httpID, w.socksID}
 	for _, id := range ids {
