@@ -111,14 +111,48 @@ func TestStartedIdleTLSLinkHoldsMinimalStacks(t *testing.T) {
 // step: the window's deadline is gone once it ended, for the copy and for
 // TLS.
 func TestTLSLinkCarriesBytesAcrossTheHotWindow(t *testing.T) {
-	const hot = 20 * time.Millisecond
-	user, far := tlsJoined(t, serverTLS(t), netx.JoinOptions{Hot: hot})
+	user, far := tlsJoined(t, serverTLS(t), netx.JoinOptions{Hot: acrossHot})
+	carryAcrossHotWindow(t, user, far)
+}
+
+// The same for a spliced link, whose busy copies wait in the splice
+// itself: the bytes and the counts are exact, and the window's deadline
+// does not outlive it.
+func TestSplicedLinkCarriesBytesAcrossTheHotWindow(t *testing.T) {
+	var j *joined
+	j = newJoined(t, func(a, b net.Conn, j *joined) {
+		netx.Start(a, b, netx.JoinOptions{Hot: acrossHot}, func(ab, ba int64, err error) {
+			j.aToB, j.bToA, j.err = ab, ba, err
+			close(j.done)
+		})
+	})
+	carryAcrossHotWindow(t, j.user, j.target)
+	_ = j.user.CloseWrite()
+	_ = j.target.CloseWrite()
+	select {
+	case <-j.done:
+	case <-time.After(testutil.Wait):
+		t.Fatal("the link did not end after both ends closed their writes")
+	}
+	if want := int64(3 * 11); j.aToB != want || j.bToA != want || j.err != nil {
+		t.Fatalf("copied %d and %d bytes, %v; want %d each way and no error", j.aToB, j.bToA, j.err, want)
+	}
+}
+
+// acrossHot is the hot window of the links carryAcrossHotWindow drives.
+const acrossHot = 20 * time.Millisecond
+
+// carryAcrossHotWindow drives a link whose copies, busy, wait in place,
+// and then (quiet past the hot window) in fresh goroutines: a byte each
+// way at every step, 33 in all each way.
+func carryAcrossHotWindow(t *testing.T, user, far net.Conn) {
+	t.Helper()
 	for range 3 {
 		for range 10 { // busy: the copies wait in place
 			oneByte(t, far, user)
 			oneByte(t, user, far)
 		}
-		time.Sleep(3 * hot) // quiet: they move to fresh goroutines
+		time.Sleep(3 * acrossHot) // quiet: they move to fresh goroutines
 		oneByte(t, far, user)
 		oneByte(t, user, far)
 	}

@@ -42,7 +42,10 @@ var errParked = errors.New("netx: copy parked")
 // would grow its stack again at once (a TLS read or write alone needs
 // more than 2 KiB), a stack copy and a goroutine start per message. Once
 // hotStreak waits in a row were over within hot, the copy waits where it
-// is, for up to hot; only a link quiet that long moves its wait again. A
+// is, for up to hot; only a link quiet that long moves its wait again.
+// Waiting in place, a copy from a socket itself (not an Awaitable) waits
+// in its read or splice, holding its buffer or pipe for that while,
+// instead of looking first: one system call fewer per chunk. A
 // link that carries a message or two and goes quiet (most idle ones)
 // never waits in place. (The move allocates nothing: resumeFn is bound
 // once.)
@@ -238,7 +241,7 @@ func (p *pump) await(release func()) (moved bool, err error) {
 	if release != nil {
 		release()
 	}
-	if p.hot > 0 && p.streak >= hotStreak {
+	if p.hotInPlace() {
 		// A busy link: wait here, where the stack already has what
 		// copying needs.
 		if quiet, err := p.awaitWithin(p.hot); !quiet {
@@ -255,6 +258,13 @@ func (p *pump) await(release func()) (moved bool, err error) {
 	}
 	go p.resumeFn()
 	return true, nil
+}
+
+// hotInPlace reports whether the copy's next wait is a busy copy's wait in
+// place (see pump): one that may move, after hotStreak quick waits in a
+// row, with nothing known to be there yet.
+func (p *pump) hotInPlace() bool {
+	return p.parked != nil && p.hot > 0 && p.streak >= hotStreak && !p.woke
 }
 
 // awaitWithin is pk.await for at most d: quiet reports that d passed
@@ -301,7 +311,13 @@ func (p *pump) bufferedLoop() error {
 	resumed := false // not a socket: the last read filled an idleChunk buffer, this one takes the rest of its record
 	for {
 		want := &bufPool
+		direct := false // the read is the wait: a busy copy's, from its socket itself
 		switch {
+		case wait && p.aw == nil && p.hotInPlace():
+			// A busy link waits in place (see pump), in the read itself:
+			// one system call fewer than a look and a read. (An
+			// Awaitable's read holds state a deadline could break.)
+			direct = true
 		case wait:
 			// A socket's copy holds no buffer while it waits.
 			if moved, err := p.await(release); moved {
@@ -322,7 +338,21 @@ func (p *pump) bufferedLoop() error {
 			buf = *bp
 		}
 		chunk := buf[p.head:] // a Framer's header goes in front
-		nr, rerr := p.src.Read(chunk)
+		var (
+			nr   int
+			rerr error
+		)
+		if direct {
+			_ = p.sock.SetReadDeadline(time.Now().Add(p.hot))
+			nr, rerr = p.src.Read(chunk)
+			_ = p.sock.SetReadDeadline(time.Time{})
+			if nr == 0 && errors.Is(rerr, os.ErrDeadlineExceeded) {
+				p.streak = 0 // quiet for hot: the next wait, with no buffer, moves
+				continue
+			}
+		} else {
+			nr, rerr = p.src.Read(chunk)
+		}
 		if socket {
 			// Even after a read that filled the chunk: the socket may
 			// hold no more, and a read that blocks would hold the buffer

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"runtime"
 	"sync"
 	"syscall"
@@ -52,28 +53,36 @@ var pipes = sync.Pool{New: func() any {
 
 // spliceLoop moves src to dst through a pipe, each splice at most
 // s.chunk of what has arrived, counting, limiting and marking activity
-// after each, until EOF (nil) or errParked.
+// after each, until EOF (nil) or errParked. A busy copy waiting in place
+// (see pump) whose last splice moved a message (less than spliceSmall)
+// waits in the splice itself, not in a look before it: one system call
+// fewer per message. One moving bulk looks first, so that the splice
+// after the look takes all that arrived meanwhile.
 func (p *pump) spliceLoop() error {
-	s := p.sp
+	small := false // the last splice moved less than spliceSmall
 	for {
-		if moved, err := p.await(nil); moved {
-			return errParked
-		} else if err != nil {
-			return err
+		var (
+			n   int
+			err error
+		)
+		quiet := true
+		if small && p.hotInPlace() {
+			n, err, quiet = p.spliceWithin(p.hot)
+			if quiet {
+				p.streak = 0 // quiet for hot: shed the stack (the wait below moves)
+			}
 		}
-		pp, _ := pipes.Get().(*pipe)
-		if pp == nil {
-			return errors.New("splice: no pipe")
+		if quiet {
+			if moved, err := p.await(nil); moved {
+				return errParked
+			} else if err != nil {
+				return err
+			}
+			if n, err = p.spliceOnce(); err == errNoPipe {
+				return err
+			}
 		}
-		if s.e != nil && s.e.ended.Load() {
-			_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
-		}
-		n, err := s.once(pp, s.chunk)
-		if err != nil {
-			pp.fds.close() // bytes may be left in the pipe: it is not reused
-		} else {
-			pipes.Put(pp)
-		}
+		small = n < spliceSmall
 		if n > 0 {
 			p.total += int64(n)
 			p.t.touch()
@@ -91,6 +100,46 @@ func (p *pump) spliceLoop() error {
 			return nil // EOF
 		}
 	}
+}
+
+var errNoPipe = errors.New("splice: no pipe")
+
+// spliceSmall is the most a splice of a message moves (see spliceLoop):
+// one full TLS record's worth.
+const spliceSmall = 16 << 10
+
+// spliceOnce moves what has arrived, or waits for it, through a pooled
+// pipe; 0 bytes at EOF.
+func (p *pump) spliceOnce() (int, error) {
+	s := p.sp
+	pp, _ := pipes.Get().(*pipe)
+	if pp == nil {
+		return 0, errNoPipe
+	}
+	if s.e != nil && s.e.ended.Load() {
+		_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
+	}
+	n, err := s.once(pp, s.chunk)
+	switch {
+	case err == nil, n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
+		pipes.Put(pp) // drained, or nothing went in
+	default:
+		pp.fds.close() // bytes may be left in the pipe: it is not reused
+	}
+	return n, err
+}
+
+// spliceWithin is spliceOnce waiting at most d for bytes: quiet reports
+// that d passed first, nothing moved. The deadline is the copy's own, as
+// in awaitWithin, and is cleared before it returns.
+func (p *pump) spliceWithin(d time.Duration) (n int, err error, quiet bool) {
+	_ = p.sock.SetReadDeadline(time.Now().Add(d))
+	n, err = p.spliceOnce()
+	_ = p.sock.SetReadDeadline(time.Time{})
+	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil, true
+	}
+	return n, err, false
 }
 
 // spliceState is one splice call's arguments and results, kept with its
