@@ -128,6 +128,14 @@ func ServeUDPEcho(t testing.TB) string {
 // EchoPackets is ServeUDPEcho on a socket the caller made; it takes
 // ownership of pc.
 func EchoPackets(t testing.TB, pc net.PacketConn) {
+	AnswerPackets(t, pc, func(p []byte, _ net.Addr) []byte { return p })
+}
+
+// AnswerPackets answers every datagram on pc with what answer returns for
+// it and its sender, until the test ends; it takes ownership of pc. p is
+// the read buffer's: valid until the answer is sent, and the answer may
+// be p or append to it.
+func AnswerPackets(t testing.TB, pc net.PacketConn, answer func(p []byte, from net.Addr) []byte) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -140,7 +148,7 @@ func EchoPackets(t testing.TB, pc net.PacketConn) {
 			if err != nil {
 				continue // a transient error (e.g. ICMP-induced); the loop ends on close
 			}
-			_, _ = pc.WriteTo(buf[:n], from)
+			_, _ = pc.WriteTo(answer(buf[:n], from), from)
 		}
 	}()
 	t.Cleanup(func() { _ = pc.Close(); <-done })

@@ -193,22 +193,7 @@ func serveUDPWho(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 64<<10)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			if err != nil {
-				continue
-			}
-			_, _ = pc.WriteTo(append(buf[:n:n], "@"+from.String()...), from)
-		}
-	}()
-	t.Cleanup(func() { _ = pc.Close(); <-done })
+	testutil.AnswerPackets(t, pc, func(p []byte, from net.Addr) []byte { return append(p, "@"+from.String()...) })
 	return pc.LocalAddr().String()
 }
 
