@@ -119,24 +119,30 @@ func (p *pump) spliceOnce() (int, error) {
 	if s.e != nil && s.e.ended.Load() {
 		_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
 	}
-	n, err := s.once(pp, s.chunk)
-	switch {
-	case err == nil, n == 0 && errors.Is(err, os.ErrDeadlineExceeded):
-		pipes.Put(pp) // drained, or nothing went in
-	default:
-		pp.fds.close() // bytes may be left in the pipe: it is not reused
+	n, err := s.fill(pp, s.chunk)
+	if err != nil || n == 0 {
+		pipes.Put(pp) // nothing went in
+		return 0, err
 	}
-	return n, err
+	moved, err := s.drain(pp, n)
+	if err != nil {
+		pp.fds.close() // bytes may be left in the pipe: it is not reused
+	} else {
+		pipes.Put(pp)
+	}
+	return moved, err
 }
 
 // spliceWithin is spliceOnce waiting at most d for bytes: quiet reports
 // that d passed first, nothing moved. The deadline is the copy's own, as
-// in awaitWithin, and is cleared before it returns.
+// in awaitWithin, and is cleared before it returns. (A write that timed
+// out, on an ended peer that stopped reading, is an error as ever: it
+// is the write deadline's, and comes with bytes in the pipe.)
 func (p *pump) spliceWithin(d time.Duration) (n int, err error, quiet bool) {
 	_ = p.sock.SetReadDeadline(time.Now().Add(d))
 	n, err = p.spliceOnce()
 	_ = p.sock.SetReadDeadline(time.Time{})
-	if n == 0 && errors.Is(err, os.ErrDeadlineExceeded) {
+	if n == 0 && errors.Is(err, errReadTimeout) {
 		return 0, nil, true
 	}
 	return n, err, false
@@ -169,23 +175,39 @@ func (c *spliceState) outFn(fd uintptr) bool {
 	return !errors.Is(e, syscall.EAGAIN)
 }
 
-// once moves what has arrived on the copy's source (at most max bytes)
-// into pp and on to its destination; 0 bytes at EOF.
-func (s *spliced) once(pp *pipe, max int) (int, error) {
+// fill moves what has arrived on the copy's source (at most max bytes)
+// into pp; 0 bytes at EOF. An error leaves pp empty; a read deadline that
+// passed is errReadTimeout.
+func (s *spliced) fill(pp *pipe, max int) (int, error) {
 	c := &s.call
 	c.pp, c.max = pp, max
 	defer func() { c.pp = nil }()
 	err := s.rin.Read(c.in)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, errReadTimeout
+	}
 	if err == nil && c.serr != nil {
 		err = &net.OpError{Op: "read", Net: "tcp", Err: c.serr}
 	}
-	if err != nil || c.n == 0 {
+	if err != nil {
 		return 0, err
 	}
-	n, moved := c.n, 0
+	return c.n, nil
+}
+
+// errReadTimeout is fill's error when the copy's read deadline passed
+// before bytes arrived; only spliceWithin sets one.
+var errReadTimeout = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
+
+// drain moves n bytes from pp to the copy's destination.
+func (s *spliced) drain(pp *pipe, n int) (int, error) {
+	c := &s.call
+	c.pp = pp
+	defer func() { c.pp = nil }()
+	moved := 0
 	for moved < n {
 		c.max = n - moved
-		err = s.rout.Write(c.out)
+		err := s.rout.Write(c.out)
 		if err == nil && c.serr != nil {
 			err = &net.OpError{Op: "write", Net: "tcp", Err: c.serr}
 		}
