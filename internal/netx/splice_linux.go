@@ -116,13 +116,14 @@ func (p *pump) spliceOnce() (int, error) {
 	if pp == nil {
 		return 0, errNoPipe
 	}
-	if s.e != nil && s.e.ended.Load() {
-		_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
-	}
 	n, err := s.fill(pp, s.chunk)
 	if err != nil || n == 0 {
 		pipes.Put(pp) // nothing went in
 		return 0, err
+	}
+	if s.e != nil && s.e.ended.Load() {
+		// After the fill, which may have waited: the stall is the write's.
+		_ = s.out.SetWriteDeadline(time.Now().Add(s.e.stall))
 	}
 	moved, err := s.drain(pp, n)
 	if err != nil {
