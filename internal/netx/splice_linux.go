@@ -62,25 +62,25 @@ func (p *pump) spliceLoop() error {
 	small := false // the last splice moved less than spliceSmall
 	for {
 		var (
-			n   int
-			err error
+			n       int
+			err     error
+			spliced bool // the wait in the splice ended with bytes, their end or an error
 		)
-		quiet := true
 		if small && p.hotInPlace() {
-			n, err, quiet = p.spliceWithin(p.hot)
-			if quiet {
+			var quiet bool
+			if n, err, quiet = p.spliceWithin(p.hot); quiet {
 				p.streak = 0 // quiet for hot: shed the stack (the wait below moves)
+			} else {
+				spliced = true
 			}
 		}
-		if quiet {
+		if !spliced {
 			if moved, err := p.await(nil); moved {
 				return errParked
 			} else if err != nil {
 				return err
 			}
-			if n, err = p.spliceOnce(); err == errNoPipe {
-				return err
-			}
+			n, err = p.spliceOnce()
 		}
 		small = n < spliceSmall
 		if n > 0 {
@@ -197,7 +197,7 @@ func (s *spliced) fill(pp *pipe, max int) (int, error) {
 }
 
 // errReadTimeout is fill's error when the copy's read deadline passed
-// before bytes arrived; only spliceWithin sets one.
+// before bytes arrived (spliceWithin's, or one set to wake the copy).
 var errReadTimeout = &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}
 
 // drain moves n bytes from pp to the copy's destination.

@@ -3,6 +3,7 @@ package netx
 import (
 	"errors"
 	"io"
+	"net"
 	"os"
 	"syscall"
 	"testing"
@@ -16,12 +17,7 @@ import (
 // pipe: that pipe is closed, never pooled, so no later copy (another
 // connection's) reads them.
 func TestSpliceNeverPoolsAPipeWithBytesInIt(t *testing.T) {
-	srcWrite, srcRead := testutil.TCPPair(t)
-	dstWrite, _ := testutil.TCPPair(t)
-	p := newPump(dstWrite, srcRead, Flow{}, nil)
-	if ok, err := p.setupSplice(); !ok || err != nil {
-		t.Fatalf("setupSplice: %v, %v; want a spliced copy", ok, err)
-	}
+	p, srcWrite, dstWrite, _ := splicedPump(t)
 	if _, err := srcWrite.Write([]byte("another connection's secret")); err != nil {
 		t.Fatal(err)
 	}
@@ -48,12 +44,7 @@ func TestSpliceNeverPoolsAPipeWithBytesInIt(t *testing.T) {
 // A spliced copy's wait that timed out is quiet and moves nothing, and its
 // deadline is gone after it: a byte that comes later is spliced.
 func TestSpliceWithinIsQuietWhenNothingArrives(t *testing.T) {
-	srcWrite, srcRead := testutil.TCPPair(t)
-	dstWrite, dstRead := testutil.TCPPair(t)
-	p := newPump(dstWrite, srcRead, Flow{}, nil)
-	if ok, err := p.setupSplice(); !ok || err != nil {
-		t.Fatalf("setupSplice: %v, %v; want a spliced copy", ok, err)
-	}
+	p, srcWrite, _, dstRead := splicedPump(t)
 	n, err, quiet := p.spliceWithin(10 * time.Millisecond)
 	if n != 0 || err != nil || !quiet {
 		t.Fatalf("spliceWithin: %d, %v, quiet %v; want 0, nil, quiet", n, err, quiet)
@@ -70,4 +61,18 @@ func TestSpliceWithinIsQuietWhenNothingArrives(t *testing.T) {
 	if _, err := io.ReadFull(dstRead, one); err != nil || one[0] != 'x' {
 		t.Fatalf("read %q, %v; want x", one, err)
 	}
+}
+
+// splicedPump is a spliced copy from one TCP pair's far end to another's
+// near end: bytes written to srcWrite are the copy's source, dstWrite its
+// destination, and what it writes is read from dstRead.
+func splicedPump(t *testing.T) (p *pump, srcWrite, dstWrite, dstRead *net.TCPConn) {
+	t.Helper()
+	srcWrite, srcRead := testutil.TCPPair(t)
+	dstWrite, dstRead = testutil.TCPPair(t)
+	p = newPump(dstWrite, srcRead, Flow{}, nil)
+	if ok, err := p.setupSplice(); !ok || err != nil {
+		t.Fatalf("setupSplice: %v, %v; want a spliced copy", ok, err)
+	}
+	return p, srcWrite, dstWrite, dstRead
 }
