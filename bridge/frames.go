@@ -157,6 +157,14 @@ func (f *FrameConn) Read(p []byte) (int, error) {
 	want := min(len(p), f.remain+1)
 	n, err := f.Conn.Read(p[:want])
 	f.drained = n < want
+	// The frame's next records, while they wait whole below TLS: a frame
+	// of four full records is one read, and one write onwards, not four.
+	for err == nil && f.drained && n < f.remain && tlsx.RecordReady(f.Conn) {
+		var m int
+		m, err = f.Conn.Read(p[n:want])
+		n += m
+		f.drained = n < want
+	}
 	if n > f.remain {
 		f.hdr[0], f.hdrN = p[f.remain], 1
 		n = f.remain
@@ -251,7 +259,7 @@ func (f *FrameConn) WriteFramed(b []byte) (int, error) {
 // returns the payload bytes written.
 func (f *FrameConn) writeFrame(b []byte) (int, error) {
 	binary.BigEndian.PutUint16(b, uint16(len(b)-frameHeaderLen))
-	if _, err := f.Conn.Write(b); err != nil {
+	if _, err := tlsx.WriteRecords(f.Conn, b); err != nil {
 		f.broken.Store(true)
 		return 0, err
 	}

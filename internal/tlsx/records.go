@@ -3,9 +3,12 @@ package tlsx
 import (
 	"crypto/tls"
 	"encoding/binary"
+	"errors"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 )
 
 // RecordConn is the connection under a tls.Conn that hands TLS at most the
@@ -31,18 +34,45 @@ type RecordConn struct {
 	hdrN int
 	body int
 
+	// hot: the last record begun was a full one, bulk is flowing, and the
+	// next read looks for what waits in the socket without waiting (see
+	// Read), until a look finds nothing. sock is the socket looked at
+	// (found at the first look, when found is set; nil when there is
+	// none).
+	hot   bool
+	found bool
+	sock  syscall.RawConn
+	looks int // reads of the socket that did not wait, for tests
 	// largest is the longest record body handed to TLS so far: TLS's own
 	// read buffer holds at least that much for the connection's life (it
 	// never shrinks; golang/go#43563). Read by others (LargestRecord).
 	largest atomic.Int32
+
+	// The write side: while a batch is open (WriteRecords), the records
+	// TLS writes gather in *batch and go to the socket in one write when
+	// it closes. werr is the socket's write error, returned by every
+	// write after it (TLS's own state is broken by then too).
+	wmu   sync.Mutex
+	batch *[]byte // pooled; nil when no batch is open
+	wbuf  []byte  // the records gathered in *batch
+	werr  error
 }
 
 const (
 	recordHeaderLen = 5
 	// aheadSize bounds what one read takes beyond the current record: a
-	// full record (16 KiB of plaintext and its overhead) and some.
-	aheadSize = 18 << 10
+	// frame of full records (see batchSize), so that a reader that
+	// gathers whole records (RecordReady) gets a frame from one read of
+	// the socket.
+	aheadSize = batchSize
 )
+
+// batchSize holds a frame of four full records (16 KiB of plaintext each
+// and TLS 1.3's 22 bytes around it) and some.
+const batchSize = 4*(16<<10+22) + 512
+
+// batchPool holds the buffers records gather in while a batch is open.
+var batchPool = sync.Pool{New: func() any { b := make([]byte, 0, batchSize); return &b }}
 
 // aheadPool holds the buffers of bytes read beyond a record. A sync.Pool
 // is a cache, not shared state: what one caller puts in, no caller can
@@ -56,24 +86,98 @@ func NewRecordConn(c net.Conn) *RecordConn { return &RecordConn{Conn: c} }
 func (c *RecordConn) NetConn() net.Conn { return c.Conn }
 
 // Read reads at most the rest of the current record.
+//
+// TLS reads into a buffer of about one record, so a read of the socket
+// into it takes one record at a time. While bulk flows (the last record
+// begun was a full one), a read takes what waits in the socket, up to a
+// frame (aheadSize), into a pooled buffer without waiting, and hands TLS
+// its records from there: a frame of four records costs one system call.
+// When nothing waits, the buffer goes back and the read waits as any
+// other, holding only TLS's: a connection blocked in a read holds no
+// buffer of its own.
 func (c *RecordConn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	if len(c.ahead) > 0 {
-		n := c.bound(p[:copy(p, c.ahead)])
-		c.ahead = c.ahead[n:]
-		if len(c.ahead) == 0 {
-			aheadPool.Put(c.stash)
-			c.stash, c.ahead = nil, nil
+	if len(c.ahead) == 0 && c.err == nil && c.hot && len(p) < aheadSize {
+		c.readWaiting()
+	}
+	if len(c.ahead) == 0 {
+		if c.err != nil {
+			err := c.err
+			c.err = nil
+			return 0, err
 		}
-		return n, nil
+		return c.readInto(p)
 	}
-	if c.err != nil {
-		err := c.err
-		c.err = nil
-		return 0, err
+	n := c.bound(p[:copy(p, c.ahead)])
+	c.ahead = c.ahead[n:]
+	if len(c.ahead) == 0 {
+		aheadPool.Put(c.stash)
+		c.stash, c.ahead = nil, nil
 	}
+	return n, nil
+}
+
+// readWaiting appends what waits in the socket to c.ahead, in a pooled
+// buffer, without waiting; a socket's end or error becomes c.err, after
+// what is ahead. When nothing waits (or there is no socket to look at),
+// c is no longer hot.
+func (c *RecordConn) readWaiting() {
+	sock := c.socket()
+	if sock == nil {
+		c.hot = false
+		return
+	}
+	if c.stash == nil {
+		c.stash = aheadPool.Get().(*[]byte)
+	}
+	have := copy(*c.stash, c.ahead) // to the front: what is ahead begins the buffer
+	n, err := readNow(sock, (*c.stash)[have:])
+	c.looks++
+	c.ahead = (*c.stash)[:have+max(n, 0)]
+	switch {
+	case n > 0:
+	case err == nil:
+		c.err = io.EOF
+	case errors.Is(err, errWouldBlock):
+		c.hot = false
+	default:
+		c.err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+	}
+	if len(c.ahead) == 0 {
+		aheadPool.Put(c.stash)
+		c.stash, c.ahead = nil, nil
+	}
+}
+
+// socket is the socket under c's connection, when nothing waits above
+// it: c's connection itself, or one that peeked at its first bytes
+// (Buffered) and has none left; nil otherwise.
+func (c *RecordConn) socket() syscall.RawConn {
+	under := c.Conn
+	if b, ok := under.(interface {
+		Buffered() int
+		NetConn() net.Conn
+	}); ok {
+		if b.Buffered() > 0 {
+			return nil
+		}
+		under = b.NetConn()
+	}
+	if !c.found {
+		c.found = true
+		if tc, ok := under.(*net.TCPConn); ok {
+			c.sock, _ = tc.SyscallConn()
+		}
+	}
+	return c.sock
+}
+
+// readInto reads the socket into p, waiting for it: at most the rest of
+// the current record and a frame beyond it, which waits in a pooled
+// buffer (c.ahead).
+func (c *RecordConn) readInto(p []byte) (int, error) {
 	// At most the rest of this record (of its header, when that is not
 	// complete yet) and what fits ahead.
 	known := recordHeaderLen - c.hdrN
@@ -93,6 +197,106 @@ func (c *RecordConn) Read(p []byte) (int, error) {
 		err = nil
 	}
 	return k, err
+}
+
+// Write writes p, one record of TLS's, to the socket, or into the open
+// batch.
+func (c *RecordConn) Write(p []byte) (int, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.werr != nil {
+		return 0, c.werr
+	}
+	if c.batch != nil {
+		if len(c.wbuf)+len(p) > cap(c.wbuf) {
+			if err := c.flushLocked(); err != nil {
+				return 0, err
+			}
+		}
+		if len(p) <= cap(c.wbuf) {
+			c.wbuf = append(c.wbuf, p...)
+			return len(p), nil
+		}
+	}
+	n, err := c.Conn.Write(p)
+	if err != nil {
+		c.werr = err
+	}
+	return n, err
+}
+
+// flushLocked writes the gathered records, with wmu held.
+func (c *RecordConn) flushLocked() error {
+	if len(c.wbuf) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.wbuf)
+	c.wbuf = c.wbuf[:0]
+	if err != nil {
+		c.werr = err
+	}
+	return err
+}
+
+// WriteRecords writes b to TLS connection c as TLS would, but when c runs
+// over a RecordConn and b spans several records, the records go to the
+// socket in one write instead of one each: a frame of 64 KiB costs one
+// system call, not four.
+func WriteRecords(c net.Conn, b []byte) (int, error) {
+	rc := recordsUnder(c)
+	if rc == nil || len(b) <= maxPlaintext {
+		return c.Write(b)
+	}
+	rc.wmu.Lock()
+	if rc.batch != nil { // another writer's batch: TLS orders the two
+		rc.wmu.Unlock()
+		return c.Write(b)
+	}
+	rc.batch = batchPool.Get().(*[]byte)
+	rc.wbuf = (*rc.batch)[:0]
+	rc.wmu.Unlock()
+	n, err := c.Write(b)
+	rc.wmu.Lock()
+	ferr := rc.flushLocked()
+	*rc.batch = rc.wbuf[:0]
+	batchPool.Put(rc.batch)
+	rc.batch, rc.wbuf = nil, nil
+	rc.wmu.Unlock()
+	if err == nil && ferr != nil {
+		return 0, ferr // TLS counted them written; none is known to be
+	}
+	return n, err
+}
+
+// maxPlaintext is the most one TLS record carries.
+const maxPlaintext = 16 << 10
+
+// RecordReady reports whether TLS connection c's next Read returns
+// without waiting for the socket: a whole record waits read ahead (or an
+// error does) under TLS, reading what waits in the socket first while
+// bulk flows (see RecordConn.Read). The record is application data, as
+// every record on a link is once its handshake is over. Only c's reader
+// may ask, between its reads.
+func RecordReady(c net.Conn) bool {
+	rc := recordsUnder(c)
+	if rc == nil {
+		return false
+	}
+	if !rc.wholeRecordAhead() && rc.err == nil && rc.hot {
+		rc.readWaiting()
+	}
+	return rc.wholeRecordAhead() || rc.err != nil
+}
+
+func (c *RecordConn) wholeRecordAhead() bool {
+	switch a := c.ahead; {
+	case c.hdrN == recordHeaderLen:
+		return len(a) >= c.body // the rest of the record being read
+	case c.hdrN > 0 || len(a) < recordHeaderLen:
+		return false
+	default:
+		return len(a) >= recordHeaderLen+int(binary.BigEndian.Uint16(a[3:recordHeaderLen]))
+	}
 }
 
 // Buffered reports whether bytes (or an error) wait to be read that the
@@ -117,6 +321,7 @@ func (c *RecordConn) bound(b []byte) int {
 			i++
 			if c.hdrN == recordHeaderLen {
 				c.body = int(binary.BigEndian.Uint16(c.hdr[3:]))
+				c.hot = c.body >= maxPlaintext
 				if int32(c.body) > c.largest.Load() {
 					c.largest.Store(int32(c.body))
 				}
