@@ -53,8 +53,7 @@ type RecordConn struct {
 	// it closes. werr is the socket's write error, returned by every
 	// write after it (TLS's own state is broken by then too).
 	wmu   sync.Mutex
-	batch *[]byte // pooled; nil when no batch is open
-	wbuf  []byte  // the records gathered in *batch
+	batch *[]byte // pooled, the records gathered; nil when no batch is open
 	werr  error
 }
 
@@ -208,13 +207,14 @@ func (c *RecordConn) Write(p []byte) (int, error) {
 		return 0, c.werr
 	}
 	if c.batch != nil {
-		if len(c.wbuf)+len(p) > cap(c.wbuf) {
+		b := *c.batch
+		if len(b)+len(p) > cap(b) {
 			if err := c.flushLocked(); err != nil {
 				return 0, err
 			}
 		}
-		if len(p) <= cap(c.wbuf) {
-			c.wbuf = append(c.wbuf, p...)
+		if len(p) <= cap(b) {
+			*c.batch = append(*c.batch, p...)
 			return len(p), nil
 		}
 	}
@@ -227,11 +227,11 @@ func (c *RecordConn) Write(p []byte) (int, error) {
 
 // flushLocked writes the gathered records, with wmu held.
 func (c *RecordConn) flushLocked() error {
-	if len(c.wbuf) == 0 {
+	if len(*c.batch) == 0 {
 		return nil
 	}
-	_, err := c.Conn.Write(c.wbuf)
-	c.wbuf = c.wbuf[:0]
+	_, err := c.Conn.Write(*c.batch)
+	*c.batch = (*c.batch)[:0]
 	if err != nil {
 		c.werr = err
 	}
@@ -253,14 +253,12 @@ func WriteRecords(c net.Conn, b []byte) (int, error) {
 		return c.Write(b)
 	}
 	rc.batch = batchPool.Get().(*[]byte)
-	rc.wbuf = (*rc.batch)[:0]
 	rc.wmu.Unlock()
 	n, err := c.Write(b)
 	rc.wmu.Lock()
 	ferr := rc.flushLocked()
-	*rc.batch = rc.wbuf[:0]
-	batchPool.Put(rc.batch)
-	rc.batch, rc.wbuf = nil, nil
+	batchPool.Put(rc.batch) // empty: flushed, or the write failed and werr stays
+	rc.batch = nil
 	rc.wmu.Unlock()
 	if err == nil && ferr != nil {
 		return 0, ferr // TLS counted them written; none is known to be
