@@ -4,6 +4,7 @@ package tlsx
 
 import (
 	"errors"
+	"os"
 	"syscall"
 )
 
@@ -12,7 +13,8 @@ var errWouldBlock = errors.New("tlsx: nothing to read now")
 
 // readNow reads what waits in socket sock into p without waiting for
 // more: n > 0, or errWouldBlock when nothing waits, or (0, nil) at the
-// socket's end, or the socket's error (or its deadline's, or its close).
+// socket's end, or the socket's error (or, as a *net.OpError, its
+// deadline's or its close's).
 func readNow(sock syscall.RawConn, p []byte) (n int, err error) {
 	var rerr error
 	if cerr := sock.Read(func(fd uintptr) bool {
@@ -25,7 +27,7 @@ func readNow(sock syscall.RawConn, p []byte) (n int, err error) {
 	case rerr == syscall.EAGAIN || rerr == syscall.EINTR:
 		return 0, errWouldBlock
 	case rerr != nil:
-		return 0, rerr
+		return 0, os.NewSyscallError("read", rerr)
 	}
 	return n, nil
 }

@@ -142,7 +142,11 @@ func (c *RecordConn) readWaiting() {
 	case errors.Is(err, errWouldBlock):
 		c.hot = false
 	default:
-		c.err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		var op *net.OpError
+		if !errors.As(err, &op) { // the socket's own error: as its Read would report it
+			err = &net.OpError{Op: "read", Net: "tcp", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+		}
+		c.err = err
 	}
 	if len(c.ahead) == 0 {
 		aheadPool.Put(c.stash)

@@ -3,9 +3,11 @@ package tlsx_test
 import (
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -150,5 +152,33 @@ func TestWriteRecordsFailsWhenItsBatchDoes(t *testing.T) {
 	}
 	if _, err := server.Write([]byte("y")); err == nil {
 		t.Fatal("a write after the failed batch: no error")
+	}
+}
+
+// A reset found by a read that did not wait (the connection was hot: its
+// last record a full one) is the read's error, as the socket's own read
+// would report it: a reset, not an end.
+func TestRecordConnReportsAResetFoundWithoutWaiting(t *testing.T) {
+	t.Parallel()
+	client, server, crc, _, ssock, _ := countedPair(t)
+	full := make([]byte, 16<<10)
+	if _, err := server.Write(full); err != nil {
+		t.Fatal(err)
+	}
+	_ = client.SetReadDeadline(time.Now().Add(testutil.Wait))
+	if _, err := io.ReadFull(client, make([]byte, len(full))); err != nil {
+		t.Fatal(err)
+	}
+	raw := ssock.Conn.(*net.TCPConn)
+	_ = raw.SetLinger(0)
+	_ = raw.Close()
+	time.Sleep(20 * time.Millisecond) // the reset arrives
+	looks := tlsx.Looks(crc)
+	_, err := client.Read(make([]byte, 1))
+	if !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("read after the peer's reset: %v, want a reset", err)
+	}
+	if tlsx.Looks(crc) != looks+1 {
+		t.Fatal("the read waited instead of looking: the check cannot tell")
 	}
 }
