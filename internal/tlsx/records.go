@@ -132,6 +132,9 @@ func (c *RecordConn) readWaiting() {
 		c.stash = aheadPool.Get().(*[]byte)
 	}
 	have := copy(*c.stash, c.ahead) // to the front: what is ahead begins the buffer
+	if have == len(*c.stash) {
+		return // a frame waits already (never less than a record: see RecordReady)
+	}
 	n, err := readNow(sock, (*c.stash)[have:])
 	c.looks++
 	c.ahead = (*c.stash)[:have+max(n, 0)]
