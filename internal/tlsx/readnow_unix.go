@@ -3,13 +3,9 @@
 package tlsx
 
 import (
-	"errors"
 	"os"
 	"syscall"
 )
-
-// errWouldBlock is readNow's error when nothing waits in the socket.
-var errWouldBlock = errors.New("tlsx: nothing to read now")
 
 // readNow reads what waits in socket sock into p without waiting for
 // more: n > 0, or errWouldBlock when nothing waits, or (0, nil) at the

@@ -51,7 +51,10 @@ type RecordConn struct {
 	// The write side: while a batch is open (WriteRecords), the records
 	// TLS writes gather in *batch and go to the socket in one write when
 	// it closes. werr is the socket's write error, returned by every
-	// write after it (TLS's own state is broken by then too).
+	// write after it (TLS's own state is broken by then too). wmu is held
+	// across the socket's writes, by design: it orders a batch's flush
+	// with TLS's other writes as TLS's own lock orders its records (only
+	// TLS's writers and the batch's owner take it).
 	wmu   sync.Mutex
 	batch *[]byte // pooled, the records gathered; nil when no batch is open
 	werr  error
@@ -272,6 +275,9 @@ func WriteRecords(c net.Conn, b []byte) (int, error) {
 	}
 	return n, err
 }
+
+// errWouldBlock is readNow's error when nothing waits in the socket.
+var errWouldBlock = errors.New("tlsx: nothing to read now")
 
 // maxPlaintext is the most one TLS record carries.
 const maxPlaintext = 16 << 10
