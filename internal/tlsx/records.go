@@ -199,6 +199,20 @@ func (c *RecordConn) readInto(p []byte) (int, error) {
 		return n, err
 	}
 	k := c.bound(p[:n])
+	// A record that came in parts (after a peeked prefix, or split in
+	// the socket) is read whole here when it fits in p, as TLS would read
+	// it next: TLS would first grow its read buffer to ask for the rest
+	// and some, and keep it grown for the connection's life.
+	for k == n && err == nil && c.hdrN > 0 {
+		rest := c.restToRead(len(p) - n)
+		if rest == 0 {
+			break
+		}
+		var m int
+		m, err = c.Conn.Read(p[n : n+rest])
+		k += c.bound(p[n : n+m])
+		n += m
+	}
 	if k < n {
 		c.stash = aheadPool.Get().(*[]byte)
 		c.ahead = (*c.stash)[:copy(*c.stash, p[k:n])]
@@ -206,6 +220,28 @@ func (c *RecordConn) readInto(p []byte) (int, error) {
 		err = nil
 	}
 	return k, err
+}
+
+// restToRead is how many more bytes of the record begun belong to it and
+// fit in room: the rest of its header, or of its body once the header is
+// complete and the body fits; 0 when the record is done, does not fit, or
+// its header is none TLS would wait for the body of (TLS then fails it,
+// and so must not wait here).
+func (c *RecordConn) restToRead(room int) int {
+	switch {
+	case c.hdrN < recordHeaderLen:
+		return min(recordHeaderLen-c.hdrN, room)
+	case !plausibleHeader(c.hdr) || c.body > room:
+		return 0
+	}
+	return c.body
+}
+
+// plausibleHeader reports whether h could begin a TLS record: a known
+// content type (change_cipher_spec 20 to application_data 23) and a
+// version of 3.x.
+func plausibleHeader(h [recordHeaderLen]byte) bool {
+	return h[0] >= 20 && h[0] <= 23 && h[1] == 3
 }
 
 // Write writes p, one record of TLS's, to the socket, or into the open

@@ -258,3 +258,79 @@ func TestLargestRecord(t *testing.T) {
 		t.Fatalf("TLS without a RecordConn reports %d", got)
 	}
 }
+
+// pieces is a connection whose reads return its pieces in turn (at most
+// what the reader asks), then errNoMore: a read the test did not expect.
+type pieces struct {
+	net.Conn
+	next  [][]byte
+	reads int
+}
+
+var errNoMore = errors.New("read past the pieces: this read would wait")
+
+func (c *pieces) Read(p []byte) (int, error) {
+	c.reads++
+	if len(c.next) == 0 {
+		return 0, errNoMore
+	}
+	n := copy(p, c.next[0])
+	if c.next[0] = c.next[0][n:]; len(c.next[0]) == 0 {
+		c.next = c.next[1:]
+	}
+	return n, nil
+}
+
+// A record that arrives in parts (the bridge peeks at a hello's first
+// bytes, so TLS's first read gets those alone) is handed to TLS whole by
+// one Read when it fits: TLS would otherwise grow its read buffer to ask
+// for the rest, and that buffer never shrinks (a pooled link's idle
+// memory). Nothing is read beyond the record.
+func TestRecordConnHandsASplitRecordWhole(t *testing.T) {
+	t.Parallel()
+	hello, _ := records([]int{380})
+	hello[0] = 22 // a handshake record
+	next, _ := records([]int{7})
+	rc := tlsx.NewRecordConn(&pieces{next: [][]byte{hello[:16], hello[16:100], hello[100:], next}})
+	p := make([]byte, 576) // the buffer a fresh tls.Conn reads its first record into
+	if n, err := rc.Read(p); n != len(hello) || err != nil || !bytes.Equal(p[:n], hello) {
+		t.Fatalf("read %d bytes (%v), want the record's %d", n, err, len(hello))
+	}
+	if n, err := rc.Read(p); n != len(next) || err != nil {
+		t.Fatalf("read %d bytes (%v), want the next record's %d", n, err, len(next))
+	}
+	// Split within its header too.
+	rc = tlsx.NewRecordConn(&pieces{next: [][]byte{hello[:2], hello[2:4], hello[4:]}})
+	if n, err := rc.Read(p); n != len(hello) || err != nil {
+		t.Fatalf("read %d bytes (%v) of a record split in its header, want %d", n, err, len(hello))
+	}
+}
+
+// A split record is not read on when TLS would not read it: one that does
+// not fit in the caller's buffer (TLS grows the buffer and reads into
+// that), and one whose header TLS rejects (not a record of TLS 1.x: TLS
+// fails it at once and must not wait for its body here). A failed read
+// returns what came before it with its error.
+func TestRecordConnReadsOnOnlyWhereTLSWould(t *testing.T) {
+	t.Parallel()
+	big, _ := records([]int{1000})
+	junk := append([]byte{22, 0x7f, 0x7f, 0, 200}, bytes.Repeat([]byte{1}, 11)...)
+	for _, tc := range []struct {
+		name  string
+		first []byte
+	}{
+		{"larger than the buffer", big[:16]},
+		{"not a TLS record", junk},
+	} {
+		c := &pieces{next: [][]byte{tc.first}}
+		rc := tlsx.NewRecordConn(c)
+		if n, err := rc.Read(make([]byte, 576)); n != 16 || err != nil || c.reads != 1 {
+			t.Fatalf("%s: read %d bytes (%v) in %d socket reads, want the 16 that came in 1", tc.name, n, err, c.reads)
+		}
+	}
+	small, _ := records([]int{50})
+	rc := tlsx.NewRecordConn(&pieces{next: [][]byte{small[:16]}})
+	if n, err := rc.Read(make([]byte, 576)); n != 16 || !errors.Is(err, errNoMore) {
+		t.Fatalf("read %d bytes (%v), want the 16 that came with the next read's error", n, err)
+	}
+}
